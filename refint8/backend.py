@@ -1,0 +1,99 @@
+"""The contract between refint8's runtime and a backend.
+
+A backend is a plugin (see :mod:`refint8.hookspecs`) that returns :class:`BackendSpec` objects. The
+runtime creates the backend through ``spec.factory(options)`` and, at compile time, asks it for one
+:class:`Kernel` per node of the lowered graph (after the Low Precision Transformations). A kernel is
+bound to its node: weights can be packed and buffers allocated once, in ``Backend.kernel``.
+
+Kernel contract
+    ``kernel.run(inputs)`` receives the node's input arrays in order (NumPy arrays of exactly the
+    types and shapes the node's inputs declare) and returns a sequence with one array per node
+    output, of exactly the declared type and shape. It must compute what the reference computes for
+    that node (``refint8.ops`` for fp32 nodes, ``refint8.int8`` for int8 layers) — bit for bit for
+    integer outputs and for every float computed in the pinned order, within the per-op tolerance of
+    the specification otherwise. It must not modify its inputs.
+
+A backend that cannot run a node returns ``None`` from ``kernel``: the runtime then uses the next
+backend of the configured fallback chain (by default the reference) and reports it.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+
+from .graph import Node
+
+#: Accumulation modes of int8 dot products (see ``refint8.int8.accumulate``).
+ACCUMULATION_MODES = ("exact", "s16_pairs")
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Options the configuration passes to a backend's factory."""
+
+    threads: int | None = None
+    #: Highest ISA variant the backend may use (``sse42``, ``avx2``, ``avx512``, ``avx512_vnni``,
+    #: ``amx``), or ``None`` for the best available. Backends without ISA variants ignore it.
+    isa: str | None = None
+    #: Further backend-specific settings from the configuration's ``[tool.refint8.<backend>]``.
+    extra: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Kernel:
+    """A node's compiled computation: ``run(inputs) -> outputs`` and who computes it.
+
+    ``implementation`` is the first part of the execType the counters report, ``<impl>_<isa>``
+    (``ref_any``, ``numpy_any``, ``simd_avx512_vnni``); the runtime appends ``_I8`` or ``_FP32``.
+    """
+
+    run: Callable[[Sequence[np.ndarray]], Sequence[np.ndarray]]
+    implementation: str
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend declares about itself; the conformance suite checks it against the reference."""
+
+    #: Accumulation mode of its int8 dot products: ``exact`` or ``s16_pairs`` (the non-VNNI
+    #: ``vpmaddubsw`` saturation, see refint8.int8.accumulate).
+    accumulation: str = "exact"
+    #: ISA variants the backend can run on this machine, best last (``("any",)`` if none).
+    isa_variants: tuple[str, ...] = ("any",)
+    #: Per-layer precision restrictions for LPT (``None``: OpenVINO CPU's default table).
+    precision_restrictions: object | None = None
+    #: Human-readable list of what it implements, for ``refint8 backends``.
+    summary: str = ""
+
+
+class Backend(ABC):
+    """Base class of backends. Subclass it, or implement the same methods."""
+
+    #: Registered name (``"reference"``, ``"numpy"``, ...).
+    name: str = ""
+
+    def capabilities(self) -> Capabilities:
+        return Capabilities()
+
+    def usable(self) -> tuple[bool, str]:
+        """Whether the backend can run on this machine, and why not (e.g. a missing CPU feature)."""
+        return True, ""
+
+    @abstractmethod
+    def kernel(self, node: Node) -> Kernel | None:
+        """The compiled kernel for ``node`` of the lowered graph, or ``None`` if not supported."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    """One backend offered by a plugin through the ``refint8_backends`` hook."""
+
+    name: str
+    factory: Callable[[BackendOptions], Backend]
+    #: Default selection picks the usable backend with the highest priority.
+    priority: int = 0
+    description: str = ""

@@ -1,0 +1,17 @@
+"""The int8 layers: the integer computation of every layer LPT lowers to low precision.
+
+Data-movement layers (Reshape, Transpose/Permute, Squeeze, Unsqueeze, Concat), MaxPool, Relu and
+nearest Interpolate are dtype-generic ops of ``refint8.ops``: on u8/i8 codes they are their own
+int8 semantics. The layers below compute differently on integers and have their own modules.
+Each module's docstring is the specification of the layer.
+"""
+
+from __future__ import annotations
+
+from ..ops._base import Op
+from .convolution import Int8Convolution
+
+#: Int8 layer types by name.
+INT8_OPS: dict[str, type[Op]] = {op.type_name: op for op in (Int8Convolution,)}
+
+__all__ = ["INT8_OPS", "Int8Convolution"]

@@ -1,0 +1,41 @@
+"""Constant: a tensor stored in the graph (weights, ranges, biases).
+
+Attribute ``value``: a NumPy array of a supported element type. f16 and f64 arrays are converted to
+f32, as refint8 computes every float in f32. The node keeps a read-only copy, so later changes to
+the caller's array do not change the graph. No inputs; one output with the array's shape and type.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import numpy as np
+
+from .. import dtypes
+from ..graph import InferContext, TensorType
+from ._base import Attr, Op
+
+
+class Constant(Op):
+    type_name = "Constant"
+    input_names = ()
+    attributes = {"value": Attr("array")}
+
+    @classmethod
+    def infer(cls, ctx: InferContext) -> list[TensorType]:
+        value = ctx.attrs["value"]
+        if value.flags.writeable:  # first inference: take a private, frozen copy
+            if value.dtype in (np.float16, np.float64):
+                value = value.astype(np.float32)
+            value = np.array(value, copy=True)
+            value.setflags(write=False)
+            ctx.attrs["value"] = value  # type: ignore[index]
+        try:
+            dtype = dtypes.element_type(value.dtype)
+        except Exception:
+            ctx.fail(f"element type {value.dtype} is not supported", attribute="value", value=value)
+        return [TensorType(dtype, value.shape)]
+
+    @classmethod
+    def compute(cls, attrs: Mapping[str, Any], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
+        return (attrs["value"],)

@@ -1,0 +1,285 @@
+"""Compile a model for a backend and run it.
+
+``compile_model`` resolves the configuration, creates the backend through the plugin registry,
+lowers the model (the Low Precision Transformations turn FakeQuantize graphs into int8 layers), and
+asks the backend for one kernel per remaining node; nodes it does not implement go to the fallback
+chain. The result is a flat plan: a list of steps reading and writing numbered slots, so inference
+is a loop over pre-bound kernel calls with a timer around each.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from dataclasses import dataclass
+from collections.abc import Sequence as SequenceABC
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .. import dtypes
+from ..backend import Backend, Kernel
+from ..config import Config, load_config
+from ..errors import BackendError, InputError, Refint8Error
+from ..graph import Model, Node, Output, TensorType
+from ..registry import BackendRegistry, default_registry
+from .counters import LayerCounter, Status, format_perf_counts, perf_counts_to_json
+
+
+@dataclass
+class _Step:
+    node: Node
+    kernel: Kernel
+    backend: str
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+    counter: LayerCounter
+
+
+def precision_of(node: Node) -> str:
+    """``I8`` if the node's first input is u8/i8, else ``FP32`` (OpenVINO's runtime precision)."""
+    if node.inputs and dtypes.is_low_precision(node.inputs[0].dtype):
+        return "I8"
+    if node.type == "Parameter" and dtypes.is_low_precision(node.output_types[0].dtype):
+        return "I8"
+    return "FP32"
+
+
+def layer_type_of(node: Node) -> str:
+    return node.rt_info.get("layer_type", node.type)
+
+
+class CompiledModel:
+    """A model bound to a backend: ``infer(inputs) -> outputs`` with per-layer counters."""
+
+    def __init__(
+        self,
+        source: Model,
+        lowered: Model,
+        backend: Backend,
+        backend_name: str,
+        fallbacks: Sequence[tuple[str, Backend]],
+        config: Config,
+        notes: Sequence[str] = (),
+    ) -> None:
+        self.source = source
+        self.model = lowered
+        self.backend = backend
+        self.backend_name = backend_name
+        self.config = config
+        self.notes = list(notes)
+        self.inferences = 0
+        self._build_plan(fallbacks)
+
+    # -- compilation ---------------------------------------------------------------------------
+
+    def _build_plan(self, fallbacks: Sequence[tuple[str, Backend]]) -> None:
+        slot_of: dict[Output, int] = {}
+        self._constants: list[tuple[int, np.ndarray]] = []
+        self._parameters: list[tuple[str, TensorType, int]] = []
+        self._steps: list[_Step] = []
+        self._rows: list[LayerCounter] = []
+        self.kernel_fallbacks: list[tuple[str, str, str]] = []  # (node, from, to)
+
+        def slot(out: Output) -> int:
+            if out not in slot_of:
+                slot_of[out] = len(slot_of)
+            return slot_of[out]
+
+        chain = [(self.backend_name, self.backend), *fallbacks]
+        for node in self.model.nodes:
+            if node.type == "Constant":
+                self._constants.append((slot(node.output(0)), node.attrs["value"]))
+                continue
+            if node.type == "Parameter":
+                self._rows.append(LayerCounter(node.name, Status.NOT_RUN, "Parameter",
+                                               f"unknown_{precision_of(node)}"))
+                continue
+            kernel, used = self._select_kernel(node, chain)
+            counter = LayerCounter(node.name, Status.EXECUTED, layer_type_of(node),
+                                   f"{kernel.implementation}_{precision_of(node)}")
+            self._rows.append(counter)
+            for fused_name, fused_type in node.rt_info.get("fused", ()):
+                self._rows.append(LayerCounter(fused_name, Status.NOT_RUN, fused_type, "undef"))
+            self._steps.append(_Step(node, kernel, used, tuple(slot(i) for i in node.inputs),
+                                     tuple(slot(o) for o in node.outputs), counter))
+        for name, layer_type in self.model.rt_info.get("optimized_out", ()):
+            self._rows.append(LayerCounter(name, Status.OPTIMIZED_OUT, layer_type, "undef"))
+        # Inputs bind in the model's parameter order (not the graph's), unused parameters included.
+        self._parameters = [(p.name, p.output_types[0], slot(p.output(0)))
+                            for p in self.model.parameters]
+        self._output_slots = {name: slot(out) for name, out in self.model.outputs.items()}
+        self._slot_count = len(slot_of)
+
+    def _select_kernel(self, node: Node, chain: Sequence[tuple[str, Backend]]) -> tuple[Kernel, str]:
+        for position, (name, backend) in enumerate(chain):
+            try:
+                kernel = backend.kernel(node)
+            except Refint8Error:
+                raise
+            except Exception as exc:
+                raise BackendError(
+                    f"backend '{name}' failed to compile node '{node.name}' ({node.type}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if kernel is not None:
+                if position > 0:
+                    self.kernel_fallbacks.append((node.name, self.backend_name, name))
+                return kernel, name
+        tried = ", ".join(name for name, _ in chain)
+        raise BackendError(f"no backend implements node '{node.name}' ({node.type}, "
+                           f"{precision_of(node)}); tried: {tried}")
+
+    # -- inference -----------------------------------------------------------------------------
+
+    @property
+    def inputs(self) -> dict[str, TensorType]:
+        return {name: t for name, t, _ in self._parameters}
+
+    @property
+    def outputs(self) -> dict[str, TensorType]:
+        return {name: out.type for name, out in self.model.outputs.items()}
+
+    def infer(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
+        """Run the model; ``inputs`` by parameter name (or positionally). Returns outputs by name."""
+        slots: list[Any] = [None] * self._slot_count
+        for index, value in self._constants:
+            slots[index] = value
+        for (name, expected, index), value in zip(self._parameters, self._bind_inputs(inputs)):
+            slots[index] = value
+        perf = time.perf_counter_ns
+        cpu = time.process_time_ns
+        for step in self._steps:
+            args = [slots[i] for i in step.inputs]
+            start_wall, start_cpu = perf(), cpu()
+            try:
+                results = step.kernel.run(args)
+            except Refint8Error as exc:
+                raise type(exc)(f"{exc} [node '{step.node.name}', backend '{step.backend}']") from exc
+            except Exception as exc:
+                raise BackendError(
+                    f"backend '{step.backend}' kernel for node '{step.node.name}' "
+                    f"({step.node.type}) failed: {type(exc).__name__}: {exc}"
+                ) from exc
+            end_cpu, end_wall = cpu(), perf()
+            counter = step.counter
+            counter.real_time_us += (end_wall - start_wall) / 1000.0
+            counter.cpu_time_us += (end_cpu - start_cpu) / 1000.0
+            counter.count += 1
+            if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
+                raise BackendError(f"backend '{step.backend}' returned a {type(results).__name__} for "
+                                   f"node '{step.node.name}', expected a sequence of "
+                                   f"{len(step.outputs)} array(s)")
+            if len(results) != len(step.outputs):
+                raise BackendError(f"backend '{step.backend}' returned {len(results)} outputs for node "
+                                   f"'{step.node.name}', expected {len(step.outputs)}")
+            for index, value, expected in zip(step.outputs, results, step.node.output_types):
+                if not isinstance(value, np.ndarray):
+                    raise BackendError(f"backend '{step.backend}' returned a {type(value).__name__} "
+                                       f"for node '{step.node.name}', expected {expected}")
+                if value.dtype != expected.dtype or value.shape != expected.shape:
+                    raise BackendError(
+                        f"backend '{step.backend}' returned {dtypes.type_name(value.dtype)}"
+                        f"{list(value.shape)} for node '{step.node.name}', expected {expected}"
+                    )
+                slots[index] = value
+        for row in self._rows:
+            if row.status is not Status.EXECUTED:
+                row.count += 1
+        self.inferences += 1
+        return {name: slots[index] for name, index in self._output_slots.items()}
+
+    __call__ = infer
+
+    def _bind_inputs(self, inputs: Any) -> list[np.ndarray]:
+        names = [name for name, _, _ in self._parameters]
+        if isinstance(inputs, np.ndarray):
+            inputs = [inputs]
+        if isinstance(inputs, Mapping):
+            missing = [n for n in names if n not in inputs]
+            extra = [n for n in inputs if n not in names]
+            if missing or extra:
+                raise InputError(f"refint8: inputs do not match the model's parameters {names}: "
+                                 f"missing {missing}, unexpected {extra}")
+            ordered = [inputs[n] for n in names]
+        else:
+            ordered = list(inputs)
+            if len(ordered) != len(names):
+                raise InputError(f"refint8: the model takes {len(names)} inputs {names}, got {len(ordered)}")
+        checked = []
+        for (name, expected, _), value in zip(self._parameters, ordered):
+            if not isinstance(value, np.ndarray):
+                raise InputError(f"refint8: input '{name}' must be a NumPy array, got {type(value).__name__}")
+            if value.dtype != expected.dtype:
+                raise InputError(f"refint8: input '{name}' has dtype {value.dtype}, the model expects "
+                                 f"{dtypes.type_name(expected.dtype)} ({expected.dtype})")
+            if value.shape != expected.shape:
+                raise InputError(f"refint8: input '{name}' has shape {list(value.shape)}, the model "
+                                 f"expects {list(expected.shape)}")
+            checked.append(value)
+        return checked
+
+    # -- counters ------------------------------------------------------------------------------
+
+    def perf_counts(self) -> list[LayerCounter]:
+        """The per-layer counters (accumulated since compilation or the last reset)."""
+        return list(self._rows)
+
+    def reset_perf_counts(self) -> None:
+        for row in self._rows:
+            row.reset()
+        self.inferences = 0
+
+    def format_perf_counts(self) -> str:
+        return format_perf_counts(self._rows, self.inferences)
+
+    def perf_counts_json(self) -> str:
+        return perf_counts_to_json(self._rows)
+
+
+def compile_model(
+    model: Model,
+    backend: str | None = None,
+    config: Mapping[str, Any] | Config | None = None,
+    *,
+    registry: BackendRegistry | None = None,
+    lpt: bool = True,
+) -> CompiledModel:
+    """Compile ``model`` for a backend chosen by argument, environment, config file or default.
+
+    ``config`` is a mapping of settings (``backend``, ``fallback``, ``threads``, ``isa``) that
+    take precedence over the environment and files, or a ready :class:`~refint8.config.Config`.
+    ``lpt=False`` skips the Low Precision Transformations (every layer runs FP32).
+    """
+    from ..lowering import lower
+
+    if not isinstance(model, Model):
+        raise InputError(f"refint8: compile expects a refint8 Model, got {type(model).__name__}")
+    if isinstance(config, Config):
+        cfg = config if backend is None else dataclasses.replace(
+            config, backend=backend, sources={**config.sources, "backend": "argument"})
+    else:
+        explicit = dict(config or {})
+        if backend is not None:
+            explicit["backend"] = backend
+        cfg = load_config(explicit)
+    registry = registry or default_registry()
+    notes: list[str] = []
+    name = cfg.backend or registry.best()
+    chosen = registry.create(name, cfg.options_for(name))
+    usable, reason = chosen.usable()
+    if not usable:
+        for candidate in cfg.fallback:
+            if registry.usable(candidate, cfg.options_for(candidate))[0]:
+                message = f"refint8: backend '{name}' is not usable here ({reason}); using '{candidate}'"
+                warnings.warn(message, RuntimeWarning, stacklevel=2)
+                notes.append(message)
+                name, chosen = candidate, registry.create(candidate, cfg.options_for(candidate))
+                break
+        else:
+            raise BackendError(f"backend '{name}' is not usable here: {reason}; no usable fallback "
+                               f"in {list(cfg.fallback)}")
+    fallbacks = [(n, registry.create(n, cfg.options_for(n))) for n in cfg.fallback if n != name]
+    lowered = lower(model, chosen.capabilities(), enable_lpt=lpt)
+    return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes)

@@ -1,0 +1,24 @@
+"""Shared test configuration: Hypothesis profiles.
+
+``ci`` (the default, and what CI uses): derandomized, bounded example counts, no deadline (the
+machine is shared, timing is noisy). ``dev``: random, more examples. Select with
+``HYPOTHESIS_PROFILE=dev``. On failure Hypothesis prints the falsifying example and, with
+``print_blob``, the ``@reproduce_failure`` line that replays it.
+"""
+
+from __future__ import annotations
+
+import os
+
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=60,
+    deadline=None,
+    print_blob=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("dev", max_examples=300, deadline=None, print_blob=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
