@@ -1,4 +1,4 @@
-"""The ``refint8`` command line: ``backends``, ``demo``."""
+"""The ``refint8`` command line: ``backends``, ``demo``, ``explain``."""
 
 from __future__ import annotations
 
@@ -36,20 +36,53 @@ def _cmd_backends(args: argparse.Namespace) -> int:
     return 0
 
 
+def _load_model(name: str):
+    from .models.zoo import builtin_model
+
+    return builtin_model(name)
+
+
+def _random_inputs(compiled, seed: int = 1) -> dict[str, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    inputs = {}
+    for name, t in compiled.inputs.items():
+        if t.dtype == np.float32:
+            inputs[name] = rng.standard_normal(t.shape, dtype=np.float32)
+        else:
+            info = np.iinfo(t.dtype)
+            inputs[name] = rng.integers(info.min, info.max, t.shape, dtype=t.dtype, endpoint=True)
+    return inputs
+
+
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from .models import small_fq_cnn
     from .runtime import compile_model
 
-    model = small_fq_cnn(seed=0)
+    model = _load_model(args.model)
     compiled = compile_model(model, backend=args.backend)
-    image = np.random.default_rng(1).random(compiled.inputs["input"].shape, dtype=np.float32)
+    inputs = _random_inputs(compiled)
     for _ in range(args.iterations):
-        outputs = compiled.infer({"input": image})
-    result = next(iter(outputs.values()))
-    print(f"model '{model.name}' on backend '{compiled.backend_name}': output {list(result.shape)}, "
-          f"mean {float(result.mean()):.6f}")
+        outputs = compiled.infer(inputs)
+    for name, value in outputs.items():
+        print(f"model '{model.name}' on backend '{compiled.backend_name}': output '{name}' "
+              f"{list(value.shape)}, mean {float(value.mean()):.6f}")
     print(compiled.format_perf_counts())
     return 0
+
+
+def _cmd_explain(args: argparse.Namespace) -> int:
+    from .explain import format_precision_report, precision_report
+    from .runtime import compile_model
+
+    compiled = compile_model(_load_model(args.model), backend=args.backend)
+    print(format_precision_report(precision_report(compiled)))
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {value}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -60,9 +93,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_backends)
 
     p = sub.add_parser("demo", help="run the demo model and print its performance counters")
+    p.add_argument("model", nargs="?", default="inception",
+                   help="built-in model: inception (default), small_cnn, resnet50")
     p.add_argument("--backend", help="backend name (default: from configuration)")
-    p.add_argument("--iterations", type=int, default=3)
+    p.add_argument("--iterations", type=_positive_int, default=3)
     p.set_defaults(func=_cmd_demo)
+
+    p = sub.add_parser("explain", help="which layers run in int8, and why the others do not")
+    p.add_argument("model", help="built-in model: inception, small_cnn, resnet50")
+    p.add_argument("--backend", help="backend name (default: from configuration)")
+    p.set_defaults(func=_cmd_explain)
     return parser
 
 

@@ -97,7 +97,7 @@ def _from_environment(environ: Mapping[str, str]) -> dict[str, Any]:
         raw["fallback"] = [n.strip() for n in environ["REFINT8_FALLBACK"].split(",") if n.strip()]
     if environ.get("REFINT8_THREADS"):
         text = environ["REFINT8_THREADS"]
-        if not text.strip().isdigit():
+        if not text.strip().isdecimal():  # isdigit() accepts "²", which int() rejects
             raise ConfigError(f"refint8: REFINT8_THREADS must be a positive integer, got {text!r}")
         raw["threads"] = int(text)
     if environ.get("REFINT8_ISA"):

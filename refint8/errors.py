@@ -13,7 +13,12 @@ _UNSET = object()
 
 
 class Refint8Error(Exception):
-    """Base class of every error refint8 raises on purpose."""
+    """Base class of every error refint8 raises on purpose; its message starts with ``refint8:``."""
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        if not message.startswith("refint8:"):
+            message = "refint8: " + message
+        super().__init__(message, *args)
 
 
 class GraphError(Refint8Error):

@@ -17,6 +17,7 @@ of type ``Parameter`` (attributes ``shape`` and ``element_type``).
 
 from __future__ import annotations
 
+import copy as copy_module
 import itertools
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Iterator, Mapping, NoReturn, Sequence
@@ -238,13 +239,16 @@ class Model:
     def __init__(
         self,
         outputs: Output | Sequence[Output] | Mapping[str, Output],
-        parameters: Sequence[Node] | None = None,
+        parameters: Sequence[Node | Output] | None = None,
         name: str = "model",
     ) -> None:
         if isinstance(outputs, Output):
             outputs = [outputs]
         if isinstance(outputs, Mapping):
             named = dict(outputs)
+            for key, out in named.items():
+                if not isinstance(out, Output):
+                    raise GraphError(f"model output '{key}' = {out!r} is not a node output")
         else:
             named = {}
             for out in outputs:
@@ -259,7 +263,12 @@ class Model:
         self.name = name
         #: Facts attached by compilation (e.g. ``optimized_out``: nodes removed, for the counters).
         self.rt_info: dict[str, Any] = {}
-        self._explicit_parameters = list(parameters) if parameters is not None else None
+        self._explicit_parameters = None
+        if parameters is not None:  # Nodes, or the Outputs opset.parameter returns
+            self._explicit_parameters = [p.node if isinstance(p, Output) else p for p in parameters]
+            for p in self._explicit_parameters:
+                if not isinstance(p, Node):
+                    raise GraphError(f"model parameter {p!r} is not a Parameter node")
         self.refresh()
 
     # -- structure -------------------------------------------------------------------------
@@ -386,7 +395,7 @@ def clone_model(model: Model) -> Model:
             dict(node.attrs),
             list(node.output_types),
         )
-        copy.rt_info = dict(node.rt_info)
+        copy.rt_info = copy_module.deepcopy(node.rt_info)
         mapping[id(node)] = copy
     for p in model.parameters:  # a listed parameter the outputs do not use is not in model.nodes
         if id(p) not in mapping:

@@ -219,6 +219,7 @@ def test_bad_values_name_source_and_value(tmp_path, source, body, value_text, wh
     ("REFINT8_THREADS", "0", "threads must be an integer >= 1, got 0"),
     ("REFINT8_THREADS", "four", "REFINT8_THREADS must be a positive integer, got 'four'"),
     ("REFINT8_THREADS", "-3", "REFINT8_THREADS must be a positive integer, got '-3'"),
+    ("REFINT8_THREADS", "²", "REFINT8_THREADS must be a positive integer, got '²'"),
     ("REFINT8_ISA", "avx3", "isa 'avx3' is not one of"),
 ])
 def test_bad_environment_values(tmp_path, variable, value, what):

@@ -10,8 +10,16 @@ from __future__ import annotations
 
 from ..ops._base import Op
 from .convolution import Int8Convolution
+from .dequantize import Dequantize
+from .eltwise import Int8Add, Int8Multiply
+from .matmul import Int8MatMul
+from .mvn import Int8MVN
 
 #: Int8 layer types by name.
-INT8_OPS: dict[str, type[Op]] = {op.type_name: op for op in (Int8Convolution,)}
+INT8_OPS: dict[str, type[Op]] = {
+    op.type_name: op
+    for op in (Int8Convolution, Int8MatMul, Int8Add, Int8Multiply, Int8MVN, Dequantize)
+}
 
-__all__ = ["INT8_OPS", "Int8Convolution"]
+__all__ = ["INT8_OPS", "Dequantize", "Int8Add", "Int8Convolution", "Int8MVN", "Int8MatMul",
+           "Int8Multiply"]

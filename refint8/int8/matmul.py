@@ -89,13 +89,13 @@ def int8_matmul_accumulator(
 
     rows = q.reshape(-1, 1, k)                            # [M, G=1, K]
     weights = w.astype(np.int64).T[None]                  # [G=1, K, N]
-    # Σ_k q*w, [M, N]. Row blocks only bound the memory of the s16 pair products ([rows, K/2, N]).
-    block = max(1, 2**22 // ((k // 2 + 1) * n_out))
-    raw = np.concatenate([
-        raw_product_sum(rows[start:start + block], weights, accumulation,
-                        signed_activations=q.dtype == np.int8)[:, 0, :]
-        for start in range(0, rows.shape[0], block)
-    ]) if rows.shape[0] else np.zeros((0, n_out), np.int64)
+    raw = np.zeros((len(rows), n_out), np.int64)          # [M, N]  Σ_k q*w
+    # Row blocks only bound the memory of the s16 pair products ([rows, K/2, N] int64).
+    block = max(1, len(rows) if accumulation == "exact" else 2**22 // ((k // 2 + 1) * n_out))
+    for start in range(0, len(rows), block):
+        raw[start:start + block] = raw_product_sum(
+            rows[start:start + block], weights, accumulation, signed_activations=q.dtype == np.int8,
+        )[:, 0, :]
     sum_w = weights[0].sum(axis=0)                        # [N]     Σ_k w
     sum_q = rows[:, 0, :].astype(np.int64).sum(axis=1, keepdims=True)   # [M, 1]  Σ_k q
     acc = raw - za * sum_w - zw * sum_q + k * za * zw

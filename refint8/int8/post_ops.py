@@ -129,7 +129,11 @@ def output_dtype(post_ops: Sequence[PostOp]) -> np.dtype:
 
 def check_post_ops(post_ops: Sequence[PostOp], output_shape: tuple[int, ...]) -> str | None:
     """Why ``post_ops`` are invalid for an output of ``output_shape`` (None if they are valid)."""
+    if not isinstance(post_ops, (list, tuple)):
+        return f"must be a list or tuple of post-ops, got {type(post_ops).__name__}"
     for position, op in enumerate(post_ops):
+        if not isinstance(op, (Multiply, Add, Subtract, Relu, Clamp, FakeQuantize)):
+            return f"post-op {position} is a {type(op).__name__}, not a post-op of refint8.int8.post_ops"
         if isinstance(op, Quantize) and position != len(post_ops) - 1:
             return f"post-op {position} (Quantize) must be the last post-op"
         operands = []

@@ -8,8 +8,9 @@ for a Convert alone and for one fused after Multiply/Add: truncation toward zero
 complement wrap-around; no rounding to nearest and no saturation. See :func:`convert`.
 
 The semantics of out-of-range float values come from the x86 conversion instruction (C++ leaves
-them undefined); an OpenVINO build for another architecture (ARM saturates) may differ there. A
-graph that needs rounding and saturation to u8/i8 uses FakeQuantize, not Convert.
+them undefined); an OpenVINO build for another architecture may differ there (ARM's conversion
+instruction saturates instead, for example). A graph that needs rounding and saturation to u8/i8
+uses FakeQuantize, not Convert.
 """
 
 from __future__ import annotations

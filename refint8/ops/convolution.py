@@ -188,17 +188,31 @@ def convolution(
         x.shape, w.shape, strides=strides, pads_begin=pads_begin, pads_end=pads_end,
         dilations=dilations, auto_pad=auto_pad, group=group, fail=input_error("convolution"),
     )
-    _, ic, h, wd = x.shape
     _, icg, kh, kw = w.shape
     ocg = oc // group
-    sh, sw = strides
-    dh, dw = dilations
 
     xt = x.astype(np.float64).transpose(0, 2, 3, 1)  # NHWC view: channels last for the matmuls
     # filters per tap: [KH, KW, group, ICg, OCg]
     wt = w.astype(np.float64).reshape(group, ocg, icg, kh, kw).transpose(3, 4, 0, 2, 1)
     acc = np.zeros((n, oh, ow, group, ocg), dtype=np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN/inf propagate silently
+        _accumulate_taps(acc, xt, wt, strides, dilations, (pbh, pbw))
+    return acc.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2).astype(np.float32)
 
+
+def _accumulate_taps(acc: np.ndarray, xt: np.ndarray, wt: np.ndarray, strides: Sequence[int],
+                     dilations: Sequence[int], pads_begin: Sequence[int]) -> None:
+    """``acc[n, oh, ow, g, o] += sum over taps and channels``: one matrix product per kernel tap.
+
+    ``xt`` is the data as NHWC float64, ``wt`` the filters as ``[KH, KW, group, ICg, OCg]``. For
+    each tap only the output rectangle whose input position lies inside the data is updated.
+    """
+    n, oh, ow, group, ocg = acc.shape
+    _, h, wd, _ = xt.shape
+    kh, kw, _, icg, _ = wt.shape
+    sh, sw = strides
+    dh, dw = dilations
+    pbh, pbw = pads_begin
     for i in range(kh):
         r_lo, r_hi, r_in = tap_range(h, oh, sh, i * dh - pbh)
         if r_lo == r_hi:
@@ -218,8 +232,6 @@ def convolution(
             else:  # one matrix product per group, batched over the group axis
                 contrib = np.matmul(patch.transpose(1, 0, 2), tap).transpose(1, 0, 2)
             acc[:, r_lo:r_hi, c_lo:c_hi] += contrib.reshape(n, rows, cols, group, ocg)
-
-    return acc.reshape(n, oh, ow, oc).transpose(0, 3, 1, 2).astype(np.float32)
 
 
 class Convolution(Op):

@@ -261,8 +261,9 @@ def interpolate(
         i0, i1, w0, w1 = linear_taps(coords, x.shape[axis])
         shape = [1] * y.ndim
         shape[axis] = -1
-        y = (np.take(y, i0, axis=axis) * w0.reshape(shape)
-             + np.take(y, i1, axis=axis) * w1.reshape(shape))
+        with np.errstate(invalid="ignore", over="ignore"):
+            y = (np.take(y, i0, axis=axis) * w0.reshape(shape)
+                 + np.take(y, i1, axis=axis) * w1.reshape(shape))
     return y.astype(np.float32)
 
 

@@ -95,7 +95,9 @@ def matmul(a: np.ndarray, b: np.ndarray, *, transpose_a: bool = False, transpose
         b64 = b64[:, None]
     elif transpose_b:
         b64 = np.swapaxes(b64, -1, -2)
-    return np.matmul(a64, b64).reshape(out_shape).astype(np.float32)
+    with np.errstate(invalid="ignore", over="ignore"):
+        y = np.matmul(a64, b64)
+    return y.reshape(out_shape).astype(np.float32)
 
 
 class MatMul(Op):

@@ -156,7 +156,9 @@ class CompiledModel:
             try:
                 results = step.kernel.run(args)
             except Refint8Error as exc:
-                raise type(exc)(f"{exc} [node '{step.node.name}', backend '{step.backend}']") from exc
+                exc.add_note(f"while running node '{step.node.name}' ({step.node.type}) on backend "
+                             f"'{step.backend}'")
+                raise
             except Exception as exc:
                 raise BackendError(
                     f"backend '{step.backend}' kernel for node '{step.node.name}' "

@@ -4,7 +4,8 @@ Every expected value is worked out by hand in the comments from the rules of
 ``refint8.ops.convert.convert``: float to i32 truncates toward zero, and a value outside the i32
 range (also NaN and ±inf) becomes -2^31; to u8/i8 the i32 value then keeps its low 8 bits; integer
 to integer wraps modulo 2^N; to f32 rounds to nearest, ties to even. These rules are what OpenVINO
-2026.4 computes on x86-64 (reference kernel and CPU plugin agreed on all these cases).
+2026.4 computes on x86-64: its reference kernel (``op.evaluate``) gave every expected value below,
+and its CPU plugin too except for float to i64 (it computes i64 as i32, see the op's docstring).
 """
 
 from __future__ import annotations
