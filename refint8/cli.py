@@ -1,4 +1,4 @@
-"""The ``refint8`` command line: ``backends``, ``demo``, ``explain``."""
+"""The ``refint8`` command line: ``backends``, ``demo``, ``explain``, ``saturation``."""
 
 from __future__ import annotations
 
@@ -42,10 +42,11 @@ def _load_model(name: str):
     return builtin_model(name)
 
 
-def _random_inputs(compiled, seed: int = 1) -> dict[str, np.ndarray]:
+def _random_inputs(input_types, seed: int = 1) -> dict[str, np.ndarray]:
+    """Random inputs for ``{name: TensorType}``: standard normal floats, uniform integer codes."""
     rng = np.random.default_rng(seed)
     inputs = {}
-    for name, t in compiled.inputs.items():
+    for name, t in input_types.items():
         if t.dtype == np.float32:
             inputs[name] = rng.standard_normal(t.shape, dtype=np.float32)
         else:
@@ -59,7 +60,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
     model = _load_model(args.model)
     compiled = compile_model(model, backend=args.backend)
-    inputs = _random_inputs(compiled)
+    inputs = _random_inputs(compiled.inputs)
     for _ in range(args.iterations):
         outputs = compiled.infer(inputs)
     for name, value in outputs.items():
@@ -75,6 +76,15 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
     compiled = compile_model(_load_model(args.model), backend=args.backend)
     print(format_precision_report(precision_report(compiled)))
+    return 0
+
+
+def _cmd_saturation(args: argparse.Namespace) -> int:
+    from .saturation import format_saturation_report, saturation_report
+
+    model = _load_model(args.model)
+    inputs = _random_inputs(model.input_types, seed=args.seed)
+    print(format_saturation_report(saturation_report(model, inputs)))
     return 0
 
 
@@ -103,6 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="built-in model: inception, small_cnn, resnet50")
     p.add_argument("--backend", help="backend name (default: from configuration)")
     p.set_defaults(func=_cmd_explain)
+
+    p = sub.add_parser("saturation", help="accumulators that would differ on a CPU without VNNI")
+    p.add_argument("model", help="built-in model: inception, small_cnn, resnet50")
+    p.add_argument("--seed", type=int, default=1, help="seed of the random input")
+    p.set_defaults(func=_cmd_saturation)
     return parser
 
 

@@ -255,8 +255,9 @@ def test_float64_inputs_are_converted_to_float32_first():
     x = np.array([0.5 + 2.0**-30, 1.5 - 2.0**-30], dtype=np.float64)
     y = fake_quantize(x, np.float64(0), np.float64(4), 0.0, 4.0, 5)
     assert_bits(y, [0.0, 2.0])
-    # A float64 range bound is rounded too: ih = 4 + 2**-30 becomes 4, keeping x = 0.5 a tie.
-    assert_bits(fake_quantize(np.float64(0.5), 0, 4 + 2.0**-30, 0, 4, 5), 0.0)
+    # A float64 range bound is rounded too: ih = 4 - 2**-30 becomes 4 (the float32 below 4 is
+    # 4 - 2**-22), so x = 0.5 stays a tie -> 0. In float64, 0.5/(4 - 2**-30)*4 > 0.5 -> 1.
+    assert_bits(fake_quantize(np.float64(0.5), 0, 4 - 2.0**-30, 0, 4, 5), 0.0)
 
 
 def test_integer_data_is_converted_to_float32():
