@@ -32,6 +32,7 @@ from ..graph import Model, Node
 from . import (constant_folding, convolution, fake_quantize_decomposition, fuse_post_ops,
                fuse_to_fake_quantize, interpolate, matmul, max_pool, relu, reshape, squeeze,
                transpose)
+from . import add, multiply, mvn
 from .context import LptContext
 from .quantization import QUANTIZATION_LEVELS
 from .restrictions import OPENVINO_CPU, PrecisionRestrictions
@@ -50,6 +51,9 @@ MAIN: dict[str, Transformation] = {
     "Squeeze": squeeze.transform,
     "Unsqueeze": squeeze.transform,
     "Interpolate": interpolate.transform,
+    "Add": add.transform,
+    "Multiply": multiply.transform,
+    "MVN": mvn.transform,
 }
 
 

@@ -18,6 +18,12 @@ import numpy as np
 
 from .. import dtypes
 from ..graph import Model, Node, Output, make_node
+from .restrictions import PRECISION_PRESERVED
+
+#: rt_info key a transformation sets on a node whose output ends an int8 chain (float data where
+#: a dequantization chain used to be, e.g. after a Clamp): the text says why.
+CHAIN_ENDED = "int8_chain_ended"
+NOT_DEQUANTIZED = "its input is not dequantized int8 data (no usable FakeQuantize before it)"
 
 
 @dataclass
@@ -70,6 +76,21 @@ def match(out: Output) -> Chain | None:
     if node.attrs["destination_type"] != "f32":
         return None
     return Chain(node.inputs[0], node, subtract, multiply, out)
+
+
+def not_dequantized_reason(out: Output) -> str:
+    """Why ``out`` is not a dequantization chain, for a layer that needed one.
+
+    The note (:data:`CHAIN_ENDED`) of the node that ended the int8 chain, found by walking back
+    through precision-preserving layers; otherwise the generic :data:`NOT_DEQUANTIZED`.
+    """
+    node = out.node
+    while True:
+        if CHAIN_ENDED in node.rt_info:
+            return node.rt_info[CHAIN_ENDED]
+        if node.type not in PRECISION_PRESERVED or not node.inputs:
+            return NOT_DEQUANTIZED
+        node = node.inputs[0].node
 
 
 def build(data: Output, zero_point: np.ndarray | None, scale: np.ndarray | None, name: str) -> Output:

@@ -17,6 +17,10 @@ Identity
 Precision
     The set of precisions the consumers accept (:mod:`refint8.lpt.precisions`); the range's preferred
     precision if it is in the set, otherwise the first accepted one (u8 before i8) with a zero point.
+Interval alignment
+    FakeQuantizes that meet at a Concat whose result reaches a per-tensor port are decomposed
+    together onto one shared scale and zero point instead (:mod:`.interval_alignment`); this
+    module handles every other activation FakeQuantize.
 Declines (the FakeQuantize stays FP32, with the reason)
     levels not in LPT's set; ranges not constant; no consumer that accepts low precision (or a
     consumer without int8 semantics); a per-element range whose channels disagree on the sign and no
@@ -28,7 +32,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..graph import Node, make_node
-from . import dequantization
+from . import dequantization, interval_alignment
 from .context import LptContext
 from .precisions import required_precisions
 from .quantization import QUANTIZATION_LEVELS, dequantization_for, integer_range, precision_details
@@ -37,6 +41,9 @@ from .quantization import QUANTIZATION_LEVELS, dequantization_for, integer_range
 def transform(ctx: LptContext, node: Node) -> bool:
     if node.attrs.get("output_type", "f32") != "f32" or node.inputs[0].node.type == "Constant":
         return False
+    aligned = interval_alignment.transform(ctx, node)
+    if aligned is not None:
+        return aligned
     levels = node.attrs["levels"]
     if levels not in QUANTIZATION_LEVELS:
         return ctx.decline(node, f"levels {levels} is not one of LPT's level sets {QUANTIZATION_LEVELS}")

@@ -31,7 +31,7 @@ from .quantization import integral_zero_point
 def transform(ctx: LptContext, node: Node) -> bool:
     chain = dequantization.match(node.inputs[0])
     if chain is None:
-        return ctx.decline(node, "its input is not dequantized int8 data (no usable FakeQuantize before it)")
+        return ctx.decline(node, dequantization.not_dequantized_reason(node.inputs[0]))
     if chain.precision not in ctx.restrictions.allowed("MatMul", 0):
         return ctx.decline(node, f"MatMul port 0 does not accept {chain.precision} here")
     if node.attrs["transpose_a"]:

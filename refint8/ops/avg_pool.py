@@ -2,8 +2,8 @@
 
 Window geometry (auto_pad, rounding_type, output size) is MaxPool's, see
 :func:`refint8.ops.max_pool.pool_geometry`. What the divisor counts is the subtle part; refint8
-follows OpenVINO's CPU plugin (see :func:`avg_pool`), which differs from OpenVINO's reference
-kernel for include-pad windows that a ceil rounding extends beyond ``pads_end``.
+follows OpenVINO's CPU plugin exactly (see :func:`avg_pool`, checked on OpenVINO 2026.4 with random
+shapes, pads, strides, both rounding types, every auto_pad and both exclude_pad values).
 """
 
 from __future__ import annotations
@@ -87,21 +87,22 @@ def avg_pool(
           input; padding and the area a ceil rounding adds beyond pads_end never count.
         * ``exclude_pad=False`` and some pad (begin or end, either axis, after auto_pad) is
           nonzero: ``D = KH * KW``, the whole kernel, always, including the positions a ceil
-          rounding adds beyond ``pads_end`` (they count as zeros). OpenVINO's reference kernel
-          instead clips the window to ``[-pb, in + pe)``; the CPU plugin (oneDNN
-          ``pooling_avg_include_padding``) does not, and refint8 follows the CPU plugin.
+          rounding adds beyond ``pads_end`` (they count as zeros): oneDNN's
+          ``pooling_avg_include_padding``, and the rule of OpenVINO's reference kernel too.
         * ``exclude_pad=False`` and all pads zero (including ``valid``): as ``exclude_pad=True``
           (the CPU plugin then picks oneDNN's exclude-padding algorithm), so only a ceil-rounded
           last window, which overhangs the input end, has ``D < KH * KW``.
 
         A ceil-rounded last window can lie entirely past the input (MaxPool-1/AvgPool-1 keep such
         windows; there is no ``ceil_torch`` rule), e.g. ``H=5, KH=1, sH=3``: windows start at 0, 3
-        and 6. Its sum is ``S = +0.0`` and the formula above gives ``D_h <= 0``, so ``y`` is
-        ``0/0 = NaN`` (``D_h = 0``), ``-0.0`` (``D < 0``) or ``+0.0`` (``D_h, D_w`` both
-        negative), exactly what the CPU plugin returns.
+        and 6. Its sum is ``S = +0.0`` and the formula above gives ``D_h <= 0``, so ``y = S / D``
+        is NaN (``D = 0``), ``-0.0`` (``D < 0``) or ``+0.0`` (``D > 0``: ``D_h`` and ``D_w`` both
+        negative), exactly what the CPU plugin returns (OpenVINO's reference kernel returns 0).
 
         ``S`` is computed in float64 (order unspecified) and ``S / D`` is rounded once to float32.
-        NaN and inf propagate through the sum.
+        NaN and inf propagate through the sum. OpenVINO sums in float32, so it can differ in the
+        last bits: the mean of ``[2**24, 1, 1, 0]`` is 4194304.5 here and 4194304 on its CPU
+        plugin.
 
     Errors (:class:`~refint8.errors.InputError`): as MaxPool, plus ``exclude_pad`` with a pad >=
     the kernel.

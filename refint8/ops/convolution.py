@@ -5,8 +5,10 @@ refint8's ``Convolution`` covers OpenVINO's ``Convolution`` (``group`` = 1) and 
 ``[OC, IC/G, KH, KW]``, see :func:`refint8.opset.group_convolution`). Depthwise convolution is
 ``group == IC``.
 
-The geometry (auto_pad, output size) follows OpenVINO's shape inference; the arithmetic is the
-exact real-number sum computed in float64 and rounded once to float32. The helpers
+The geometry (auto_pad, output size) follows OpenVINO's shape inference (checked against OpenVINO
+2026.4, Convolution and GroupConvolution on the CPU plugin); products and sums are computed in
+float64 and rounded once to float32 (OpenVINO accumulates in float32, so it may differ in the last
+bits). The helpers
 :func:`resolve_pads` and :func:`tap_range` are shared with the pooling ops.
 """
 

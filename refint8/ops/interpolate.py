@@ -48,7 +48,8 @@ def interpolate_geometry(
     * ``scales`` mode, scale ``s`` rounded to float32: ``in`` if ``s == 1``, else
       ``trunc(float32(in) * (s + 1e-6))`` with float32 arithmetic (``s + 1e-6`` is rounded to
       float32, then the product is rounded to float32, then truncated toward zero). OpenVINO's
-      epsilon makes e.g. ``in=3, s=1/3`` give 1, not 0.
+      epsilon matters e.g. for ``in=30, s=2.1``: ``float32(2.1) = 2.0999999`` and
+      ``30 * 2.0999999`` truncates to 62, but ``30 * float32(2.1 + 1e-6) = 63.000027`` gives 63.
 
     ``fail(reason, attribute, value)`` reports a problem: a mode without its sizes/scales or with
     both, a count that differs from the number of axes, an axis out of range or repeated, a size
@@ -96,7 +97,11 @@ def interpolate_geometry(
             if not (np.isfinite(s) and s > 0):
                 fail("every scale must be finite and > 0 (as a float32)", "scales", tuple(scales))
             if s != np.float32(1):
-                size = int(np.float32(x_shape[axis]) * np.float32(s + SCALE_EPSILON))
+                scaled = np.float32(x_shape[axis]) * np.float32(s + SCALE_EPSILON)
+                if not scaled < 2**31:
+                    fail(f"scale {float(s)!r} gives an output size too large for input size "
+                         f"{x_shape[axis]} along axis {axis}", "scales", tuple(scales))
+                size = int(scaled)
                 if size < 1:
                     fail(f"scale {float(s)!r} gives output size {size} for input size "
                          f"{x_shape[axis]} along axis {axis}", "scales", tuple(scales))
@@ -227,6 +232,14 @@ def interpolate(
         ``y[o] = sum over corners of prod_axes(w) * x[corner]`` with the per-axis taps of
         :func:`linear_taps`, computed in float64 and rounded once to float32 (a zero weight times
         NaN or inf is NaN, as in OpenVINO).
+
+    Deliberate differences from OpenVINO: an output size of 0 is an error here (OpenVINO produces
+    an empty tensor); sizes/scales must have exactly one entry per axis (OpenVINO ignores extra
+    entries); any set of axes is accepted, while OpenVINO's CPU plugin refuses some (resizing the
+    batch axis of a 4-D tensor, four resized axes of a 5-D tensor) and its reference kernel
+    rejects or differs on some linear_onnx axis sets. Where the CPU plugin accepts a case (checked
+    for ranks 2 to 4, all modes, both shape calculation modes, f32/u8/i8) its results equal these:
+    nearest exactly, linear up to float32 rounding.
 
     Errors (:class:`~refint8.errors.InputError`): see :func:`interpolate_geometry`, plus an unknown
     mode, coordinate_transformation_mode or nearest_mode.

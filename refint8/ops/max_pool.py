@@ -4,7 +4,10 @@ The window geometry (auto_pad, rounding_type, output size) is shared with AvgPoo
 OpenVINO's pooling shape inference; :func:`pool_geometry` computes it. The values follow OpenVINO
 (CPU plugin and reference kernel alike): the running maximum starts at the lowest finite value of
 the element type and only real input elements can raise it, so padding never wins, NaN is skipped
-and ``-inf`` becomes ``-FLT_MAX`` (see :func:`max_pool`).
+and ``-inf`` becomes ``-FLT_MAX`` (see :func:`max_pool`). Checked against OpenVINO 2026.4 (CPU plugin
+on random shapes, pads, strides, rounding types, auto_pads, f32 with NaN/-inf, u8, i8; reference
+kernel on f32). Where a padded value of ``-inf`` would be the natural choice, OpenVINO uses the
+lowest finite value, and so does refint8.
 """
 
 from __future__ import annotations
