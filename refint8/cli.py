@@ -1,4 +1,4 @@
-"""The ``refint8`` command line: ``backends``, ``demo``, ``explain``, ``saturation``."""
+"""The ``refint8`` command line: ``backends``, ``demo``, ``explain``, ``saturation``, ``conformance``."""
 
 from __future__ import annotations
 
@@ -88,6 +88,23 @@ def _cmd_saturation(args: argparse.Namespace) -> int:
     return 0
 
 
+CONFORMANCE_MISSING = ("the conformance suite is not installed; install it with "
+                       "'pip install conformance/' from the refint8 repository")
+
+
+def _cmd_conformance(argv: Sequence[str]) -> int:
+    """Dispatch to the separately installed suite (imported lazily: it needs Hypothesis)."""
+    try:
+        from refint8_conformance.cli import main as conformance_main
+    except ImportError as exc:
+        missing = getattr(exc, "name", "") or ""
+        if missing.split(".")[0] not in ("refint8_conformance", "hypothesis"):
+            raise
+        print(f"error: {CONFORMANCE_MISSING} ({exc})", file=sys.stderr)
+        return 2
+    return conformance_main(list(argv))
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -118,10 +135,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", help="built-in model: inception, small_cnn, resnet50")
     p.add_argument("--seed", type=int, default=1, help="seed of the random input")
     p.set_defaults(func=_cmd_saturation)
+
+    p = sub.add_parser("conformance", add_help=False,
+                       help="check a backend against the reference (refint8 conformance --help)")
+    p.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    p.set_defaults(func=lambda args: _cmd_conformance(args.argv))
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["conformance"]:  # the suite parses its own options (and --help)
+        return _cmd_conformance(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

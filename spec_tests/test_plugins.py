@@ -224,12 +224,19 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No refint8 settings from the caller's environment or working directory."""
     for name in ENV_VARS:
         monkeypatch.delenv(name, raising=False)
+    # Hermetic: only the reference and this file's test distributions load, whatever other
+    # backends (numpy, simd, ...) the environment has installed.
+    monkeypatch.setenv("REFINT8_LOAD_PLUGINS", ",".join(HERMETIC_DISTRIBUTIONS))
     workdir = tmp_path / "cwd"
     workdir.mkdir()
     monkeypatch.chdir(workdir)
     reset_default_registry()
     yield
     reset_default_registry()
+
+
+HERMETIC_DISTRIBUTIONS = ("refint8-backend-reference", "refint8-tiny", "refint8-twin-a",
+                          "refint8-twin-b", "refint8-broken")
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ Each module's docstring is the specification of the layer.
 from __future__ import annotations
 
 from ..ops._base import Op
+from .avg_pool import Int8AvgPool
 from .convolution import Int8Convolution
 from .dequantize import Dequantize
 from .eltwise import Int8Add, Int8Multiply
@@ -18,8 +19,8 @@ from .mvn import Int8MVN
 #: Int8 layer types by name.
 INT8_OPS: dict[str, type[Op]] = {
     op.type_name: op
-    for op in (Int8Convolution, Int8MatMul, Int8Add, Int8Multiply, Int8MVN, Dequantize)
+    for op in (Int8Convolution, Int8MatMul, Int8AvgPool, Int8Add, Int8Multiply, Int8MVN, Dequantize)
 }
 
-__all__ = ["INT8_OPS", "Dequantize", "Int8Add", "Int8Convolution", "Int8MVN", "Int8MatMul",
-           "Int8Multiply"]
+__all__ = ["INT8_OPS", "Dequantize", "Int8Add", "Int8AvgPool", "Int8Convolution", "Int8MVN",
+           "Int8MatMul", "Int8Multiply"]

@@ -57,10 +57,14 @@ def raw_product_sum(q: np.ndarray, w: np.ndarray, mode: str, *, signed_activatio
     if q64.shape[-1] % 2:  # odd channel count: the last pair has a zero partner
         q64 = np.concatenate([q64, np.zeros(q64.shape[:-1] + (1,), np.int64)], axis=-1)
         w64 = np.concatenate([w64, np.zeros(w64.shape[:-2] + (1, w64.shape[-1]), np.int64)], axis=-2)
-    even = q64[..., 0::2, None] * w64[:, 0::2, :]        # [..., G, C/2, O]
-    odd = q64[..., 1::2, None] * w64[:, 1::2, :]
-    pairs = np.clip(even + odd, INT16_MIN, INT16_MAX)
-    return pairs.sum(axis=-2)
+    # Each product is at most 255 * 128 in magnitude and a pair sum at most 65280, so int32 holds
+    # them; the pair tensor [..., G, C/2, O] is large, hence int32 and one pair axis at a time.
+    q32, w32 = q64.astype(np.int32), w64.astype(np.int32)
+    total = np.zeros(q64.shape[:-1] + (w64.shape[-1],), np.int64)
+    for j in range(q64.shape[-1] // 2):
+        pair = q32[..., 2 * j, None] * w32[:, 2 * j, :] + q32[..., 2 * j + 1, None] * w32[:, 2 * j + 1, :]
+        total += np.clip(pair, INT16_MIN, INT16_MAX)
+    return total
 
 
 def accumulator_bound(terms: int, zero_point: int = 0, weight_zero_point: int = 0) -> int:

@@ -29,7 +29,7 @@ Output
     float32 ``[N, OC, OH, OW]`` with ``OH = (H + pb + pe - ((KH-1)*dy + 1)) // sy + 1`` (same for
     W), or u8/i8 codes when the last post-op is a Quantize.
 Errors
-    data not u8/i8 or weights not i8; channel mismatch; a zero point outside the code range; an
+    data not u8/i8 or weights not i8; weights not a constant; channel mismatch; a zero point outside the code range; an
     accumulator bound ``K * (255 + |za|) * (128 + |zw|)`` above int32 (K = C/group * KH * KW):
     the layer is rejected at compile time instead of wrapping.
 """
@@ -143,6 +143,9 @@ class Int8Convolution(Op):
         a = ctx.attrs
         ctx.require_dtype(0, dtypes.U8, dtypes.I8, what="data")
         ctx.require_dtype(1, dtypes.I8, what="weights")
+        if ctx.constant(1) is None:
+            ctx.fail("weights must be a constant (backends pack them once at compile time)",
+                     attribute="input[1]", value=ctx.inputs[1].name)
         ctx.require_rank(0, 4, what="data")
         ctx.require_rank(1, 4, what="weights")
         n, c, h, w = ctx.input_type(0).shape

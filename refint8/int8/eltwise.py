@@ -1,7 +1,7 @@
 """Int8Add and Int8Multiply: OpenVINO's two-branch int8 Eltwise (CPU layer type ``Eltwise``).
 
-When both inputs of an Add or Multiply are dequantized low-precision tensors, LPT (AddTransformation,
-MultiplyPartialTransformation) keeps ONE branch raw, the "empty" branch (its codes enter the
+When both inputs of an Add or Multiply are dequantized low-precision tensors, LPT
+(AddTransformation, MultiplyPartialTransformation) keeps ONE branch raw, the "empty" branch (its codes enter the
 operation as they are), and folds every dequantization constant into the other, "full" branch and
 into one Multiply after the operation. The int8 layer computes, per element, in float32.
 
@@ -17,7 +17,7 @@ Attributes
     Operands must broadcast to the output shape without changing it (as post-op operands).
 
 Int8Add
-    For ``x1 = s1 * (q1 - sh1)`` and ``x2 = s2 * (q2 - sh2)`` (scales s, shifts sh, float32)::
+    For ``x1 = s1 * (q1 - sh1)`` and ``x2 = s2 * (q2 - sh2)`` (nonzero scales s, shifts sh)::
 
         s1*(q1 - sh1) + s2*(q2 - sh2)  =  s2 * ( (s1/s2) * (q1 - (sh1 + s2*sh2/s1)) + q2 )
 
@@ -39,9 +39,10 @@ Int8Multiply
 
         (s1*(q1 - sh1)) * (s2*q2)  =  (s1*s2) * ((q1 - sh1) * q2)
 
-    The empty branch must have NO shift (MultiplyPartialTransformation requires it; a zero point
-    on the empty branch would make the product non-separable). LPT sets ``full_shift = sh1`` and the first post-op
-    ``Multiply(s1*s2)``. Pinned order, each step one float32 operation::
+    The empty branch must have NO shift (MultiplyPartialTransformation requires it: unlike for
+    Add, a shift of the empty branch cannot be folded into the other branch). LPT sets
+    ``full_shift = sh1`` and the first post-op ``Multiply(s1*s2)``. Pinned order, each step one
+    float32 operation::
 
         t = float32(q1) - h
         t = t * float32(q2)

@@ -30,13 +30,14 @@ Computation
        saturated to int16 (``s16_pairs`` mode; i8 activations shifted by +128 with the exact
        compensation ``128 * Σ_k w``) and the zero-point terms ``- za*Σ_k w - zw*Σ_k q + K*za*zw``
        added exactly. This is refint8.int8.accumulate.raw_product_sum with one group.
-    2. ``y = float32(acc)`` (exact: the bound below keeps |acc| < 2^31, and float32 rounds to
-       nearest even only above 2^24), then the post-ops in order, each one float32 operation.
+    2. ``y = float32(acc)``: round to nearest even, exact while ``|acc| <= 2^24`` (the bound
+       below keeps ``|acc| < 2^31``, so larger accumulators, possible from K >= 515, round), then
+       the post-ops in order, each one float32 operation.
 Output
     float32 ``[..., N]`` (data's batch dimensions, N from the weights), or u8/i8 codes of that
     shape when the last post-op is a Quantize.
 Errors (GraphError naming node, attribute and value)
-    data not u8/i8 or weights not i8; weights not rank 2; K of data and weights differ; a zero
+    data not u8/i8 or weights not i8; weights not a constant or not rank 2; K of data and weights differ; a zero
     point outside its code range or with the wrong count; an accumulator bound
     ``K * (255 + |za|) * (128 + |zw|)`` above int32 (the layer is rejected at compile time instead
     of wrapping); post-op operands that do not broadcast to the output.
@@ -117,6 +118,9 @@ class Int8MatMul(Op):
         a = ctx.attrs
         ctx.require_dtype(0, dtypes.U8, dtypes.I8, what="data")
         ctx.require_dtype(1, dtypes.I8, what="weights")
+        if ctx.constant(1) is None:
+            ctx.fail("weights must be a constant (backends pack them once at compile time)",
+                     attribute="input[1]", value=ctx.inputs[1].name)
         ctx.require_rank(1, 2, what="weights [N, K]")
         data_shape = ctx.input_type(0).shape
         if len(data_shape) < 1:

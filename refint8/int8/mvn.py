@@ -22,7 +22,7 @@ Computation (pinned)
         S = Σ q,  Q = Σ q*q                              exact, int64
         mean = f64(S) / f64(n)                           one float64 division (f64(S) is exact)
         var  = f64(n*Q - S*S) / (f64(n) * f64(n))        numerator exact in int64, rounded once to
-                                                         float64; f64(n)*f64(n) is exact (n < 2^24)
+                                                         float64; f64(n)*f64(n) is exact (n^2 < 2^53)
         d    = f64(q) - mean                             one float64 subtraction per element
         y    = d / sqrt(var + eps)                       inside_sqrt    (float64 add, IEEE sqrt,
         y    = d / (sqrt(var) + eps)                     outside_sqrt    float64 division)
@@ -31,8 +31,8 @@ Computation (pinned)
 
     ``var`` is the biased (population) variance, as fp32 MVN, but computed from exact integer
     moments: ``n*Q - S*S = n^2 * var`` exactly, so it is never negative and has no cancellation
-    error. A constant group gives ``d = 0`` and ``y = 0`` (``0/0 = NaN`` when ``eps == 0`` and
-    normalize_variance; a NaN reaching a Quantize post-op is an error).
+    error. A constant group gives ``d = 0`` and, with ``eps > 0``, ``y = 0`` (``0/0 = NaN`` when
+    ``eps == 0`` and normalize_variance; a NaN reaching a Quantize post-op is an error).
 Overflow bound
     ``n*Q <= n^2 * m^2`` and ``S*S <= n^2 * m^2`` with ``m = 255`` (u8) or ``128`` (i8); the layer
     requires ``n^2 * m^2 <= 2^63 - 1``, i.e. ``n <= 11909805`` for u8 and ``n <= 23726566`` for
@@ -45,9 +45,9 @@ LPT and eps (why int8 MVN is not exactly the fp32 graph)
     with eps replaced by ``s^2 * eps`` (inside) or ``|s| * eps`` (outside). Quantization scales
     are small (|s| << 1), so int8 MVN damps much less: where ``var_x`` is comparable to eps (a
     near-constant group, or a model with a large eps) the fp32 graph shrinks the output towards
-    0, the int8 layer normalizes it to unit variance. Elsewhere the difference is far below the
-    quantization step. Without normalize_variance, eps plays no role and ``y * s`` is exact up to
-    the float32 rounding.
+    0, the int8 layer normalizes it to unit variance. Where ``var_x >> eps`` the relative
+    difference is about ``eps / (2 * var_x)`` (inside_sqrt). Without normalize_variance, eps plays
+    no role: the layer followed by ``Multiply(s)`` is fp32 MVN of ``x`` up to float rounding.
 Output
     float32, the data's shape; or u8/i8 codes when the last post-op is a Quantize.
 Errors (GraphError naming node, attribute and value)

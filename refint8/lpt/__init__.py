@@ -7,11 +7,14 @@ the reason it records when it declines:
 1. **Main pass**, every node in topological order (each sees its inputs already transformed):
 
    - ``FakeQuantize`` on activations -> :mod:`.fake_quantize_decomposition`
-     (integer codes + ``Convert -> Subtract(zero point) -> Multiply(scale)``);
+     (integer codes + ``Convert -> Subtract(zero point) -> Multiply(scale)``); FakeQuantizes that
+     meet at a Concat feeding a per-tensor port share one scale (:mod:`.interval_alignment`);
    - ``Convolution`` -> :mod:`.convolution`, ``MatMul`` -> :mod:`.matmul`
      (int8 layer, weights folded by :mod:`.weight_folding`, scales moved after the layer);
    - precision-preserving moves of the dequantization: :mod:`.relu`, :mod:`.max_pool`,
-     :mod:`.reshape`, :mod:`.transpose`, :mod:`.squeeze` (Squeeze/Unsqueeze), :mod:`.interpolate`;
+     :mod:`.reshape`, :mod:`.transpose`, :mod:`.squeeze` (Squeeze/Unsqueeze), :mod:`.interpolate`,
+     :mod:`.concat`; :mod:`.avg_pool` (rounds the average, only when an int8 layer follows);
+     :mod:`.clamp` (scale moved after it; its output is float);
    - and the modules registered in ``MAIN`` below for the other layers.
 
 2. **Cleanup**: :mod:`.fuse_to_fake_quantize` (a dequantization feeding a FakeQuantize folds into
@@ -33,6 +36,7 @@ from . import (constant_folding, convolution, fake_quantize_decomposition, fuse_
                fuse_to_fake_quantize, interpolate, matmul, max_pool, relu, reshape, squeeze,
                transpose)
 from . import add, multiply, mvn
+from . import avg_pool, clamp, concat
 from .context import LptContext
 from .quantization import QUANTIZATION_LEVELS
 from .restrictions import OPENVINO_CPU, PrecisionRestrictions
@@ -54,6 +58,9 @@ MAIN: dict[str, Transformation] = {
     "Add": add.transform,
     "Multiply": multiply.transform,
     "MVN": mvn.transform,
+    "Concat": concat.transform,
+    "Clamp": clamp.transform,
+    "AvgPool": avg_pool.transform,
 }
 
 

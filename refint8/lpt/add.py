@@ -85,18 +85,18 @@ def transform(ctx: LptContext, node: Node) -> bool:
         if np.any(np.abs(chain.scale) < _FLOAT32_TINY):
             return ctx.decline(node, "a dequantization scale of its inputs is zero or denormal")
 
-    full_index, _rule = full_branch(ctx, chains)
+    full_index, rule = full_branch(ctx, chains)
     full, empty = chains[full_index], chains[1 - full_index]
     s1 = full.scale.astype(np.float64)
     sh1 = full.zero_point.astype(np.float64)
     s2 = empty.scale.astype(np.float64)
     sh2 = empty.zero_point.astype(np.float64)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        full_scale = (s1 / s2).astype(np.float32)
-        full_shift = (sh1 + s2 * sh2 / s1).astype(np.float32)
+        full_scale = np.asarray(s1 / s2, np.float32)
+        full_shift = np.asarray(sh1 + s2 * sh2 / s1, np.float32)
     if not (np.all(np.isfinite(full_scale)) and np.all(np.isfinite(full_shift))):
         return ctx.decline(node, "the rescaled dequantization constants of the full branch are not finite")
-    full_shift = np.where(full_shift == 0, np.float32(0), full_shift)  # no -0.0
+    full_shift = np.where(full_shift == 0, np.float32(0), full_shift).astype(np.float32)  # no -0.0
     out_shape = tuple(node.output(0).shape)
     for name, value in (("full_shift", full_shift), ("full_scale", full_scale)):
         if not broadcasts_to(value.shape, out_shape):
@@ -112,6 +112,7 @@ def transform(ctx: LptContext, node: Node) -> bool:
     int8.rt_info.update(node.rt_info)
     int8.rt_info["layer_type"] = "Eltwise"
     int8.rt_info["empty_input"] = 1 - full_index
+    int8.rt_info["empty_input_rule"] = rule
     out = dequantization_after(int8, empty.scale.astype(np.float32), f"{node.name}/dequantize")
     ctx.replace(node.output(0), out)
     return True

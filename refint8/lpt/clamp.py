@@ -9,7 +9,9 @@ Rewrite
     ``Convert(q) -> Subtract(zp) -> Clamp(lo', hi') -> Multiply(s)`` with
     ``lo' = lo / s``, ``hi' = hi / s`` for ``s > 0`` and ``lo' = hi / s``, ``hi' = lo / s`` for
     ``s < 0`` (the bounds swap), computed in float64 from the float32 scale; the Clamp op rounds
-    them to float32.
+    them to float32. OpenVINO also moves a scalar Subtract after the Clamp and adds ``zp`` to both
+    bounds instead; the two forms are equal in real numbers (and the same when ``zp`` is an integer
+    and ``lo/s + zp`` rounds exactly), refint8 keeps the Subtract where it is, which is simpler.
 Identity
     ``clamp(s * d, lo, hi) = s * clamp(d, lo/s, hi/s)`` for ``s > 0`` (``d = q - zp``): multiplying
     by a positive number keeps the order; for ``s < 0`` it reverses it, so the bounds swap.
@@ -27,10 +29,11 @@ Not precision-preserving
     is the convolution's float output, not a dequantization chain) and the cleanup fuses the Clamp
     into the convolution's post-ops. After this rewrite the leftover ``Convert -> Subtract ->
     Clamp -> Multiply`` itself becomes one Dequantize layer with those post-ops.
+    A chain without a Multiply has scale 1 (OpenVINO always creates the Multiply; refint8 omits a
+    Multiply by 1): the Clamp then keeps its bounds and nothing follows it.
 Declines (the Clamp keeps its input dequantization, with the reason)
-    no Multiply in the chain (OpenVINO's pattern requires one); a Multiply or Subtract constant
-    that is not scalar-like (per-channel bounds would be needed; OpenVINO issue #43136); a zero
-    scale.
+    a Multiply or Subtract constant that is not scalar-like (per-channel bounds would be needed;
+    OpenVINO issue #43136); a zero scale.
 """
 
 from __future__ import annotations
@@ -40,6 +43,7 @@ import numpy as np
 from ..graph import Node, make_node
 from . import dequantization
 from .context import LptContext
+
 
 def bounds_for_codes(low: float, high: float, scale: float) -> tuple[float, float]:
     """The Clamp bounds on ``q - zp`` equivalent to ``[low, high]`` on ``scale * (q - zp)``."""
@@ -53,8 +57,6 @@ def transform(ctx: LptContext, node: Node) -> bool:
     chain = dequantization.match(node.inputs[0])
     if chain is None:
         return False
-    if chain.multiply is None:
-        return ctx.decline(node, "its input dequantization has no scale (Multiply) to move after it")
     if not dequantization.is_scalar_like(chain.scale):
         return ctx.decline(node, "per-channel dequantization scales before Clamp (the bounds would "
                                  "differ per channel)")
@@ -69,12 +71,14 @@ def transform(ctx: LptContext, node: Node) -> bool:
     before = chain.subtract.output(0) if chain.subtract is not None else chain.convert.output(0)
     clamp = make_node("Clamp", [before], {"min": low, "max": high}, node.name)
     clamp.rt_info.update(node.rt_info)
-    constant = make_node("Constant", [], {"value": np.asarray(scale, np.float32)},
-                         f"{node.name}/dequantize/scale").output(0)
-    multiply = make_node("Multiply", [clamp.output(0), constant], {}, f"{node.name}/dequantize/multiply")
-    multiply.rt_info[dequantization.CHAIN_ENDED] = (
+    last = clamp
+    if chain.multiply is not None:
+        constant = make_node("Constant", [], {"value": np.asarray(scale, np.float32)},
+                             f"{node.name}/dequantize/scale").output(0)
+        last = make_node("Multiply", [clamp.output(0), constant], {}, f"{node.name}/dequantize/multiply")
+    last.rt_info[dequantization.CHAIN_ENDED] = (
         f"the int8 chain ends at Clamp '{node.name}': a Clamp outputs float (its dequantization "
         "scale moves after it and nothing requantizes before this layer)"
     )
-    ctx.replace(node.output(0), multiply.output(0))
+    ctx.replace(node.output(0), last.output(0))
     return True

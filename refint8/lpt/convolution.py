@@ -50,7 +50,7 @@ def activation_scale_per_group(scale: np.ndarray, channels: int, group: int) -> 
 def transform(ctx: LptContext, node: Node) -> bool:
     chain = dequantization.match(node.inputs[0])
     if chain is None:
-        return ctx.decline(node, "its input is not dequantized int8 data (no usable FakeQuantize before it)")
+        return ctx.decline(node, dequantization.not_dequantized_reason(node.inputs[0]))
     group = node.attrs["group"]
     layer = port_layer("Convolution", group)
     if chain.precision not in ctx.restrictions.allowed(layer, 0):

@@ -45,7 +45,7 @@ def transform(ctx: LptContext, node: Node) -> bool:
         value = (r.astype(np.float32) / scale) + zero_point
         if value.ndim > rank:
             return False
-        new_ranges.append(make_node("Constant", [], {"value": value.astype(np.float32)},
+        new_ranges.append(make_node("Constant", [], {"value": np.asarray(value, np.float32)},
                                     f"{node.name}/{label}_folded").output(0))
     fused = make_node("FakeQuantize", [chain.data, *new_ranges, *node.inputs[3:]], node.attrs, node.name)
     fused.rt_info.update(node.rt_info)

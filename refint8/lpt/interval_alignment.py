@@ -24,6 +24,10 @@ The group
     Otherwise each FakeQuantize is decomposed on its own (:mod:`.fake_quantize_decomposition`)
     and the Concat carries per-slice constants. refint8 aligns the whole connected group or none
     of it (OpenVINO's shared attributes can, in contrived graphs, align only part of a group).
+    Not traversed (open): an AvgPool, which OpenVINO makes precision-preserving when an int8
+    layer follows; and a single FakeQuantize reaching a per-tensor port through precision-
+    preserving layers without a Concat, which OpenVINO also decomposes this way (rounding its
+    zero point to an integer).
 The shared dequantization (``calculate_levels``, all float32 as OpenVINO's C++ ``float``)
     For the combined interval ``[lowC, highC]`` (min of the output lows, max of the output highs)
     and the code range ``[min, max]`` of the chosen precision::
@@ -59,9 +63,11 @@ The numbers change
         |y' - y| <= s/2 + d/2 + max(|s*(round(lo') - zp) - ol|, |s*(round(hi') - zp) - oh|)
 
     (both are roundings of affine maps of the same ``t``; two affine maps differ most at an end
-    point), plus float32 rounding of a few ulps. :func:`bound` evaluates it. The member whose
-    range IS the combined interval is reproduced exactly (up to float32 rounding) when its end
-    points fall on the grid, as they do for a zero point that rounds exactly.
+    point), plus float32 rounding of a few ulps. :func:`bound` evaluates it. A member whose range
+    IS the combined interval gets ``[min, max]`` and ``max - min + 1`` levels: exactly its
+    ordinary decomposition when ``levels == max - min + 1`` (256 levels in u8/i8) and
+    ``-q_sub * q_mul`` needed no rounding (e.g. ``lowC = 0``); a 255-level member on the u8 grid
+    gets 256 levels, as in OpenVINO.
 Declines (the whole group stays FP32, each member with the reason)
     members with different ``levels`` (OpenVINO's IntervalsAlignment then has ``minLevels = 0``
     and keeps them all FP32); a member left with ``levels' <= 2``; a member whose consumers accept
@@ -298,8 +304,9 @@ def transform(ctx: LptContext, fq: Node) -> bool | None:
 
 def _decompose(ctx: LptContext, group: Group, member: Member) -> None:
     node, result = member.node, member.levels
-    low = make_node("Constant", [], {"value": np.float32(result.code_low)}, f"{node.name}/code_min").output(0)
-    high = make_node("Constant", [], {"value": np.float32(result.code_high)}, f"{node.name}/code_max").output(0)
+    low, high = (make_node("Constant", [], {"value": np.asarray(code, np.float32)},
+                           f"{node.name}/{label}").output(0)
+                 for code, label in ((result.code_low, "code_min"), (result.code_high, "code_max")))
     codes = make_node(
         "FakeQuantize",
         [node.inputs[0], node.inputs[1], node.inputs[2], low, high],
@@ -314,6 +321,6 @@ def _decompose(ctx: LptContext, group: Group, member: Member) -> None:
         f"{float(group.zero_point):g}; codes [{result.code_low}, {result.code_high}], "
         f"{result.levels} levels (was {node.attrs['levels']})"
     )
-    out = dequantization.build(codes.output(0), np.float32(group.zero_point), np.float32(group.scale),
-                               f"{node.name}/dequantize")
+    out = dequantization.build(codes.output(0), np.asarray(group.zero_point, np.float32),
+                               np.asarray(group.scale, np.float32), f"{node.name}/dequantize")
     ctx.replace(node.output(0), out)

@@ -23,9 +23,11 @@ Choice of the empty branch
     and keeps the Multiply FP32 when the branch it picked has a zero point, even if the other
     one has none; refint8 takes the zero-point-free branch.)
 Not this transformation
-    ``Multiply(y, constant)``: a dequantization scale or a post-op (fused by the cleanup);
-    returns False. OpenVINO would fold the constant into the dequantization scale; the fused
-    post-op performs the same float32 multiplication.
+    ``Multiply(y, constant)``: a dequantization scale or a post-op (fused by the cleanup).
+    Returns False without a reason when ``y`` is not dequantized data; when it is, records the
+    reason and keeps the float32 Multiply, which then fuses after the Dequantize layer (OpenVINO
+    would fold the constant into the dequantization scale: the same product up to one float32
+    rounding).
 Declines (the Multiply stays FP32, with the reason)
     only one input dequantized ("only one input is quantized"); neither; both with a zero point;
     constants varying along a non-channel axis or not broadcasting to the output; ``s1*s2`` not
@@ -54,13 +56,14 @@ def transform(ctx: LptContext, node: Node) -> bool:
         return ctx.decline(node, "both inputs have a zero point (the raw input of an int8 Multiply "
                                  "must have none)")
     if len(without_zero_point) == 2:
-        empty_index = 1 - full_branch(ctx, chains)[0]
+        full_index, rule = full_branch(ctx, chains)
+        empty_index = 1 - full_index
     else:
-        empty_index = without_zero_point[0]
+        empty_index, rule = without_zero_point[0], "the input without a zero point is empty"
     full, empty = chains[1 - empty_index], chains[empty_index]
 
     with np.errstate(over="ignore", invalid="ignore"):
-        scale = (full.scale.astype(np.float64) * empty.scale.astype(np.float64)).astype(np.float32)
+        scale = np.asarray(full.scale.astype(np.float64) * empty.scale.astype(np.float64), np.float32)
     if not np.all(np.isfinite(scale)):
         return ctx.decline(node, "the product of the dequantization scales is not finite")
     out_shape = tuple(node.output(0).shape)
@@ -78,6 +81,7 @@ def transform(ctx: LptContext, node: Node) -> bool:
     int8.rt_info.update(node.rt_info)
     int8.rt_info["layer_type"] = "Eltwise"
     int8.rt_info["empty_input"] = empty_index
+    int8.rt_info["empty_input_rule"] = rule
     out = dequantization_after(int8, scale, f"{node.name}/dequantize")
     ctx.replace(node.output(0), out)
     return True

@@ -85,7 +85,7 @@ def convert(x: Any, destination_type: str) -> np.ndarray:
         values = _truncate_toward_zero(x, wide)
     else:
         values = x.astype(np.int64)  # every integer source value is exact in int64
-    return _wrap(values, destination)
+    return np.asarray(_wrap(values, destination))  # a 0-d result stays an array
 
 
 def _truncate_toward_zero(x: np.ndarray, wide: np.dtype) -> np.ndarray:

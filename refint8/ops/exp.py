@@ -35,7 +35,7 @@ def exp(x: Any) -> np.ndarray:
     x = np.asarray(x).astype(np.float32, copy=False)
     with np.errstate(over="ignore"):
         y = np.exp(x.astype(np.float64))
-        return y.astype(np.float32)
+        return np.asarray(y, dtype=np.float32)  # a 0-d result stays an array
 
 
 class Exp(Op):

@@ -58,7 +58,9 @@ def matmul_shape(
     return batch + m + n
 
 
-def matmul(a: np.ndarray, b: np.ndarray, *, transpose_a: bool = False, transpose_b: bool = False) -> np.ndarray:
+def matmul(
+    a: np.ndarray, b: np.ndarray, *, transpose_a: bool = False, transpose_b: bool = False
+) -> np.ndarray:
     """Matrix product ``op(a) @ op(b)`` over the last two axes, batched over the leading ones.
 
     Arguments

@@ -23,7 +23,7 @@ def relu(x: np.ndarray) -> np.ndarray:
     zero = x.dtype.type(0)
     if x.dtype.kind == "f":
         return np.where(x > 0, x, np.where(np.isnan(x), x, zero)).astype(x.dtype)
-    return np.maximum(x, zero)
+    return np.asarray(np.maximum(x, zero))  # a 0-d result stays an array
 
 
 class Relu(Op):

@@ -36,7 +36,7 @@ def sigmoid(x: Any) -> np.ndarray:
     x = np.asarray(x).astype(np.float32, copy=False)
     with np.errstate(over="ignore"):
         y = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
-    return y.astype(np.float32)
+    return np.asarray(y, dtype=np.float32)  # a 0-d result stays an array
 
 
 class Sigmoid(Op):

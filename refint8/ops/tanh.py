@@ -30,7 +30,7 @@ def tanh(x: Any) -> np.ndarray:
     correctly rounded value by at most 2 ulp.
     """
     x = np.asarray(x).astype(np.float32, copy=False)
-    return np.tanh(x.astype(np.float64)).astype(np.float32)
+    return np.asarray(np.tanh(x.astype(np.float64)), dtype=np.float32)  # 0-d stays an array
 
 
 class Tanh(Op):

@@ -10,6 +10,7 @@ is a loop over pre-bound kernel calls with a timer around each.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 import warnings
 from dataclasses import dataclass
@@ -241,7 +242,7 @@ class CompiledModel:
 
 
 def compile_model(
-    model: Model,
+    model: Model | str | os.PathLike,
     backend: str | None = None,
     config: Mapping[str, Any] | Config | None = None,
     *,
@@ -250,12 +251,19 @@ def compile_model(
 ) -> CompiledModel:
     """Compile ``model`` for a backend chosen by argument, environment, config file or default.
 
+    ``model`` is a :class:`~refint8.graph.Model` or the path of a model file (``.xml`` OpenVINO IR,
+    ``.onnx``), read first with :func:`refint8.io.read_model`.
+
     ``config`` is a mapping of settings (``backend``, ``fallback``, ``threads``, ``isa``) that
     take precedence over the environment and files, or a ready :class:`~refint8.config.Config`.
     ``lpt=False`` skips the Low Precision Transformations (every layer runs FP32).
     """
     from ..lowering import lower
 
+    if isinstance(model, (str, os.PathLike)):
+        from ..io import read_model
+
+        model = read_model(model)
     if not isinstance(model, Model):
         raise InputError(f"refint8: compile expects a refint8 Model, got {type(model).__name__}")
     if isinstance(config, Config):

@@ -196,12 +196,22 @@ def test_post_op_order():
 
 
 def test_float32_rounding_of_the_scaled_accumulator():
-    # |acc| <= K*255*128 < 2^31 and the compile-time bound keep float32(acc) exact for |acc| <= 2^24;
-    # the visible rounding is in the post-ops. acc = 3, Multiply(1 + 2^-23): 3 + 3*2^-23 is halfway
+    # float32(acc) is exact here (|acc| <= 2^24); the rounding is in the post-ops, each one float32
+    # operation. acc = 3, Multiply(1 + 2^-23): 3 + 3*2^-23 is halfway
     # between 3 + 2^-22 and 3 + 2^-21 (spacing 2^-22 in [2, 4)); ties to the even significand ->
     # 3 + 2^-21. Subtract(3) -> 2^-21 exactly (not the real-number 3*2^-23).
     y = run(col(u8([3])), col([1]), post_ops=(Multiply(1 + 2**-23), Subtract(3.0)))
     assert y.reshape(-1).tolist() == [2.0**-21]
+
+
+def test_float32_conversion_of_a_large_accumulator():
+    # The int32 bound K*255*128 exceeds 2^24 from K = 515 on, so float32(acc) can round.
+    # 1x1 conv, C = 520: 518 channels of 255*127 = 32385 (518*32385 = 16775430), then 255*7 = 1785
+    # and 2*1 = 2: acc = 16775430 + 1787 = 16777217 = 2^24 + 1, halfway between 2^24 and 2^24 + 2
+    # (float32 spacing 2 there); ties to the even significand -> 16777216.
+    q = col(u8([255] * 518 + [255, 2]))
+    w = col([127] * 518 + [7, 1])
+    assert run(q, w).reshape(-1).tolist() == [16777216.0]
 
 
 def test_per_channel_scale_and_bias():

@@ -106,7 +106,7 @@ def test_check_post_ops():
     # Quantize must be last
     problem = check_post_ops([u8_quantize(), Relu()], shape)
     assert problem and "post-op 0 (Quantize) must be the last" in problem
-    # an operand that does not broadcast: [3] against C = 2 ... W = 3 broadcasts! use [2] on W = 3
+    # an operand that does not broadcast: [2] aligns with the last axis W = 3
     problem = check_post_ops([Add(np.ones(2))], shape)
     assert problem and "post-op 0 (Add)" in problem and "[2]" in problem
     # an operand that broadcasts but would enlarge the output: [2, 1, 1, 1] on N = 1

@@ -254,7 +254,9 @@ def naive_interpolate(x, mode, sizes, ctm, nearest_mode):
 @st.composite
 def interpolate_cases(draw):
     mode = draw(st.sampled_from(["nearest", "linear_onnx"]))
-    dtype = np.dtype(draw(st.sampled_from([np.float32, np.uint8, np.int8]))) if mode == "nearest" else np.dtype(np.float32)
+    dtype = np.dtype(np.float32)
+    if mode == "nearest":
+        dtype = np.dtype(draw(st.sampled_from([np.float32, np.uint8, np.int8])))
     rank = draw(st.integers(1, 3))
     shape = [draw(st.integers(1, 5)) for _ in range(rank)]
     sizes = [draw(st.integers(1, 7)) for _ in range(rank)]

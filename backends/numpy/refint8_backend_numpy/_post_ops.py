@@ -1,0 +1,314 @@
+"""Compiled post-op chains, bit-identical to ``refint8.int8.post_ops.apply_post_ops``.
+
+The reference applies each post-op as one float32 NumPy operation on a fresh array. Here each
+post-op becomes an in-place operation on a float32 work buffer, with its operands padded to the
+output rank once (and sliced per block when a layer processes its output in blocks). Per element
+the float32 operations and their order are the reference's, so the results are identical; the
+only rewrites are the ones proved below.
+
+``Relu``: ``y = max(y, 0) + 0.0``. NumPy's ``maximum`` propagates NaN, and returns either zero for
+``max(-0.0, 0.0)``; adding ``+0.0`` turns ``-0.0`` into ``+0.0`` (IEEE: ``-0 + +0 = +0`` when
+rounding to nearest) and leaves every other value (NaN included) unchanged. The reference gives
+``+0.0`` for ``y <= 0`` and keeps NaN: same bits.
+
+``Clamp``: the reference's own expression ``minimum(maximum(y, lo), hi)`` (NumPy's zero-sign
+behaviour is whatever it is, identical for identical calls).
+
+``FakeQuantize`` (float32 output): the reference's formula step by step; the constants
+``ih - il``, ``oh - ol``, ``min(il, ih)``, ``max(il, ih)`` are computed once with the same float32
+operations.
+
+``Quantize`` (integer codes), fast path when every range value is finite, ``il < ih`` and the
+code table passes the checks below. With ``x' = clip(x, il, ih)``::
+
+    q    = rint(((x' - il) / (ih - il)) * (levels - 1))          the reference's float32 ops
+    code = TABLE[q]                                               TABLE[j] = sat(rint(((j / (levels-1)) * (oh - ol)) + ol))
+
+Proof, for non-NaN x: inside ``[il, ih]`` the clip is the identity and ``q`` is the reference's
+``q``; every float32 operation is monotone, so ``0 <= x' - il <= ih - il`` gives ``q`` an integer
+in ``[0, levels-1]``, and the reference's code is ``sat(rint(y(q)))`` = ``TABLE[q]`` (same float32
+operations, evaluated at compile time for every possible ``q``). Below ``il`` (and at ``il``) the
+reference gives ``sat(rint(ol))``; here ``x' = il`` so ``q = 0`` and ``TABLE[0]`` — checked equal
+at compile time. Above ``ih`` the reference gives ``sat(rint(oh))``; here ``x' = ih`` so
+``q = rint(1 * (levels-1)) = levels-1`` and ``TABLE[levels-1]`` — checked equal at compile time
+(else the generic path is used). When ``TABLE[j] = j + offset`` (u8 [0, 255] with 256 levels,
+i8 [-128, 127], ...) the lookup is an exact float32 addition of a small integer and a cast.
+
+A ``Relu`` right before such a Quantize with ``il >= 0`` is skipped: for non-NaN ``y``,
+``clip(max(y, 0), il, ih) = clip(y, il, ih)`` when ``il >= 0``, and NaN stays NaN either way.
+
+NaN: the reference raises InputError when a Quantize sees NaN. The check costs a pass, so it is
+skipped when the chain provably cannot produce NaN: the caller gives a bound on ``|y|`` at the
+input of the chain (for an int8 layer, its accumulator bound), each step's bound is propagated
+(with a float32 rounding factor), and if every operand is finite and every bound stays below
+``FLT_MAX / 4`` no operation can overflow to inf, so no NaN (``inf - inf``, ``0 * inf``,
+``0 / 0``) can arise from a finite input.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from refint8 import dtypes
+from refint8.errors import InputError
+from refint8.int8 import post_ops as ref
+
+from ._common import F32_MAX, block_operand, left_pad
+
+NAN_MESSAGE = ("refint8: NaN reached a quantizing FakeQuantize (integer output); "
+               "int8 codes cannot represent NaN")
+_SAFE = F32_MAX / 4
+_ROUND = 1.0 + 2.0**-22
+
+
+def _max_abs(array: np.ndarray) -> float:
+    if array.size == 0:
+        return 0.0
+    with np.errstate(invalid="ignore"):
+        value = float(np.max(np.abs(array.astype(np.float64))))
+    return value if np.isfinite(value) else float("inf")
+
+
+class _Step:
+    """One compiled post-op. ``operands`` are padded to the output rank; ``bind`` slices them."""
+
+    operands: tuple[np.ndarray, ...] = ()
+
+    def bind(self, index: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray]:
+        raise NotImplementedError
+
+
+class _Arith(_Step):
+    def __init__(self, ufunc: np.ufunc, operand: np.ndarray) -> None:
+        self.ufunc = ufunc
+        self.operands = (operand,)
+
+    def bind(self, index):
+        ufunc = self.ufunc
+        c = block_operand(self.operands[0], index)
+        if c.size == 1:
+            c = c.reshape(()).astype(np.float32)[()]    # a float32 scalar: same float32 operation
+
+        def run(y):
+            ufunc(y, c, out=y)
+            return y
+        return run
+
+
+class _Relu(_Step):
+    def bind(self, index):
+        zero = np.float32(0.0)
+
+        def run(y):
+            np.maximum(y, zero, out=y)
+            np.add(y, zero, out=y)                       # -0.0 -> +0.0, nothing else changes
+            return y
+        return run
+
+
+class _Clamp(_Step):
+    def __init__(self, low: float, high: float) -> None:
+        self.low, self.high = np.float32(low), np.float32(high)
+
+    def bind(self, index):
+        low, high = self.low, self.high
+
+        def run(y):
+            return np.minimum(np.maximum(y, low), high)  # the reference's expression
+        return run
+
+
+class _FakeQuantize(_Step):
+    """FakeQuantize with float32 output (``codes=None``) or the generic Quantize path."""
+
+    def __init__(self, op: ref.FakeQuantize, rank: int, codes: np.dtype | None) -> None:
+        il, ih, ol, oh = (left_pad(np.asarray(a, np.float32), rank) for a in
+                          (op.input_low, op.input_high, op.output_low, op.output_high))
+        with np.errstate(over="ignore", invalid="ignore"):
+            low = np.where(ih < il, ih, il)             # std::min
+            high = np.where(il < ih, ih, il)            # std::max
+            in_range = ih - il
+            out_range = oh - ol
+        self.steps = np.float32(op.levels - 1)
+        self.codes = codes
+        self.operands = (il, in_range, ol, out_range, oh, low, high)
+
+    def bind(self, index):
+        il, in_range, ol, out_range, oh, low, high = (block_operand(a, index) for a in self.operands)
+        steps, codes = self.steps, self.codes
+        info = np.iinfo(codes) if codes is not None else None
+
+        def run(y):
+            with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+                below = y <= low
+                above = y > high
+                t = np.subtract(y, il, dtype=np.float32)
+                np.divide(t, in_range, out=t)
+                np.multiply(t, steps, out=t)
+                np.rint(t, out=t)
+                np.divide(t, steps, out=t)
+                np.multiply(t, out_range, out=t)
+                np.add(t, ol, out=t)
+                t = np.asarray(t, np.float32)
+                np.copyto(t, np.broadcast_to(oh, t.shape), where=above)
+                np.copyto(t, np.broadcast_to(ol, t.shape), where=below)
+            if codes is None:
+                return t
+            if np.isnan(t).any():
+                raise InputError(NAN_MESSAGE)
+            np.rint(t, out=t)
+            np.clip(t, info.min, info.max, out=t)
+            return t.astype(codes)
+        return run
+
+
+class _FastQuantize(_Step):
+    """The table-lookup Quantize of the module docstring."""
+
+    def __init__(self, il, ih, in_range, steps, codes, check_nan: bool, offset=None, table=None) -> None:
+        self.operands = (il, ih, in_range)
+        self.steps = steps            # float32 levels - 1
+        self.codes = codes
+        self.check_nan = check_nan
+        self.offset = offset          # float32 scalar: code = q + offset, or None
+        self.table = table            # a _Table when the codes are not q + offset
+
+    def bind(self, index):
+        il, ih, in_range = (block_operand(a, index) for a in self.operands)
+        codes, offset, check_nan, steps, table = (self.codes, self.offset, self.check_nan,
+                                                  self.steps, self.table)
+        il_zero = not il.any()
+
+        def run(y):
+            if check_nan and np.isnan(y).any():
+                raise InputError(NAN_MESSAGE)
+            np.clip(y, il, ih, out=y)
+            if not il_zero:
+                np.subtract(y, il, out=y)
+            np.divide(y, in_range, out=y)
+            np.multiply(y, steps, out=y)
+            np.rint(y, out=y)                                      # q, an integer in [0, levels-1]
+            if table is not None:
+                return table.lookup(y, index)
+            if offset:
+                np.add(y, offset, out=y)                           # exact: small integers
+            return y.astype(codes)
+        return run
+
+
+class _Table:
+    """A per-position code table ``[*S, levels]`` (S broadcastable to the output) for lookups."""
+
+    def __init__(self, codes: np.ndarray, rank: int) -> None:
+        self.codes = codes                                  # [*S, L], S padded to rank
+        self.levels = codes.shape[-1]
+
+    def lookup(self, q: np.ndarray, index) -> np.ndarray:
+        shape = self.codes.shape[:-1]
+        flat = self.codes.reshape(-1)
+        base = (np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape) * self.levels)
+        base = block_operand(base, index)
+        idx = q.astype(np.intp)
+        idx += base
+        return flat[idx]
+
+
+def _fast_quantize(op: ref.Quantize, rank: int, check_nan: bool) -> _FastQuantize | None:
+    """A _FastQuantize for ``op`` if its conditions hold (module docstring), else None."""
+    il, ih, ol, oh = (left_pad(np.asarray(a, np.float32), rank) for a in
+                      (op.input_low, op.input_high, op.output_low, op.output_high))
+    ranges = (il, ih, ol, oh)
+    if not all(np.isfinite(a).all() and _max_abs(a) < _SAFE for a in ranges):
+        return None
+    if not np.all(il < ih):
+        return None
+    codes = dtypes.element_type(op.element_type)
+    info = np.iinfo(codes)
+    steps = np.float32(op.levels - 1)
+    shape = np.broadcast_shapes(ol.shape, oh.shape)
+    olb, ohb = np.broadcast_to(ol, shape)[..., None], np.broadcast_to(oh, shape)[..., None]
+    j = np.arange(op.levels, dtype=np.float32)
+    with np.errstate(over="ignore", invalid="ignore"):
+        y = ((j / steps) * (ohb - olb)) + olb                       # the reference's float32 ops
+        table = np.clip(np.rint(y), info.min, info.max)              # [*S, levels], float32 codes
+        code_ol = np.clip(np.rint(olb[..., 0]), info.min, info.max)
+        code_oh = np.clip(np.rint(ohb[..., 0]), info.min, info.max)
+    if not (np.array_equal(table[..., 0], code_ol) and np.array_equal(table[..., -1], code_oh)):
+        return None
+    with np.errstate(over="ignore", invalid="ignore"):
+        in_range = ih - il
+    if not (np.isfinite(in_range).all() and np.all(in_range > 0)):
+        return None
+    offsets = table - j
+    offset = offsets.reshape(-1)[0]
+    if np.all(offsets == offset):
+        return _FastQuantize(il, ih, in_range, steps, codes, check_nan, offset=np.float32(offset))
+    return _FastQuantize(il, ih, in_range, steps, codes, check_nan,
+                         table=_Table(table.astype(codes), rank))
+
+
+class PostOpChain:
+    """``post_ops`` compiled for an output of ``out_shape``.
+
+    ``input_bound``: a bound on ``|y|`` of the float32 values the chain receives (None: unknown,
+    NaN possible). ``bind(index)`` returns ``run(y) -> result`` for the block ``output[index]``
+    (``index`` = () for the whole output): ``y`` is a float32 work array of that block's shape,
+    modified in place; the result is float32 (possibly ``y`` itself) or the integer codes.
+    """
+
+    def __init__(self, post_ops: Sequence[Any], out_shape: Sequence[int], input_bound: float | None) -> None:
+        rank = len(out_shape)
+        self.out_dtype = ref.output_dtype(post_ops)
+        steps: list[_Step] = []
+        bound = input_bound if input_bound is not None else float("inf")
+        ops = list(post_ops)
+        for position, op in enumerate(ops):
+            if isinstance(op, (ref.Multiply, ref.Add, ref.Subtract)):
+                operand = left_pad(np.asarray(op.operand, np.float32), rank)
+                ufunc = {ref.Multiply: np.multiply, ref.Add: np.add, ref.Subtract: np.subtract}[type(op)]
+                steps.append(_Arith(ufunc, operand))
+                c = _max_abs(operand)
+                bound = bound * c * _ROUND if ufunc is np.multiply else (bound + c) * _ROUND
+            elif isinstance(op, ref.Relu):
+                steps.append(_Relu())
+            elif isinstance(op, ref.Clamp):
+                steps.append(_Clamp(op.low, op.high))
+                bound = max(bound, abs(float(np.float32(op.low))), abs(float(np.float32(op.high))))
+            elif isinstance(op, ref.Quantize):
+                safe = bound < _SAFE
+                fast = _fast_quantize(op, rank, check_nan=not safe)
+                if fast is None:
+                    steps.append(_FakeQuantize(op, rank, dtypes.element_type(op.element_type)))
+                else:
+                    if steps and isinstance(steps[-1], _Relu) and np.all(fast.operands[0] >= 0):
+                        steps.pop()                                   # subsumed by the clip
+                    steps.append(fast)
+                bound = 256.0
+            elif isinstance(op, ref.FakeQuantize):
+                steps.append(_FakeQuantize(op, rank, None))
+                ranges = [np.asarray(a, np.float32) for a in (op.output_low, op.output_high)]
+                if all(np.isfinite(r).all() for r in ranges):
+                    bound = 4.0 * max(_max_abs(r) for r in ranges) + 1.0
+                else:
+                    bound = float("inf")
+            else:
+                raise TypeError(f"unknown post-op {op!r}")
+            if not np.isfinite(bound):
+                bound = float("inf")
+        self.steps = steps
+        self.rank = rank
+
+    def bind(self, index: Sequence[Any] = ()) -> Callable[[np.ndarray], np.ndarray]:
+        index = tuple(index) + (slice(None),) * (self.rank - len(index))
+        runs = [step.bind(index) for step in self.steps]
+        if not runs:
+            return lambda y: y
+
+        def run(y):
+            with np.errstate(over="ignore", invalid="ignore"):
+                for step in runs:
+                    y = step(y)
+            return y
+        return run

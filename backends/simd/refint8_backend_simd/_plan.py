@@ -1,0 +1,462 @@
+"""Compile-time planning of the simd kernels: layouts, packed weights, zero-point terms, post-op tables.
+
+Everything here runs once per node in ``Backend.kernel``; the C kernels (``src/``) only run. The
+layouts are described in ``src/r8simd_api.h``; this module is where they are built, with NumPy.
+
+Exactness, in short (the integers are exact, so ``float32(acc)`` is the reference's):
+
+* mode 0 (``avx512_vnni``, ``amx``): activations become u8 codes ``q' = q + s`` (``s = 128`` for i8
+  data, else 0) and padding holds ``za' = za + s``, so ``q' - za' = q - za`` everywhere, including
+  padded taps. ``vpdpbusd``/``tdpbsud`` compute ``raw = Σ q'·w`` exactly in int32 (``|raw| <= K·255·128``,
+  which the layer's compile-time bound keeps inside int32), and
+  ``acc = raw + comp[o] - zw[o]·S(v)`` with ``comp[o] = zw[o]·KH·KW·Σ_c za'_c - Σ_c za'_c·Σ_taps w[o,c]``
+  and ``S(v) = Σ q'`` over the window, which is ``Σ (q' - za')(w - zw)`` expanded. All of it is
+  int32 arithmetic modulo 2^32 whose true value fits int32, so wrapping cannot change it.
+* mode 1 (``sse42``, ``avx2``, ``avx512``): activations are widened to s16 ``q - za`` (padding 0),
+  weights to s16 ``w - zw``; ``pmaddwd`` adds two products of magnitude <= 255·255 into int32
+  exactly, so ``acc = Σ (q - za)(w - zw)`` directly, with no compensation and no saturation.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from refint8.errors import InputError
+from refint8.int8 import post_ops as post
+
+#: variant name -> (feature bit, vector lanes, accumulation mode, C suffix)
+VARIANTS: dict[str, tuple[int, int, int, str]] = {
+    "sse42": (1, 4, 1, "sse42"),
+    "avx2": (2, 8, 1, "avx2"),
+    "avx512": (4, 16, 1, "avx512"),
+    "avx512_vnni": (8, 16, 0, "avx512_vnni"),
+    "amx": (16, 16, 0, "amx"),
+    "amx_emu": (8, 16, 0, "amx_emu"),  # AMX kernels with emulated tile instructions (tests)
+}
+CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
+MM_NR = 4            # vectors of output features per matmul block (MM_NR)
+AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)
+
+_POST_TYPES = {post.Multiply: 0, post.Add: 1, post.Subtract: 2, post.Relu: 3, post.Clamp: 4,
+               post.FakeQuantize: 5, post.Quantize: 6}
+_OUT_TYPES = {np.dtype(np.float32): 0, np.dtype(np.uint8): 1, np.dtype(np.int8): 2}
+
+NAN_MESSAGE = ("refint8: NaN reached a quantizing FakeQuantize (integer output); "
+               "int8 codes cannot represent NaN")
+
+
+def _ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def _round_up(a: int, b: int) -> int:
+    return _ceil_div(a, b) * b
+
+
+def _aligned(nbytes: int, align: int = 64) -> np.ndarray:
+    """A zeroed uint8 buffer of ``nbytes`` whose data pointer is ``align``-aligned."""
+    raw = np.zeros(nbytes + align, np.uint8)
+    offset = (-raw.ctypes.data) % align
+    return raw[offset:offset + nbytes]
+
+
+def _wrap32(values: np.ndarray) -> np.ndarray:
+    """int64 -> int32 modulo 2^32 (the C kernels add these to int32 accumulators)."""
+    return (np.asarray(values, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+class _Keep:
+    """Holds the NumPy arrays and cffi objects a C struct points to."""
+
+    def __init__(self, ffi: Any) -> None:
+        self.ffi = ffi
+        self.objects: list[Any] = []
+
+    def ptr(self, ctype: str, array: np.ndarray) -> Any:
+        array = np.ascontiguousarray(array)
+        self.objects.append(array)
+        buffer = self.ffi.from_buffer(array)
+        self.objects.append(buffer)
+        return self.ffi.cast(ctype, buffer)
+
+
+# -- post-op tables --------------------------------------------------------------------------------
+
+
+class _OperandTables:
+    """Turns post-op operands (arrays broadcasting to the output) into C operand descriptors."""
+
+    def __init__(self, keep: _Keep, fill: Any) -> None:
+        self.keep = keep
+        self.fill = fill   # fill(operand_struct, float32 array broadcastable to the output)
+
+    def scalar(self, struct: Any, value: float) -> None:
+        data = np.full(1, value, np.float32)
+        struct.data = self.keep.ptr("float *", data)
+        struct.s_outer = 0
+        struct.s_inner = 0
+        struct.bcast = 1
+
+
+def _fq_operands(op: post.FakeQuantize) -> list[np.ndarray]:
+    """il, ih - il, ol, oh - ol, oh, min(il, ih), max(il, ih): float32, as refint8.fake_quantize."""
+    il, ih, ol, oh = (np.asarray(a, np.float32) for a in
+                      (op.input_low, op.input_high, op.output_low, op.output_high))
+    with np.errstate(all="ignore"):
+        di = ih - il
+        do = oh - ol
+    lo = np.where(ih < il, ih, il).astype(np.float32)
+    hi = np.where(il < ih, ih, il).astype(np.float32)
+    return [il, di, ol, do, oh, lo, hi]
+
+
+def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any) -> tuple[Any, int]:
+    count = len(post_ops)
+    structs = ffi.new("r8_post[]", max(count, 1))
+    keep.objects.append(structs)
+    tables = _OperandTables(keep, fill)
+    for i, op in enumerate(post_ops):
+        s = structs[i]
+        s.type = _POST_TYPES[type(op)]
+        s.steps = 0.0
+        if isinstance(op, (post.Multiply, post.Add, post.Subtract)):
+            fill(s.a[0], op.operand)
+        elif isinstance(op, post.Clamp):
+            tables.scalar(s.a[0], np.float32(op.low))
+            tables.scalar(s.a[1], np.float32(op.high))
+        elif isinstance(op, post.FakeQuantize):
+            s.steps = float(np.float32(op.levels - 1))
+            for k, array in enumerate(_fq_operands(op)):
+                fill(s.a[k], array)
+    return structs, count
+
+
+# -- Int8Convolution -------------------------------------------------------------------------------
+
+
+@dataclass
+class ConvGeometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    oc: int
+    oh: int
+    ow: int
+    group: int
+    cg: int
+    ocg: int
+    kh: int
+    kw: int
+    sy: int
+    sx: int
+    dy: int
+    dx: int
+    pt: int
+    pl: int
+    hp: int
+    wp: int
+    wq: int
+
+
+class ConvPlan:
+    """The packed, ready-to-run form of one Int8Convolution node for one variant."""
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, weights: np.ndarray,
+                 threads: int) -> None:
+        _, vl, mode, suffix = VARIANTS[variant]
+        amx = variant in ("amx", "amx_emu")
+        attrs = node.attrs
+        data_type = node.inputs[0].type
+        out_type = node.output_types[0]
+        n, c, h, w = data_type.shape
+        oc, cg, kh, kw = weights.shape
+        _, _, oh, ow = out_type.shape
+        group = attrs["group"]
+        ocg = oc // group
+        (sy, sx), (dy, dx) = attrs["strides"], attrs["dilations"]
+        (pt, pl), (pb, pr) = attrs["pads_begin"], attrs["pads_end"]
+        hp, wp = h + pt + pb, w + pl + pr
+        wq = _ceil_div(wp, sx)
+        geo = ConvGeometry(n, c, h, w, oc, oh, ow, group, cg, ocg, kh, kw, sy, sx, dy, dx, pt, pl,
+                           hp, wp, wq)
+        self.geometry = geo
+        signed = data_type.dtype == np.int8
+        self.out_dtype = out_type.dtype
+        self.out_shape = out_type.shape
+
+        # taps and phases
+        phases: list[tuple[int, int]] = []
+        tap_phase, tap_off = [], []
+        for ky in range(kh):
+            for kx in range(kw):
+                ph = ((ky * dy) % sy, (kx * dx) % sx)
+                if ph not in phases:
+                    phases.append(ph)
+                tap_phase.append(phases.index(ph))
+                tap_off.append((ky * dy // sy) * wq + kx * dx // sx)
+        ntaps = kh * kw
+
+        # virtual positions and their output mapping
+        nvirt = oh * wq
+        nvec = _ceil_div(nvirt, vl)
+        nvec_alloc = _round_up(nvec, 2) if amx else nvec
+        plane_pos = _round_up(nvec_alloc * vl + max(tap_off), 16)
+        v = np.arange(nvec * vl)
+        oy, ox = v // wq, v % wq
+        valid = (ox < ow) & (oy < oh)
+        bits = (valid.reshape(nvec, vl) << np.arange(vl)).sum(axis=1).astype(np.uint32)
+        flat = np.where(valid, oy * ow + ox, 0).reshape(nvec, vl)
+        first = np.argmax(valid.reshape(nvec, vl), axis=1)
+        vstart = np.where(bits != 0, flat[np.arange(nvec), first], 0).astype(np.int32)
+        nvpad = _round_up(nvec_alloc * vl, 16)
+        self._valid_index = (v[valid], (oy * ow + ox)[valid])   # virtual -> output, for spatial tables
+
+        # zero points
+        za = np.broadcast_to(np.asarray(attrs["input_zero_point"], np.int64).reshape(-1), (c,))
+        zw_raw = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
+        zw = np.broadcast_to(zw_raw, (oc,)) if zw_raw.size else np.zeros(oc, np.int64)
+        has_zw = bool(np.any(zw != 0))
+        w64 = weights.astype(np.int64).reshape(group, ocg, cg, kh, kw)
+
+        keep = _Keep(ffi)
+        self.keep = keep
+        p = ffi.new("r8_conv *")
+        keep.objects.append(p)
+        self.params = p
+        kp = 4 if mode == 0 else 2
+        ck = _ceil_div(cg, kp)
+        kc = 0
+        if amx:
+            kc = min(ck, 16)
+            ck = _round_up(ck, kc)
+        cpad = ck * kp
+
+        if mode == 0:
+            shift = 128 if signed else 0
+            zap = za + shift
+            pad = zap
+            sum_w = w64.sum(axis=(3, 4))                                   # [G, OCg, Cg]
+            za_g = zap.reshape(group, cg)
+            comp = (zw.reshape(group, ocg) * (kh * kw) * za_g.sum(axis=1, keepdims=True)
+                    - np.einsum("goc,gc->go", sum_w, za_g)).reshape(oc)
+            wpad = np.zeros((group, ocg, cpad, kh, kw), np.int64)
+            wpad[:, :, :cg] = w64
+            if amx:
+                nob = _ceil_div(ocg, AMX_OC_BLOCK)
+                full = np.zeros((group, nob * AMX_OC_BLOCK, cpad, kh, kw), np.int8)
+                full[:, :ocg] = wpad
+                packed = full.reshape(group, nob, AMX_OC_BLOCK, ck // kc, kc * 4, kh, kw)
+                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, nch, 32, kc*4]
+            else:
+                nob = _ceil_div(ocg, CONV_NR)
+                full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int8)
+                full[:, :ocg] = wpad
+                packed = full.reshape(group, nob, CONV_NR, ck, 4, kh, kw)
+                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, ck, NR, 4]
+            packed = np.ascontiguousarray(packed).reshape(-1)
+            if has_zw:
+                cells = (np.arange(cpad).reshape(ck, 4) < cg).astype(np.uint8)   # [ck, 4] ones
+                ones = np.broadcast_to(cells, (group, ntaps, ck, 4)).copy().view(np.int32)
+                p.ones = keep.ptr("void *", ones)
+                p.zw = keep.ptr("int *", _wrap32(zw))
+                self.wsum = _aligned(group * nvpad * 4).view(np.int32)
+                p.wsum = keep.ptr("int *", self.wsum)
+        else:
+            pad = za
+            comp = np.zeros(oc, np.int64)
+            wz = (w64 - zw.reshape(group, ocg, 1, 1, 1))                      # s16 range
+            nob = _ceil_div(ocg, CONV_NR)
+            full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int16)
+            full[:, :ocg, :cg] = wz
+            packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
+            packed = np.ascontiguousarray(packed).reshape(-1)
+        if not has_zw or mode == 1:
+            p.zw = ffi.NULL
+            p.ones = ffi.NULL
+            p.wsum = ffi.NULL
+
+        p.N, p.C, p.H, p.W = n, c, h, w
+        p.OC, p.OH, p.OW = oc, oh, ow
+        p.G, p.Cg, p.OCg = group, cg, ocg
+        p.in_signed = int(signed)
+        p.mode = mode
+        p.pt, p.pl, p.sy, p.sx = pt, pl, sy, sx
+        p.Hp, p.Wp, p.Wq = hp, wp, wq
+        p.nphase = len(phases)
+        p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
+        p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
+        p.ck = ck
+        p.kc = kc
+        p.plane_pos = plane_pos
+        p.ntaps = ntaps
+        p.tap_phase = keep.ptr("int *", np.array(tap_phase, np.int32))
+        p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
+        p.nvec = nvec
+        p.nvpad = nvpad
+        p.vmask = keep.ptr("unsigned *", bits)
+        p.vstart = keep.ptr("int *", vstart)
+        p.nr = AMX_OC_BLOCK if amx else CONV_NR
+        packed_buffer = _aligned(packed.nbytes)
+        packed_buffer[:] = packed.view(np.uint8)
+        p.w = keep.ptr("void *", packed_buffer)
+        p.comp = keep.ptr("int *", _wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
+        self.nvpad = nvpad
+        posts, count = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand)
+        p.post = posts
+        p.npost = count
+        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.threads = threads
+        self.scratch = _aligned(group * len(phases) * ck * plane_pos * 4)
+        p.scratch = keep.ptr("void *", self.scratch)
+        self.function = getattr(lib, f"r8_conv_{suffix}")
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
+        """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""
+        g = self.geometry
+        shape = (g.n, g.oc, g.oh, g.ow)
+        a = np.asarray(operand, np.float32)
+        a4 = a.reshape((1,) * (4 - a.ndim) + a.shape)
+        if a4.size == 1:
+            struct.data = self.keep.ptr("float *", a4.reshape(1))
+            struct.s_outer, struct.s_inner, struct.bcast = 0, 0, 1
+        elif a4.shape[2] == 1 and a4.shape[3] == 1:
+            table = np.broadcast_to(a4[:, :, 0, 0], shape[:2]).reshape(-1)
+            struct.data = self.keep.ptr("float *", table)
+            struct.s_outer, struct.s_inner, struct.bcast = 1, 0, 1
+        else:
+            full = np.broadcast_to(a4, shape).reshape(g.n * g.oc, g.oh * g.ow)
+            table = np.zeros((g.n * g.oc, self.nvpad), np.float32)
+            virtual, output = self._valid_index
+            table[:, virtual] = full[:, output]
+            struct.data = self.keep.ptr("float *", table)
+            struct.s_outer, struct.s_inner, struct.bcast = self.nvpad, 1, 0
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        out = np.empty(self.out_shape, self.out_dtype)
+        ffi = self.ffi
+        with self.lock:
+            nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
+        if nan:
+            raise InputError(NAN_MESSAGE)
+        return out
+
+
+# -- Int8MatMul ------------------------------------------------------------------------------------
+
+
+class MatMulPlan:
+    """The packed, ready-to-run form of one Int8MatMul node for one variant."""
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, weights: np.ndarray,
+                 threads: int) -> None:
+        _, vl, mode, suffix = VARIANTS[variant]
+        if variant in ("amx", "amx_emu"):
+            suffix = "avx512_vnni" if variant == "amx_emu" else "amx"
+        attrs = node.attrs
+        data_type = node.inputs[0].type
+        out_type = node.output_types[0]
+        n_out, k = weights.shape
+        m = int(np.prod(data_type.shape[:-1], dtype=np.int64))
+        signed = data_type.dtype == np.int8
+        self.out_dtype = out_type.dtype
+        self.out_shape = out_type.shape
+        self.m, self.n = m, n_out
+        za = int(np.asarray(attrs["input_zero_point"], np.int64).reshape(-1)[0])
+        zw_raw = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
+        zw = np.broadcast_to(zw_raw, (n_out,)) if zw_raw.size else np.zeros(n_out, np.int64)
+        has_zw = bool(np.any(zw != 0))
+        nbw = MM_NR * vl
+        npad = _round_up(n_out, nbw)
+        self.npad = npad
+        kp = 4 if mode == 0 else 2
+        kk = _ceil_div(k, kp)
+        w64 = weights.astype(np.int64)
+
+        keep = _Keep(ffi)
+        self.keep = keep
+        p = ffi.new("r8_mm *")
+        keep.objects.append(p)
+        self.params = p
+        comp = np.zeros(npad, np.int64)
+        zw_pad = np.zeros(npad, np.int64)
+        zw_pad[:n_out] = zw
+        if mode == 0:
+            zap = za + (128 if signed else 0)
+            comp[:n_out] = k * zap * zw - zap * w64.sum(axis=1)
+            full = np.zeros((npad, kk * 4), np.int8)
+            full[:n_out, :k] = w64
+            packed = full.reshape(npad // nbw, nbw, kk, 4).transpose(0, 2, 1, 3)
+        else:
+            full = np.zeros((npad, kk * 2), np.int16)
+            full[:n_out, :k] = w64 - zw.reshape(-1, 1)
+            packed = full.reshape(npad // nbw, nbw, kk, 2).transpose(0, 2, 1, 3)
+        packed = np.ascontiguousarray(packed).reshape(-1)
+        packed_buffer = _aligned(packed.nbytes)
+        packed_buffer[:] = packed.view(np.uint8)
+        p.M, p.K, p.N = m, k, n_out
+        p.in_signed = int(signed)
+        p.mode = mode
+        p.za = za
+        p.kk = kk
+        p.nr = MM_NR
+        p.npad = npad
+        p.w = keep.ptr("void *", packed_buffer)
+        p.comp = keep.ptr("int *", _wrap32(comp))
+        if mode == 0 and has_zw:
+            p.zw = keep.ptr("int *", _wrap32(zw_pad))
+            self.rowsum = np.zeros(max(m, 1), np.int32)
+            p.rowsum = keep.ptr("int *", self.rowsum)
+        else:
+            p.zw = ffi.NULL
+            p.rowsum = ffi.NULL
+        posts, count = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand)
+        p.post = posts
+        p.npost = count
+        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.threads = threads
+        self.scratch = _aligned(max(m, 1) * kk * 4)
+        p.scratch = keep.ptr("void *", self.scratch)
+        self.function = getattr(lib, f"r8_mm_{suffix}")
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
+        """Along the features (padded to whole vectors), per row only if it varies by row."""
+        a = np.asarray(operand, np.float32)
+        if a.size == 1:
+            struct.data = self.keep.ptr("float *", a.reshape(1))
+            struct.s_outer, struct.s_inner, struct.bcast = 0, 0, 1
+            return
+        shape = self.out_shape
+        aligned = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+        if all(d == 1 for d in aligned.shape[:-1]):
+            table = np.zeros(self.npad, np.float32)
+            table[:self.n] = np.broadcast_to(aligned.reshape(-1), (self.n,))
+            struct.s_outer = 0
+        else:
+            table = np.zeros((self.m, self.npad), np.float32)
+            table[:, :self.n] = np.broadcast_to(aligned, shape).reshape(self.m, self.n)
+            struct.s_outer = self.npad
+        struct.data = self.keep.ptr("float *", table)
+        struct.s_inner, struct.bcast = 1, 0
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        out = np.empty(self.out_shape, self.out_dtype)
+        if self.m == 0:
+            return out
+        ffi = self.ffi
+        with self.lock:
+            nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
+        if nan:
+            raise InputError(NAN_MESSAGE)
+        return out

@@ -1,0 +1,53 @@
+"""Build of refint8-backend-simd: a cffi API-mode extension plus one object per ISA variant.
+
+Every ISA translation unit is compiled on this machine with its own flags (and all with
+-ffp-contract=off: no FMA contraction, each float32 operation as written). A failed compile fails
+the install with the compiler's message. ``pip install -e`` builds the extension in place.
+"""
+
+import os
+import sys
+
+from setuptools import setup
+from setuptools.command.build_ext import build_ext
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SRC = os.path.join(HERE, "src")
+
+COMMON_FLAGS = ["-O3", "-std=gnu11", "-ffp-contract=off", "-fwrapv", "-fopenmp", "-Wall"]
+AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl"]
+#: (translation unit, ISA flags)
+UNITS = [
+    ("r8_dispatch.c", []),
+    ("r8_sse42.c", ["-msse4.2"]),
+    ("r8_avx2.c", ["-mavx2"]),
+    ("r8_avx512.c", AVX512),
+    ("r8_avx512_vnni.c", AVX512 + ["-mavx512vnni"]),
+    ("r8_amx.c", AVX512 + ["-mavx512vnni", "-mamx-tile", "-mamx-int8"]),
+    ("r8_amx_emu.c", AVX512 + ["-mavx512vnni"]),
+]
+HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h"]
+
+
+class BuildSimd(build_ext):
+    """build_ext that compiles the ISA units (own flags each) and links them into the extension."""
+
+    def build_extension(self, ext):
+        if ext.name.endswith("._simd"):
+            objects = []
+            for unit, flags in UNITS:
+                source = os.path.relpath(os.path.join(SRC, unit))
+                objects += self.compiler.compile(
+                    [source], output_dir=self.build_temp, include_dirs=[SRC],
+                    extra_postargs=COMMON_FLAGS + flags, depends=[os.path.join(SRC, h) for h in HEADERS],
+                )
+            ext.extra_objects = list(ext.extra_objects or []) + objects
+            ext.depends = list(ext.depends or []) + [os.path.join(SRC, u) for u, _ in UNITS] + \
+                [os.path.join(SRC, h) for h in HEADERS]
+        super().build_extension(ext)
+
+
+if sys.platform != "linux" or os.uname().machine not in ("x86_64", "AMD64"):
+    sys.exit("refint8-backend-simd builds on x86-64 Linux with gcc only")
+
+setup(cffi_modules=["simd_build.py:ffibuilder"], cmdclass={"build_ext": BuildSimd})

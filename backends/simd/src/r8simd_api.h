@@ -1,0 +1,114 @@
+/* The C interface of refint8's simd backend (also the cffi cdef: plain declarations only).
+ *
+ * Python (refint8_backend_simd/_plan.py) computes every layout, packs the weights and the
+ * post-op tables once at compile time and fills these structs; the C kernels only run.
+ */
+
+/* A post-op operand: the float32 at data[outer * s_outer + inner * s_inner], broadcast to every
+ * lane if bcast, else VL consecutive floats from there. Convolution: outer = n*OC + oc, inner =
+ * the first virtual position of the vector; matmul: outer = row, inner = the first output
+ * feature of the vector. */
+typedef struct {
+    const float *data;
+    long s_outer;
+    long s_inner;
+    int bcast;
+} r8_operand;
+
+/* One post-op. type: 0 Multiply, 1 Add, 2 Subtract, 3 Relu, 4 Clamp, 5 FakeQuantize,
+ * 6 Quantize (FakeQuantize then round-half-even, saturate; must be last).
+ * a: Multiply/Add/Subtract a[0]; Clamp a[0] = low, a[1] = high;
+ *    (Fake)Quantize a[0..6] = il, ih - il, ol, oh - ol, oh, min(il, ih), max(il, ih). */
+typedef struct {
+    int type;
+    float steps;
+    r8_operand a[7];
+} r8_post;
+
+/* Int8Convolution. mode 0 (VNNI/AMX): the input is packed as u8 codes (i8 codes + 128) with the
+ * zero point as padding, raw = sum q'*w, acc = raw + comp[oc] - zw[oc]*window_sum.
+ * mode 1 (exact s16, SSE4.2/AVX2/AVX-512): the input is packed as s16 (q - za), padding 0, the
+ * weights as s16 (w - zw), acc = raw + comp[oc] (comp = 0).
+ * Input layout (scratch): [G][nphase][ck][plane_pos][4 bytes] where one 4-byte cell holds 4 u8
+ * channels (mode 0) or 2 s16 channels (mode 1) of one position of a phase plane: the padded input
+ * rows y = ry + sy*yq and columns x = rx + sx*xq at position yq*Wq + xq. A tap (ky, kx) reads
+ * plane phase (ky*dy % sy, kx*dx % sx) at virtual position v + tap_off (v = oy*Wq + ox). */
+typedef struct {
+    int N, C, H, W;
+    int OC, OH, OW;
+    int G, Cg, OCg;
+    int in_signed;
+    int mode;
+    int pt, pl, sy, sx;
+    int Hp, Wp, Wq;
+    int nphase;
+    const int *phase_ry;
+    const int *phase_rx;
+    int ck;
+    long plane_pos;
+    int ntaps;
+    const int *tap_phase;
+    const int *tap_off;
+    int nvec;
+    long nvpad;
+    const unsigned *vmask;
+    const int *vstart;
+    int nr;
+    int kc;
+    const void *w;
+    const int *comp;
+    const int *zw;
+    const void *ones;
+    const int *pad;
+    int npost;
+    const r8_post *post;
+    int out_type;
+    int threads;
+    void *scratch;
+    int *wsum;
+} r8_conv;
+
+/* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),
+ * mode as for the convolution (mode 0 adds comp[n] - zw[n]*rowsum[m]). */
+typedef struct {
+    int M, K, N;
+    int in_signed;
+    int mode;
+    int za;
+    int kk;
+    int nr;
+    long npad;
+    const void *w;
+    const int *comp;
+    const int *zw;
+    int npost;
+    const r8_post *post;
+    int out_type;
+    int threads;
+    void *scratch;
+    int *rowsum;
+} r8_mm;
+
+unsigned r8_cpu_features(void);
+int r8_amx_request(void);
+int r8_max_threads(void);
+
+int r8_conv_sse42(const r8_conv *p, const void *in, void *out);
+int r8_conv_avx2(const r8_conv *p, const void *in, void *out);
+int r8_conv_avx512(const r8_conv *p, const void *in, void *out);
+int r8_conv_avx512_vnni(const r8_conv *p, const void *in, void *out);
+int r8_conv_amx(const r8_conv *p, const void *in, void *out);
+int r8_conv_amx_emu(const r8_conv *p, const void *in, void *out);
+
+int r8_mm_sse42(const r8_mm *p, const void *in, void *out);
+int r8_mm_avx2(const r8_mm *p, const void *in, void *out);
+int r8_mm_avx512(const r8_mm *p, const void *in, void *out);
+int r8_mm_avx512_vnni(const r8_mm *p, const void *in, void *out);
+int r8_mm_amx(const r8_mm *p, const void *in, void *out);
+int r8_mm_amx_emu(const r8_mm *p, const void *in, void *out);
+
+double r8_peak_sse42(long iters);
+double r8_peak_avx2(long iters);
+double r8_peak_avx512(long iters);
+double r8_peak_avx512_vnni(long iters);
+double r8_peak_amx(long iters);
