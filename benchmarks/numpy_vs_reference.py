@@ -14,7 +14,11 @@ Prints the median time of each, the ratios, whether numpy int8 is bit-identical 
 and the slowest layers of the numpy int8 run. Targets: numpy int8 >= 20x faster than the
 reference and no slower than numpy fp32 (reported against both fp32 variants).
 
-    .venv/bin/python benchmarks/numpy_vs_reference.py [--rounds 7] [--reference-rounds 2]
+    .venv/bin/python benchmarks/numpy_vs_reference.py [--rounds 7] [--reference-rounds 2] [--threads 1]
+
+``--threads`` is the numpy backend's ``threads`` option (OpenBLAS threads, process-wide), 1 by
+default: on the shared 2-vCPU machines a 2-thread GEMM stalls whenever the other core is busy,
+which makes timings swing by 10x; ``--threads 0`` keeps NumPy's default.
 """
 
 from __future__ import annotations
@@ -41,7 +45,10 @@ def main() -> None:
     parser.add_argument("--reference-rounds", type=int, default=2,
                         help="rounds (out of --rounds) that also run the reference")
     parser.add_argument("--top", type=int, default=12, help="slowest numpy int8 layers to list")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="OpenBLAS threads for the numpy backend (0: NumPy's default)")
     args = parser.parse_args()
+    config = {"threads": args.threads} if args.threads else {}
 
     start = time.perf_counter()
     model = quantized_resnet50()
@@ -52,8 +59,10 @@ def main() -> None:
             ("reference int8", model, "reference", True), ("numpy int8", model, "numpy", True),
             ("numpy fp32", model, "numpy", False), ("numpy fp32 plain", plain, "numpy", False)):
         start = time.perf_counter()
-        variants[label] = compile_model(source, backend=backend, lpt=lpt)
+        variants[label] = compile_model(source, backend=backend, lpt=lpt,
+                                        config=config if backend == "numpy" else None)
         print(f"compiled {label:17s} in {time.perf_counter() - start:.2f} s")
+    print(f"numpy backend: {variants['numpy int8'].backend.threads_note}")
     x = {"input": np.random.default_rng(7).random((1, 3, 224, 224), dtype=np.float32)}
 
     for compiled in variants.values():  # warm-up (first-touch allocations, BLAS threads)
@@ -90,7 +99,8 @@ def main() -> None:
     rows.sort(key=lambda r: -r.real_time_us)
     print(f"\nslowest numpy int8 layers (total over {variants['numpy int8'].inferences} runs):")
     for r in rows[:args.top]:
-        print(f"  {r.name:32s} {r.layer_type:14s} {r.exec_type:16s} {r.real_time_us / r.count / 1e3:7.2f} ms/run")
+        per_run = r.real_time_us / r.count / 1e3
+        print(f"  {r.name:32s} {r.layer_type:14s} {r.exec_type:16s} {per_run:7.2f} ms/run")
 
 
 if __name__ == "__main__":

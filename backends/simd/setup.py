@@ -25,6 +25,9 @@ UNITS = [
     ("r8_avx512_vnni.c", AVX512 + ["-mavx512vnni"]),
     ("r8_amx.c", AVX512 + ["-mavx512vnni", "-mamx-tile", "-mamx-int8"]),
     ("r8_amx_emu.c", AVX512 + ["-mavx512vnni"]),
+    ("r8_sse42_pairs.c", ["-msse4.2"]),
+    ("r8_avx2_pairs.c", ["-mavx2"]),
+    ("r8_avx512_pairs.c", AVX512),
 ]
 HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h"]
 

@@ -56,6 +56,10 @@ class Case:
     def size(self) -> int:
         return sum(int(a.size) for a in self.inputs)
 
+    def __repr__(self) -> str:  # short: Hypothesis reprs every example it reports
+        shapes = ", ".join(f"{dtypes.type_name(a.dtype)}{list(a.shape)}" for a in self.inputs)
+        return f"Case({self.op}, {shapes}; {self.note})"
+
     def summary(self, limit: int = 12) -> str:
         """A readable multi-line description (the printed counterexample)."""
         lines = [f"op: {self.op}" + (f"   ({self.note})" if self.note else "")]

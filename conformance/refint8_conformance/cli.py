@@ -12,6 +12,9 @@ from typing import Sequence
 
 from refint8.errors import Refint8Error
 
+#: Examples per kernel unit of the default run (a few minutes for a NumPy backend on 2 cores).
+DEFAULT_EXAMPLES = 100
+
 
 def _positive(text: str) -> int:
     value = int(text)
@@ -30,8 +33,8 @@ def _seed(text: str) -> int:
 def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", help="backend name (default: from configuration: REFINT8_BACKEND, "
                                      "refint8.toml, pyproject.toml)")
-    p.add_argument("--max-examples", type=_positive, default=40,
-                   help="Hypothesis examples per kernel unit (default 40)")
+    p.add_argument("--max-examples", type=_positive, default=DEFAULT_EXAMPLES,
+                   help=f"Hypothesis examples per kernel unit (default {DEFAULT_EXAMPLES})")
     p.add_argument("--graph-examples", type=_positive, default=None,
                    help="examples per graph unit (default max(3, max-examples / 5))")
     p.add_argument("--seed", type=_seed, default=None,
@@ -78,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         for unit in select(UNITS, args.ops):
             print(f"{unit.id:<48} {unit.precision:<8} {unit.doc}")
         return 0
+    if not select(UNITS, args.ops) and not args.replay:
+        print(f"error: --ops {args.ops!r} selects no unit (see 'refint8 conformance --list')",
+              file=sys.stderr)
+        return 2
     backend = args.backend
     if backend is None:
         from refint8.config import load_config

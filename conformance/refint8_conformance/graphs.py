@@ -44,6 +44,9 @@ class GraphCase:
     def size(self) -> int:
         return sum(int(v.size) for v in self.inputs.values())
 
+    def __repr__(self) -> str:
+        return f"GraphCase({self.recipe['kind']}, seed {self.recipe['seed']}, {len(self.recipe['layers'])} layers)"
+
     def summary(self) -> str:
         layers = " -> ".join(_layer_text(spec) for spec in self.recipe["layers"])
         shapes = ", ".join(f"{k}: f32{list(v.shape)}" for k, v in self.inputs.items())

@@ -53,8 +53,9 @@ def format_summary(report: Report) -> str:
     order = [v.value for v in Verdict]
     parts = [f"{counts[v]} {v}" for v in order if v in counts]
     isas = ", ".join(f"{t.isa} (accumulation {t.capabilities.accumulation})" for t in report.targets)
-    lines = [f"backend '{report.backend}', isa {isas}; seed {report.seed}; "
-             f"{report.options.max_examples} examples per kernel unit; {report.seconds:.1f} s",
+    work = (f"replay of {report.replayed} saved case(s)" if report.replayed else
+            f"seed {report.seed}; {report.options.max_examples} examples per kernel unit")
+    lines = [f"backend '{report.backend}', isa {isas}; {work}; {report.seconds:.1f} s",
              "result: " + ", ".join(parts)]
     notes = [r for r in report.results if r.verdict in (Verdict.EXPECTED_FAILURE, Verdict.SKIPPED)
              and r.reason]

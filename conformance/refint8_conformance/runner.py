@@ -128,7 +128,7 @@ def resolve_targets(backend: str | Backend, *, registry: BackendRegistry | None 
 
 @dataclass
 class Options:
-    max_examples: int = 40
+    max_examples: int = 100
     #: Examples of graph units (each is a whole model): default max(3, max_examples // 5).
     graph_examples: int | None = None
     seed: int = 0
@@ -180,14 +180,25 @@ class UnitResult:
         }
 
 
+#: A unit whose first this-many examples are all unsupported is NOT_SUPPORTED without running on.
+UNSUPPORTED_PROBE = 25
+
+
+class _NothingSupported(BaseException):
+    """Ends a Hypothesis run early (a BaseException: Hypothesis does not treat it as a failure)."""
+
+
 class CaseFailure(Exception):
     """One example failed; ``kind`` is ``mismatch`` or ``internal``."""
 
-    def __init__(self, kind: str, message: str, difference: float = float("inf")) -> None:
+    def __init__(self, kind: str, message: str, difference: float = float("inf"),
+                 node_case: Case | None = None) -> None:
         super().__init__(message)
         self.kind = kind
         self.message = message
         self.difference = difference
+        #: For a graph: the failing node alone, on the reference's values of its inputs.
+        self.node_case = node_case
 
 
 @dataclass
@@ -205,12 +216,6 @@ def run_kernel_case(case: Case, target: Target) -> Outcome:
     """Run ``case`` on the backend and on the reference; raise CaseFailure on a failure."""
     node = case.node()
     tolerance = tolerance_for(node)
-    reference_error: Refint8Error | None = None
-    with np.errstate(all="ignore"):
-        try:
-            ref = [np.asarray(v) for v in get_op(node.type).compute(node.attrs, *case.inputs)]
-        except Refint8Error as exc:
-            reference_error, ref = exc, []
     try:
         kernel = target.backend.kernel(node)
     except Refint8Error as exc:
@@ -219,6 +224,12 @@ def run_kernel_case(case: Case, target: Target) -> Outcome:
         raise CaseFailure("internal", f"backend.kernel(node) raised {_exc_text(exc)}") from exc
     if kernel is None:
         return Outcome(supported=False)
+    reference_error: Refint8Error | None = None
+    with np.errstate(all="ignore"):
+        try:
+            ref = [np.asarray(v) for v in get_op(node.type).compute(node.attrs, *case.inputs)]
+        except Refint8Error as exc:
+            reference_error, ref = exc, []
     inputs = [np.array(a, copy=True) for a in case.inputs]
     try:
         with warnings.catch_warnings():
@@ -254,15 +265,6 @@ def _exc_text(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}{where}"
 
 
-@dataclass
-class GraphRun:
-    lowered: Any
-    model: Any
-    supported_nodes: int
-    total_nodes: int
-    exact_path: bool
-
-
 def run_graph_case(case: GraphCase, target: Target) -> Outcome:
     """Check every lowered node in context, then the whole graph through the runtime."""
     model = quantized_model(case.recipe)
@@ -289,7 +291,8 @@ def run_graph_case(case: GraphCase, target: Target) -> Outcome:
             outcome = run_kernel_case(single, target)
         except CaseFailure as failure:
             raise CaseFailure(failure.kind, f"node '{node.name}' ({node.type}) of the lowered graph: "
-                                            f"{failure.message}", failure.difference) from failure
+                                            f"{failure.message}", failure.difference,
+                              node_case=single) from failure
         if outcome.supported:
             supported += 1
             if tolerance_for(single.node()).mode != "exact":
@@ -412,6 +415,8 @@ def _run_hypothesis(unit: Unit, target: Target, options: Options) -> UnitResult:
             state.unsupported += 1
             if outcome.note and outcome.note not in state.notes:
                 state.notes.append(outcome.note)
+            if state.unsupported == state.examples >= UNSUPPORTED_PROBE and state.failure is None:
+                raise _NothingSupported
             return
         if outcome.note and len(state.notes) < 3 and outcome.note not in state.notes:
             state.notes.append(outcome.note)
@@ -435,6 +440,8 @@ def _run_hypothesis(unit: Unit, target: Target, options: Options) -> UnitResult:
         test()
     except CaseFailure:
         pass
+    except _NothingSupported:
+        pass
     except (HypothesisException, BaseExceptionGroup) as exc:   # Flaky: non-deterministic backend
         crash = exc
     except Exception as exc:  # noqa: BLE001 - a strategy or reference bug
@@ -456,7 +463,7 @@ def _run_hypothesis(unit: Unit, target: Target, options: Options) -> UnitResult:
         result.difference = failure.difference
         result.difference_text = f"{failure.difference:.6g}" if np.isfinite(failure.difference) else "inf"
         result.counterexample = case.summary()
-        _save_failure(result, case, target, options)
+        _save_failure(result, case, target, options, failure.node_case)
         _echo_failure(result, case, target, options)
         return result
     if crash is not None:
@@ -536,7 +543,8 @@ def repro_command(options: Options, target: Target, unit: Unit, replay: str | No
     return " ".join(shlex.quote(p) for p in parts)
 
 
-def _save_failure(result: UnitResult, case: Any, target: Target, options: Options) -> None:
+def _save_failure(result: UnitResult, case: Any, target: Target, options: Options,
+                  node_case: Case | None = None) -> None:
     replay = None
     if options.failures_dir is not None:
         stem = Path(options.failures_dir) / _file_stem(result.unit, target.isa)
@@ -553,6 +561,12 @@ def _save_failure(result: UnitResult, case: Any, target: Target, options: Option
                 files = save_case(stem, payload, case=case)
             result.files = tuple(str(f) for f in files)
             replay = str(files[0])
+            if node_case is not None:   # the failing node of a graph, alone: a kernel case
+                node_payload = dict(payload, unit=f"replay::{node_case.op}[node of {result.unit.name}]")
+                result.files += tuple(str(f) for f in save_case(
+                    stem.with_name(stem.name + "-node"), node_payload, case=node_case))
+                result.counterexample += "\n  failing node alone (saved as *-node.json):\n" + "\n".join(
+                    "    " + line for line in node_case.summary().splitlines())
         except OSError as exc:
             result.message += f"  (could not save the case: {exc})"
     result.repro = repro_command(options, target, result.unit, replay)
@@ -627,6 +641,8 @@ class Report:
     results: list[UnitResult] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    #: Saved cases re-run (``--replay``) instead of generated examples.
+    replayed: int = 0
 
     @property
     def ok(self) -> bool:
@@ -651,7 +667,7 @@ def default_seed() -> int:
 
 
 def run(backend: str | Backend, *, registry: BackendRegistry | None = None, isa: str | None = None,
-        threads: int | None = None, ops: str | None = None, max_examples: int = 40,
+        threads: int | None = None, ops: str | None = None, max_examples: int = 100,
         graph_examples: int | None = None, seed: int | None = None, shrink: bool = True,
         repeats: int = 3, skips: str | Path | None = None, xfails: str | Path | None = None,
         failures_dir: str | Path | None = "conformance-failures", replay_files: Sequence[str] = (),
@@ -668,11 +684,14 @@ def run(backend: str | Backend, *, registry: BackendRegistry | None = None, isa:
                       command=command)
     targets = resolve_targets(backend, registry=registry, isa=isa, threads=threads)
     report = Report(targets[0].name, options.seed, options, targets)
+    unusable: dict[int, str] = {}
     for target in targets:
         usable, reason = target.backend.usable()
-        if not usable:
-            report.warnings.append(f"backend '{target.name}' (isa {target.isa}) is not usable here: {reason}")
+        if not usable:   # never run kernels a machine cannot execute (e.g. SIGILL on a missing ISA)
+            unusable[id(target)] = f"backend '{target.name}' (isa {target.isa}) is not usable here: {reason}"
+            report.warnings.append(unusable[id(target)])
     if replay_files:
+        report.replayed = len(replay_files)
         for target in targets:
             for path in replay_files:
                 result = replay(path, target)
@@ -692,6 +711,8 @@ def run(backend: str | Backend, *, registry: BackendRegistry | None = None, isa:
     for target in targets:
         for unit in units:
             expectation = expectations.lookup(unit.id, target.isa)
+            if id(target) in unusable:
+                expectation = ("skip", unusable[id(target)])
             result = run_unit(unit, target, options, expectation=expectation)
             report.results.append(result)
             if echo:

@@ -13,7 +13,7 @@ Post-ops, applied to ``y`` (float32, the layer's output shape):
 ``Add(c)``             ``y = y + c``        (bias, or a moved dequantization shift)
 ``Subtract(c)``        ``y = y - c``
 ``Relu()``             ``y = y if y > 0 else 0``   (NaN stays NaN)
-``Clamp(lo, hi)``      ``y = min(max(y, lo), hi)`` (lo, hi float32)
+``Clamp(lo, hi)``      ``y = lo if y < lo, hi if y > hi, else y`` (lo, hi float32)
 ``FakeQuantize(...)``  refint8.fake_quantize(y, il, ih, ol, oh, levels), float32 result
 ``Quantize(...)``      FakeQuantize as above, then round half to even and saturate to u8/i8;
                        must be the last post-op: the layer then outputs integer codes
@@ -33,6 +33,7 @@ import numpy as np
 
 from .. import dtypes
 from ..errors import InputError
+from ..ops.clamp import clamp
 from ..ops.fake_quantize import fake_quantize, to_integer_codes
 
 
@@ -83,11 +84,14 @@ class Relu:
 
 @dataclass(frozen=True)
 class Clamp:
+    """``lo if y < lo, hi if y > hi, else y``: exactly refint8.ops.clamp (NaN stays NaN, -0.0 stays
+    -0.0 with lo = 0.0), not ``min(max(y, lo), hi)``, whose signed-zero result varies by library."""
+
     low: float
     high: float
 
     def apply(self, y: np.ndarray) -> np.ndarray:
-        return np.minimum(np.maximum(y, np.float32(self.low)), np.float32(self.high))
+        return clamp(y, self.low, self.high)
 
 
 @dataclass(frozen=True, eq=False)

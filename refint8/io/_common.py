@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import GraphError, ModelFileError, UnsupportedError
+from ..errors import GraphError, ModelFileError
 from ..graph import Node, Output, make_node
 
 #: The integer range of each quantized element type.
@@ -108,10 +108,3 @@ def integer_weights_as_fake_quantize(
 
 def file_error(path: Any, problem: str) -> ModelFileError:
     return ModelFileError(f"refint8: {path}: {problem}")
-
-
-def unsupported(reason: str, *, node: str | None = None, op: str | None = None,
-                attribute: str | None = None, value: Any = None) -> UnsupportedError:
-    if attribute is None:
-        return UnsupportedError(reason, node=node, op=op)
-    return UnsupportedError(reason, node=node, op=op, attribute=attribute, value=value)

@@ -5,8 +5,8 @@ is read, and its absence is a clear :class:`~refint8.errors.UnsupportedError`.
 
 **The Q/DQ identity.** ONNX's ``QuantizeLinear`` computes ``q = saturate(round(x / s) + z)`` into
 the integer range ``[qmin, qmax]`` of its output type (uint8: ``[0, 255]``, int8:
-``[-128, 127]``), ``DequantizeLinear`` computes ``y = (q - z) * s``. The pair is exactly one
-FakeQuantize::
+``[-128, 127]``), ``DequantizeLinear`` computes ``y = (q - z) * s``. In exact arithmetic the
+pair is this one FakeQuantize::
 
     levels = qmax - qmin + 1                       (256)
     il = ol = (qmin - z) * s
@@ -40,9 +40,10 @@ becomes ``Convert(f32) -> Subtract(z) -> Multiply(s)``.
 ``[1, C, 1, 1]`` constant), Gemm (MatMul with transposes, then ``Multiply(alpha)`` and
 ``Add(beta * C)``), MatMul, Relu, Clip (constant bounds), MaxPool, AveragePool (2-D; ``ceil_mode``
 only where ONNX's output size equals OpenVINO's, i.e. no last window starting in the padding),
-GlobalAveragePool (AvgPool over the whole plane; OpenVINO's own ONNX frontend makes it a
-ReduceMean, which its LPT keeps in f32, while LPT may run this AvgPool in I8 and round the average
-to a code when an int8 layer follows: up to half a code step of difference there), Add, Mul, Sub, Max, Min (two inputs), Concat,
+GlobalAveragePool (AvgPool over the whole plane; note: OpenVINO's own ONNX frontend makes it a
+ReduceMean, whose int8 execution keeps the exact mean, while an AvgPool followed by an int8 layer
+rounds the average to a code, in OpenVINO as in refint8's LPT: up to half a code step of difference
+from reading the ONNX file with OpenVINO directly), Add, Mul, Sub, Max, Min (two inputs), Concat,
 Reshape (constant shape; ``allowzero=0`` is ``special_zero``), Flatten (a Reshape), Transpose,
 Squeeze, Unsqueeze, Resize (``nearest`` -> nearest, ``linear`` -> linear_onnx; coordinate modes
 half_pixel, pytorch_half_pixel, asymmetric, tf_half_pixel_for_nn, align_corners; only the resized
@@ -71,7 +72,8 @@ import numpy as np
 
 from ..errors import GraphError, ModelFileError, UnsupportedError
 from ..graph import Model, Output
-from ._common import INTEGER_RANGES, NameTable, build, file_error, integer_weights_as_fake_quantize, with_context
+from ._common import (INTEGER_RANGES, NameTable, build, file_error, integer_weights_as_fake_quantize,
+                      with_context)
 
 
 def _import_onnx() -> Any:
@@ -129,6 +131,42 @@ SUPPORTED_OPS = (
 )
 
 
+#: How many inputs each op takes: (required, most); None: any number.
+_ARITY: dict[str, tuple[int, int | None]] = {
+    "QuantizeLinear": (2, 3), "DequantizeLinear": (2, 3), "Conv": (2, 3), "Gemm": (2, 3),
+    "MatMul": (2, 2), "Relu": (1, 1), "Clip": (1, 3), "MaxPool": (1, 1), "AveragePool": (1, 1),
+    "GlobalAveragePool": (1, 1), "Add": (2, 2), "Sub": (2, 2), "Mul": (2, 2), "Max": (1, None),
+    "Min": (1, None), "Concat": (1, None), "Reshape": (2, 2), "Flatten": (1, 1),
+    "Transpose": (1, 1), "Squeeze": (1, 2), "Unsqueeze": (1, 2), "Resize": (1, 4),
+    "Softmax": (1, 1), "Sigmoid": (1, 1), "Tanh": (1, 1), "Exp": (1, 1),
+    "BatchNormalization": (5, 5), "Identity": (1, 1), "Constant": (0, 0),
+}
+_BATCHNORM_ATTRIBUTES = {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0, "spatial": 1}
+
+#: Attributes that are lists of integers (the others take the kind of their default value).
+_LIST_ATTRIBUTES = ("axes", "dilations", "kernel_shape", "pads", "perm", "strides")
+
+
+def _attribute_kind(name: str, default: Any) -> str:
+    if name in _LIST_ATTRIBUTES:
+        return "list_of_integers"
+    if isinstance(default, float):
+        return "a_number"
+    if isinstance(default, str):
+        return "a_string"
+    return "an_integer"  # int defaults, and None (Concat's axis)
+
+
+def _has_kind(value: Any, kind: str) -> bool:
+    if kind == "list_of_integers":
+        return isinstance(value, (list, tuple)) and all(isinstance(v, int) for v in value)
+    if kind == "a_number":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "a_string":
+        return isinstance(value, str)
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 class _OnnxReader:
     def __init__(self, path: Path, input_shapes: Mapping[str, Sequence[int]] | None) -> None:
         self.path = path
@@ -176,6 +214,11 @@ class _OnnxReader:
         if not proto.HasField("graph") or not proto.graph.output:
             raise self.fail("not a valid ONNX model: it has no graph or the graph has no outputs "
                             "(truncated or corrupted?)")
+        graph = proto.graph
+        names = [n for n in graph.node for n in (n.name, n.op_type, n.domain, *n.input, *n.output)]
+        names += [t.name for t in graph.initializer] + [v.name for v in (*graph.input, *graph.output)]
+        if any(not isinstance(n, str) for n in names):
+            raise self.fail("a name in the graph is not valid UTF-8 text (corrupted file)")
         if any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer):
             try:
                 from onnx.external_data_helper import load_external_data_for_model  # noqa: PLC0415
@@ -332,7 +375,11 @@ class _OnnxReader:
         return values
 
     def attributes(self, node: Any, allowed: Mapping[str, Any]) -> dict[str, Any]:
-        """The node's attributes with defaults from ``allowed``; any other is Unsupported."""
+        """The node's attributes with defaults from ``allowed``; any other is Unsupported.
+
+        A value of the wrong kind (e.g. a string where ONNX defines an integer: a corrupted
+        file) is a ModelFileError.
+        """
         onnx = self.onnx
         result = dict(allowed)
         for attr in node.attribute:
@@ -343,13 +390,35 @@ class _OnnxReader:
             value = onnx.helper.get_attribute_value(attr)
             if isinstance(value, bytes):
                 value = value.decode("utf-8", "replace")
-            result[attr.name] = value
+            kind = _attribute_kind(attr.name, allowed[attr.name])
+            if not _has_kind(value, kind):
+                raise self.fail(f"node '{self.node_label(node)}' ({node.op_type}): attribute "
+                                f"'{attr.name}' = {value!r} is not {kind.replace('_', ' ')} "
+                                "(corrupted file?)")
+            result[attr.name] = list(value) if kind == "list_of_integers" else value
         return result
 
+    @staticmethod
+    def constant_value(value: _Value | None) -> np.ndarray | None:
+        """The value of a constant, or of a FakeQuantize on constants (a DequantizeLinear of
+        integer initializers: evaluated with the reference FakeQuantize); None otherwise."""
+        if value is None:
+            return None
+        if value.const is not None:
+            return value.const
+        node = value.output.node if value.output is not None else None
+        if node is not None and node.type == "FakeQuantize" and \
+                all(src.node.type == "Constant" for src in node.inputs):
+            from ..ops import get_op
+
+            return get_op("FakeQuantize").compute(
+                node.attrs, *[src.node.attrs["value"] for src in node.inputs])[0]
+        return None
+
     def const(self, node: Any, value: _Value | None, what: str, *, kind: str = "any") -> np.ndarray:
-        if value is None or value.const is None:
+        array = self.constant_value(value)
+        if array is None:
             raise self.unsupported(node, f"{what} must be a constant (initializer or Constant)")
-        array = value.const
         if kind == "int" and array.dtype.kind not in "iu":
             raise self.unsupported(node, f"{what} must be an integer tensor, got {array.dtype}")
         if kind == "float" and array.dtype.kind != "f":
@@ -390,6 +459,12 @@ class _OnnxReader:
         handler = getattr(self, f"_op_{node.op_type}", None)
         if handler is None:
             raise self.unsupported(node, f"ONNX op is not supported; supported: {', '.join(SUPPORTED_OPS)}")
+        least, most = _ARITY[node.op_type]
+        count = len(node.input)
+        if count < least or (most is not None and count > most) or "" in node.input[:least]:
+            expected = f"{least}" if least == most else f"{least} to {most if most is not None else 'any'}"
+            raise self.fail(f"node '{self.node_label(node)}' ({node.op_type}) has inputs "
+                            f"{list(node.input)}; it takes {expected} (the first {least} required)")
         handler(node, self.inputs_of(node))
 
     def single_output(self, node: Any) -> None:
@@ -402,9 +477,10 @@ class _OnnxReader:
 
     # -- quantization ------------------------------------------------------------------------
 
-    def _quantization(self, node: Any, inputs: list[_Value | None], data_rank: int, axis: int,
-                      zero_type: str | None) -> tuple[np.ndarray, np.ndarray, str, int]:
+    def _quantization(self, node: Any, inputs: list[_Value | None], data_shape: tuple[int, ...],
+                      axis: int, zero_type: str | None) -> tuple[np.ndarray, np.ndarray, str, int]:
         """Scale (f32), zero point, element type and normalized axis of a Q or DQ node."""
+        data_rank = len(data_shape)
         scale = self.const(node, inputs[1], "the scale (input 1)", kind="float").astype(np.float32)
         zp_value = inputs[2] if len(inputs) > 2 else None
         if zp_value is not None:
@@ -429,6 +505,9 @@ class _OnnxReader:
             if not -data_rank <= axis < data_rank:
                 raise self.unsupported(node, f"axis out of range for rank {data_rank}", "axis", axis)
             axis %= data_rank
+            if scale.shape[0] != data_shape[axis]:
+                raise self.fail(f"node '{self.node_label(node)}' ({node.op_type}): {scale.shape[0]} "
+                                f"scales for axis {axis} of a tensor of shape {list(data_shape)}")
         return scale, zero_point.astype(np.int64), type_name, axis
 
     @staticmethod
@@ -458,8 +537,8 @@ class _OnnxReader:
         if source.const is not None and source.const.dtype.kind != "f" or \
                 source.output is not None and source.output.dtype != np.float32:
             raise self.unsupported(node, "the input of QuantizeLinear must be float32")
-        rank = len(self.shape_of(source))
-        scale, zp, type_name, axis = self._quantization(node, inputs, rank, attrs["axis"], zero_type)
+        scale, zp, type_name, axis = self._quantization(node, inputs, self.shape_of(source),
+                                                        attrs["axis"], zero_type)
         self.set_outputs(node, _Value(self.node_label(node), quantized=_Quantized(
             source, scale, zp, type_name, axis, self.node_label(node))))
 
@@ -475,8 +554,8 @@ class _OnnxReader:
         if x.quantized is not None:
             q = x.quantized
             rank = len(self.shape_of(q.source))
-            scale, zp, type_name, axis = self._quantization(node, inputs, rank, attrs["axis"],
-                                                            q.element_type)
+            scale, zp, type_name, axis = self._quantization(node, inputs, self.shape_of(q.source),
+                                                            attrs["axis"], q.element_type)
             if type_name != q.element_type:
                 raise self.unsupported(node, f"its zero point is {type_name} but QuantizeLinear "
                                        f"'{q.node}' produces {q.element_type}")
@@ -501,7 +580,8 @@ class _OnnxReader:
             codes = x.const
             if codes.dtype in (np.int8, np.uint8):
                 zero_type = "i8" if codes.dtype == np.int8 else "u8"
-                scale, zp, type_name, axis = self._quantization(node, inputs, rank, attrs["axis"], zero_type)
+                scale, zp, type_name, axis = self._quantization(node, inputs, codes.shape, attrs["axis"],
+                                                                zero_type)
                 if type_name != zero_type:
                     raise self.unsupported(node, f"zero point type {type_name} differs from the "
                                            f"data type {zero_type}")
@@ -515,7 +595,13 @@ class _OnnxReader:
                 zp_value = inputs[2] if len(inputs) > 2 else None
                 zp = np.zeros(scale.shape, np.int64) if zp_value is None else \
                     self.const(node, zp_value, "the zero point (input 2)", kind="int").astype(np.int64)
+                if zp.shape != scale.shape or scale.ndim > 1:
+                    raise self.unsupported(node, f"scale shape {list(scale.shape)} and zero point "
+                                           f"shape {list(zp.shape)}: only per-tensor or per-axis")
                 if scale.ndim == 1 and scale.shape[0] != 1:
+                    if not -rank <= attrs["axis"] < rank or scale.shape[0] != codes.shape[attrs["axis"]]:
+                        raise self.fail(f"node '{name}' (DequantizeLinear): {scale.shape[0]} scales "
+                                        f"for axis {attrs['axis']} of shape {list(codes.shape)}")
                     axis = attrs["axis"] % rank
                     scale, zp = self._per_axis(scale, rank, axis), self._per_axis(zp, rank, axis)
                 else:
@@ -530,7 +616,8 @@ class _OnnxReader:
             raise self.unsupported(node, f"DequantizeLinear input of element type {dtype}; "
                                    "supported: the output of a QuantizeLinear, a uint8/int8 tensor")
         zero_type = "i8" if dtype == np.int8 else "u8"
-        scale, zp, _, axis = self._quantization(node, inputs, rank, attrs["axis"], zero_type)
+        scale, zp, _, axis = self._quantization(node, inputs, self.shape_of(x), attrs["axis"],
+                                                zero_type)
         value = self.make(node, "Convert", [x], {"destination_type": "f32"}, "/convert")
         if np.any(zp != 0):
             zp_const = self.constant(f"{name}/zero_point",
@@ -588,14 +675,13 @@ class _OnnxReader:
 
     def _batchnorm_params(self, bn: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
         """``a = scale / sqrt(var + eps)`` and the constants, or None if they are not constant."""
-        attrs = {a.name: self.onnx.helper.get_attribute_value(a) for a in bn.attribute}
-        eps = float(attrs.get("epsilon", 1e-5))
+        eps = float(self.attributes(bn, _BATCHNORM_ATTRIBUTES)["epsilon"])
         params = []
         for name in bn.input[1:5]:
-            value = self.env.get(name)
-            if value is None or value.const is None or value.const.dtype.kind != "f":
+            array = self.constant_value(self.env.get(name))
+            if array is None or array.dtype.kind != "f":
                 return None
-            params.append(value.const.astype(np.float64).reshape(-1))
+            params.append(array.astype(np.float64).reshape(-1))
         scale, offset, mean, var = params
         a = scale / np.sqrt(var + np.float64(np.float32(eps)))
         return a, offset, mean
@@ -603,8 +689,10 @@ class _OnnxReader:
     def _fold_batchnorm(self, bn: Any, w: _Value, bias: np.ndarray | None) -> tuple[_Value, np.ndarray] | None:
         if w.const is None or w.const.dtype.kind != "f":
             return None  # quantized (FakeQuantize) or computed weights: keep the BN as Multiply/Add
-        allowed = {"epsilon", "momentum", "training_mode", "spatial"}
-        if any(a.name not in allowed for a in bn.attribute):
+        if len(bn.input) != 5:
+            return None  # reported when the BatchNormalization itself is read
+        attrs = self.attributes(bn, _BATCHNORM_ATTRIBUTES)
+        if attrs["training_mode"] or attrs["spatial"] != 1:
             return None
         params = self._batchnorm_params(bn)
         if params is None:
@@ -618,8 +706,7 @@ class _OnnxReader:
         return self.constant(f"{w.name}/batchnorm_folded", weights), new_bias
 
     def _op_BatchNormalization(self, node: Any, inputs: list[_Value | None]) -> None:
-        attrs = self.attributes(node, {"epsilon": 1e-5, "momentum": 0.9, "training_mode": 0,
-                                       "spatial": 1})
+        attrs = self.attributes(node, _BATCHNORM_ATTRIBUTES)
         if attrs["training_mode"]:
             raise self.unsupported(node, "training mode is not supported", "training_mode", 1)
         if attrs["spatial"] != 1:
@@ -658,8 +745,9 @@ class _OnnxReader:
             y = self.make(node, "Multiply", [y, alpha], {}, "" if c is None else "/alpha")
         if c is not None and attrs["beta"] != 0.0:
             if c.const is not None:
-                term: _Value = self.constant(f"{name}/bias_value",
-                                             (np.float32(attrs["beta"]) * c.const.astype(np.float32)).astype(np.float32))
+                with np.errstate(all="ignore"):
+                    beta_c = (np.float32(attrs["beta"]) * c.const.astype(np.float32)).astype(np.float32)
+                term: _Value = self.constant(f"{name}/bias_value", beta_c)
             elif attrs["beta"] != 1.0:
                 beta = self.constant(f"{name}/beta", np.array(attrs["beta"], np.float32))
                 term = self.make(node, "Multiply", [c, beta], {}, "/beta")

@@ -70,8 +70,7 @@ from .. import dtypes
 from ..errors import GraphError, ModelFileError, UnsupportedError
 from ..graph import Model, Node, Output
 from ..ops.convert import convert as convert_values
-from ._common import (INTEGER_RANGES, NameTable, build, file_error, integer_weights_as_fake_quantize,
-                      with_context)
+from ._common import NameTable, build, file_error, integer_weights_as_fake_quantize, with_context
 
 IR_VERSIONS = ("10", "11")
 
@@ -355,7 +354,10 @@ class _IRReader:
         for layer in order:
             self._check_supported(layer)
             if layer.type == "Result":
-                src_id, index = layer.sources[0]
+                if len(layer.sources) != 1:
+                    raise self.fail(f"Result layer id {layer.id} '{layer.name}' has "
+                                    f"{len(layer.sources)} inputs, expected 1")
+                src_id, index = layer.sources[0]  # type: ignore[misc]
                 value = self.values[(src_id, index)]
                 key = self._output_name(layer, by_id[src_id], index)
                 if key in outputs:
@@ -713,6 +715,10 @@ class _IRReader:
     def _layer_MaxPool(self, layer: _Layer, inputs: list[_Value]) -> list[_Value]:
         self._expect_inputs(layer, inputs, 1)
         attrs = self._pool_attrs(layer)
+        expected = 2 if layer.version in ("opset8", "opset14") else 1
+        if len(layer.outputs) != expected:
+            raise self.fail(f"layer id {layer.id} '{layer.name}' (MaxPool {layer.version}) has "
+                            f"{len(layer.outputs)} output ports, expected {expected}")
         if layer.version in ("opset8", "opset14"):
             dilations = self.ints(layer, "dilations", (1, 1))
             if any(d != 1 for d in dilations):
@@ -1038,5 +1044,4 @@ def write_ir(model: Model, xml_path: str | os.PathLike) -> tuple[Path, Path]:
     return xml_path, bin_path
 
 
-# INTEGER_RANGES is re-exported for the tests of the compressed-weights chain.
-__all__ = ["read_ir", "write_ir", "SUPPORTED", "WRITABLE", "INTEGER_RANGES"]
+__all__ = ["SUPPORTED", "WRITABLE", "read_ir", "write_ir"]

@@ -13,6 +13,16 @@ Rewrite
 Identity
     Each post-op is the same single float32 operation the fused node performs, in the same order,
     so fusing changes no bit.
+OpenVINO's CPU plugin departs here (the residual-pattern rounding drop)
+    Its graph optimizer also fuses a residual Add (the sum with another tensor) into a
+    convolution's post-ops. When those post-ops start with a FakeQuantize and later hold the Add
+    and another FakeQuantize, its convolution node applies the first FakeQuantize as a clamp to
+    its range only, without rounding to its levels (a source comment calls it an unsafe
+    optimization, "drop rounding one special residual pattern"; openvino-int8.md section 6).
+    refint8 follows the FakeQuantize definition and does not fuse the Add. On such blocks
+    OpenVINO's result differs by one output step on 10-25% of the outputs of small random models;
+    the same model with that FakeQuantize replaced by ``Clamp(input_low, input_high)`` reproduces
+    OpenVINO on every value (spec_tests/io/test_agreement_openvino.py).
 """
 
 from __future__ import annotations

@@ -158,3 +158,13 @@ def test_module_lists_every_post_op():
     # the PostOp union names exactly the classes the docstring table lists
     for name in ("Multiply", "Add", "Subtract", "Relu", "Clamp", "FakeQuantize", "Quantize"):
         assert name in post.__doc__ and hasattr(post, name)
+
+
+def test_clamp_post_op_keeps_negative_zero_like_the_clamp_op():
+    # -0.0 is not below lo = +0.0, so Clamp(0, 6) returns it unchanged (refint8.ops.clamp's rule);
+    # np.minimum(np.maximum(-0.0, 0.0), 6.0) would give +0.0.
+    from refint8.int8 import post_ops as P
+
+    y = P.apply_post_ops(np.array([-0.0, -1.0, 7.0, np.nan], np.float32), (P.Clamp(0.0, 6.0),))
+    assert np.signbit(y[0]) and y[0] == 0.0
+    assert y[1] == 0.0 and y[2] == 6.0 and np.isnan(y[3])

@@ -318,3 +318,68 @@ def test_ceil_mode_window_in_padding_is_unsupported(tmp_path):
     with pytest.raises(UnsupportedError, match="ceil_torch") as info:
         refint8.read_model(path)
     assert info.value.node == "pool" and info.value.op == "MaxPool"
+
+
+# -- a model quantized by ONNX Runtime's own quantizer ------------------------------------------
+
+
+def small_float_net(tmp_path):
+    rng = np.random.default_rng(10)
+
+    def r(*shape):
+        return rng.normal(0, 0.3, shape).astype(np.float32)
+
+    inits = {"W1": r(16, 3, 3, 3), "B1": r(16), "bs": (rng.random(16) + 0.5).astype(np.float32),
+             "bb": r(16), "bm": r(16), "bv": (rng.random(16) + 0.1).astype(np.float32),
+             "W2": r(32, 16, 3, 3), "B2": r(32), "W3": r(32, 1, 3, 3), "B3": r(32),
+             "sc": np.array([1, 1, 2, 2], np.float32), "F": r(10, 64), "FB": r(10)}
+    nodes = [
+        oh.make_node("Conv", ["x", "W1", "B1"], ["c1"], pads=[1, 1, 1, 1], name="conv1"),
+        oh.make_node("BatchNormalization", ["c1", "bs", "bb", "bm", "bv"], ["b1"], name="bn1"),
+        oh.make_node("Relu", ["b1"], ["r1"], name="relu1"),
+        oh.make_node("MaxPool", ["r1"], ["p1"], kernel_shape=[2, 2], strides=[2, 2], name="pool1"),
+        oh.make_node("Conv", ["p1", "W2", "B2"], ["c2"], pads=[1, 1, 1, 1], name="conv2"),
+        oh.make_node("Relu", ["c2"], ["r2"], name="relu2"),
+        oh.make_node("Conv", ["r2", "W3", "B3"], ["c3"], pads=[1, 1, 1, 1], group=32, name="dw"),
+        oh.make_node("Add", ["c3", "r2"], ["a"], name="residual"),
+        oh.make_node("Resize", ["a", "", "sc"], ["up"], mode="nearest", name="up"),
+        oh.make_node("AveragePool", ["up"], ["ap"], kernel_shape=[2, 2], strides=[2, 2], name="ap"),
+        oh.make_node("Concat", ["ap", "r2"], ["cat"], axis=1, name="cat"),
+        oh.make_node("GlobalAveragePool", ["cat"], ["g"], name="gap"),
+        oh.make_node("Flatten", ["g"], ["f"], name="flat"),
+        oh.make_node("Gemm", ["f", "F", "FB"], ["y"], transB=1, name="fc"),
+        oh.make_node("Softmax", ["y"], ["out"], name="softmax"),
+    ]
+    return save(tmp_path, nodes, [("x", T.FLOAT, [1, 3, 16, 16])], ["out"], inits, name="float_net")
+
+
+def test_model_quantized_by_onnxruntime(tmp_path):
+    quantization = pytest.importorskip("onnxruntime.quantization")
+    rng = np.random.default_rng(11)
+
+    class Calibration(quantization.CalibrationDataReader):
+        def __init__(self):
+            self.batches = iter([{"x": rng.standard_normal((1, 3, 16, 16)).astype(np.float32)}
+                                 for _ in range(8)])
+
+        def get_next(self):
+            return next(self.batches, None)
+
+    path = tmp_path / "net_qdq.onnx"
+    quantization.quantize_static(str(small_float_net(tmp_path)), str(path), Calibration(),
+                                 quant_format=quantization.QuantFormat.QDQ, per_channel=True,
+                                 activation_type=quantization.QuantType.QUInt8,
+                                 weight_type=quantization.QuantType.QInt8)
+    model = refint8.read_model(path)
+    compiled = refint8.compile(model, backend="reference")
+    ov = pytest.importorskip("openvino")
+    xml = refint8.write_model(model, tmp_path / "net_qdq.xml")
+    ov_compiled = ov.Core().compile_model(str(xml), "CPU", {"INFERENCE_PRECISION_HINT": "f32"})
+    for _ in range(5):
+        x = (rng.standard_normal((1, 3, 16, 16)) * 1.5).astype(np.float32)
+        np.testing.assert_allclose(ref_run(path, {"x": x})["out"], ort_run(path, {"x": x})["out"],
+                                   rtol=0, atol=1e-6)
+        np.testing.assert_allclose(compiled.infer({"x": x})["out"], ov_compiled({"x": x})[0],
+                                   rtol=0, atol=1e-6)
+    int8 = {r.name for r in compiled.perf_counts() if r.exec_type.endswith("_I8")}
+    assert {"conv1", "conv2", "dw", "pool1"} <= int8

@@ -269,3 +269,23 @@ def test_write_rejects_a_lowered_model(tmp_path):
     lowered = refint8.compile(builtin_model("small_cnn"), backend="reference").model
     with pytest.raises(UnsupportedError, match="write the source model"):
         refint8.write_model(lowered, tmp_path / "lowered.xml")
+
+
+def test_maxpool_with_dilations_is_unsupported(tmp_path):
+    x = ovo.parameter([1, 2, 6, 6], np.float32, name="x")
+    pool = ovo.max_pool(x, [1, 1], [2, 2], [0, 0], [0, 0], [2, 2])
+    xml = tmp_path / "dilated.xml"
+    ov.save_model(ov.Model([pool.output(0)], [x]), str(xml))
+    with pytest.raises(UnsupportedError, match=r"attribute 'dilations' = \[2, 2\]: dilations other "
+                                               r"than 1 are not supported"):
+        refint8.read_model(xml)
+
+
+def test_reads_ir_version_10(tmp_path):
+    """IR v10 has the same layer syntax for this op subset; only the version number differs."""
+    model = builtin_model("small_cnn")
+    xml = refint8.write_model(model, tmp_path / "v10.xml")
+    xml.write_text(xml.read_text().replace('version="11"', 'version="10"', 1))
+    inputs = {"input": np.random.default_rng(8).random((1, 3, 32, 32), dtype=np.float32)}
+    ours = refint8_infer(refint8.read_model(xml), inputs)
+    assert np.array_equal(ours["output"], refint8_infer(model, inputs)["output"])

@@ -25,8 +25,10 @@ Exactness, per kind of output:
 
       |y - y_ref| <= (K + 2) * 2^-24 * Σ |x| * |w|  +  K * 2^-149
 
-  (valid while no partial sum overflows float32; filters with inf/NaN go to the reference,
-  since padding must be left out of the sum rather than multiplied by zero).
+  A result with inf/NaN (a float32 partial sum may overflow where the reference's float64 one
+  does not) is recomputed by the specification's float64 function, so non-finite outputs are
+  exactly the reference's; so are layers with inf/NaN filters (padding must be left out of the
+  sum, not multiplied by zero).
 """
 
 from __future__ import annotations
@@ -86,12 +88,19 @@ class NumpyBackend(Backend):
 
     def __init__(self, options: BackendOptions | None = None) -> None:
         self.options = options or BackendOptions()
+        #: What became of the ``threads`` option (process-wide OpenBLAS setting, see ``_threads``).
+        self.threads_note = "BLAS threads: NumPy's default"
+        if self.options.threads:
+            from ._threads import set_blas_threads
+
+            self.threads_note = set_blas_threads(self.options.threads)
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
             accumulation="exact",
             summary="every fp32 op and int8 layer; BLAS GEMMs, exact int8 (float BLAS on "
-                    "integer values with proved bounds); exact accumulation mode only",
+                    "integer values with proved bounds); exact accumulation mode only; "
+                    + self.threads_note,
         )
 
     def kernel(self, node: Node) -> Kernel | None:

@@ -13,7 +13,9 @@ Exactness argument (one output ``acc[r, m]``):
     rounded so far), so its magnitude is at most ``S[r] = Σ_k A[k] * |b[r, k]|``. If ``S[r] <=
     2^24`` every intermediate is an integer of magnitude <= 2^24, which float32 represents
     exactly, so no operation rounds (induction over the operations) and the float32 result is the
-    exact integer. In float64 the same holds with 2^53.
+    exact integer. In float64 the same holds with 2^53. (This assumes what OpenBLAS's sgemm and
+    dgemm do: each output is a sum of the products ``b[r, k] * a[k, m]`` in the working
+    precision, possibly fused; no Strassen-like recombination, no conversion to a narrower type.)
 
 Plans, chosen per layer at compile time from the actual weights:
     * ``f32``: ``max_r S[r] <= 2^24``: one float32 GEMM, exact.

@@ -21,8 +21,8 @@ operations.
 ``Quantize`` (integer codes), fast path when every range value is finite, ``il < ih`` and the
 code table passes the checks below. With ``x' = clip(x, il, ih)``::
 
-    q    = rint(((x' - il) / (ih - il)) * (levels - 1))          the reference's float32 ops
-    code = TABLE[q]                                               TABLE[j] = sat(rint(((j / (levels-1)) * (oh - ol)) + ol))
+    q    = rint(((x' - il) / (ih - il)) * (levels - 1))     the reference's float32 operations
+    code = TABLE[q],  TABLE[j] = sat(rint(((j / (levels-1)) * (oh - ol)) + ol))   for j = 0..levels-1
 
 Proof, for non-NaN x: inside ``[il, ih]`` the clip is the identity and ``q`` is the reference's
 ``q``; every float32 operation is monotone, so ``0 <= x' - il <= ih - il`` gives ``q`` an integer
@@ -91,7 +91,7 @@ class _Arith(_Step):
         if c.size == 1:
             c = c.reshape(()).astype(np.float32)[()]    # a float32 scalar: same float32 operation
 
-        def run(y):
+        def run(y, out=None):
             ufunc(y, c, out=y)
             return y
         return run
@@ -101,7 +101,7 @@ class _Relu(_Step):
     def bind(self, index):
         zero = np.float32(0.0)
 
-        def run(y):
+        def run(y, out=None):
             np.maximum(y, zero, out=y)
             np.add(y, zero, out=y)                       # -0.0 -> +0.0, nothing else changes
             return y
@@ -115,8 +115,8 @@ class _Clamp(_Step):
     def bind(self, index):
         low, high = self.low, self.high
 
-        def run(y):
-            return np.minimum(np.maximum(y, low), high)  # the reference's expression
+        def run(y, out=None):
+            return np.asarray(np.minimum(np.maximum(y, low), high))  # the reference's expression
         return run
 
 
@@ -140,11 +140,11 @@ class _FakeQuantize(_Step):
         steps, codes = self.steps, self.codes
         info = np.iinfo(codes) if codes is not None else None
 
-        def run(y):
+        def run(y, out=None):
             with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
                 below = y <= low
                 above = y > high
-                t = np.subtract(y, il, dtype=np.float32)
+                t = np.asarray(np.subtract(y, il, dtype=np.float32))   # 0-d stays an array
                 np.divide(t, in_range, out=t)
                 np.multiply(t, steps, out=t)
                 np.rint(t, out=t)
@@ -160,7 +160,7 @@ class _FakeQuantize(_Step):
                 raise InputError(NAN_MESSAGE)
             np.rint(t, out=t)
             np.clip(t, info.min, info.max, out=t)
-            return t.astype(codes)
+            return _cast(t, codes, out)
         return run
 
 
@@ -177,11 +177,11 @@ class _FastQuantize(_Step):
 
     def bind(self, index):
         il, ih, in_range = (block_operand(a, index) for a in self.operands)
-        codes, offset, check_nan, steps, table = (self.codes, self.offset, self.check_nan,
-                                                  self.steps, self.table)
+        codes, offset, check_nan, steps = self.codes, self.offset, self.check_nan, self.steps
+        lookup = self.table.bind(index) if self.table is not None else None
         il_zero = not il.any()
 
-        def run(y):
+        def run(y, out=None):
             if check_nan and np.isnan(y).any():
                 raise InputError(NAN_MESSAGE)
             np.clip(y, il, ih, out=y)
@@ -190,12 +190,31 @@ class _FastQuantize(_Step):
             np.divide(y, in_range, out=y)
             np.multiply(y, steps, out=y)
             np.rint(y, out=y)                                      # q, an integer in [0, levels-1]
-            if table is not None:
-                return table.lookup(y, index)
+            if lookup is not None:
+                result = lookup(y)
+                if out is not None:
+                    out[...] = result
+                    return out
+                return result
+            if offset == -128 and codes == np.int8:
+                # q in [0, 255] as u8, then q - 128 as i8 is q XOR 0x80 (two's complement)
+                result = out if out is not None else np.empty(y.shape, np.int8)
+                bits = result.view(np.uint8)
+                np.copyto(bits, y, casting="unsafe")
+                np.bitwise_xor(bits, np.uint8(0x80), out=bits)
+                return result
             if offset:
                 np.add(y, offset, out=y)                           # exact: small integers
-            return y.astype(codes)
+            return _cast(y, codes, out)
         return run
+
+
+def _cast(y: np.ndarray, codes: np.dtype, out: np.ndarray | None) -> np.ndarray:
+    """``y`` (integral float32 values within the code range) as ``codes``, into ``out`` if given."""
+    if out is None:
+        return y.astype(codes)
+    np.copyto(out, y, casting="unsafe")
+    return out
 
 
 class _Table:
@@ -204,15 +223,18 @@ class _Table:
     def __init__(self, codes: np.ndarray, rank: int) -> None:
         self.codes = codes                                  # [*S, L], S padded to rank
         self.levels = codes.shape[-1]
+        shape = codes.shape[:-1]
+        self.base = np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape) * self.levels
 
-    def lookup(self, q: np.ndarray, index) -> np.ndarray:
-        shape = self.codes.shape[:-1]
+    def bind(self, index) -> Callable[[np.ndarray], np.ndarray]:
         flat = self.codes.reshape(-1)
-        base = (np.arange(int(np.prod(shape)), dtype=np.intp).reshape(shape) * self.levels)
-        base = block_operand(base, index)
-        idx = q.astype(np.intp)
-        idx += base
-        return flat[idx]
+        base = block_operand(self.base, index)              # first entry of each position's table
+
+        def lookup(q: np.ndarray) -> np.ndarray:
+            idx = q.astype(np.intp)
+            idx += base
+            return flat[idx]
+        return lookup
 
 
 def _fast_quantize(op: ref.Quantize, rank: int, check_nan: bool) -> _FastQuantize | None:
@@ -249,22 +271,65 @@ def _fast_quantize(op: ref.Quantize, rank: int, check_nan: bool) -> _FastQuantiz
                          table=_Table(table.astype(codes), rank))
 
 
+class _PositiveZero(_Step):
+    """``y + 0.0``: turns ``-0.0`` into ``+0.0`` and changes nothing else."""
+
+    def bind(self, index):
+        zero = np.float32(0.0)
+
+        def run(y, out=None):
+            np.add(y, zero, out=y)
+            return y
+        return run
+
+
+def zero_sign_matters(post_ops: Sequence[Any]) -> bool:
+    """Whether the result of ``post_ops`` can depend on the sign of a zero input.
+
+    A float GEMM on integer values may return ``-0.0`` where the exact integer accumulator is 0
+    (a sum of products like ``-1 * 0``), while the reference converts the integer 0 to ``+0.0``.
+    The difference vanishes at the first post-op that maps both zeros to the same value: an Add or
+    Subtract of nonzero operands (``±0 + c = c``), Relu (both give ``+0.0``), a Quantize (integer
+    codes have no signed zero). Multiply keeps it; Clamp and a float FakeQuantize are treated
+    conservatively as keeping it; so does the end of the chain.
+    """
+    for op in post_ops:
+        if isinstance(op, ref.Multiply):
+            continue
+        if isinstance(op, (ref.Add, ref.Subtract)):
+            operand = np.asarray(op.operand)
+            if np.all(operand != 0) and np.isfinite(operand).all():
+                return False
+            continue
+        if isinstance(op, (ref.Relu, ref.Quantize)):
+            return False
+        return True
+    return True
+
+
 class PostOpChain:
     """``post_ops`` compiled for an output of ``out_shape``.
 
     ``input_bound``: a bound on ``|y|`` of the float32 values the chain receives (None: unknown,
-    NaN possible). ``bind(index)`` returns ``run(y) -> result`` for the block ``output[index]``
+    NaN possible). ``signed_zero_input``: the input may hold ``-0.0`` where the reference has
+    ``+0.0`` (a float GEMM standing for an integer accumulator); a ``+0.0`` pass is added first
+    unless the chain makes the sign irrelevant (:func:`zero_sign_matters`).
+    ``bind(index)`` returns ``run(y) -> result`` for the block ``output[index]``
     (``index`` = () for the whole output): ``y`` is a float32 work array of that block's shape,
     modified in place; the result is float32 (possibly ``y`` itself) or the integer codes.
     """
 
-    def __init__(self, post_ops: Sequence[Any], out_shape: Sequence[int], input_bound: float | None) -> None:
+    def __init__(self, post_ops: Sequence[Any], out_shape: Sequence[int], input_bound: float | None,
+                 *, signed_zero_input: bool = False) -> None:
         rank = len(out_shape)
         self.out_dtype = ref.output_dtype(post_ops)
         steps: list[_Step] = []
-        bound = input_bound if input_bound is not None else float("inf")
-        ops = list(post_ops)
-        for position, op in enumerate(ops):
+        # ``bound`` bounds |y| after each step while ``maybe_nan`` is False. ``maybe_nan`` becomes
+        # True (and stays so until a Quantize, which checks) as soon as a value might overflow
+        # to inf or an operand is not finite: from then on inf - inf, 0 * inf could give NaN.
+        maybe_nan = input_bound is None or not input_bound < _SAFE
+        bound = 0.0 if maybe_nan else float(input_bound)
+        for op in post_ops:
             if isinstance(op, (ref.Multiply, ref.Add, ref.Subtract)):
                 operand = left_pad(np.asarray(op.operand, np.float32), rank)
                 ufunc = {ref.Multiply: np.multiply, ref.Add: np.add, ref.Subtract: np.subtract}[type(op)]
@@ -277,38 +342,49 @@ class PostOpChain:
                 steps.append(_Clamp(op.low, op.high))
                 bound = max(bound, abs(float(np.float32(op.low))), abs(float(np.float32(op.high))))
             elif isinstance(op, ref.Quantize):
-                safe = bound < _SAFE
-                fast = _fast_quantize(op, rank, check_nan=not safe)
+                fast = _fast_quantize(op, rank, check_nan=maybe_nan)
                 if fast is None:
                     steps.append(_FakeQuantize(op, rank, dtypes.element_type(op.element_type)))
                 else:
                     if steps and isinstance(steps[-1], _Relu) and np.all(fast.operands[0] >= 0):
                         steps.pop()                                   # subsumed by the clip
                     steps.append(fast)
-                bound = 256.0
+                maybe_nan, bound = False, 256.0                       # codes (NaN raised)
             elif isinstance(op, ref.FakeQuantize):
                 steps.append(_FakeQuantize(op, rank, None))
-                ranges = [np.asarray(a, np.float32) for a in (op.output_low, op.output_high)]
-                if all(np.isfinite(r).all() for r in ranges):
-                    bound = 4.0 * max(_max_abs(r) for r in ranges) + 1.0
+                ranges = [np.asarray(a, np.float32) for a in
+                          (op.input_low, op.input_high, op.output_low, op.output_high)]
+                # finite ranges map finite inputs to finite outputs (0/0 only at x == il == ih,
+                # where the "below" selection replaces the formula)
+                if all(np.isfinite(r).all() and _max_abs(r) < _SAFE for r in ranges):
+                    bound = 4.0 * max(_max_abs(r) for r in ranges[2:]) + 1.0
                 else:
-                    bound = float("inf")
+                    maybe_nan = True
             else:
                 raise TypeError(f"unknown post-op {op!r}")
-            if not np.isfinite(bound):
-                bound = float("inf")
+            if not bound < _SAFE:                                     # also catches NaN, inf
+                maybe_nan = True
+            if maybe_nan:
+                bound = 0.0   # irrelevant until a Quantize resets it
+        if signed_zero_input and zero_sign_matters(post_ops):
+            steps.insert(0, _PositiveZero())
         self.steps = steps
         self.rank = rank
 
-    def bind(self, index: Sequence[Any] = ()) -> Callable[[np.ndarray], np.ndarray]:
+    def bind(self, index: Sequence[Any] = ()) -> Callable[..., np.ndarray]:
+        """``run(y, out=None) -> result`` for the block ``output[index]``; with ``out`` (an array of
+        the result's type and shape) the result is written there (and ``out`` returned)."""
         index = tuple(index) + (slice(None),) * (self.rank - len(index))
         runs = [step.bind(index) for step in self.steps]
-        if not runs:
-            return lambda y: y
+        *body, last = runs or [lambda y, out=None: y]
 
-        def run(y):
+        def run(y, out=None):
             with np.errstate(over="ignore", invalid="ignore"):
-                for step in runs:
+                for step in body:
                     y = step(y)
+                y = last(y, out)
+            if out is not None and y is not out:
+                out[...] = y
+                return out
             return y
         return run

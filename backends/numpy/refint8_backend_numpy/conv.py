@@ -20,9 +20,12 @@ by rounding only. Declared tolerance, per output element, with ``K = C/group * K
     |y - y_ref| <= (K + 2) * 2^-24 * Σ |x| * |w|   (+ K * 2^-149 for subnormals)
 
 (the standard bound ``γ_K = K u / (1 - K u)`` of a float32 dot product in any summation order,
-plus the reference's own rounding), valid while no partial sum overflows float32. Padding is
-multiplied as zeros, which equals leaving it out of the sum only for finite filters; filters
-with inf/NaN go to the reference (constant filters: the kernel declines them).
+plus the reference's own rounding). A float32 partial sum can overflow where the reference's
+float64 sum does not; overflow always leaves inf or NaN in the output, so a layer whose float32
+result is not all finite is recomputed by the specification's float64 function: non-finite
+results are then the reference's exactly. Padding is multiplied as zeros, which equals leaving
+it out of the sum only for finite filters; filters with inf/NaN go to the reference too
+(constant filters: the kernel declines them).
 """
 
 from __future__ import annotations
@@ -137,6 +140,13 @@ def convolution_kernel(node: Node) -> Callable | None:
     else:
         fixed = None
     depthwise = group > 1 and icg == 1
+
+    def reference(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return reference_convolution(
+            x, w, strides=attrs["strides"], pads_begin=attrs["pads_begin"],
+            pads_end=attrs["pads_end"], dilations=attrs["dilations"], auto_pad=attrs["auto_pad"],
+            group=group)
+
     # Filters computed by the graph (e.g. a weight FakeQuantize without LPT): the prepared matrix
     # is reused while the same read-only array object comes back (a folded constant).
     last: list = [None, None]
@@ -150,10 +160,7 @@ def convolution_kernel(node: Node) -> Callable | None:
             else:
                 w = np.asarray(w, np.float32)
                 if not np.isfinite(w).all():
-                    return [reference_convolution(
-                        x, w, strides=attrs["strides"], pads_begin=attrs["pads_begin"],
-                        pads_end=attrs["pads_end"], dilations=attrs["dilations"],
-                        auto_pad=attrs["auto_pad"], group=group)]
+                    return [reference(x, w)]
                 w2, w3 = product_for(w)
                 last[:] = [inputs[1], (w2, w3)]
         else:
@@ -161,20 +168,25 @@ def convolution_kernel(node: Node) -> Callable | None:
         out = np.empty((n, oc, oh, ow), np.float32)
         buffer = None if (im2col.identity and x.flags.c_contiguous) else im2col.pool.take()
         try:
-            for image in range(n):
-                cols = im2col.patches(x[image], None, buffer)
-                target = out[image].reshape(oc, oh * ow)
-                if group == 1:
-                    np.matmul(w2, cols, out=target)
-                elif depthwise:
-                    _depthwise_product(w3, cols.reshape(group, kh * kw, -1),
-                                       target.reshape(group, oc // group, -1), np.float32)
-                else:
-                    np.matmul(w3, cols.reshape(group, icg * kh * kw, -1),
-                              out=target.reshape(group, oc // group, -1))
+            with np.errstate(over="ignore", invalid="ignore"):  # non-finite results: see below
+                for image in range(n):
+                    cols = im2col.patches(x[image], None, buffer)
+                    target = out[image].reshape(oc, oh * ow)
+                    if group == 1:
+                        np.matmul(w2, cols, out=target)
+                    elif depthwise:
+                        _depthwise_product(w3, cols.reshape(group, kh * kw, -1),
+                                           target.reshape(group, oc // group, -1), np.float32)
+                    else:
+                        np.matmul(w3, cols.reshape(group, icg * kh * kw, -1),
+                                  out=target.reshape(group, oc // group, -1))
         finally:
             if buffer is not None:
                 im2col.pool.give(buffer)
+        if not np.isfinite(out).all():
+            # inf/NaN: a float32 partial sum may have overflowed where the reference's float64 sum
+            # does not (or inf - inf in another order): recompute with the specification itself
+            return [reference(x, inputs[1])]
         return [out]
 
     return run
@@ -213,7 +225,7 @@ def int8_convolution_kernel(node: Node, *, plan: str | None = None) -> Callable 
     work_dtype = gemm.dtype
     im2col = Im2Col(c, h, wd, kh, kw, a["strides"], a["dilations"], a["pads_begin"], (oh, ow), work_dtype)
     shift = za.astype(np.float32).reshape(c, 1, 1) if za.any() else None
-    chain = PostOpChain(a["post_ops"], out_type.shape, gemm.bound)
+    chain = PostOpChain(a["post_ops"], out_type.shape, gemm.bound, signed_zero_input=True)
     binds = [chain.bind((image,)) for image in range(n)]
     out_dtype = out_type.dtype
     float_out = out_dtype == np.float32
@@ -237,9 +249,12 @@ def int8_convolution_kernel(node: Node, *, plan: str | None = None) -> Callable 
                     gemm(cols, target)
                 else:
                     gemm(cols.reshape(group, cg * t, -1), target.reshape(group, ocg, -1))
-                result = binds[image](target.reshape(oc, oh, ow))
-                if not (float_out and result is not None and np.may_share_memory(result, out)):
-                    out[image] = result
+                if float_out:
+                    result = binds[image](target.reshape(oc, oh, ow))
+                    if result is not None and not np.may_share_memory(result, out):
+                        out[image] = result                  # a chain that made a new array
+                else:
+                    binds[image](target.reshape(oc, oh, ow), out[image])
         finally:
             im2col.pool.give(buffer)
             if acc is not None:

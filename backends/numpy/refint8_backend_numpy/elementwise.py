@@ -23,12 +23,11 @@ from typing import Callable
 import numpy as np
 
 from refint8 import dtypes
-from refint8.errors import InputError
 from refint8.graph import Node
 from refint8.int8 import post_ops as ref_post
 
 from ._common import constant_input, left_pad
-from ._post_ops import NAN_MESSAGE, PostOpChain
+from ._post_ops import PostOpChain
 
 
 def _operand(node: Node, index: int) -> np.ndarray | None:
@@ -63,10 +62,7 @@ def select_kernel(node: Node) -> Callable | None:
         a = fixed[0] if fixed[0] is not None else np.asarray(inputs[0], np.float32)
         b = fixed[1] if fixed[1] is not None else np.asarray(inputs[1], np.float32)
         with np.errstate(invalid="ignore"):
-            y = np.where(a < b, b, a) if is_max else np.where(b < a, b, a)
-            y = np.asarray(y, np.float32)
-            if y.shape != out_shape:
-                y = np.broadcast_to(y, out_shape).copy()
+            y = np.asarray(np.where(a < b, b, a) if is_max else np.where(b < a, b, a), np.float32)
             nan_b = np.isnan(b) if b_has_nan is None or b_has_nan else None
             if nan_b is not None and nan_b.any():
                 # reference: NaN of b wins unless a is NaN too (then a); a's NaN is already there
@@ -82,14 +78,16 @@ def relu_kernel(node: Node) -> Callable | None:
         zero = np.float32(0.0)
 
         def run(inputs):
-            y = np.maximum(inputs[0], zero)
+            x = inputs[0]
+            y = np.empty(x.shape, np.float32)
+            np.maximum(x, zero, out=y)
             np.add(y, zero, out=y)                     # -0.0 -> +0.0; NaN stays NaN
             return [y]
     else:
         zero_int = dtype.type(0)
 
         def run(inputs):
-            return [np.maximum(inputs[0], zero_int)]
+            return [np.asarray(np.maximum(inputs[0], zero_int), dtype=dtype)]
     return run
 
 
@@ -109,13 +107,14 @@ def sigmoid_kernel(node: Node) -> Callable | None:
         x = np.asarray(inputs[0], np.float32)
         with np.errstate(over="ignore"):
             y = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
-        return [y.astype(np.float32)]
+        return [np.asarray(y, np.float64).astype(np.float32)]
     return run
 
 
 def tanh_kernel(node: Node) -> Callable | None:
     def run(inputs):
-        return [np.tanh(np.asarray(inputs[0], np.float32).astype(np.float64)).astype(np.float32)]
+        y = np.tanh(np.asarray(inputs[0], np.float32).astype(np.float64))
+        return [np.asarray(y, np.float64).astype(np.float32)]
     return run
 
 
@@ -123,7 +122,7 @@ def exp_kernel(node: Node) -> Callable | None:
     def run(inputs):
         with np.errstate(over="ignore"):
             y = np.exp(np.asarray(inputs[0], np.float32).astype(np.float64))
-            return [y.astype(np.float32)]
+            return [np.asarray(y, np.float64).astype(np.float32)]
     return run
 
 
@@ -183,23 +182,22 @@ def convert_kernel(node: Node) -> Callable | None:
 
     def wrap(values: np.ndarray) -> np.ndarray:
         if bits == 64:
-            return values.astype(np.int64)
-        low = values & np.int64((1 << bits) - 1)
+            return np.asarray(values, np.int64)
+        low = np.asarray(values & np.int64((1 << bits) - 1))
         if signed:
             low = np.where(low >= (1 << (bits - 1)), low - (1 << bits), low)
-        return low.astype(destination)
+        return np.asarray(low).astype(destination)
 
     if source.kind == "f":
         wide = dtypes.I64 if destination == dtypes.I64 else dtypes.I32
         lowest = np.iinfo(wide).min
 
         def run(inputs):
-            t = np.trunc(inputs[0].astype(np.float64))
+            t = np.trunc(np.asarray(inputs[0]).astype(np.float64))
             with np.errstate(invalid="ignore"):
                 fits = (t >= lowest) & (t < -float(lowest))
-            values = np.where(fits, t, 0.0).astype(np.int64)
-            values[~fits] = lowest
-            return [wrap(values)]
+            exact = np.where(fits, t, 0.0).astype(np.int64)
+            return [wrap(np.asarray(np.where(fits, exact, np.int64(lowest)), np.int64))]
         return run
 
     def run(inputs):
@@ -291,12 +289,14 @@ def int8_eltwise_kernel(node: Node) -> Callable | None:
         q1, q2 = inputs
         t = np.empty(out_shape, np.float32)
         with np.errstate(over="ignore", invalid="ignore"):
-            if skip_shift:
+            if skip_shift and is_add and not skip_scale:
+                np.multiply(q1, r, out=t, dtype=np.float32)    # float32(q1) * r: one rounding
+            elif skip_shift:
                 np.copyto(t, q1, casting="unsafe")             # broadcast, exact conversion
             else:
                 np.subtract(q1, h, out=t, dtype=np.float32)
             if is_add:
-                if not skip_scale:
+                if not (skip_scale or skip_shift):
                     np.multiply(t, r, out=t)
                 np.add(t, q2, out=t, dtype=np.float32)
             else:
@@ -352,7 +352,7 @@ def transpose_kernel(node: Node) -> Callable | None:
     from refint8.ops.transpose import permutation
 
     axes = permutation(len(node.inputs[0].shape), node.attrs["order"])
-    return lambda inputs: [np.ascontiguousarray(np.transpose(inputs[0], axes))]
+    return lambda inputs: [np.transpose(inputs[0], axes).copy(order="C")]
 
 
 def concat_kernel(node: Node) -> Callable | None:

@@ -6,7 +6,9 @@ Declared tolerance, per output element, ``K`` the inner dimension::
 
     |y - y_ref| <= (K + 2) * 2^-24 * Σ_k |a_k| * |b_k|   (+ K * 2^-149 for subnormals)
 
-valid while no partial sum overflows float32 (the reference sums in float64, rounds once).
+(the reference sums in float64 and rounds once). A float32 partial sum can overflow where the
+reference's does not; overflow always leaves inf or NaN in the output, so a product that is not
+all finite is recomputed by the specification's float64 function (then exactly the reference).
 
 Int8MatMul: exact, ``acc[m, n] = Σ_k (q[m, k] - za) * (w[n, k] - zw[n])`` computed by
 ``_intgemm.ExactGemm`` (float BLAS on integer values, bound proved per layer), then
@@ -20,6 +22,7 @@ from typing import Callable
 import numpy as np
 
 from refint8.graph import Node
+from refint8.ops.matmul import matmul as reference_matmul
 
 from ._common import constant_input
 from ._intgemm import ExactGemm
@@ -52,6 +55,11 @@ def matmul_kernel(node: Node) -> Callable | None:
         b = fixed_b if fixed_b is not None else prepare_b(inputs[1])
         with np.errstate(invalid="ignore", over="ignore"):
             y = np.matmul(a, b)
+        if not np.isfinite(y).all():
+            # a float32 partial sum may overflow where the reference's float64 sum does not:
+            # recompute with the specification's float64 function
+            return [reference_matmul(inputs[0], inputs[1] if fixed_b is None else constant_b,
+                                     transpose_a=ta, transpose_b=tb)]
         return [y.reshape(out_shape)]  # a fresh float32 array
 
     return run
@@ -73,7 +81,7 @@ def int8_matmul_kernel(node: Node, *, plan: str | None = None) -> Callable | Non
     b = weights.astype(np.int64) - zw[:, None]                          # [N, K]
     a_bound = np.full(k, _activation_bound(q_type.dtype, np.array(za)))
     gemm = ExactGemm(b, a_bound, side="right", plan=plan)
-    chain = PostOpChain(a["post_ops"], out_type.shape, gemm.bound).bind(())
+    chain = PostOpChain(a["post_ops"], out_type.shape, gemm.bound, signed_zero_input=True).bind(())
     rows = int(np.prod(q_type.shape[:-1], dtype=np.int64))
     shift = np.float32(za)
     work = gemm.dtype

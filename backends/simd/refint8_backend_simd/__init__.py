@@ -7,21 +7,33 @@ Variants (best last): ``sse42``, ``avx2``, ``avx512`` (exact s16 path: codes wid
 ``simd_<variant>_I8``. Every result equals the reference bit for bit (exact int32 accumulation, then
 the float32 post-ops one IEEE operation at a time, compiled with -ffp-contract=off).
 
-Implemented: Int8Convolution (any kernel size, strides, dilations, pads, groups, depthwise, zero
-points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``. Other nodes return
-``None`` (the runtime's fallback backend runs them).
+Implemented in C: Int8Convolution (any kernel size, strides, dilations, pads, groups, depthwise,
+zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; Int8Add,
+Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
+and the quantization of fp32 inputs) and MaxPool on u8/i8 codes. Other nodes return ``None`` (the
+runtime's fallback backend runs them).
 
 ``BackendOptions.threads`` sets the OpenMP thread count (default: all processors); work is split
-by output blocks, each computed whole by one thread, so results do not depend on it.
+by output blocks, each computed whole by one thread, so results do not depend on it. Unless the
+environment sets ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, idle threads spin at most 2000 times
+before sleeping.
 ``BackendOptions.extra["emulate_amx"] = True`` with ``isa="amx"`` runs the AMX kernels with the
 tile instructions emulated in C (for testing their layouts on CPUs without AMX).
+
+Nodes whose ``accumulation`` is ``s16_pairs`` (refint8.int8.accumulate: the non-VNNI path of oneDNN,
+``pmaddubsw`` pair saturation) run dedicated kernels on SSE4.2, AVX2 or AVX-512BW (execType of that
+ISA). The backend declares ``exact`` unless ``extra["accumulation"] = "s16_pairs"`` (configuration
+``[tool.refint8.simd] accumulation = "s16_pairs"``), which makes LPT emit s16_pairs nodes.
 
 Importing this module is cheap and never fails on other CPUs: the extension is loaded lazily.
 """
 
 from __future__ import annotations
 
+import os
 from importlib import metadata
+
+import numpy as np
 
 import refint8
 from refint8.backend import Backend, BackendOptions, BackendSpec, Capabilities, Kernel
@@ -37,6 +49,11 @@ _lib_cache: dict[str, object] = {}
 def _load():
     """(ffi, lib) of the compiled extension, or raise ImportError with the reason."""
     if "ext" not in _lib_cache:
+        # libgomp reads these when it loads: bound the spinning of idle OpenMP threads (the default,
+        # 300000 spins, lets a waiting thread hold a CPU for milliseconds, which on a shared or
+        # oversubscribed machine made 2-thread layers 20x slower than 1 thread).
+        if "OMP_WAIT_POLICY" not in os.environ:
+            os.environ.setdefault("GOMP_SPINCOUNT", "2000")
         from . import _simd  # noqa: PLC0415  (compiled by pip install)
         _lib_cache["ext"] = (_simd.ffi, _simd.lib)
     return _lib_cache["ext"]
@@ -64,6 +81,7 @@ class SimdBackend(Backend):
         self.options = options or BackendOptions()
         self._problem = ""
         self.variant = ""
+        self.accumulation = "exact"
         try:
             self.ffi, self.lib = _load()
         except ImportError as exc:
@@ -81,13 +99,18 @@ class SimdBackend(Backend):
             self.variant = allowed[-1] if allowed else variants[0]
         threads = self.options.threads
         self.threads = int(threads) if threads else max(1, int(self.lib.r8_max_threads()))
+        accumulation = self.options.extra.get("accumulation", "exact")
+        if accumulation not in ("exact", "s16_pairs"):
+            self._problem = f"accumulation must be 'exact' or 's16_pairs', got {accumulation!r}"
+        self.accumulation = accumulation
 
     def capabilities(self) -> Capabilities:
         return Capabilities(
-            accumulation="exact",
+            accumulation=self.accumulation,
             isa_variants=available_variants() or ("any",),
-            summary="Int8Convolution (incl. grouped/depthwise), Int8MatMul in C; "
-                    "variants sse42/avx2/avx512 (exact s16), avx512_vnni, amx",
+            summary="C kernels: Int8Convolution (grouped/depthwise), Int8MatMul, Int8Add, "
+                    "Int8Multiply, Dequantize, FakeQuantize, MaxPool (u8/i8); variants "
+                    "sse42/avx2/avx512 (exact s16), avx512_vnni, amx",
         )
 
     def usable(self) -> tuple[bool, str]:
@@ -102,24 +125,63 @@ class SimdBackend(Backend):
     def kernel(self, node: Node) -> Kernel | None:
         if self._problem:
             return None
-        if node.type not in ("Int8Convolution", "Int8MatMul"):
-            return None
-        if node.attrs.get("accumulation", "exact") != "exact":
-            return None
-        weights = node.inputs[1].node.constant_value() if len(node.inputs) > 1 else None
-        if weights is None:
-            return None
         from . import _plan  # noqa: PLC0415
 
-        plan_type = _plan.ConvPlan if node.type == "Int8Convolution" else _plan.MatMulPlan
-        plan = plan_type(self.ffi, self.lib, self.variant, node, weights, self.threads)
+        plan = self._plan(node, _plan)
+        if plan is None:
+            return None
         run_plan = plan.run
-
-        def run(inputs):
-            return [run_plan(inputs[0])]
-
+        if isinstance(plan, _plan.ElementwisePlan):
+            def run(inputs):
+                return [run_plan(inputs)]
+        else:
+            def run(inputs):
+                return [run_plan(inputs[0])]
         run.plan = plan  # type: ignore[attr-defined]
-        return Kernel(run, self.implementation)
+        return Kernel(run, getattr(plan, "implementation", self.implementation))
+
+    def _plan(self, node: Node, _plan):
+        kind = node.type
+        low = (np.dtype(np.uint8), np.dtype(np.int8))
+        ffi, lib, variant, threads = self.ffi, self.lib, self.variant, self.threads
+        if kind in ("Int8Convolution", "Int8MatMul"):
+            weights = node.inputs[1].node.constant_value()
+            if weights is None:
+                return None
+            implementation = None
+            if node.attrs.get("accumulation", "exact") == "s16_pairs":
+                base = variant if variant in ("sse42", "avx2") else "avx512"
+                variant, implementation = f"{base}_pairs", f"simd_{base}"
+            plan_type = _plan.ConvPlan if kind == "Int8Convolution" else _plan.MatMulPlan
+            plan = plan_type(ffi, lib, variant, node, weights, threads)
+            if implementation:
+                plan.implementation = implementation
+            return plan
+        if kind in ("Int8Add", "Int8Multiply"):
+            out_shape = node.output_types[0].shape
+            if any(i.shape != out_shape for i in node.inputs):
+                return None
+            scale = node.attrs.get("full_scale", 1.0)
+            return _plan.ElementwisePlan(ffi, lib, variant, node, 1 if kind == "Int8Add" else 2,
+                                         node.attrs["full_shift"], scale, node.attrs["post_ops"], threads)
+        if kind == "Dequantize":
+            return _plan.ElementwisePlan(ffi, lib, variant, node, 0, 0.0, 1.0, node.attrs["post_ops"], threads)
+        if kind == "FakeQuantize":
+            ranges = [i.node.constant_value() for i in node.inputs[1:]]
+            if any(r is None for r in ranges) or node.inputs[0].dtype not in (*low, np.dtype(np.float32)):
+                return None
+            from refint8.int8 import post_ops as post  # noqa: PLC0415
+
+            out_type = node.attrs["output_type"]
+            levels = node.attrs["levels"]
+            if out_type == "f32":
+                op = post.FakeQuantize(*ranges, levels)
+            else:
+                op = post.Quantize(*ranges, levels, element_type=out_type)
+            return _plan.ElementwisePlan(ffi, lib, variant, node, 0, 0.0, 1.0, (op,), threads)
+        if kind == "MaxPool" and node.inputs[0].dtype in low:
+            return _plan.MaxPoolPlan(ffi, lib, variant, node, threads)
+        return None
 
 
 def _version() -> str:

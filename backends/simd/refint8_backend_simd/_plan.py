@@ -15,10 +15,17 @@ Exactness, in short (the integers are exact, so ``float32(acc)`` is the referenc
 * mode 1 (``sse42``, ``avx2``, ``avx512``): activations are widened to s16 ``q - za`` (padding 0),
   weights to s16 ``w - zw``; ``pmaddwd`` adds two products of magnitude <= 255·255 into int32
   exactly, so ``acc = Σ (q - za)(w - zw)`` directly, with no compensation and no saturation.
+* ``s16_pairs`` nodes (``*_pairs`` kernels): mode 0's layout and terms, but ``raw`` sums
+  ``sat16(u[2j]·w[2j] + u[2j+1]·w[2j+1])`` (``pmaddubsw``) over consecutive channel pairs of one
+  tap (a 4-byte cell holds two pairs; an odd channel count leaves a zero-weight partner). With
+  ``u = q + 128`` for i8 data this is refint8.int8.accumulate's definition, and the compensation
+  ``- za'·Σw - zw·S' + K·za'·zw`` on shifted values equals the reference's
+  ``- 128·Σw - za·Σw - zw·S + K·za·zw`` (the shift cancels: it is linear).
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -36,6 +43,10 @@ VARIANTS: dict[str, tuple[int, int, int, str]] = {
     "avx512_vnni": (8, 16, 0, "avx512_vnni"),
     "amx": (16, 16, 0, "amx"),
     "amx_emu": (8, 16, 0, "amx_emu"),  # AMX kernels with emulated tile instructions (tests)
+    # refint8's s16_pairs accumulation (pmaddubsw pair saturation), for nodes that declare it
+    "sse42_pairs": (1, 4, 0, "sse42_pairs"),
+    "avx2_pairs": (2, 8, 0, "avx2_pairs"),
+    "avx512_pairs": (4, 16, 0, "avx512_pairs"),
 }
 CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
 MM_NR = 4            # vectors of output features per matmul block (MM_NR)
@@ -69,6 +80,27 @@ def _wrap32(values: np.ndarray) -> np.ndarray:
     return (np.asarray(values, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
 
 
+class _Reused:
+    """Output buffers reused across runs, but only when nobody else holds the previous one.
+
+    A node's output of the previous inference is referenced by nothing but this object once the
+    runtime's inference has returned (its slots are gone), so it can be overwritten; an output the
+    caller kept (a model output, or any view of it) has more references and a fresh array is
+    allocated instead. Reuse avoids the page faults of a fresh large allocation per layer.
+    """
+
+    out_shape: tuple
+    out_dtype: np.dtype
+    _out: np.ndarray | None = None
+
+    def output(self) -> np.ndarray:
+        out = self._out
+        # references: self._out, the local name, getrefcount's argument
+        if out is None or sys.getrefcount(out) != 3:
+            out = self._out = np.empty(self.out_shape, self.out_dtype)
+        return out
+
+
 class _Keep:
     """Holds the NumPy arrays and cffi objects a C struct points to."""
 
@@ -87,6 +119,15 @@ class _Keep:
 # -- post-op tables --------------------------------------------------------------------------------
 
 
+_LANES = 16   # widest vector: a replicated value serves every variant
+
+
+def _scalar_operand(keep: _Keep, struct: Any, value: Any) -> None:
+    """One value for every lane, vector and output: _LANES copies, all strides 0."""
+    struct.data = keep.ptr("float *", np.full(_LANES, value, np.float32))
+    struct.s_outer, struct.s_inner, struct.step = 0, 0, 0
+
+
 class _OperandTables:
     """Turns post-op operands (arrays broadcasting to the output) into C operand descriptors."""
 
@@ -95,11 +136,7 @@ class _OperandTables:
         self.fill = fill   # fill(operand_struct, float32 array broadcastable to the output)
 
     def scalar(self, struct: Any, value: float) -> None:
-        data = np.full(1, value, np.float32)
-        struct.data = self.keep.ptr("float *", data)
-        struct.s_outer = 0
-        struct.s_inner = 0
-        struct.bcast = 1
+        _scalar_operand(self.keep, struct, value)
 
 
 def _fq_operands(op: post.FakeQuantize) -> list[np.ndarray]:
@@ -112,6 +149,24 @@ def _fq_operands(op: post.FakeQuantize) -> list[np.ndarray]:
     lo = np.where(ih < il, ih, il).astype(np.float32)
     hi = np.where(il < ih, ih, il).astype(np.float32)
     return [il, di, ol, do, oh, lo, hi]
+
+
+def _integer_grid(operands: list[np.ndarray], steps: np.float32) -> bool:
+    """Whether a Quantize may use the integer-grid form of its formula branch (C post type 7).
+
+    The reference computes ``c = rint(fl(fl(fl(q / s) * (oh - ol)) + ol))`` for an integer level
+    ``q`` with ``|q| <= s``. If ``oh - ol == s <= 255`` (as float32) and ``ol`` is an integer with
+    ``|ol| <= 255``, then ``|fl(fl(q/s)*s) - q| <= 255 * 2^-23`` and the final sum is within
+    ``255 * 2^-23 + 511 * 2^-24 < 1e-4`` of the integer ``q + ol``, so ``c == q + ol`` exactly:
+    the second division, multiplication and the round trip can be skipped without changing a bit.
+    The selections (``ol`` below, ``oh`` above) and the NaN check are unchanged.
+    """
+    _, _, ol, do, _, _, _ = operands
+    if steps > 255:
+        return False
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(do == steps) and np.all(np.isfinite(ol)) and np.all(np.abs(ol) <= 255)
+                    and np.all(np.rint(ol) == ol))
 
 
 def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any) -> tuple[Any, int]:
@@ -130,7 +185,10 @@ def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any) -> tu
             tables.scalar(s.a[1], np.float32(op.high))
         elif isinstance(op, post.FakeQuantize):
             s.steps = float(np.float32(op.levels - 1))
-            for k, array in enumerate(_fq_operands(op)):
+            operands = _fq_operands(op)
+            if isinstance(op, post.Quantize) and _integer_grid(operands, np.float32(op.levels - 1)):
+                s.type = 7
+            for k, array in enumerate(operands):
                 fill(s.a[k], array)
     return structs, count
 
@@ -163,7 +221,7 @@ class ConvGeometry:
     wq: int
 
 
-class ConvPlan:
+class ConvPlan(_Reused):
     """The packed, ready-to-run form of one Int8Convolution node for one variant."""
 
     def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, weights: np.ndarray,
@@ -213,7 +271,7 @@ class ConvPlan:
         flat = np.where(valid, oy * ow + ox, 0).reshape(nvec, vl)
         first = np.argmax(valid.reshape(nvec, vl), axis=1)
         vstart = np.where(bits != 0, flat[np.arange(nvec), first], 0).astype(np.int32)
-        nvpad = _round_up(nvec_alloc * vl, 16)
+        nvpad = _round_up((nvec_alloc + 4) * vl, 16)    # + room for a whole epilogue block
         self._valid_index = (v[valid], (oy * ow + ox)[valid])   # virtual -> output, for spatial tables
 
         # zero points
@@ -307,6 +365,7 @@ class ConvPlan:
         p.comp = keep.ptr("int *", _wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.nvpad = nvpad
+        self.vl = vl
         posts, count = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand)
         p.post = posts
         p.npost = count
@@ -325,25 +384,25 @@ class ConvPlan:
         a = np.asarray(operand, np.float32)
         a4 = a.reshape((1,) * (4 - a.ndim) + a.shape)
         if a4.size == 1:
-            struct.data = self.keep.ptr("float *", a4.reshape(1))
-            struct.s_outer, struct.s_inner, struct.bcast = 0, 0, 1
+            _scalar_operand(self.keep, struct, a4.reshape(()))
         elif a4.shape[2] == 1 and a4.shape[3] == 1:
-            table = np.broadcast_to(a4[:, :, 0, 0], shape[:2]).reshape(-1)
+            values = np.broadcast_to(a4[:, :, 0, 0], shape[:2]).reshape(-1, 1)
+            table = np.repeat(values, _LANES, axis=1)            # [N*OC, lanes]
             struct.data = self.keep.ptr("float *", table)
-            struct.s_outer, struct.s_inner, struct.bcast = 1, 0, 1
+            struct.s_outer, struct.s_inner, struct.step = _LANES, 0, 0
         else:
             full = np.broadcast_to(a4, shape).reshape(g.n * g.oc, g.oh * g.ow)
             table = np.zeros((g.n * g.oc, self.nvpad), np.float32)
             virtual, output = self._valid_index
             table[:, virtual] = full[:, output]
             struct.data = self.keep.ptr("float *", table)
-            struct.s_outer, struct.s_inner, struct.bcast = self.nvpad, 1, 0
+            struct.s_outer, struct.s_inner, struct.step = self.nvpad, 1, self.vl
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x)
-        out = np.empty(self.out_shape, self.out_dtype)
         ffi = self.ffi
         with self.lock:
+            out = self.output()
             nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
         if nan:
             raise InputError(NAN_MESSAGE)
@@ -353,7 +412,7 @@ class ConvPlan:
 # -- Int8MatMul ------------------------------------------------------------------------------------
 
 
-class MatMulPlan:
+class MatMulPlan(_Reused):
     """The packed, ready-to-run form of one Int8MatMul node for one variant."""
 
     def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, weights: np.ndarray,
@@ -377,6 +436,7 @@ class MatMulPlan:
         nbw = MM_NR * vl
         npad = _round_up(n_out, nbw)
         self.npad = npad
+        self.vl = vl
         kp = 4 if mode == 0 else 2
         kk = _ceil_div(k, kp)
         w64 = weights.astype(np.int64)
@@ -433,8 +493,7 @@ class MatMulPlan:
         """Along the features (padded to whole vectors), per row only if it varies by row."""
         a = np.asarray(operand, np.float32)
         if a.size == 1:
-            struct.data = self.keep.ptr("float *", a.reshape(1))
-            struct.s_outer, struct.s_inner, struct.bcast = 0, 0, 1
+            _scalar_operand(self.keep, struct, a.reshape(()))
             return
         shape = self.out_shape
         aligned = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
@@ -447,16 +506,145 @@ class MatMulPlan:
             table[:, :self.n] = np.broadcast_to(aligned, shape).reshape(self.m, self.n)
             struct.s_outer = self.npad
         struct.data = self.keep.ptr("float *", table)
-        struct.s_inner, struct.bcast = 1, 0
+        struct.s_inner, struct.step = 1, self.vl
 
     def run(self, x: np.ndarray) -> np.ndarray:
         x = np.ascontiguousarray(x)
-        out = np.empty(self.out_shape, self.out_dtype)
         if self.m == 0:
-            return out
+            return np.empty(self.out_shape, self.out_dtype)
         ffi = self.ffi
         with self.lock:
+            out = self.output()
             nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
         if nan:
             raise InputError(NAN_MESSAGE)
+        return out
+
+
+# -- elementwise layers ----------------------------------------------------------------------------
+
+_IN_TYPES = {np.dtype(np.float32): 0, np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int32): 3}
+
+
+class ElementwisePlan(_Reused):
+    """Int8Add, Int8Multiply, Dequantize and FakeQuantize (constant ranges) as one C kernel.
+
+    The output is viewed as ``[planes][plane]`` (``planes = N*C`` for rank >= 3, else 1); an
+    operand constant over a plane is a per-plane table, any other a full table.
+    """
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, kind: int,
+                 shift: Any, scale: Any, post_ops: Sequence[Any], threads: int) -> None:
+        _, vl, _, suffix = VARIANTS[variant]
+        out_type = node.output_types[0]
+        shape = out_type.shape
+        self.out_shape, self.out_dtype = shape, out_type.dtype
+        self.vl = vl
+        size = int(np.prod(shape, dtype=np.int64))
+        if len(shape) >= 3:
+            planes, plane = shape[0] * shape[1], size // max(shape[0] * shape[1], 1)
+        else:
+            planes, plane = 1, size
+        self.planes, self.plane = planes, plane
+        self.ppad = _round_up(max(plane, 1), 4 * vl)
+        keep = _Keep(ffi)
+        self.keep = keep
+        p = ffi.new("r8_elt *")
+        keep.objects.append(p)
+        self.params = p
+        p.kind = kind
+        p.in0_type = _IN_TYPES[np.dtype(node.inputs[0].dtype)]
+        p.in1_type = _IN_TYPES[np.dtype(node.inputs[1].dtype)] if kind else 0
+        p.planes, p.plane = planes, plane
+        self._fill_operand(p.h, shift)
+        self._fill_operand(p.r, scale)
+        posts, count = build_posts(keep, ffi, post_ops, self._fill_operand)
+        p.post, p.npost = posts, count
+        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.threads = threads
+        self.function = getattr(lib, f"r8_elt_{suffix}")
+        self.binary = kind != 0
+        self.lock = threading.Lock()
+        self.ffi = ffi
+        self.size = size
+
+    def _fill_operand(self, struct: Any, operand: Any) -> None:
+        a = np.asarray(operand, np.float32)
+        if a.size == 1:
+            _scalar_operand(self.keep, struct, a.reshape(()))
+            return
+        shape = self.out_shape
+        if a.ndim > len(shape):
+            a = a.reshape(a.shape[a.ndim - len(shape):])
+        aligned = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+        if self.planes > 1 and all(d == 1 for d in aligned.shape[2:]):
+            values = np.broadcast_to(aligned.reshape(aligned.shape[:2]), shape[:2]).reshape(-1, 1)
+            struct.data = self.keep.ptr("float *", np.repeat(values, _LANES, axis=1))
+            struct.s_outer, struct.s_inner, struct.step = _LANES, 0, 0
+            return
+        table = np.zeros((self.planes, self.ppad), np.float32)
+        table[:, :self.plane] = np.broadcast_to(aligned, shape).reshape(self.planes, self.plane)
+        struct.data = self.keep.ptr("float *", table)
+        struct.s_outer, struct.s_inner, struct.step = self.ppad, 1, self.vl
+
+    def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        ffi = self.ffi
+        x0 = np.ascontiguousarray(inputs[0])
+        x1 = np.ascontiguousarray(inputs[1]) if self.binary else x0
+        if not self.size:
+            return np.empty(self.out_shape, self.out_dtype)
+        with self.lock:
+            out = self.output()
+            nan = self.function(self.params, ffi.from_buffer(x0), ffi.from_buffer(x1), ffi.from_buffer(out))
+        if nan:
+            raise InputError(NAN_MESSAGE)
+        return out
+
+
+class MaxPoolPlan(_Reused):
+    """MaxPool on u8/i8 codes (comparisons only: exact)."""
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, threads: int) -> None:
+        from refint8.ops.max_pool import pool_geometry
+
+        _, vl, _, suffix = VARIANTS[variant]
+        a = node.attrs
+        x_shape = node.inputs[0].type.shape
+
+        def fail(reason: str, attribute: str, value: Any):
+            raise InputError(f"refint8: MaxPool: {attribute}={value!r}: {reason}")
+
+        (pt, pl), (pb, pr), (n, c, oh, ow) = pool_geometry(
+            x_shape, kernel=a["kernel"], strides=a["strides"], pads_begin=a["pads_begin"],
+            pads_end=a["pads_end"], rounding_type=a["rounding_type"], auto_pad=a["auto_pad"],
+            fail=fail)
+        _, _, h, w = x_shape
+        (kh, kw), (sy, sx) = a["kernel"], a["strides"]
+        hp = max(h + pt + pb, (oh - 1) * sy + kh, pt + h)
+        wp = max(w + pl + pr, (ow - 1) * sx + kw, pl + w)
+        p = ffi.new("r8_pool *")
+        self.keep = [p]
+        p.in_signed = int(node.inputs[0].dtype == np.int8)
+        p.planes, p.H, p.W, p.OH, p.OW = n * c, h, w, oh, ow
+        p.kh, p.kw, p.sy, p.sx, p.pt, p.pl = kh, kw, sy, sx, pt, pl
+        p.Hp, p.Wp = hp, wp
+        p.threads = threads
+        vector_bytes = vl * 4
+        wpad = _round_up(wp + 2 * vector_bytes, 64)
+        per_thread = (hp + 1) * wpad + kh * wpad + 2 * wpad
+        self.scratch = _aligned(per_thread * max(threads, 1))
+        p.scratch = ffi.cast("void *", ffi.from_buffer(self.scratch))
+        self.params = p
+        self.out_shape, self.out_dtype = node.output_types[0].shape, node.output_types[0].dtype
+        self.function = getattr(lib, f"r8_maxpool_{suffix}")
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        if not int(np.prod(self.out_shape)):
+            return np.empty(self.out_shape, self.out_dtype)
+        with self.lock:
+            out = self.output()
+            self.function(self.params, self.ffi.from_buffer(x), self.ffi.from_buffer(out))
         return out

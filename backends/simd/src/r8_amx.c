@@ -82,12 +82,13 @@ static void emu_dpbsud(int c, int a, int b) {
 /* p->kc: channel groups per chunk (<= 16); p->ck is a multiple of it. Weights packed
  * [G][OCg/32][ntaps][ck/kc][32 oc][kc*4]. Position blocks of 2 vectors (p->nvec may be odd: the
  * planes have room for the extra vector, whose results are dropped). */
+#define AMX_CHV 32   /* vectors per work item (16 position tiles of 2 vectors) */
 static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
     const int kc = p->kc, nch = p->ck / kc;
     const long ppos = p->plane_pos;
     const int nob = (p->OCg + 31) / 32;
-    const int npb = (p->nvec + 1) / 2;
-    const long items = (long)p->G * nob * npb;
+    const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
+    const long items = (long)p->G * nob * nchunk;
     const long asz = 16L * kc * 4;
     int nan = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : nan)
@@ -99,43 +100,42 @@ static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
         for (int t = 4; t < 6; t++) { cfg.rows[t] = 16; cfg.colsb[t] = (uint16_t)(kc * 4); }
         for (int t = 6; t < 8; t++) { cfg.rows[t] = (uint8_t)kc; cfg.colsb[t] = 64; }
         TILE_CONFIG(&cfg);
-        int32_t cbuf[32][32] __attribute__((aligned(64)));
+        static __thread int32_t raw[32][AMX_CHV * 16] __attribute__((aligned(64)));
 #pragma omp for schedule(static)
         for (long it = 0; it < items; it++) {
-            int pb = (int)(it % npb);
-            long r = it / npb;
-            int ob = (int)(r % nob), g = (int)(r / nob);
+            const int chunk = (int)(it % nchunk);
+            const long r = it / nchunk;
+            const int ob = (int)(r % nob), g = (int)(r / nob);
+            const int vb0 = chunk * AMX_CHV, nv = R8_MIN(AMX_CHV, p->nvec - vb0);
             const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
-            const int8_t *wa = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
-            const long v0 = (long)pb * 2 * VL;
-            TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
-            for (int t = 0; t < p->ntaps; t++) {
-                const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
-                for (int ch = 0; ch < nch; ch++) {
-                    TILE_LOAD(6, src, ppos * 4);
-                    TILE_LOAD(7, src + 64, ppos * 4);
-                    TILE_LOAD(4, wa, kc * 4);
-                    TILE_LOAD(5, wa + asz, kc * 4);
-                    TILE_DPBSUD(0, 4, 6);
-                    TILE_DPBSUD(1, 4, 7);
-                    TILE_DPBSUD(2, 5, 6);
-                    TILE_DPBSUD(3, 5, 7);
-                    src += (long)kc * ppos * 4;
-                    wa += 2 * asz;
+            const int8_t *wblock = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
+            for (int pb = 0; pb < nv; pb += 2) {
+                const long v0 = (long)(vb0 + pb) * VL;
+                const int8_t *wa = wblock;
+                TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
+                for (int t = 0; t < p->ntaps; t++) {
+                    const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
+                    for (int ch = 0; ch < nch; ch++) {
+                        TILE_LOAD(6, src, ppos * 4);
+                        TILE_LOAD(7, src + 64, ppos * 4);
+                        TILE_LOAD(4, wa, kc * 4);
+                        TILE_LOAD(5, wa + asz, kc * 4);
+                        TILE_DPBSUD(0, 4, 6);
+                        TILE_DPBSUD(1, 4, 7);
+                        TILE_DPBSUD(2, 5, 6);
+                        TILE_DPBSUD(3, 5, 7);
+                        src += (long)kc * ppos * 4;
+                        wa += 2 * asz;
+                    }
                 }
+                const long stride = AMX_CHV * 16 * 4;  /* bytes between output-channel rows of raw */
+                TILE_STORE(0, &raw[0][pb * 16], stride);
+                TILE_STORE(1, &raw[0][pb * 16 + 16], stride);
+                TILE_STORE(2, &raw[16][pb * 16], stride);
+                TILE_STORE(3, &raw[16][pb * 16 + 16], stride);
             }
-            TILE_STORE(0, &cbuf[0][0], 128);
-            TILE_STORE(1, &cbuf[0][16], 128);
-            TILE_STORE(2, &cbuf[16][0], 128);
-            TILE_STORE(3, &cbuf[16][16], 128);
-            int ocs = R8_MIN(32, p->OCg - ob * 32);
-            for (int j = 0; j < ocs; j++) {
-                int oc = g * p->OCg + ob * 32 + j;
-                for (int i = 0; i < 2; i++) {
-                    int vb = pb * 2 + i;
-                    if (vb < p->nvec) nan += SFX(conv_epilogue)(p, n, g, oc, vb, vi_load(&cbuf[j][16 * i]), out);
-                }
-            }
+            const int ocs = R8_MIN(32, p->OCg - ob * 32);
+            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * 32, ocs, vb0, nv, raw[0], AMX_CHV * 16, out);
         }
         TILE_RELEASE();
     }

@@ -4,15 +4,16 @@
  * post-op tables once at compile time and fills these structs; the C kernels only run.
  */
 
-/* A post-op operand: the float32 at data[outer * s_outer + inner * s_inner], broadcast to every
- * lane if bcast, else VL consecutive floats from there. Convolution: outer = n*OC + oc, inner =
- * the first virtual position of the vector; matmul: outer = row, inner = the first output
- * feature of the vector. */
+/* A post-op operand: vector i of a block is the VL floats at
+ * data + outer * s_outer + inner * s_inner + i * step. Convolution: outer = n*OC + oc, inner = the
+ * first virtual position of the block; matmul: outer = row, inner = the block's first feature.
+ * A value constant along the vector is stored replicated VL times (step 0), so every operand is
+ * a plain vector load. */
 typedef struct {
     const float *data;
     long s_outer;
     long s_inner;
-    int bcast;
+    long step;
 } r8_operand;
 
 /* One post-op. type: 0 Multiply, 1 Add, 2 Subtract, 3 Relu, 4 Clamp, 5 FakeQuantize,
@@ -89,6 +90,38 @@ typedef struct {
     int *rowsum;
 } r8_mm;
 
+/* Elementwise int8 layers over an output viewed as [planes][plane] (planes = N*C of NCHW):
+ * kind 0: y = float32(in0) (Dequantize; FakeQuantize with its ranges as a post-op);
+ * kind 1: Int8Add: t = float32(in0) - h; t = t * r; y = t + float32(in1);
+ * kind 2: Int8Multiply: t = float32(in0) - h; y = t * float32(in1);
+ * then the post-ops. Input types: 0 f32, 1 u8, 2 i8, 3 i32. Operands as for the convolution
+ * (outer = plane index, inner = element index in the plane). */
+typedef struct {
+    int kind;
+    int in0_type;
+    int in1_type;
+    long planes;
+    long plane;
+    r8_operand h;
+    r8_operand r;
+    int npost;
+    const r8_post *post;
+    int out_type;
+    int threads;
+} r8_elt;
+
+/* MaxPool on u8/i8 codes (the maximum of the real elements of each window; padding never wins;
+ * a window wholly in the padding gives the lowest code). scratch: a padded plane per thread. */
+typedef struct {
+    int in_signed;
+    int planes;
+    int H, W, OH, OW;
+    int kh, kw, sy, sx, pt, pl;
+    int Hp, Wp;
+    int threads;
+    void *scratch;
+} r8_pool;
+
 unsigned r8_cpu_features(void);
 int r8_amx_request(void);
 int r8_max_threads(void);
@@ -100,12 +133,33 @@ int r8_conv_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_conv_amx(const r8_conv *p, const void *in, void *out);
 int r8_conv_amx_emu(const r8_conv *p, const void *in, void *out);
 
+int r8_conv_sse42_pairs(const r8_conv *p, const void *in, void *out);
+int r8_conv_avx2_pairs(const r8_conv *p, const void *in, void *out);
+int r8_conv_avx512_pairs(const r8_conv *p, const void *in, void *out);
+int r8_mm_sse42_pairs(const r8_mm *p, const void *in, void *out);
+int r8_mm_avx2_pairs(const r8_mm *p, const void *in, void *out);
+int r8_mm_avx512_pairs(const r8_mm *p, const void *in, void *out);
+
 int r8_mm_sse42(const r8_mm *p, const void *in, void *out);
 int r8_mm_avx2(const r8_mm *p, const void *in, void *out);
 int r8_mm_avx512(const r8_mm *p, const void *in, void *out);
 int r8_mm_avx512_vnni(const r8_mm *p, const void *in, void *out);
 int r8_mm_amx(const r8_mm *p, const void *in, void *out);
 int r8_mm_amx_emu(const r8_mm *p, const void *in, void *out);
+
+int r8_elt_sse42(const r8_elt *p, const void *in0, const void *in1, void *out);
+int r8_elt_avx2(const r8_elt *p, const void *in0, const void *in1, void *out);
+int r8_elt_avx512(const r8_elt *p, const void *in0, const void *in1, void *out);
+int r8_elt_avx512_vnni(const r8_elt *p, const void *in0, const void *in1, void *out);
+int r8_elt_amx(const r8_elt *p, const void *in0, const void *in1, void *out);
+int r8_elt_amx_emu(const r8_elt *p, const void *in0, const void *in1, void *out);
+
+void r8_maxpool_sse42(const r8_pool *p, const void *in, void *out);
+void r8_maxpool_avx2(const r8_pool *p, const void *in, void *out);
+void r8_maxpool_avx512(const r8_pool *p, const void *in, void *out);
+void r8_maxpool_avx512_vnni(const r8_pool *p, const void *in, void *out);
+void r8_maxpool_amx(const r8_pool *p, const void *in, void *out);
+void r8_maxpool_amx_emu(const r8_pool *p, const void *in, void *out);
 
 double r8_peak_sse42(long iters);
 double r8_peak_avx2(long iters);

@@ -6,7 +6,9 @@
  * vi: VL lanes of int32; vf: VL lanes of float32; vm: a lane mask.
  * vdot(acc, a, b): mode 0 (VNNI): acc + the 4-byte dot products of u8 a and s8 b (vpdpbusd,
  * exact in int32); mode 1 (s16): acc + the 2-term dot products of s16 a and b (pmaddwd: each
- * term <= 255*255, the pair sum fits int32 exactly) - no vpmaddubsw anywhere, so no s16 saturation.
+ * term <= 255*255, the pair sum fits int32 exactly) - no vpmaddubsw in the exact variants, so no
+ * s16 saturation. Only the R8_PAIRS units (refint8's declared s16_pairs mode) use vpmaddubsw:
+ * mode 0 layout, each pair of u8*s8 products saturated to s16, then pmaddwd by 1 sums two pairs.
  */
 #include <immintrin.h>
 #include <stdint.h>
@@ -28,7 +30,12 @@ R8_INLINE vi vi_set1(int32_t x) { return _mm512_set1_epi32(x); }
 R8_INLINE vi vi_add(vi a, vi b) { return _mm512_add_epi32(a, b); }
 R8_INLINE vi vi_sub(vi a, vi b) { return _mm512_sub_epi32(a, b); }
 R8_INLINE vi vi_mullo(vi a, vi b) { return _mm512_mullo_epi32(a, b); }
-#if defined(R8_AVX512)
+#if defined(R8_AVX512) && defined(R8_PAIRS)
+/* s16_pairs (refint8.int8.accumulate): vpmaddubsw saturates each pair u8*s8 + u8*s8 to s16 */
+R8_INLINE vi vdot(vi acc, vi a, vi b) {
+    return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(a, b), _mm512_set1_epi16(1)));
+}
+#elif defined(R8_AVX512)
 R8_INLINE vi vdot(vi acc, vi a, vi b) { return _mm512_add_epi32(acc, _mm512_madd_epi16(a, b)); }
 #else
 R8_INLINE vi vdot(vi acc, vi a, vi b) { return _mm512_dpbusd_epi32(acc, a, b); }
@@ -52,6 +59,12 @@ R8_INLINE unsigned vm_bits(vm m) { return (unsigned)m; }
 /* m ? b : a */
 R8_INLINE vf vf_blend(vm m, vf a, vf b) { return _mm512_mask_blend_ps(m, a, b); }
 R8_INLINE vf vf_keep(vm m, vf a) { return _mm512_maskz_mov_ps(m, a); }
+
+R8_INLINE vf vf_load_u8(const void *p) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+R8_INLINE vf vf_load_i8(const void *p) { return _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)p))); }
+R8_INLINE vi vi_load_u8(const void *p) { return _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)p)); }
+R8_INLINE vi vi_max_u8(vi a, vi b) { return _mm512_max_epu8(a, b); }
+R8_INLINE vi vi_max_i8(vi a, vi b) { return _mm512_max_epi8(a, b); }
 
 /* Store the lanes selected by mask (consecutive outputs, in lane order) at dst. */
 R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
@@ -80,7 +93,13 @@ R8_INLINE vi vi_set1(int32_t x) { return _mm256_set1_epi32(x); }
 R8_INLINE vi vi_add(vi a, vi b) { return _mm256_add_epi32(a, b); }
 R8_INLINE vi vi_sub(vi a, vi b) { return _mm256_sub_epi32(a, b); }
 R8_INLINE vi vi_mullo(vi a, vi b) { return _mm256_mullo_epi32(a, b); }
+#if defined(R8_PAIRS)
+R8_INLINE vi vdot(vi acc, vi a, vi b) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(a, b), _mm256_set1_epi16(1)));
+}
+#else
 R8_INLINE vi vdot(vi acc, vi a, vi b) { return _mm256_add_epi32(acc, _mm256_madd_epi16(a, b)); }
+#endif
 R8_INLINE vf vf_cvt(vi a) { return _mm256_cvtepi32_ps(a); }
 R8_INLINE vf vf_set1(float x) { return _mm256_set1_ps(x); }
 R8_INLINE vf vf_load(const float *p) { return _mm256_loadu_ps(p); }
@@ -98,6 +117,10 @@ R8_INLINE vm vm_nan(vf a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
 R8_INLINE unsigned vm_bits(vm m) { return (unsigned)_mm256_movemask_ps(m); }
 R8_INLINE vf vf_blend(vm m, vf a, vf b) { return _mm256_blendv_ps(a, b, m); }
 R8_INLINE vf vf_keep(vm m, vf a) { return _mm256_and_ps(m, a); }
+R8_INLINE vf vf_load_u8(const void *p) { return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
+R8_INLINE vf vf_load_i8(const void *p) { return _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)p))); }
+R8_INLINE vi vi_max_u8(vi a, vi b) { return _mm256_max_epu8(a, b); }
+R8_INLINE vi vi_max_i8(vi a, vi b) { return _mm256_max_epi8(a, b); }
 R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     if (mask == VM_FULL) { _mm256_storeu_ps(dst, y); return; }
     float tmp[VL];
@@ -128,7 +151,13 @@ R8_INLINE vi vi_set1(int32_t x) { return _mm_set1_epi32(x); }
 R8_INLINE vi vi_add(vi a, vi b) { return _mm_add_epi32(a, b); }
 R8_INLINE vi vi_sub(vi a, vi b) { return _mm_sub_epi32(a, b); }
 R8_INLINE vi vi_mullo(vi a, vi b) { return _mm_mullo_epi32(a, b); }
+#if defined(R8_PAIRS)
+R8_INLINE vi vdot(vi acc, vi a, vi b) {
+    return _mm_add_epi32(acc, _mm_madd_epi16(_mm_maddubs_epi16(a, b), _mm_set1_epi16(1)));
+}
+#else
 R8_INLINE vi vdot(vi acc, vi a, vi b) { return _mm_add_epi32(acc, _mm_madd_epi16(a, b)); }
+#endif
 R8_INLINE vf vf_cvt(vi a) { return _mm_cvtepi32_ps(a); }
 R8_INLINE vf vf_set1(float x) { return _mm_set1_ps(x); }
 R8_INLINE vf vf_load(const float *p) { return _mm_loadu_ps(p); }
@@ -146,6 +175,10 @@ R8_INLINE vm vm_nan(vf a) { return _mm_cmpunord_ps(a, a); }
 R8_INLINE unsigned vm_bits(vm m) { return (unsigned)_mm_movemask_ps(m); }
 R8_INLINE vf vf_blend(vm m, vf a, vf b) { return _mm_blendv_ps(a, b, m); }
 R8_INLINE vf vf_keep(vm m, vf a) { return _mm_and_ps(m, a); }
+R8_INLINE vf vf_load_u8(const void *p) { int32_t w; memcpy(&w, p, 4); return _mm_cvtepi32_ps(_mm_cvtepu8_epi32(_mm_cvtsi32_si128(w))); }
+R8_INLINE vf vf_load_i8(const void *p) { int32_t w; memcpy(&w, p, 4); return _mm_cvtepi32_ps(_mm_cvtepi8_epi32(_mm_cvtsi32_si128(w))); }
+R8_INLINE vi vi_max_u8(vi a, vi b) { return _mm_max_epu8(a, b); }
+R8_INLINE vi vi_max_i8(vi a, vi b) { return _mm_max_epi8(a, b); }
 R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     if (mask == VM_FULL) { _mm_storeu_ps(dst, y); return; }
     float tmp[VL];

@@ -25,7 +25,7 @@
 #define MM_NR 4
 #endif
 
-#if defined(R8_VNNI) || defined(R8_AMX) || defined(R8_AMX_EMU)
+#if defined(R8_VNNI) || defined(R8_AMX) || defined(R8_AMX_EMU) || defined(R8_PAIRS)
 #define R8_MODE 0
 #else
 #define R8_MODE 1
@@ -37,45 +37,67 @@
 /* ------------------------------------------------------------------------------------------- */
 /* post-ops                                                                                    */
 
-R8_INLINE vf fetch(const r8_operand *o, long outer, long inner) {
-    const float *q = o->data + outer * o->s_outer + inner * o->s_inner;
-    return o->bcast ? vf_set1(*q) : vf_load(q);
-}
+/* Epilogues run pass by pass over up to CHV vectors held in memory (L1): each post-op is one tight
+ * loop with its operand pointers resolved once per run. */
+#define CHV 64
 
-/* refint8.ops.fake_quantize, per lane, float32, in this order. */
-R8_INLINE vf fake_quantize(const r8_post *o, vf x, long outer, long inner) {
-    vf il = fetch(&o->a[0], outer, inner), di = fetch(&o->a[1], outer, inner);
-    vf ol = fetch(&o->a[2], outer, inner), dO = fetch(&o->a[3], outer, inner);
-    vf oh = fetch(&o->a[4], outer, inner), lo = fetch(&o->a[5], outer, inner);
-    vf hi = fetch(&o->a[6], outer, inner);
-    vf st = vf_set1(o->steps);
-    vf q = vf_round(vf_mul(vf_div(vf_sub(x, il), di), st));   /* rint(((x - il) / (ih - il)) * steps) */
-    vf y = vf_add(vf_mul(vf_div(q, st), dO), ol);               /* ((q / steps) * (oh - ol)) + ol */
-    y = vf_blend(vm_gt(x, hi), y, oh);                          /* x > max(il, ih): oh */
-    y = vf_blend(vm_le(x, lo), y, ol);                          /* x <= min(il, ih): ol (first) */
-    return y;
-}
+#define OPND(k, var) \
+    const r8_operand *var##_d = &o->a[k]; \
+    const float *var##_p = var##_d->data + outer * var##_d->s_outer + inner0 * var##_d->s_inner; \
+    const long var##_s = var##_d->step;
+#define VAL(var, i) vf_load(var##_p + (i) * var##_s)
 
-static vf post_apply(const r8_post *ops, int count, vf y, long outer, long inner) {
-    for (int i = 0; i < count; i++) {
-        const r8_post *o = ops + i;
+/* Apply the post-ops, in order, to y[0..nv) (vector i at (outer, inner0 + i*VL)). */
+static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, long inner0) {
+    for (int k = 0; k < count; k++) {
+        const r8_post *o = ops + k;
         switch (o->type) {
-        case 0: y = vf_mul(y, fetch(&o->a[0], outer, inner)); break;
-        case 1: y = vf_add(y, fetch(&o->a[0], outer, inner)); break;
-        case 2: y = vf_sub(y, fetch(&o->a[0], outer, inner)); break;
-        case 3: /* y > 0 or NaN: y; else +0 */
-            y = vf_keep(vm_nle(y, vf_set1(0.0f)), y);
-            break;
-        case 4: { /* numpy minimum(maximum(y, lo), hi): NaN propagates, ties give the bound */
-            vf lo = fetch(&o->a[0], outer, inner), hi = fetch(&o->a[1], outer, inner);
-            y = vf_blend(vm_nan(y), vf_max(y, lo), y);
-            y = vf_blend(vm_nan(y), vf_min(y, hi), y);
-            break;
-        }
-        default: y = fake_quantize(o, y, outer, inner); break;
+        case 0: { OPND(0, a)
+            for (long i = 0; i < nv; i++) y[i] = vf_mul(y[i], VAL(a, i));
+            break; }
+        case 1: { OPND(0, a)
+            for (long i = 0; i < nv; i++) y[i] = vf_add(y[i], VAL(a, i));
+            break; }
+        case 2: { OPND(0, a)
+            for (long i = 0; i < nv; i++) y[i] = vf_sub(y[i], VAL(a, i));
+            break; }
+        case 3: { /* Relu: y if y > 0 or NaN, else +0 */
+            const vf zero = vf_set1(0.0f);
+            for (long i = 0; i < nv; i++) y[i] = vf_keep(vm_nle(y[i], zero), y[i]);
+            break; }
+        case 4: { /* Clamp: numpy minimum(maximum(y, lo), hi): NaN propagates, ties give the bound */
+            OPND(0, lo) OPND(1, hi)
+            for (long i = 0; i < nv; i++) {
+                vf v = vf_blend(vm_nan(y[i]), vf_max(y[i], VAL(lo, i)), y[i]);
+                y[i] = vf_blend(vm_nan(v), vf_min(v, VAL(hi, i)), v);
+            }
+            break; }
+        case 7: { /* Quantize onto an integer grid (see _plan.py: provably equal to case 6 + rint):
+                   * rint(((q / steps) * (oh - ol)) + ol) == q + ol when oh - ol == steps <= 255 and ol
+                   * is an integer of magnitude <= 255 (the float32 error is below 1e-4). */
+            OPND(0, il) OPND(1, di) OPND(2, ol) OPND(4, oh) OPND(5, lo) OPND(6, hi)
+            const vf st = vf_set1(o->steps);
+            for (long i = 0; i < nv; i++) {
+                vf x = y[i], olv = VAL(ol, i);
+                vf q = vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, i)), VAL(di, i)), st));
+                vf r = vf_add(q, olv);
+                r = vf_blend(vm_gt(x, VAL(hi, i)), r, VAL(oh, i));
+                y[i] = vf_blend(vm_le(x, VAL(lo, i)), r, olv);
+            }
+            break; }
+        default: { /* FakeQuantize / Quantize: refint8.ops.fake_quantize per lane, in this order */
+            OPND(0, il) OPND(1, di) OPND(2, ol) OPND(3, dO) OPND(4, oh) OPND(5, lo) OPND(6, hi)
+            const vf st = vf_set1(o->steps);
+            for (long i = 0; i < nv; i++) {
+                vf x = y[i], olv = VAL(ol, i);
+                vf q = vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, i)), VAL(di, i)), st)); /* rint(((x-il)/(ih-il))*steps) */
+                vf r = vf_add(vf_mul(vf_div(q, st), VAL(dO, i)), olv);                   /* ((q/steps)*(oh-ol))+ol */
+                r = vf_blend(vm_gt(x, VAL(hi, i)), r, VAL(oh, i));                       /* x > max(il, ih): oh */
+                y[i] = vf_blend(vm_le(x, VAL(lo, i)), r, olv);                           /* x <= min(il, ih): ol */
+            }
+            break; }
         }
     }
-    return y;
 }
 
 /* Store VL results (selected lanes, consecutive outputs) as float32 or as integer codes.
@@ -136,31 +158,73 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
                 const long row = (long)y * p->W;
                 const int sx = p->sx, x0 = rx - p->pl;
 #if R8_MODE == 0
-                const uint32_t flip = p->in_signed ? 0x80u : 0u;
-                for (int j = 0; j < 4; j++) {
-                    uint8_t *db = (uint8_t *)d + j;
-                    if (src[j]) {
-                        const uint8_t *s = src[j] + row + x0;
-                        for (long x = a; x < b; x++) db[4 * x] = (uint8_t)(s[sx * x] ^ flip);
-                    } else {
-                        for (long x = a; x < b; x++) db[4 * x] = 0;
+                const uint8_t flip = p->in_signed ? 0x80 : 0;
+                const uint8_t *s[4];
+                for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + row + x0 : 0;
+                long x = a;
+                if (sx <= 2) { /* 16 positions at a time: 4 channel rows -> 16 cells */
+                    const __m128i fl = _mm_set1_epi8((char)flip), even = _mm_set1_epi16(0x00FF);
+                    for (; x + 16 + (sx - 1) <= b; x += 16) {
+                        __m128i r[4];
+                        for (int j = 0; j < 4; j++) {
+                            if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+                            if (sx == 1) {
+                                r[j] = _mm_loadu_si128((const __m128i *)(s[j] + x));
+                            } else {
+                                __m128i lo = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
+                                __m128i hi = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x + 16));
+                                r[j] = _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
+                            }
+                            r[j] = _mm_xor_si128(r[j], fl);
+                        }
+                        __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+                        __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+                        __m128i *o = (__m128i *)(d + x);
+                        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
+                        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
+                        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
+                        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
                     }
                 }
+                for (; x < b; x++) {
+                    uint32_t cell = 0;
+                    for (int j = 0; j < 4; j++)
+                        if (s[j]) cell |= (uint32_t)(uint8_t)(s[j][sx * x] ^ flip) << (8 * j);
+                    d[x] = cell;
+                }
 #else
-                for (int j = 0; j < 2; j++) {
-                    int16_t *dh = (int16_t *)d + j;
-                    if (src[j]) {
-                        const int za = p->pad[chans[j]];
-                        if (p->in_signed) {
-                            const int8_t *s = (const int8_t *)src[j] + row + x0;
-                            for (long x = a; x < b; x++) dh[2 * x] = (int16_t)(s[sx * x] - za);
-                        } else {
-                            const uint8_t *s = src[j] + row + x0;
-                            for (long x = a; x < b; x++) dh[2 * x] = (int16_t)(s[sx * x] - za);
+                const uint8_t *s[2];
+                for (int j = 0; j < 2; j++) s[j] = src[j] ? src[j] + row + x0 : 0;
+                const int z0 = src[0] ? p->pad[chans[0]] : 0, z1 = src[1] ? p->pad[chans[1]] : 0;
+                long x = a;
+                if (sx <= 2) { /* 8 positions at a time: 2 channel rows widened to s16, minus za */
+                    const __m128i zv0 = _mm_set1_epi16((short)z0), zv1 = _mm_set1_epi16((short)z1);
+                    const __m128i even = _mm_set1_epi16(0x00FF);
+                    for (; x + 8 + (sx - 1) <= b; x += 8) {
+                        __m128i r[2];
+                        for (int j = 0; j < 2; j++) {
+                            if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+                            __m128i bytes;
+                            if (sx == 1) {
+                                bytes = _mm_loadl_epi64((const __m128i *)(s[j] + x));
+                            } else {
+                                bytes = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
+                                bytes = _mm_packus_epi16(_mm_and_si128(bytes, even), _mm_setzero_si128());
+                            }
+                            r[j] = p->in_signed ? _mm_cvtepi8_epi16(bytes) : _mm_cvtepu8_epi16(bytes);
                         }
-                    } else {
-                        for (long x = a; x < b; x++) dh[2 * x] = 0;
+                        if (s[0]) r[0] = _mm_sub_epi16(r[0], zv0);
+                        if (s[1]) r[1] = _mm_sub_epi16(r[1], zv1);
+                        __m128i *o = (__m128i *)(d + x);
+                        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(r[0], r[1]));
+                        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(r[0], r[1]));
                     }
+                }
+                for (; x < b; x++) {
+                    int16_t v[2] = {0, 0};
+                    for (int j = 0; j < 2; j++)
+                        if (s[j]) v[j] = (int16_t)((p->in_signed ? (int)(int8_t)s[j][sx * x] : (int)s[j][sx * x]) - (j ? z1 : z0));
+                    memcpy(d + x, v, 4);
                 }
 #endif
                 for (long x = b; x < len; x++) d[x] = padcell;
@@ -191,18 +255,45 @@ static void SFX(conv_window_sums)(const r8_conv *p, int nt) {
 }
 #endif
 
-/* acc (raw dot products of VL positions) -> output channel oc, vector vb. */
-static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc, int vb, vi a, void *out) {
-    unsigned mask = p->vmask[vb];
-    if (!mask) return 0;
-    a = vi_add(a, vi_set1(p->comp[oc]));
-    if (p->zw) a = vi_sub(a, vi_mullo(vi_set1(p->zw[oc]), vi_load(p->wsum + (long)g * p->nvpad + (long)vb * VL)));
-    long outer = (long)n * p->OC + oc;
-    vf y = post_apply(p->post, p->npost, vf_cvt(a), outer, (long)vb * VL);
-    return store_result(out, outer * p->OH * p->OW + p->vstart[vb], y, mask, p->out_type);
+/* Epilogue of output channels oc0 .. oc0+nocs-1 over nv (<= CHV) vectors starting at vector vb0:
+ * raw dot products (row j at raw + j*stride) -> acc = raw + comp - zw*S -> float32 -> post-ops
+ * -> store the valid lanes into the NCHW output. Returns the NaN count reaching a Quantize. */
+static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs, int vb0, int nv,
+                              const int32_t *raw, long stride, void *out) {
+    vf y[CHV] __attribute__((aligned(64)));
+    int nan = 0;
+    for (int j = 0; j < nocs; j++) {
+        const int oc = oc0 + j;
+        const int32_t *r = raw + j * stride;
+        const vi comp = vi_set1(p->comp[oc]);
+#if R8_MODE == 0
+        if (p->zw) {
+            const vi zwv = vi_set1(p->zw[oc]);
+            const int32_t *ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
+            for (int i = 0; i < nv; i++)
+                y[i] = vf_cvt(vi_sub(vi_add(vi_load(r + i * VL), comp), vi_mullo(zwv, vi_load(ws + i * VL))));
+        } else
+#endif
+        for (int i = 0; i < nv; i++) y[i] = vf_cvt(vi_add(vi_load(r + i * VL), comp));
+        const long outer = (long)n * p->OC + oc;
+        post_run(p->post, p->npost, y, nv, outer, (long)vb0 * VL);
+        const long base = outer * p->OH * p->OW;
+        const unsigned *vmask = p->vmask + vb0;
+        const int *vstart = p->vstart + vb0;
+        if (p->out_type == 0) {
+            for (int i = 0; i < nv; i++)
+                if (vmask[i]) store_f32((float *)out + base + vstart[i], y[i], vmask[i]);
+        } else {
+            for (int i = 0; i < nv; i++)
+                if (vmask[i]) nan += store_result(out, base + vstart[i], y[i], vmask[i], p->out_type);
+        }
+    }
+    return nan;
 }
 
-R8_INLINE int conv_tile(const r8_conv *p, int n, int g, int ob, int pb, const int MR, const int NR, void *out) {
+/* Raw dot products of MR vectors (from virtual position v0) x NR output channels of block ob. */
+R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
+                         int32_t *raw, long stride) {
     vi acc[CONV_NR][CONV_MR];
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++)
@@ -212,7 +303,6 @@ R8_INLINE int conv_tile(const r8_conv *p, int n, int g, int ob, int pb, const in
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
     const int32_t *wp = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * p->ck * CONV_NR;
-    const long v0 = (long)pb * CONV_MR * VL;
     const int ck = p->ck;
     for (int t = 0; t < p->ntaps; t++) {
         const uint8_t *src = base + ((long)p->tap_phase[t] * ck * ppos + v0 + p->tap_off[t]) * 4;
@@ -230,43 +320,44 @@ R8_INLINE int conv_tile(const r8_conv *p, int n, int g, int ob, int pb, const in
             wp += CONV_NR;
         }
     }
-    int32_t spill[CONV_NR][CONV_MR][VL] __attribute__((aligned(64)));
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++)
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) vi_store(spill[j][i], acc[j][i]);
-    int nan = 0;
-    for (int j = 0; j < NR; j++) {
-        int oc = g * p->OCg + ob * CONV_NR + j;
-        for (int i = 0; i < MR; i++) nan += SFX(conv_epilogue)(p, n, g, oc, pb * CONV_MR + i, vi_load(spill[j][i]), out);
-    }
-    return nan;
+        for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
 }
 
 #ifndef R8_CUSTOM_CONV_COMPUTE
-#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): nan += conv_tile(p, n, g, ob, pb, mr, nr, out); break;
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)(vb0 + pb) * VL, mr, nr, raw[0] + pb * VL, CHV * VL); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
 
+/* Work items: (group, block of CONV_NR output channels, chunk of CHV vectors); each item computes
+ * its raw sums tile by tile into a local buffer, then runs the epilogue once per channel. */
 static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
-    const int npb = (p->nvec + CONV_MR - 1) / CONV_MR;
-    const long items = (long)p->G * nob * npb;
+    const int nchunk = (p->nvec + CHV - 1) / CHV;
+    const long items = (long)p->G * nob * nchunk;
     int nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
     for (long it = 0; it < items; it++) {
-        int pb = (int)(it % npb);
-        long r = it / npb;
-        int ob = (int)(r % nob), g = (int)(r / nob);
-        int mr = R8_MIN(CONV_MR, p->nvec - pb * CONV_MR), nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-        switch (mr * 8 + nr) {
-            TILE_CASES(1)
-            TILE_CASES(2)
+        int32_t raw[CONV_NR][CHV * VL] __attribute__((aligned(64)));
+        const int chunk = (int)(it % nchunk);
+        const long r = it / nchunk;
+        const int ob = (int)(r % nob), g = (int)(r / nob);
+        const int vb0 = chunk * CHV, nv = R8_MIN(CHV, p->nvec - vb0);
+        const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+        for (int pb = 0; pb < nv; pb += CONV_MR) {
+            const int mr = R8_MIN(CONV_MR, nv - pb);
+            switch (mr * 8 + nr) {
+                TILE_CASES(1)
+                TILE_CASES(2)
 #if CONV_MR > 2
-            TILE_CASES(3)
-            TILE_CASES(4)
+                TILE_CASES(3)
+                TILE_CASES(4)
 #endif
-        default: break;
+            default: break;
+            }
         }
+        nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, vb0, nv, raw[0], CHV * VL, out);
     }
     return nan;
 }
@@ -319,6 +410,27 @@ static void SFX(mm_pack)(const r8_mm *p, const void *in, int nt) {
     }
 }
 
+/* Epilogue of one row: nv (<= MM_NR) vectors of raw dot products for features n0, n0 + VL, ... */
+static int SFX(mm_epilogue)(const r8_mm *p, int m, int n0, int nv, const int32_t *acc, void *out) {
+    vf y[MM_NR] __attribute__((aligned(64)));
+    for (int j = 0; j < nv; j++) {
+        vi a = vi_add(vi_load(acc + j * VL), vi_load(p->comp + n0 + j * VL));
+#if R8_MODE == 0
+        if (p->zw) a = vi_sub(a, vi_mullo(vi_load(p->zw + n0 + j * VL), vi_set1(p->rowsum[m])));
+#endif
+        y[j] = vf_cvt(a);
+    }
+    post_run(p->post, p->npost, y, nv, m, n0);
+    int nan = 0;
+    for (int j = 0; j < nv; j++) {
+        int n = n0 + j * VL;
+        if (n >= p->N) break;
+        unsigned mask = n + VL <= p->N ? VM_FULL : (1u << (p->N - n)) - 1u;
+        nan += store_result(out, (long)m * p->N + n, y[j], mask, p->out_type);
+    }
+    return nan;
+}
+
 R8_INLINE int mm_tile(const r8_mm *p, int mb, int nb, const int MR, const int NR, void *out) {
     vi acc[MM_MR][MM_NR];
 #pragma GCC unroll 8
@@ -347,20 +459,8 @@ R8_INLINE int mm_tile(const r8_mm *p, int mb, int nb, const int MR, const int NR
 #pragma GCC unroll 8
         for (int j = 0; j < NR; j++) vi_store(spill[i][j], acc[i][j]);
     int nan = 0;
-    for (int i = 0; i < MR; i++) {
-        int m = mb * MM_MR + i;
-        for (int j = 0; j < NR; j++) {
-            int n0 = nb * nbw + j * VL;
-            if (n0 >= p->N) break;
-            unsigned mask = n0 + VL <= p->N ? VM_FULL : (1u << (p->N - n0)) - 1u;
-            vi a = vi_add(vi_load(spill[i][j]), vi_load(p->comp + n0));
-#if R8_MODE == 0
-            if (p->zw) a = vi_sub(a, vi_mullo(vi_load(p->zw + n0), vi_set1(p->rowsum[m])));
-#endif
-            vf y = post_apply(p->post, p->npost, vf_cvt(a), m, n0);
-            nan += store_result(out, (long)m * p->N + n0, y, mask, p->out_type);
-        }
-    }
+    for (int i = 0; i < MR; i++)
+        nan += SFX(mm_epilogue)(p, mb * MM_MR + i, nb * nbw, NR, spill[i][0], out);
     return nan;
 }
 
@@ -392,3 +492,113 @@ int SFX(r8_mm)(const r8_mm *p, const void *in, void *out) {
     }
     return nan;
 }
+
+#ifndef R8_PAIRS  /* the s16_pairs units only provide Int8Convolution and Int8MatMul */
+/* ------------------------------------------------------------------------------------------- */
+/* Elementwise layers: Int8Add, Int8Multiply, Dequantize, FakeQuantize (r8simd_api.h r8_elt)    */
+
+R8_INLINE vf load_as_f32(const void *base, int type) {
+    switch (type) {
+    case 0: return vf_load((const float *)base);
+    case 1: return vf_load_u8(base);
+    case 2: return vf_load_i8(base);
+    default: return vf_cvt(vi_load(base));
+    }
+}
+
+static const int r8_type_size[4] = {4, 1, 1, 4};
+
+/* VL elements at element index e of an input; the last partial vector through a bounce buffer. */
+R8_INLINE vf load_elems(const void *base, long e, long rem, int type) {
+    const int size = r8_type_size[type];
+    const uint8_t *src = (const uint8_t *)base + e * size;
+    if (rem >= VL) return load_as_f32(src, type);
+    uint8_t tmp[VL * 4] __attribute__((aligned(64)));
+    memset(tmp, 0, sizeof tmp);
+    memcpy(tmp, src, (size_t)rem * size);
+    return load_as_f32(tmp, type);
+}
+
+int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
+    const int nt = p->threads > 0 ? p->threads : 1;
+    const long blk = (long)CHV * VL;
+    const long nblk = (p->plane + blk - 1) / blk;
+    const long items = p->planes * nblk;
+    int nan = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && items > 1) reduction(+ : nan)
+    for (long it = 0; it < items; it++) {
+        vf y[CHV] __attribute__((aligned(64)));
+        const long pl = it / nblk, i0 = it % nblk * blk;
+        const long base = pl * p->plane + i0;
+        const long count = R8_MIN(blk, p->plane - i0);
+        const long full = count / VL, nv = (count + VL - 1) / VL;
+        const int t0 = p->in0_type, t1 = p->in1_type, s0 = r8_type_size[t0], s1 = r8_type_size[t1];
+        const uint8_t *a0 = (const uint8_t *)in0 + base * s0, *a1 = (const uint8_t *)in1 + base * s1;
+        for (long i = 0; i < nv; i++)
+            y[i] = i < full ? load_as_f32(a0 + i * VL * s0, t0) : load_elems(a0, i * VL, count - i * VL, t0);
+        if (p->kind) {
+            const r8_operand *h = &p->h, *r = &p->r;
+            const float *hp = h->data + pl * h->s_outer + i0 * h->s_inner;
+            const float *rp = r->data + pl * r->s_outer + i0 * r->s_inner;
+            for (long i = 0; i < nv; i++) {
+                vf x1 = i < full ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, count - i * VL, t1);
+                vf t = vf_sub(y[i], vf_load(hp + i * h->step));            /* float32(q1) - h */
+                if (p->kind == 1) y[i] = vf_add(vf_mul(t, vf_load(rp + i * r->step)), x1); /* (t * r) + float32(q2) */
+                else y[i] = vf_mul(t, x1);                                  /* t * float32(q2) */
+            }
+        }
+        post_run(p->post, p->npost, y, nv, pl, i0);
+        for (long i = 0; i < nv; i++) {
+            const long rem = count - i * VL;
+            nan += store_result(out, base + i * VL, y[i], rem >= VL ? VM_FULL : (1u << rem) - 1u, p->out_type);
+        }
+    }
+    return nan;
+}
+
+/* ------------------------------------------------------------------------------------------- */
+/* MaxPool on codes                                                                            */
+
+void SFX(r8_maxpool)(const r8_pool *p, const void *in, void *out) {
+    const int nt = p->threads > 0 ? p->threads : 1;
+    const int B = VL * 4;                          /* bytes per vector */
+    const long wpad = ((long)p->Wp + 2 * B + 63) / 64 * 64;
+    const long bufsize = ((long)p->Hp + 1) * wpad + (long)p->kh * wpad + 2 * wpad;
+    const uint8_t lowest = p->in_signed ? 0x80 : 0x00;
+#pragma omp parallel num_threads(nt) if (nt > 1 && p->planes > 1)
+    {
+        uint8_t *buf = (uint8_t *)p->scratch + (long)omp_get_thread_num() * bufsize;
+        uint8_t *hm = buf + ((long)p->Hp + 1) * wpad;          /* kh rows of horizontal maxima */
+        uint8_t *vmax = hm + (long)p->kh * wpad;
+        const long span = (long)(p->OW - 1) * p->sx + 1;        /* columns the outputs sample */
+#pragma omp for schedule(static)
+        for (int pl = 0; pl < p->planes; pl++) {
+            const uint8_t *src = (const uint8_t *)in + (long)pl * p->H * p->W;
+            uint8_t *dst = (uint8_t *)out + (long)pl * p->OH * p->OW;
+            memset(buf, lowest, ((long)p->Hp + 1) * wpad);
+            for (int y = 0; y < p->H; y++) memcpy(buf + (long)(y + p->pt) * wpad + p->pl, src + (long)y * p->W, p->W);
+            for (int oy = 0; oy < p->OH; oy++) {
+                for (int ky = 0; ky < p->kh; ky++) {
+                    const uint8_t *row = buf + (long)(oy * p->sy + ky) * wpad;
+                    uint8_t *h = hm + (long)ky * wpad;
+                    for (long x = 0; x < span; x += B) {
+                        vi m = vi_load(row + x);
+                        for (int kx = 1; kx < p->kw; kx++)
+                            m = p->in_signed ? vi_max_i8(m, vi_load(row + x + kx)) : vi_max_u8(m, vi_load(row + x + kx));
+                        vi_store(h + x, m);
+                    }
+                }
+                for (long x = 0; x < span; x += B) {
+                    vi m = vi_load(hm + x);
+                    for (int ky = 1; ky < p->kh; ky++)
+                        m = p->in_signed ? vi_max_i8(m, vi_load(hm + (long)ky * wpad + x)) : vi_max_u8(m, vi_load(hm + (long)ky * wpad + x));
+                    vi_store(vmax + x, m);
+                }
+                uint8_t *d = dst + (long)oy * p->OW;
+                if (p->sx == 1) memcpy(d, vmax, p->OW);
+                else for (int ox = 0; ox < p->OW; ox++) d[ox] = vmax[(long)ox * p->sx];
+            }
+        }
+    }
+}
+#endif

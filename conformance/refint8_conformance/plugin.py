@@ -1,4 +1,9 @@
-"""pytest entry point of the suite: ``pytest --pyargs refint8_conformance --backend NAME``.
+"""pytest plugin of the suite: ``pytest --pyargs refint8_conformance --backend NAME``.
+
+Registered through the ``pytest11`` entry point, so its options exist in every pytest session of
+an environment where refint8-conformance is installed (they do nothing unless the suite's tests,
+``refint8_conformance/test_conformance.py``, are collected). Without the entry point (a source
+checkout on ``PYTHONPATH``) use ``pytest -p refint8_conformance.plugin --pyargs refint8_conformance``.
 
 Options (group ``refint8-conformance``): ``--backend`` (default ``$REFINT8_BACKEND``), ``--isa``,
 ``--ops``, ``--max-examples``, ``--conformance-seed``, ``--skips-file``, ``--xfails-file``,
@@ -20,7 +25,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                     help="backend under test (default: $REFINT8_BACKEND)")
     group.addoption("--isa", default=None, help="ISA variant passed to the backend")
     group.addoption("--ops", default=None, help="units to run (comma list / regex, as the CLI)")
-    group.addoption("--max-examples", type=int, default=40, help="examples per kernel unit")
+    group.addoption("--max-examples", type=int, default=100, help="examples per kernel unit")
     group.addoption("--conformance-seed", type=int, default=None, help="Hypothesis seed")
     group.addoption("--skips-file", default=None, help="test-id substrings to skip")
     group.addoption("--xfails-file", default=None, help="test-id substrings expected to fail")
@@ -35,6 +40,10 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     from refint8_conformance.units import UNITS, select
 
     chosen = {u.id for u in select(UNITS, ops)}
+    session = _Session.get(config)
+    for unit in UNITS:            # skips/xfails entries of deselected units are not stale
+        if unit.id not in chosen:
+            session.expectations.mark_seen(unit.id, config.getoption("--isa") or "any")
     keep, drop = [], []
     for item in items:
         unit = getattr(item, "callspec", None) and item.callspec.params.get("unit")
@@ -44,7 +53,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         items[:] = keep
 
 
-def pytest_report_header(config: pytest.Config) -> str:
+def _collecting_suite(config: pytest.Config) -> bool:
+    return any("refint8_conformance" in str(arg) for arg in config.args)
+
+
+def pytest_report_header(config: pytest.Config) -> str | None:
+    if not _collecting_suite(config):
+        return None
     session = _Session.get(config)
     return (f"refint8-conformance: backend {config.getoption('--backend')!r}, seed {session.seed}, "
             f"{config.getoption('--max-examples')} examples per kernel unit")
@@ -94,5 +109,5 @@ def conformance(request: pytest.FixtureRequest) -> _Session:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    if _Session.KEY in config.stash:
+    if _Session.KEY in config.stash and _collecting_suite(config):
         config.stash[_Session.KEY].expectations.unmatched_warnings()

@@ -1,0 +1,166 @@
+"""How close the simd backend's kernels come to the machine's limits (a benchmark, not a test).
+
+1. Peaks: register-only loops of each instruction path (compiled in the simd extension and run in
+   this process): SSE4.2 and AVX2/AVX-512 exact paths (pmaddwd on s16 operands + paddd), AVX-512
+   VNNI vpdpbusd zmm, AMX tdpbusd with 2x2 tile blocking (only where AMX is usable).
+2. Per layer: every distinct Int8Convolution of quantized_resnet50() (the lowered nodes, with their
+   real post-ops) run alone, single-threaded, per ISA variant: GOPS (2 ops per MAC) and the fraction
+   of that variant's peak measured above. CPU time (time.process_time) is used throughout, so a
+   busy shared machine perturbs the numbers less; medians of several runs.
+3. End to end, quantized_resnet50() at 224x224: simd int8 (best variant) vs numpy fp32 (the fp32
+   model) vs numpy int8, with 1 and 2 threads, if the numpy backend is installed.
+
+    python benchmarks/simd_efficiency.py                # everything
+    python benchmarks/simd_efficiency.py --variants avx512_vnni --no-e2e
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+
+import numpy as np
+
+import refint8
+from refint8.backend import BackendOptions
+from refint8.registry import default_registry
+
+PEAK_PATH = {
+    "sse42": "pmaddwd xmm + paddd (exact s16)",
+    "avx2": "vpmaddwd ymm + vpaddd (exact s16)",
+    "avx512": "vpmaddwd zmm + vpaddd (exact s16)",
+    "avx512_vnni": "vpdpbusd zmm",
+    "amx": "tdpbusd 2x2 tiles",
+}
+
+
+def cpu_seconds(function, repeat: int, number: int) -> float:
+    """Median CPU seconds per call over ``repeat`` rounds of ``number`` calls."""
+    rounds = []
+    for _ in range(repeat):
+        start = time.process_time()
+        for _ in range(number):
+            function()
+        rounds.append((time.process_time() - start) / number)
+    return statistics.median(rounds)
+
+
+def peak_gops(lib, variant: str) -> float:
+    function = getattr(lib, f"r8_peak_{variant}")
+    function(10_000)
+    iters = 200_000 if variant == "amx" else 2_000_000
+    macs = function(iters)
+    if macs < 0:
+        return float("nan")
+    seconds = cpu_seconds(lambda: function(iters), repeat=5, number=1)
+    return 2 * macs / seconds / 1e9
+
+
+def resnet_conv_nodes():
+    """The distinct Int8Convolution nodes of quantized_resnet50() (lowered for the simd backend)."""
+    from refint8.models.resnet import quantized_resnet50
+
+    compiled = refint8.compile(quantized_resnet50(), backend="simd", config={"threads": 1})
+    seen, nodes = set(), []
+    for step in compiled._steps:
+        node = step.node
+        if node.type != "Int8Convolution":
+            continue
+        key = (node.inputs[0].type.shape, node.inputs[1].type.shape, node.attrs["strides"],
+               str(node.inputs[0].dtype), str(node.output_types[0].dtype))
+        count = sum(1 for s in compiled._steps if s.node.type == "Int8Convolution" and
+                    (s.node.inputs[0].type.shape, s.node.inputs[1].type.shape, s.node.attrs["strides"],
+                     str(s.node.inputs[0].dtype), str(s.node.output_types[0].dtype)) == key)
+        if key not in seen:
+            seen.add(key)
+            nodes.append((node, count))
+    return nodes
+
+
+def layer_table(variants, repeat: int) -> None:
+    registry = default_registry()
+    nodes = resnet_conv_nodes()
+    rng = np.random.default_rng(0)
+    for variant in variants:
+        backend = registry.create("simd", BackendOptions(isa=variant, threads=1))
+        peak = peak_gops(backend.lib, variant)
+        print(f"\n{variant}: peak {peak:.0f} GOPS ({PEAK_PATH[variant]}, register-only, 1 thread)")
+        print(f"  {'layer (count)':44s} {'MMAC':>7s} {'ms':>8s} {'GOPS':>7s} {'of peak':>8s}")
+        total_macs = total_time = 0.0
+        for node, count in nodes:
+            n, c, h, w = node.inputs[0].type.shape
+            oc, cg, kh, kw = node.inputs[1].type.shape
+            _, _, oh, ow = node.output_types[0].shape
+            macs = n * oc * cg * kh * kw * oh * ow
+            kernel = backend.kernel(node)
+            dtype = node.inputs[0].dtype
+            info = np.iinfo(dtype)
+            x = rng.integers(info.min, info.max + 1, size=(n, c, h, w)).astype(dtype)
+            kernel.run([x])
+            number = max(1, int(0.05 / max(macs / (peak * 0.5e9), 1e-6)))
+            seconds = cpu_seconds(lambda: kernel.run([x]), repeat=repeat, number=number)
+            gops = 2 * macs / seconds / 1e9
+            total_macs += macs * count
+            total_time += seconds * count
+            label = f"{c}x{h}x{w} -> {oc} k{kh} s{node.attrs['strides'][0]} ({count})"
+            print(f"  {label:44s} {macs / 1e6:7.1f} {seconds * 1e3:8.3f} {gops:7.1f} {gops / peak:8.1%}")
+        gops = 2 * total_macs / total_time / 1e9
+        print(f"  {'all ResNet-50 convolutions':44s} {total_macs / 1e6:7.0f} {total_time * 1e3:8.2f} "
+              f"{gops:7.1f} {gops / peak:8.1%}")
+
+
+def end_to_end(repeat: int) -> None:
+    from refint8.models.resnet import quantized_resnet50, resnet50
+
+    registry = default_registry()
+    x = np.random.default_rng(5).random((1, 3, 224, 224), dtype=np.float32)
+    runs = [("simd int8", quantized_resnet50(), "simd")]
+    if "numpy" in registry.backends:
+        runs += [("numpy fp32", resnet50(), "numpy"), ("numpy int8", quantized_resnet50(), "numpy")]
+    results = {}
+    print("\nend to end, quantized_resnet50() 1x3x224x224 (median wall ms; CPU ms)")
+    for label, model, backend in runs:
+        for threads in (1, 2):
+            compiled = refint8.compile(model, backend=backend, config={"threads": threads})
+            compiled.infer({"input": x})
+            walls, cpus = [], []
+            for _ in range(repeat):
+                w, c = time.perf_counter(), time.process_time()
+                compiled.infer({"input": x})
+                walls.append(time.perf_counter() - w)
+                cpus.append(time.process_time() - c)
+            results[(label, threads)] = statistics.median(walls)
+            impl = {row.exec_type for row in compiled._rows
+                    if row.layer_type == "Convolution" and row.status.name == "EXECUTED"}
+            print(f"  {label:11s} {threads} thread(s): {statistics.median(walls) * 1e3:8.1f} ms "
+                  f"(cpu {statistics.median(cpus) * 1e3:8.1f} ms)  conv execType {sorted(impl)}")
+    for threads in (1, 2):
+        if ("numpy fp32", threads) in results:
+            ratio = results[("numpy fp32", threads)] / results[("simd int8", threads)]
+            print(f"  simd int8 vs numpy fp32, {threads} thread(s): {ratio:.1f}x faster")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--variants", help="comma-separated ISA variants (default: all available)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--no-layers", action="store_true")
+    parser.add_argument("--no-e2e", action="store_true")
+    args = parser.parse_args()
+    registry = default_registry()
+    probe = registry.create("simd", BackendOptions(threads=1))
+    ok, reason = probe.usable()
+    if not ok:
+        raise SystemExit(f"simd backend not usable: {reason}")
+    available = [v for v in probe.capabilities().isa_variants if v != "any"]
+    variants = args.variants.split(",") if args.variants else available
+    print("simd variants available here:", ", ".join(available))
+    if not args.no_layers:
+        layer_table([v for v in variants if v in available], args.repeat)
+    if not args.no_e2e:
+        end_to_end(args.repeat)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,465 @@
+"""The simd backend against the reference, bit for bit, on every ISA variant this machine runs.
+
+Each variant is forced through ``BackendOptions(isa=...)`` and created through the registry (never
+imported). ``amx_emu`` runs the AMX kernels with the tile instructions emulated in C, so the AMX
+layouts are checked even on CPUs without AMX. Hypothesis draws shapes around the SIMD widths
+(1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65 channels), strides, pads, dilations, groups, depthwise,
+zero points (0, 255, per channel), extreme codes (weights -128/127 with activations 255) and
+post-op chains including Quantize on exact ties.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import refint8
+from refint8 import opset
+from refint8.backend import BackendOptions
+from refint8.errors import InputError
+from refint8.graph import make_node
+from refint8.int8 import INT8_OPS
+from refint8.int8.post_ops import Add, Clamp, FakeQuantize, Multiply, Quantize, Relu, Subtract
+from refint8.registry import default_registry
+
+REGISTRY = default_registry()
+if "simd" not in REGISTRY.backends:
+    pytest.skip("the simd backend is not installed", allow_module_level=True)
+_PROBE = REGISTRY.create("simd", BackendOptions(threads=1))
+if not _PROBE.usable()[0]:
+    pytest.skip(f"simd backend not usable here: {_PROBE.usable()[1]}", allow_module_level=True)
+
+#: every variant this machine can run, plus the emulated AMX kernels
+VARIANTS = [v for v in _PROBE.capabilities().isa_variants if v != "any"] + ["amx_emu"]
+WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
+
+
+def backend(variant: str, threads: int = 1):
+    if variant == "amx_emu":
+        return REGISTRY.create("simd", BackendOptions(isa="amx", threads=threads,
+                                                      extra={"emulate_amx": True}))
+    return REGISTRY.create("simd", BackendOptions(isa=variant, threads=threads))
+
+
+def same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.dtype == b.dtype and a.shape == b.shape and np.array_equal(a, b, equal_nan=a.dtype.kind == "f")
+
+
+def check_all_variants(node, inputs, reference, variants=None):
+    pairs = node.attrs.get("accumulation") == "s16_pairs"
+    for variant in variants or VARIANTS:
+        kernel = backend(variant).kernel(node)
+        assert kernel is not None, variant
+        expected = variant if not pairs or variant in ("sse42", "avx2") else "avx512"
+        assert kernel.implementation == f"simd_{expected}"
+        (got,) = kernel.run(inputs)
+        if not same(got, reference):
+            bad = np.argwhere(got != reference)
+            raise AssertionError(f"{variant}: {len(bad)} differences, first at {bad[:3].tolist()}: "
+                                 f"{got[tuple(bad[0])]} != {reference[tuple(bad[0])]}")
+
+
+# -- strategies ------------------------------------------------------------------------------------
+
+def codes(draw, shape, dtype):
+    low, high = (0, 255) if dtype == "u8" else (-128, 127)
+    style = draw(st.sampled_from(["random", "extreme", "small"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if style == "extreme":
+        return np.full(shape, high, np.uint8 if dtype == "u8" else np.int8)
+    if style == "small":
+        return rng.integers(low, low + 3, size=shape).astype(np.uint8 if dtype == "u8" else np.int8)
+    return rng.integers(low, high + 1, size=shape).astype(np.uint8 if dtype == "u8" else np.int8)
+
+
+def weight_codes(draw, shape):
+    style = draw(st.sampled_from(["random", "max", "min", "mixed"]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    if style == "max":
+        return np.full(shape, 127, np.int8)
+    if style == "min":
+        return np.full(shape, -128, np.int8)
+    if style == "mixed":
+        return rng.choice(np.array([-128, 127], np.int8), size=shape)
+    return rng.integers(-128, 128, size=shape).astype(np.int8)
+
+
+def operand(draw, rng, channels, axis_shape):
+    """A post-op operand: scalar, per channel, or spatially varying."""
+    kind = draw(st.sampled_from(["scalar", "channel", "full"]))
+    if kind == "scalar":
+        return np.float32(rng.uniform(-2, 2))
+    if kind == "channel":
+        return rng.uniform(-2, 2, size=axis_shape(channels)).astype(np.float32)
+    return rng.uniform(-2, 2, size=axis_shape(None)).astype(np.float32)
+
+
+@st.composite
+def post_op_chains(draw, channels, axis_shape, acc_scale):
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    chain = []
+    if draw(st.booleans()):
+        scale = rng.uniform(0.2, 1.0, size=axis_shape(channels)).astype(np.float32) / np.float32(acc_scale)
+        if draw(st.booleans()):
+            scale = -scale
+        chain.append(Multiply(scale))
+    for _ in range(draw(st.integers(0, 2))):
+        kind = draw(st.sampled_from(["add", "sub", "relu", "clamp", "fq"]))
+        if kind == "add":
+            chain.append(Add(operand(draw, rng, channels, axis_shape)))
+        elif kind == "sub":
+            chain.append(Subtract(operand(draw, rng, channels, axis_shape)))
+        elif kind == "relu":
+            chain.append(Relu())
+        elif kind == "clamp":
+            chain.append(Clamp(float(rng.uniform(-1, 0)), float(rng.uniform(0, 1))))
+        else:
+            levels = draw(st.sampled_from([2, 16, 255, 256]))
+            lo = rng.uniform(-2, 0, size=axis_shape(channels)).astype(np.float32)
+            chain.append(FakeQuantize(lo, lo + np.float32(rng.uniform(0.5, 3)), np.float32(-1),
+                                      np.float32(1.5), levels))
+    ending = draw(st.sampled_from(["none", "u8", "i8", "ties"]))
+    if ending == "u8":
+        chain.append(Quantize(np.float32(0), np.float32(rng.uniform(0.5, 3)), np.float32(0),
+                              np.float32(255), 256, element_type="u8"))
+    elif ending == "i8":
+        low = rng.uniform(-2, -0.5, size=axis_shape(channels)).astype(np.float32)
+        chain.append(Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8"))
+    elif ending == "ties":   # y * 0.5 lands on .5 exactly: round half to even decides
+        chain += [Multiply(np.float32(0.5) / np.float32(acc_scale) * 255),
+                  Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256,
+                           element_type="u8")]
+    return tuple(chain)
+
+
+@st.composite
+def conv_cases(draw):
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    layout = draw(st.sampled_from(["plain", "grouped", "depthwise"]))
+    if layout == "plain":
+        group, cg, ocg = 1, draw(st.sampled_from(WIDTHS)), draw(st.sampled_from(WIDTHS))
+    elif layout == "grouped":
+        group, cg, ocg = draw(st.integers(2, 4)), draw(st.sampled_from([1, 3, 5, 8, 17])), draw(st.integers(1, 9))
+    else:
+        group, cg, ocg = draw(st.sampled_from([1, 3, 16, 17, 32, 33])), 1, draw(st.sampled_from([1, 1, 2]))
+    c, oc = group * cg, group * ocg
+    kh, kw = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (7, 7), (1, 3), (3, 1)]))
+    sy, sx = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    dy, dx = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (1, 2)]))
+    pads = [draw(st.integers(0, min(3, k))) for k in (kh, kh, kw, kw)]
+    ext_h, ext_w = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    min_h, min_w = max(1, ext_h - pads[0] - pads[1]), max(1, ext_w - pads[2] - pads[3])
+    h = draw(st.integers(min_h, max(min_h, 12)))
+    w = draw(st.integers(min_w, max(min_w, 21)))
+    n = draw(st.sampled_from([1, 1, 2]))
+    q = codes(draw, (n, c, h, w), dtype)
+    weights = weight_codes(draw, (oc, cg, kh, kw))
+    low, high = (0, 255) if dtype == "u8" else (-128, 127)
+    za_kind = draw(st.sampled_from(["zero", "max", "scalar", "channel"]))
+    za = {"zero": (0,), "max": (high,), "scalar": (draw(st.integers(low, high)),),
+          "channel": tuple(draw(st.lists(st.integers(low, high), min_size=c, max_size=c)))}[za_kind]
+    zw_kind = draw(st.sampled_from(["none", "none", "scalar", "channel"]))
+    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
+          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=oc, max_size=oc)))}[zw_kind]
+    oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
+    ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
+
+    def axis_shape(channels):
+        return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
+
+    posts = draw(post_op_chains(oc, axis_shape, acc_scale=cg * kh * kw * 255 * 128))
+    attrs = dict(strides=(sy, sx), dilations=(dy, dx), pads_begin=(pads[0], pads[2]),
+                 pads_end=(pads[1], pads[3]), group=group, input_zero_point=za,
+                 weight_zero_point=zw, post_ops=posts,
+                 accumulation=draw(st.sampled_from(["exact", "exact", "s16_pairs"])))
+    x = opset.parameter(list(q.shape), dtype, name="x")
+    node = make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="conv")
+    return node, q, weights
+
+
+@st.composite
+def matmul_cases(draw):
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    k = draw(st.sampled_from(WIDTHS + [128, 255]))
+    n_out = draw(st.sampled_from(WIDTHS))
+    batch = draw(st.sampled_from([(), (1,), (3,), (2, 5), (17,)]))
+    q = codes(draw, (*batch, k), dtype)
+    weights = weight_codes(draw, (n_out, k))
+    low, high = (0, 255) if dtype == "u8" else (-128, 127)
+    za = (draw(st.sampled_from([0, high, low, draw(st.integers(low, high))])),)
+    zw_kind = draw(st.sampled_from(["none", "scalar", "channel"]))
+    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
+          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=n_out, max_size=n_out)))}[zw_kind]
+    out_shape = (*batch, n_out)
+
+    def axis_shape(channels):
+        return (channels,) if channels else out_shape
+
+    posts = draw(post_op_chains(n_out, axis_shape, acc_scale=k * 255 * 128))
+    x = opset.parameter(list(q.shape), dtype, name="x")
+    node = make_node("Int8MatMul", [x, opset.constant(weights, name="w")],
+                     dict(input_zero_point=za, weight_zero_point=zw, post_ops=posts,
+                          accumulation=draw(st.sampled_from(["exact", "exact", "s16_pairs"]))), name="fc")
+    return node, q, weights
+
+
+@st.composite
+def eltwise_cases(draw):
+    """Int8Add / Int8Multiply / Dequantize nodes with their inputs."""
+    kind = draw(st.sampled_from(["Int8Add", "Int8Multiply", "Dequantize"]))
+    shape = draw(st.sampled_from([(1, 3, 5, 7), (2, 17, 4, 4), (1, 64, 7, 7), (1, 1, 1, 33), (4, 65), (31,)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    channels = shape[1] if len(shape) >= 3 else None
+
+    def axis_shape(c):
+        if c:
+            return (1, c) + (1,) * (len(shape) - 2)
+        return shape
+
+    dtypes = ["u8", "i8"] + (["i32"] if kind == "Dequantize" else [])
+    inputs, params = [], []
+    for i in range(1 if kind == "Dequantize" else 2):
+        dtype = draw(st.sampled_from(dtypes))
+        if dtype == "i32":
+            inputs.append(rng.integers(-2**26, 2**26, size=shape).astype(np.int32))
+        else:
+            inputs.append(codes(draw, shape, dtype))
+        params.append(opset.parameter(list(shape), dtype, name=f"x{i}"))
+    posts = draw(post_op_chains(channels, axis_shape, acc_scale=255))
+    attrs = {"post_ops": posts}
+    if kind != "Dequantize":
+        attrs["full_shift"] = operand(draw, rng, channels, axis_shape) if channels else np.float32(1.5)
+        if kind == "Int8Add":
+            attrs["full_scale"] = operand(draw, rng, channels, axis_shape) if channels else np.float32(0.7)
+    return make_node(kind, params, attrs, name="elt"), inputs
+
+
+@st.composite
+def fake_quantize_cases(draw):
+    shape = draw(st.sampled_from([(1, 3, 5, 7), (2, 16, 3, 3), (1, 33, 1, 1), (5, 17)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    dtype = draw(st.sampled_from(["f32", "f32", "u8", "i8"]))
+    if dtype == "f32":
+        x = rng.normal(0, 2, size=shape).astype(np.float32)
+        x.reshape(-1)[:3] = [0.5, -1.0, 1.25]            # on range bounds and level ties
+    else:
+        x = codes(draw, shape, dtype)
+    c = shape[1]
+    per_channel = draw(st.booleans())
+    lshape = (1, c) + (1,) * (len(shape) - 2) if per_channel else ()
+    il = (rng.uniform(-2, 0, size=lshape) if per_channel else np.float32(-1.0)).astype(np.float32)
+    ih = (il + rng.uniform(0.5, 3, size=lshape)).astype(np.float32) if per_channel else np.float32(1.5)
+    out_type = draw(st.sampled_from(["f32", "u8", "i8"]))
+    levels = draw(st.sampled_from([2, 16, 255, 256])) if out_type == "f32" else 256
+    ol, oh = {"f32": (np.float32(-0.3), np.float32(2.2)), "u8": (np.float32(0), np.float32(255)),
+              "i8": (np.float32(-128), np.float32(127))}[out_type]
+    ranges = [opset.constant(np.asarray(v, np.float32), name=f"r{i}") for i, v in enumerate((il, ih, ol, oh))]
+    node = make_node("FakeQuantize", [opset.parameter(list(shape), dtype, name="x"), *ranges],
+                     {"levels": levels, "output_type": out_type}, name="fq")
+    return node, [x] + [np.asarray(v, np.float32) for v in (il, ih, ol, oh)]
+
+
+@st.composite
+def max_pool_cases(draw):
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sy, sx = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    pads = [draw(st.integers(0, k - 1)) for k in (kh, kw, kh, kw)]
+    h, w = draw(st.integers(kh, 12)), draw(st.integers(kw, 70))
+    shape = (draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 3, 16])), h, w)
+    node = make_node("MaxPool", [opset.parameter(list(shape), dtype, name="x")],
+                     {"kernel": (kh, kw), "strides": (sy, sx), "pads_begin": pads[:2], "pads_end": pads[2:],
+                      "rounding_type": draw(st.sampled_from(["floor", "ceil"]))}, name="pool")
+    return node, [codes(draw, shape, dtype)]
+
+
+# -- tests -----------------------------------------------------------------------------------------
+
+@settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(conv_cases())
+def test_convolution_equals_reference_on_every_variant(case):
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(matmul_cases())
+def test_matmul_equals_reference_on_every_variant(case):
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8MatMul"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+
+
+@settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(eltwise_cases(), fake_quantize_cases(), max_pool_cases()))
+def test_elementwise_and_pooling_layers_equal_reference_on_every_variant(case):
+    from refint8.ops import get_op
+
+    node, inputs = case
+    try:
+        (reference,) = get_op(node.type).compute(node.attrs, *inputs)
+    except InputError:       # NaN reached a Quantize: the simd kernel must refuse too
+        for variant in VARIANTS:
+            with pytest.raises(InputError):
+                backend(variant).kernel(node).run(inputs)
+        return
+    check_all_variants(node, inputs, reference)
+
+
+def conv(q, weights, **attrs):
+    x = opset.parameter(list(q.shape), "u8" if q.dtype == np.uint8 else "i8", name="x")
+    return make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="conv")
+
+
+def test_worst_case_accumulators_are_exact():
+    # 255 * 127 summed over 64 channels x 9 taps = 18,652,320 (> 2^24: float32 rounds it, once, as
+    # the reference does); the s16 pair path would saturate every pair at 32767.
+    q = np.full((1, 64, 5, 5), 255, np.uint8)
+    weights = np.full((65, 64, 3, 3), 127, np.int8)
+    node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert reference[0, 0, 2, 2] == np.float32(255 * 127 * 64 * 9)
+    check_all_variants(node, [q], reference)
+
+
+def test_zero_point_padding_on_every_variant():
+    # za = 255 pads with the code 255, i.e. the value 0: padded taps contribute nothing.
+    q = np.full((1, 17, 4, 4), 255, np.uint8)
+    weights = np.full((3, 17, 3, 3), -128, np.int8)
+    node = conv(q, weights, pads_begin=(2, 2), pads_end=(2, 2), input_zero_point=(255,))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert not reference.any()
+    check_all_variants(node, [q], reference)
+
+
+def test_quantize_ties_round_half_to_even():
+    # acc = k (1x1 conv, one channel, weight 1); Multiply(0.5) -> k/2; Quantize onto [0, 255] with
+    # 256 levels maps y to rint(y): 0.5 -> 0, 1.5 -> 2, 2.5 -> 2, 3.5 -> 4.
+    q = np.arange(8, dtype=np.uint8).reshape(1, 1, 1, 8)
+    weights = np.ones((1, 1, 1, 1), np.int8)
+    node = conv(q, weights, post_ops=(Multiply(np.float32(0.5)), Quantize(
+        np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8")))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert reference.reshape(-1).tolist() == [0, 0, 1, 2, 2, 2, 3, 4]
+    check_all_variants(node, [q], reference)
+
+
+def test_signed_zero_and_nan_post_ops():
+    # Multiply by a negative scale turns acc 0 into -0.0; Relu must give +0.0, Clamp keeps the
+    # bound on ties exactly as numpy's maximum/minimum.
+    q = np.zeros((1, 2, 3, 3), np.uint8)
+    q[0, 0, 1, 1] = 3
+    weights = np.ones((4, 2, 1, 1), np.int8)
+    for posts in [(Multiply(np.float32(-1)), Relu()), (Multiply(np.float32(-1)), Clamp(0.0, 1.0)),
+                  (Multiply(np.float32(-1)),), (Multiply(np.float32(np.inf)),)]:
+        node = conv(q, weights, post_ops=posts)
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in VARIANTS:
+            (got,) = backend(variant).kernel(node).run([q])
+            assert got.tobytes() == reference.tobytes() or np.array_equal(got, reference, equal_nan=True)
+            assert np.array_equal(np.signbit(got), np.signbit(reference)), (variant, posts)
+
+
+def test_nan_reaching_quantize_is_an_input_error():
+    q = np.zeros((1, 1, 2, 2), np.uint8)
+    weights = np.ones((1, 1, 1, 1), np.int8)
+    node = conv(q, weights, post_ops=(Multiply(np.float32(np.inf)), Quantize(
+        np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8")))
+    with pytest.raises(InputError):
+        INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in VARIANTS:
+        with pytest.raises(InputError):
+            backend(variant).kernel(node).run([q])
+
+
+def test_results_do_not_depend_on_thread_count():
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 256, size=(2, 33, 15, 17)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
+    node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1),
+                post_ops=(Multiply(np.float32(1e-4)), Relu()))
+    for variant in VARIANTS:
+        one = backend(variant, threads=1).kernel(node).run([q])[0]
+        three = backend(variant, threads=3).kernel(node).run([q])[0]
+        assert one.tobytes() == three.tobytes(), variant
+
+
+def test_kernel_does_not_modify_its_input():
+    rng = np.random.default_rng(4)
+    q = rng.integers(-128, 128, size=(1, 5, 6, 6)).astype(np.int8)
+    keep = q.copy()
+    node = conv(q, rng.integers(-128, 128, size=(7, 5, 3, 3)).astype(np.int8), input_zero_point=(3,))
+    for variant in VARIANTS:
+        backend(variant).kernel(node).run([q])
+    assert np.array_equal(q, keep)
+
+
+def test_s16_pairs_nodes_saturate_exactly_as_declared():
+    # oneDNN's example: u = [255, 255], w = [127, 127] at one tap: sat16(64770) = 32767 in
+    # s16_pairs mode, 64770 exact. i8 data: shifted by +128, so -128*2 codes give u = 0.
+    q = np.full((1, 2, 1, 1), 255, np.uint8)
+    weights = np.full((1, 2, 1, 1), 127, np.int8)
+    for accumulation, value in (("s16_pairs", 32767.0), ("exact", 64770.0)):
+        node = conv(q, weights, accumulation=accumulation)
+        for variant in VARIANTS:
+            (got,) = backend(variant).kernel(node).run([q])
+            assert got.reshape(-1).tolist() == [value], (variant, accumulation)
+
+
+def test_declaring_s16_pairs_makes_lpt_emit_it():
+    pairs = REGISTRY.create("simd", BackendOptions(threads=1, extra={"accumulation": "s16_pairs"}))
+    assert pairs.capabilities().accumulation == "s16_pairs"
+
+
+def test_unsupported_nodes_fall_back():
+    relu = make_node("Relu", [opset.parameter([1, 2], "f32", name="x")], {}, name="relu")
+    assert backend(VARIANTS[0]).kernel(relu) is None
+
+
+def test_variant_selection_and_capabilities():
+    best = REGISTRY.create("simd", BackendOptions())
+    assert best.capabilities().accumulation == "exact"
+    assert best.variant == _PROBE.capabilities().isa_variants[-1]
+    assert backend("sse42").variant == "sse42"
+    assert REGISTRY.info("simd").spec.priority == 100
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_inception_block_end_to_end_equals_reference(variant):
+    from refint8.models.inception import quantized_inception_block
+
+    model = quantized_inception_block()
+    x = np.random.default_rng(11).normal(0, 1, (1, 32, 28, 28)).astype(np.float32)
+    expected = refint8.compile(model, backend="reference").infer({"input": x})
+    config = {"isa": "amx" if variant == "amx_emu" else variant, "threads": 2, "fallback": ["reference"]}
+    if variant == "amx_emu":
+        config["simd"] = {"emulate_amx": True}
+    compiled = refint8.compile(model, backend="simd", config=config)
+    got = compiled.infer({"input": x})
+    for name in expected:
+        assert same(got[name], expected[name]), name
+    used = {row.exec_type for row in compiled._rows if row.layer_type == "Convolution"
+            and row.status.name == "EXECUTED"}
+    assert used == {f"simd_{variant}_I8"}
+
+
+def test_s16_pairs_model_equals_reference_on_the_same_lowered_graph():
+    from refint8.config import load_config
+    from refint8.models.inception import quantized_inception_block
+    from refint8.runtime.compiled_model import CompiledModel
+
+    model = quantized_inception_block()
+    x = np.random.default_rng(1).normal(0, 3, (1, 32, 28, 28)).astype(np.float32)
+    for variant in sorted({VARIANTS[0], VARIANTS[-2]}):
+        compiled = refint8.compile(model, backend="simd", config={
+            "isa": variant, "threads": 1, "simd": {"accumulation": "s16_pairs"}})
+        assert {n.attrs["accumulation"] for n in compiled.model.nodes if n.type == "Int8Convolution"} \
+            == {"s16_pairs"}
+        reference = CompiledModel(model, compiled.model, REGISTRY.create("reference"), "reference",
+                                  [], load_config({}))
+        got, expected = compiled.infer({"input": x}), reference.infer({"input": x})
+        for name in expected:
+            assert same(got[name], expected[name]), (variant, name)
