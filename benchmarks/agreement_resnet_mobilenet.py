@@ -222,7 +222,10 @@ def openvino_dropped_roundings(compiled, qdq_path: Path) -> set[str]:
     """
     import onnx  # noqa: PLC0415
 
-    op_type = {n.name: n.op_type for n in onnx.load(str(qdq_path), load_external_data=False).graph.node}
+    op_type: dict[str, str] = {}
+    for node in onnx.load(str(qdq_path), load_external_data=False).graph.node:
+        # OpenVINO names a layer after its ONNX node, or after its first output if it has no name
+        op_type.setdefault(node.name or node.output[0], node.op_type)
     dropped = set()
     for op in compiled.get_runtime_model().get_ops():
         info = op.get_rt_info()
@@ -256,7 +259,8 @@ def model_openvino_rounding_drop(qdq_path: Path, out_path: Path, quantize_names:
         for name in node.input:
             consumers.setdefault(name, []).append(node)
     replaced = 0
-    for q in [n for n in model.graph.node if n.op_type == "QuantizeLinear" and n.name in quantize_names]:
+    for q in [n for n in model.graph.node
+              if n.op_type == "QuantizeLinear" and (n.name or n.output[0]) in quantize_names]:
         dqs = [n for n in consumers.get(q.output[0], []) if n.op_type == "DequantizeLinear"]
         if len(dqs) != 1 or len(q.input) < 3 or q.input[1] not in initializers or q.input[2] not in initializers:
             continue

@@ -26,7 +26,6 @@ import importlib.metadata
 import os
 import subprocess
 import sys
-import textwrap
 import warnings
 from pathlib import Path
 from types import SimpleNamespace

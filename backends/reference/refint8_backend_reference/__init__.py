@@ -8,7 +8,7 @@ whose results all others must reproduce.
 from __future__ import annotations
 
 import refint8
-from refint8.backend import Backend, BackendOptions, BackendSpec, Capabilities, Kernel
+from refint8.backend import Backend, BackendSpec, Capabilities, Kernel
 from refint8.graph import Node
 from refint8.ops import get_op
 
