@@ -348,8 +348,8 @@ def test_quantize_ties_round_half_to_even():
 
 
 def test_signed_zero_and_nan_post_ops():
-    # Multiply by a negative scale turns acc 0 into -0.0; Relu must give +0.0, Clamp keeps the
-    # bound on ties exactly as numpy's maximum/minimum.
+    # Multiply by a negative scale turns acc 0 into -0.0; Relu must give +0.0, Clamp(0, 1) keeps
+    # -0.0 (it is not below +0.0: refint8.ops.clamp).
     q = np.zeros((1, 2, 3, 3), np.uint8)
     q[0, 0, 1, 1] = 3
     weights = np.ones((4, 2, 1, 1), np.int8)

@@ -142,6 +142,12 @@ class SimdBackend(Backend):
 
     def _plan(self, node: Node, _plan):
         kind = node.type
+        from refint8.int8 import post_ops as post  # noqa: PLC0415
+
+        for op in node.attrs.get("post_ops", ()):
+            if isinstance(op, post.Clamp) and not np.float32(op.low) <= np.float32(op.high):
+                return None   # the reference raises at run time; let it
+
         low = (np.dtype(np.uint8), np.dtype(np.int8))
         ffi, lib, variant, threads = self.ffi, self.lib, self.variant, self.threads
         if kind in ("Int8Convolution", "Int8MatMul"):
@@ -170,8 +176,6 @@ class SimdBackend(Backend):
             ranges = [i.node.constant_value() for i in node.inputs[1:]]
             if any(r is None for r in ranges) or node.inputs[0].dtype not in (*low, np.dtype(np.float32)):
                 return None
-            from refint8.int8 import post_ops as post  # noqa: PLC0415
-
             out_type = node.attrs["output_type"]
             levels = node.attrs["levels"]
             if out_type == "f32":

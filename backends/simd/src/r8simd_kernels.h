@@ -65,11 +65,11 @@ static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, 
             const vf zero = vf_set1(0.0f);
             for (long i = 0; i < nv; i++) y[i] = vf_keep(vm_nle(y[i], zero), y[i]);
             break; }
-        case 4: { /* Clamp: numpy minimum(maximum(y, lo), hi): NaN propagates, ties give the bound */
+        case 4: { /* Clamp (refint8.ops.clamp): lo if y < lo, hi if y > hi, else y (NaN and -0.0 stay) */
             OPND(0, lo) OPND(1, hi)
             for (long i = 0; i < nv; i++) {
-                vf v = vf_blend(vm_nan(y[i]), vf_max(y[i], VAL(lo, i)), y[i]);
-                y[i] = vf_blend(vm_nan(v), vf_min(v, VAL(hi, i)), v);
+                vf v = y[i], l = VAL(lo, i);
+                y[i] = vf_blend(vm_lt(v, l), vf_blend(vm_gt(v, VAL(hi, i)), v, VAL(hi, i)), l);
             }
             break; }
         case 7: { /* Quantize onto an integer grid (see _plan.py: provably equal to case 6 + rint):
