@@ -5,13 +5,11 @@ fp32 only (no int8 path). Computed in float64 and rounded once to float32.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .. import dtypes
-from ..graph import InferContext, TensorType
-from ._base import Op
+from ._unary import UnaryFloatOp, in_float64
 
 
 def sigmoid(x: Any) -> np.ndarray:
@@ -33,21 +31,9 @@ def sigmoid(x: Any) -> np.ndarray:
     this correctly rounded value by at most 2 ulp on normal results and its CPU plugin by about
     ``3e-7`` relative; the CPU plugin flushes subnormal results to 0.
     """
-    x = np.asarray(x).astype(np.float32, copy=False)
-    with np.errstate(over="ignore"):
-        y = 1.0 / (1.0 + np.exp(-x.astype(np.float64)))
-    return np.asarray(y, dtype=np.float32)  # a 0-d result stays an array
+    return in_float64(x, lambda v: 1.0 / (1.0 + np.exp(-v)))
 
 
-class Sigmoid(Op):
+class Sigmoid(UnaryFloatOp):
     type_name = "Sigmoid"
-    input_names = ("x",)
-
-    @classmethod
-    def infer(cls, ctx: InferContext) -> list[TensorType]:
-        ctx.require_dtype(0, dtypes.F32, what="x")
-        return [ctx.input_type(0)]
-
-    @classmethod
-    def compute(cls, attrs: Mapping[str, Any], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
-        return (sigmoid(inputs[0]),)
+    function = staticmethod(sigmoid)

@@ -5,13 +5,11 @@ fp32 only (no int8 path). Computed in float64 and rounded once to float32.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any
 
 import numpy as np
 
-from .. import dtypes
-from ..graph import InferContext, TensorType
-from ._base import Op
+from ._unary import UnaryFloatOp, in_float64
 
 
 def tanh(x: Any) -> np.ndarray:
@@ -29,19 +27,9 @@ def tanh(x: Any) -> np.ndarray:
     OpenVINO 2026.4 (reference kernel and CPU plugin, float32 arithmetic) differs from this
     correctly rounded value by at most 2 ulp.
     """
-    x = np.asarray(x).astype(np.float32, copy=False)
-    return np.asarray(np.tanh(x.astype(np.float64)), dtype=np.float32)  # 0-d stays an array
+    return in_float64(x, np.tanh)
 
 
-class Tanh(Op):
+class Tanh(UnaryFloatOp):
     type_name = "Tanh"
-    input_names = ("x",)
-
-    @classmethod
-    def infer(cls, ctx: InferContext) -> list[TensorType]:
-        ctx.require_dtype(0, dtypes.F32, what="x")
-        return [ctx.input_type(0)]
-
-    @classmethod
-    def compute(cls, attrs: Mapping[str, Any], *inputs: np.ndarray) -> tuple[np.ndarray, ...]:
-        return (tanh(inputs[0]),)
+    function = staticmethod(tanh)
