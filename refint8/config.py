@@ -7,8 +7,8 @@ Every setting is resolved from the first source that gives it, in this order:
    ``REFINT8_THREADS``, ``REFINT8_ISA``;
 3. a file in the working directory: ``refint8.toml`` (top-level keys), else the
    ``[tool.refint8]`` table of ``pyproject.toml``;
-4. the default: the best usable backend by declared priority, fallback ``["reference"]``,
-   threads and ISA chosen by the backend.
+4. the default: the best usable backend by declared priority; as fallback, the other installed
+   backends by priority (so the reference comes last); threads and ISA chosen by the backend.
 
 Keys: ``backend`` (str), ``fallback`` (list of backend names tried, in order, for nodes the
 backend does not implement or when it is unusable on this CPU), ``threads`` (int >= 1), ``isa``
@@ -34,7 +34,8 @@ KEYS = ("backend", "fallback", "threads", "isa")
 @dataclass(frozen=True)
 class Config:
     backend: str | None = None
-    fallback: tuple[str, ...] = ("reference",)
+    #: ``None``: the other installed backends by descending priority (resolved at compile time).
+    fallback: tuple[str, ...] | None = None
     threads: int | None = None
     isa: str | None = None
     #: Options for individual backends: ``{"simd": {"...": ...}}``.
@@ -81,7 +82,7 @@ def load_config(
             backend_options[k] = {**backend_options.get(k, {}), **v}
     return Config(
         backend=values.get("backend"),
-        fallback=tuple(values.get("fallback", ("reference",))),
+        fallback=tuple(values["fallback"]) if "fallback" in values else None,
         threads=values.get("threads"),
         isa=values.get("isa"),
         backend_options=backend_options,

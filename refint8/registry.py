@@ -158,6 +158,11 @@ class BackendRegistry:
         except BackendError as exc:
             return False, str(exc)
 
+    def ranked(self) -> list[str]:
+        """Every backend name, highest declared priority first."""
+        return [info.name for info in sorted(self.backends.values(),
+                                             key=lambda i: (-i.spec.priority, i.name))]
+
     def best(self) -> str:
         """The usable backend with the highest declared priority."""
         ranked = sorted(self.backends.values(), key=lambda i: (-i.spec.priority, i.name))

@@ -45,7 +45,7 @@ def _pyproject(tmp_path: Path, body: str) -> Path:
 
 def test_defaults(tmp_path):
     config = _load(tmp_path)
-    assert config == Config(backend=None, fallback=("reference",), threads=None, isa=None,
+    assert config == Config(backend=None, fallback=None, threads=None, isa=None,
                             backend_options={}, sources={key: "default" for key in KEYS})
     options = config.options_for("anything")
     assert (options.threads, options.isa, options.extra) == (None, None, {})

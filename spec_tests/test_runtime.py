@@ -411,8 +411,23 @@ def test_node_without_any_kernel():
                                            "tried: sloppy"):
         refint8.compile(two_input_model(), backend="sloppy", config={"fallback": []},
                         registry=registry)
-    with pytest.raises(BackendError, match="unknown backend 'reference'; available backends: sloppy"):
+    # the default chain is every other installed backend: here there is none
+    with pytest.raises(BackendError, match="no backend implements node 'sub' \\(Subtract, FP32\\); "
+                                           "tried: sloppy$"):
         refint8.compile(two_input_model(), backend="sloppy", registry=registry)
+
+
+def test_default_fallback_chain_is_the_other_backends_by_priority():
+    registry = BackendRegistry(load_entry_points=False)
+    registry.register(_Plugin(BackendSpec("sloppy", lambda options: _Sloppy("good"), priority=5)),
+                      distribution="sloppy-dist")
+    registry.register(_Plugin(BackendSpec("low", lambda options: _Sloppy("good"), priority=1)),
+                      distribution="low-dist")
+    registry.register(_Plugin(BackendSpec("high", lambda options: _Sloppy("good"), priority=9)),
+                      distribution="high-dist")
+    assert registry.ranked() == ["high", "sloppy", "low"]
+    with pytest.raises(BackendError, match="tried: low, high, sloppy$"):
+        refint8.compile(two_input_model(), backend="low", registry=registry)
 
 
 def test_refint8_errors_from_a_kernel_keep_their_type_and_gain_the_node():

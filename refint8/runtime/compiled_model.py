@@ -278,9 +278,10 @@ def compile_model(
     notes: list[str] = []
     name = cfg.backend or registry.best()
     chosen = registry.create(name, cfg.options_for(name))
+    chain = cfg.fallback if cfg.fallback is not None else tuple(registry.ranked())
     usable, reason = chosen.usable()
     if not usable:
-        for candidate in cfg.fallback:
+        for candidate in chain:
             if registry.usable(candidate, cfg.options_for(candidate))[0]:
                 message = f"refint8: backend '{name}' is not usable here ({reason}); using '{candidate}'"
                 warnings.warn(message, RuntimeWarning, stacklevel=2)
@@ -289,7 +290,8 @@ def compile_model(
                 break
         else:
             raise BackendError(f"backend '{name}' is not usable here: {reason}; no usable fallback "
-                               f"in {list(cfg.fallback)}")
-    fallbacks = [(n, registry.create(n, cfg.options_for(n))) for n in cfg.fallback if n != name]
+                               f"in {list(chain)}")
+    fallbacks = [(n, registry.create(n, cfg.options_for(n))) for n in chain
+                 if n != name and (cfg.fallback is not None or registry.usable(n, cfg.options_for(n))[0])]
     lowered = lower(model, chosen.capabilities(), enable_lpt=lpt)
     return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes)
