@@ -32,7 +32,7 @@ The models (``--cache``, default ``.cache/models/`` at the repository root, not 
 
 PyTorch is needed only to build the models, once: ``.venv/bin/pip install torch==2.13.0`` (the
 CPU wheel; it is not a dependency of refint8). ``--model`` picks one, ``--backends`` a subset of
-the installed backends (the reference backend takes about 20 s per ResNet-50 inference).
+the installed backends (the reference backend takes about 4 s per ResNet-50 inference).
 
     .venv/bin/python benchmarks/agreement_resnet_mobilenet.py [--model resnet50|mobilenetv2]
 

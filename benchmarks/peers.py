@@ -18,7 +18,10 @@ Batch 1, 224x224, one random input. Variants:
 
 For each thread count (1 and 2 by default) every variant is compiled, warmed up, then timed in
 interleaved rounds (each round runs every variant ``--iterations`` times, so machine noise hits
-all alike); the table shows the median latency in ms per (model, threads) and each variant's
+all alike; before each variant's block the process idles ``--pause`` seconds and runs one untimed
+inference, because ONNX Runtime's and OpenMP's worker threads spin-wait after their work and would
+otherwise take the second core from the next variant: measured, refint8 simd on MobileNetV2 with
+2 threads took 25 ms interleaved without the pause, 7.4 ms alone and with it); the table shows the median latency in ms per (model, threads) and each variant's
 ratio to OpenVINO int8 with the f32 hint (the same arithmetic refint8 specifies).
 
     .venv/bin/python benchmarks/peers.py [--rounds 5] [--iterations 5] [--threads 1,2]
@@ -102,7 +105,7 @@ def ort_variant(name: str, path, threads: int, x: np.ndarray) -> Variant:
 
 
 def time_variants(variants: list[Variant], rounds: int, iterations: int, reference_iterations: int,
-                  warmup: int = 3) -> None:
+                  pause: float, warmup: int = 3) -> None:
     for v in variants:
         if not v.slow:
             for _ in range(warmup):
@@ -110,10 +113,32 @@ def time_variants(variants: list[Variant], rounds: int, iterations: int, referen
     for r in range(rounds):
         for v in variants:
             count = (reference_iterations if r == 0 else 0) if v.slow else iterations
+            if count:
+                # Thread pools spin-wait for a while after their work (ONNX Runtime's, OpenMP's):
+                # let the previous variant's threads go to sleep, or they take the other core.
+                time.sleep(pause)
+                if not v.slow:
+                    v.run()      # and wake this variant's own threads (not timed)
             for _ in range(count):
                 start = time.perf_counter()
                 v.run()
                 v.times_ms.append((time.perf_counter() - start) * 1e3)
+
+
+def cpu_busy_seconds() -> float | None:
+    """CPU-seconds all processes have been busy since boot (Linux ``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as stat:
+            fields = [int(v) for v in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)
+    return (sum(fields[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def own_cpu_seconds() -> float:
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -126,6 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timed inferences of the reference backend (first round only)")
     parser.add_argument("--backends", help="comma-separated refint8 backends (default: all installed)")
     parser.add_argument("--no-fp32", action="store_true", help="skip the fp32 models")
+    parser.add_argument("--pause", type=float, default=0.2,
+                        help="seconds of idle time before each variant's block (default 0.2)")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
     args = parser.parse_args(argv)
     from pathlib import Path  # noqa: PLC0415
@@ -134,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     thread_counts = [int(t) for t in args.threads.split(",")]
     backends = args.backends.split(",") if args.backends else None
     x = np.random.default_rng(2).standard_normal(IMAGE_SHAPE).astype(np.float32)
-    load_before = os.getloadavg()
+    busy_before, own_before, wall_before = cpu_busy_seconds(), own_cpu_seconds(), time.perf_counter()
     results: dict[tuple[str, str, int], Variant] = {}
     failures: list[str] = []
     order: list[str] = []
@@ -148,7 +175,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.no_fp32:
                 variants += [openvino_variant("OpenVINO fp32 (f32 hint)", fp32, threads, x, "f32"),
                              ort_variant("ORT fp32", fp32, threads, x)]
-            time_variants(variants, args.rounds, args.iterations, args.reference_iterations)
+            time_variants(variants, args.rounds, args.iterations, args.reference_iterations, args.pause)
             for v in variants:
                 results[(v.name, name, threads)] = v
                 if v.name not in order:
@@ -180,8 +207,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("| " + " | ".join(c.ljust(w) for c, w in zip(row, widths)) + " |")
         if i == 0:
             print("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    print(f"machine: {os.cpu_count()} CPUs; load average (1 min) {load_before[0]:.2f} before, "
-          f"{os.getloadavg()[0]:.2f} after (above ~0.5 another process shared the CPUs)")
+    busy_after, wall = cpu_busy_seconds(), time.perf_counter() - wall_before
+    if busy_before is not None and busy_after is not None:
+        others = max(0.0, (busy_after - busy_before) - (own_cpu_seconds() - own_before))
+        print(f"machine: {os.cpu_count()} CPUs; other processes used {others / wall:.2f} CPUs on average "
+              f"during the {wall:.0f} s run (more than ~0.1: the timings are disturbed)")
     notes = sorted({f"{v.name}: {v.note}" for v in results.values() if v.note})
     for note in notes:
         print(f"note: {note}")

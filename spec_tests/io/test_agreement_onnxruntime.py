@@ -36,7 +36,6 @@ import numpy as np
 import pytest
 
 import refint8
-from refint8.registry import default_registry
 
 onnx = pytest.importorskip("onnx", reason="onnx is a test dependency; install with the test extras")
 ort = pytest.importorskip("onnxruntime", reason="onnxruntime is a test dependency")
@@ -187,14 +186,11 @@ def report(label: str, d: np.ndarray) -> None:
           f"max {int(d.max())} step(s)")
 
 
-@pytest.fixture(params=default_registry().names())
-def backend(request) -> str:
-    name = request.param
-    usable, reason = default_registry().usable(name)
-    if not usable:
-        print(f"backend '{name}' skipped: {reason}")
-        pytest.skip(f"backend '{name}' cannot run here: {reason}")
-    return name
+@pytest.fixture
+def backend(installed_backend) -> str:
+    """Every installed backend (spec_tests/io/conftest.py: one that cannot run is skipped with
+    the reason printed)."""
+    return installed_backend
 
 
 @pytest.mark.parametrize("name", list(MODELS))
