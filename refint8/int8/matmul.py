@@ -31,7 +31,8 @@ Computation
        compensation ``128 * Σ_k w``) and the zero-point terms ``- za*Σ_k w - zw*Σ_k q + K*za*zw``
        added exactly. This is refint8.int8.accumulate.raw_product_sum with one group.
     2. ``y = float32(acc)``: round to nearest even, exact while ``|acc| <= 2^24`` (the bound
-       below keeps ``|acc| < 2^31``, so larger accumulators, possible from K >= 515, round), then
+       below keeps ``|acc| < 2^31``, so larger accumulators, possible from K >= 515 without zero
+       points and from smaller K with them, round), then
        the post-ops in order, each one float32 operation.
 Output
     float32 ``[..., N]`` (data's batch dimensions, N from the weights), or u8/i8 codes of that

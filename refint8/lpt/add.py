@@ -28,8 +28,10 @@ Identity
 Choice of the empty branch (OpenVINO's ``EltwiseBaseTransformation::getNotEmpty``, in order)
     1. the branch whose codes are NOT produced directly by a FakeQuantize (e.g. codes that
        went through MaxPool or Reshape) is empty;
-    2. both from a FakeQuantize: the one whose FakeQuantize has more uses is empty (uses of the
-       dequantized value count one each, as after OpenVINO's separateInStandaloneBranch);
+    2. both from a FakeQuantize, one with exactly one use and the other with several: the one
+       with several uses is empty (uses of the dequantized value count one each, as after
+       OpenVINO's separateInStandaloneBranch); any other pair of counts (2 and 3, say) goes on
+       to the next rule;
     3. a branch whose codes are a Constant is full;
     4. data parents (the node before the FakeQuantizes, looking through a bias Add and a
        dequantization Multiply to a Convolution/MatMul): if both or neither are a

@@ -36,7 +36,8 @@ Declines (FP32, with the reason)
     spatial axes); a zero point that is not an integer inside the code range (per tensor or per
     channel); a per-channel zero point where padding counts (Int8AvgPool has one pad value); a
     window lying entirely past the input where padding does not count (a ceil rounding with a
-    large stride: the float average is NaN or -0.0 there, which no code represents).
+    large stride: the float average is NaN, -0.0 or +0.0 there, see refint8.ops.avg_pool; no
+    code represents the first two, and Int8AvgPool rejects every such window).
 """
 
 from __future__ import annotations
@@ -103,8 +104,8 @@ def transform(ctx: LptContext, node: Node) -> bool:
         for size, out_size, stride, pad in ((h, oh, a["strides"][0], pbh), (w, ow, a["strides"][1], pbw)):
             if (out_size - 1) * stride - pad >= size:
                 return ctx.decline(node, "a pooling window lies entirely past the input (ceil "
-                                         "rounding): its float average is NaN or -0.0, which no "
-                                         "code represents")
+                                         "rounding): its float average is NaN, -0.0 or +0.0 "
+                                         "(refint8.ops.avg_pool), which no code represents")
     zp_flat = np.asarray(zp).reshape(-1)
     if padding_counts and np.any(zp_flat != zp_flat[0]):
         return ctx.decline(node, "per-channel zero points with counted padding (exclude_pad false): "

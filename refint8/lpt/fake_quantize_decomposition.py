@@ -13,18 +13,26 @@ Identity
     ``code = q + min`` whenever ``max - min == L - 1`` (256 levels in u8/i8, 255 in i8, 16, 15 in
     i8), up to float32 rounding of the two expressions (a few ulp). With u8 and 255 (or 15) levels
     the codes are ``round_half_even(q * 255/254)`` (resp. 15/14), which is not exact: up to half a
-    code step, as in OpenVINO.
+    code step, as in OpenVINO. An element whose output range is empty (``ol == oh``, a constant
+    output) gets the code range ``[min, min]``: its code is always ``min`` and, with scale 1 and
+    zero point ``min - ol``, its dequantized value is exactly ``ol`` (as weight folding does).
 Precision
     The set of precisions the consumers accept (:mod:`refint8.lpt.precisions`); the range's preferred
     precision if it is in the set, otherwise the first accepted one (u8 before i8) with a zero point.
+    When the preferred precision is taken and the range counts as zero-point free (a signed range
+    whose ``ol/oh`` is within 0.2 % of the symmetric ratio, or an unsigned one with ``|ol| < 1e-6``),
+    the zero point is dropped, as OpenVINO does (no Subtract): ``x = code * scale``. The output
+    then departs from the FakeQuantize graph by the dropped fractional zero point times the scale
+    (at most 0.002 * 128 = 0.26 of a step for 256 levels).
 Interval alignment
     FakeQuantizes that meet at a Concat whose result reaches a per-tensor port are decomposed
     together onto one shared scale and zero point instead (:mod:`.interval_alignment`); this
     module handles every other activation FakeQuantize.
 Declines (the FakeQuantize stays FP32, with the reason)
     levels not in LPT's set; ranges not constant; no consumer that accepts low precision (or a
-    consumer without int8 semantics); a per-element range whose channels disagree on the sign and no
-    accepted precision.
+    consumer without int8 semantics). (A per-element range whose elements disagree on the sign is
+    not declined: it has no preferred precision and takes the first accepted one, u8 before i8,
+    with a per-element zero point.)
 """
 
 from __future__ import annotations
@@ -35,7 +43,8 @@ from ..graph import Node, make_node
 from . import dequantization, interval_alignment
 from .context import LptContext
 from .precisions import required_precisions
-from .quantization import QUANTIZATION_LEVELS, dequantization_for, integer_range, precision_details
+from .quantization import (QUANTIZATION_LEVELS, Dequantization, dequantization_for, integer_range,
+                           precision_details)
 
 
 def transform(ctx: LptContext, node: Node) -> bool:
@@ -61,10 +70,15 @@ def transform(ctx: LptContext, node: Node) -> bool:
         precision = "u8" if "u8" in accepted else "i8"
     code_min, code_max = integer_range(levels, precision)
     deq = dequantization_for(ol, oh, code_min, code_max)
+    if precision == details.precision and not details.has_zero_point:
+        deq = Dequantization(deq.scale, np.zeros_like(deq.zero_point))  # OpenVINO drops it
     low = make_node("Constant", [], {"value": np.full(np.shape(ol), code_min, np.float32)},
                     f"{node.name}/code_min").output(0)
-    high = make_node("Constant", [], {"value": np.full(np.shape(oh), code_max, np.float32)},
-                     f"{node.name}/code_max").output(0)
+    code_high = np.full(np.shape(oh), code_max, np.float32)
+    empty = np.asarray(ol) == np.asarray(oh)
+    if np.any(empty):  # an empty output range: every code is ``min`` (see the module docstring)
+        code_high = np.where(empty, np.float32(code_min), np.float32(code_max)).astype(np.float32)
+    high = make_node("Constant", [], {"value": code_high}, f"{node.name}/code_max").output(0)
     codes = make_node(
         "FakeQuantize",
         [node.inputs[0], node.inputs[1], node.inputs[2], low, high],

@@ -23,17 +23,19 @@ levels     u8           i8
 Preferred precision of an output range ``[ol, oh]`` (per range element; values with
 ``|v| < 1e-6`` count as zero):
 
-* signed interval (``ol < 0 < oh`` with ``|ol| >= 1e-6``): i8, without zero point if
+* signed interval (``ol <= -1e-6`` and ``oh > 0``): i8, without zero point if
   ``ol/oh`` equals ``-(L/2)/(L/2 - 1)`` for full-range levels (``-128/127`` for 256) or ``-1`` for
-  narrow levels (255, 15), within 0.2 % relative; otherwise i8 with a zero point. ``oh == 0``
-  (all non-positive) also needs a zero point.
-* otherwise u8, with a zero point iff ``|ol| >= 1e-6``.
+  narrow levels (255, 15), within 0.2 % relative; otherwise i8 with a zero point. A range ending
+  at zero (``ol <= -1e-6``, ``|oh| < 1e-6``) is also signed, i8 with a zero point.
+* otherwise u8, with a zero point iff ``|ol| >= 1e-6`` (so an all-negative range, ``oh <= -1e-6``,
+  is u8 with a zero point: the signs of ``ol`` and ``oh`` agree, as in OpenVINO).
 
 Dequantization of target ``[min, max]``: ``scale = (oh - ol) / (max - min)`` and
 ``zero_point = (min * oh - max * ol) / (oh - ol)``, evaluated in float64 and stored as float32, so
 that ``(code - zero_point) * scale`` maps ``min`` to ``ol`` and ``max`` to ``oh``. ``ol == oh``
-gives scale 1 and zero point ``min - ol`` (a constant). Scales are clamped in magnitude to
-``[1e-32, 1e32]`` as OpenVINO does.
+gives scale 1 and zero point ``min - ol``, so the code ``min`` maps to ``ol``: the callers give
+such an element the code range ``[min, min]`` (a constant output). Scales are clamped in
+magnitude to ``[1e-32, 1e32]`` as OpenVINO does.
 """
 
 from __future__ import annotations

@@ -42,7 +42,8 @@ class PortRestriction:
 
 @dataclass(frozen=True)
 class PrecisionRestrictions:
-    """Per-layer, per-port accepted precisions. Layers not listed accept u8 and i8 on every port."""
+    """Per-layer, per-port accepted precisions. A layer of ``SUPPORTED`` without an entry here
+    accepts u8 and i8 on every port; a layer neither in ``SUPPORTED`` nor listed accepts none."""
 
     ports: dict[str, dict[int, PortRestriction]] = field(default_factory=dict)
 

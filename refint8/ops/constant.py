@@ -24,7 +24,10 @@ class Constant(Op):
     @classmethod
     def infer(cls, ctx: InferContext) -> list[TensorType]:
         value = ctx.attrs["value"]
-        if value.flags.writeable:  # first inference: take a private, frozen copy
+        # First inference: take a private, frozen copy. A read-only array of the caller (a view
+        # such as np.broadcast_to, or f16/f64) is copied and converted too; only the copy made
+        # here (read-only, owning its data, not f16/f64) is kept as it is on re-inference.
+        if value.flags.writeable or value.base is not None or value.dtype in (np.float16, np.float64):
             if value.dtype in (np.float16, np.float64):
                 value = value.astype(np.float32)
             value = np.array(value, copy=True)

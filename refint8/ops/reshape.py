@@ -79,8 +79,8 @@ def reshape(x: Any, shape: Sequence[int], special_zero: bool = False) -> np.ndar
         array of the resolved shape and x's dtype, the same elements in the same flat order.
 
     Example: x of shape ``[2, 3, 4]``, ``shape=[0, -1]``, ``special_zero=True`` gives ``[2, 12]``;
-    ``shape=[-1, 0]`` gives ``[8, 3]`` (the 0 copies input dimension 1); ``shape=[4, 0, 0]`` gives
-    ``[4, 3, 4]``.
+    ``shape=[-1, 0]`` gives ``[8, 3]`` (the 0 copies input dimension 1); ``shape=[0, 0, 2, 2]``
+    gives ``[2, 3, 2, 2]``; ``shape=[4, 0, 0]`` is an error (``[4, 3, 4]`` has 48 elements, not 24).
 
     Errors (:class:`~refint8.errors.InputError`): a value below -1, two -1, a special zero beyond
     the input rank, an element count that does not match.

@@ -39,7 +39,10 @@ class _Step:
 
 
 def precision_of(node: Node) -> str:
-    """``I8`` if the node's first input is u8/i8, else ``FP32`` (OpenVINO's runtime precision)."""
+    """``I8`` if the node's first input (a Parameter: its output) is u8/i8, else ``FP32``.
+
+    The suffix of the exec type, in OpenVINO's legacy spelling (u8 and i8 both give ``I8``).
+    """
     if node.inputs and dtypes.is_low_precision(node.inputs[0].dtype):
         return "I8"
     if node.type == "Parameter" and dtypes.is_low_precision(node.output_types[0].dtype):
