@@ -22,3 +22,17 @@ settings.register_profile(
 )
 settings.register_profile("dev", max_examples=300, deadline=None, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_runtest_logreport(report) -> None:  # noqa: ANN001 (pytest hook)
+    """After a failing test, print the command that reruns exactly it with the same profile.
+
+    The ``ci`` profile is derandomized, so the same command replays the same examples; Hypothesis
+    also prints the falsifying example and a ``@reproduce_failure`` blob (``print_blob``).
+    """
+    if report.when == "call" and report.failed:
+        profile = os.environ.get("HYPOTHESIS_PROFILE", "ci")
+        report.sections.append((
+            "reproduce",
+            f"HYPOTHESIS_PROFILE={profile} .venv/bin/python -m pytest '{report.nodeid}'",
+        ))
