@@ -180,6 +180,47 @@ def conv_cases(draw):
 
 
 @st.composite
+def depthwise_cases(draw):
+    """Depthwise convolutions (one input channel per group) wide enough for the vector paths of
+    the dedicated depthwise kernel (rows up to 70 codes, planes up to 40 rows) and their tails."""
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    c = draw(st.one_of(st.integers(1, 65), st.sampled_from([1, 3, 15, 16, 17, 32, 33, 64, 65])))
+    ocg = draw(st.sampled_from([1, 1, 1, 2]))
+    oc = c * ocg
+    kh, kw = draw(st.sampled_from([(3, 3), (3, 3), (5, 5), (1, 1), (7, 7), (3, 1), (1, 5)]))
+    sy, sx = draw(st.sampled_from([(1, 1), (2, 2), (1, 2), (2, 1), (3, 3)]))
+    dy, dx = draw(st.sampled_from([(1, 1), (1, 1), (2, 2), (1, 3)]))
+    pads = [draw(st.integers(0, min(3, k))) for k in (kh, kh, kw, kw)]
+    ext_h, ext_w = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    min_h, min_w = max(1, ext_h - pads[0] - pads[1]), max(1, ext_w - pads[2] - pads[3])
+    h = draw(st.integers(min_h, max(min_h, 40)))
+    w = draw(st.integers(min_w, max(min_w, 70)))
+    n = draw(st.sampled_from([1, 1, 2]))
+    q = codes(draw, (n, c, h, w), dtype)
+    weights = weight_codes(draw, (oc, 1, kh, kw))
+    low, high = (0, 255) if dtype == "u8" else (-128, 127)
+    za_kind = draw(st.sampled_from(["zero", "max", "min", "scalar", "channel"]))
+    za = {"zero": (0,), "max": (high,), "min": (low,), "scalar": (draw(st.integers(low, high)),),
+          "channel": tuple(draw(st.lists(st.integers(low, high), min_size=c, max_size=c)))}[za_kind]
+    zw_kind = draw(st.sampled_from(["none", "none", "scalar", "channel"]))
+    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
+          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=oc, max_size=oc)))}[zw_kind]
+    oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
+    ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
+
+    def axis_shape(channels):
+        return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
+
+    posts = draw(post_op_chains(oc, axis_shape, acc_scale=kh * kw * 255 * 128))
+    attrs = dict(strides=(sy, sx), dilations=(dy, dx), pads_begin=(pads[0], pads[2]),
+                 pads_end=(pads[1], pads[3]), group=c, input_zero_point=za,
+                 weight_zero_point=zw, post_ops=posts)
+    x = opset.parameter(list(q.shape), dtype, name="x")
+    node = make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="dw")
+    return node, q, weights, draw(st.sampled_from([1, 2, 3]))
+
+
+@st.composite
 def matmul_cases(draw):
     dtype = draw(st.sampled_from(["u8", "i8"]))
     k = draw(st.sampled_from(WIDTHS + [128, 255]))
@@ -275,6 +316,27 @@ def max_pool_cases(draw):
     return node, [codes(draw, shape, dtype)]
 
 
+@st.composite
+def avg_pool_cases(draw):
+    kh, kw = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    sy, sx = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    exclude_pad = draw(st.booleans())
+    pads = [draw(st.integers(0, k - 1)) for k in (kh, kw, kh, kw)]
+    h, w = draw(st.integers(kh, 12)), draw(st.integers(kw, 30))
+    if draw(st.booleans()):                     # global average pooling
+        kh, kw, sy, sx, pads = h, w, 1, 1, [0, 0, 0, 0]
+    shape = (draw(st.sampled_from([1, 2])), draw(st.sampled_from([1, 3, 16])), h, w)
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    x = (rng.normal(0, 3, size=shape) * rng.choice([1, 1e-3, 1e6], size=shape)).astype(np.float32)
+    if draw(st.booleans()):
+        x.reshape(-1)[: draw(st.integers(1, 3))] = draw(st.sampled_from([np.nan, np.inf, -np.inf, -0.0, 2.0**24]))
+    node = make_node("AvgPool", [opset.parameter(list(shape), "f32", name="x")],
+                     {"kernel": (kh, kw), "strides": (sy, sx), "pads_begin": pads[:2], "pads_end": pads[2:],
+                      "exclude_pad": exclude_pad,
+                      "rounding_type": draw(st.sampled_from(["floor", "ceil"]))}, name="avgpool")
+    return node, [x]
+
+
 # -- tests -----------------------------------------------------------------------------------------
 
 @settings(max_examples=250, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -283,6 +345,19 @@ def test_convolution_equals_reference_on_every_variant(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(depthwise_cases())
+def test_depthwise_convolution_equals_reference_on_every_variant(case):
+    node, q, weights, threads = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    for variant in VARIANTS:
+        kernel = backend(variant, threads=threads).kernel(node)
+        assert kernel.run.plan.depthwise, variant           # the dedicated kernel ran
+        (got,) = kernel.run([q])
+        assert same(got, reference), (variant, threads)
 
 
 @settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -307,6 +382,23 @@ def test_elementwise_and_pooling_layers_equal_reference_on_every_variant(case):
                 backend(variant).kernel(node).run(inputs)
         return
     check_all_variants(node, inputs, reference)
+
+
+@settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(avg_pool_cases())
+def test_avg_pool_equals_reference_on_every_variant(case):
+    from refint8.ops import get_op
+
+    node, inputs = case
+    (reference,) = get_op(node.type).compute(node.attrs, *inputs)
+    for variant in VARIANTS:
+        kernel = backend(variant, threads=2).kernel(node)
+        assert kernel is not None, variant
+        (got,) = kernel.run(inputs)
+        assert got.dtype == reference.dtype and got.shape == reference.shape, variant
+        assert got.tobytes() == reference.tobytes() or (
+            np.array_equal(got, reference, equal_nan=True)
+            and np.array_equal(np.signbit(got), np.signbit(reference))), variant
 
 
 def conv(q, weights, **attrs):

@@ -10,7 +10,8 @@ the float32 post-ops one IEEE operation at a time, compiled with -ffp-contract=o
 Implemented in C: Int8Convolution (any kernel size, strides, dilations, pads, groups, depthwise,
 zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; Int8Add,
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
-and the quantization of fp32 inputs) and MaxPool on u8/i8 codes. Other nodes return ``None`` (the
+and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
+sums in the reference's order). Other nodes return ``None`` (the
 runtime's fallback backend runs them).
 
 ``BackendOptions.threads`` sets the OpenMP thread count (default: all processors); work is split
@@ -109,7 +110,7 @@ class SimdBackend(Backend):
             accumulation=self.accumulation,
             isa_variants=available_variants() or ("any",),
             summary="C kernels: Int8Convolution (grouped/depthwise), Int8MatMul, Int8Add, "
-                    "Int8Multiply, Dequantize, FakeQuantize, MaxPool (u8/i8); variants "
+                    "Int8Multiply, Dequantize, FakeQuantize, MaxPool (u8/i8), AvgPool (f32); variants "
                     "sse42/avx2/avx512 (exact s16), avx512_vnni, amx",
         )
 
@@ -185,6 +186,8 @@ class SimdBackend(Backend):
             return _plan.ElementwisePlan(ffi, lib, variant, node, 0, 0.0, 1.0, (op,), threads)
         if kind == "MaxPool" and node.inputs[0].dtype in low:
             return _plan.MaxPoolPlan(ffi, lib, variant, node, threads)
+        if kind == "AvgPool" and node.inputs[0].dtype == np.dtype(np.float32):
+            return _plan.AvgPoolPlan(ffi, lib, variant, node, threads)
         return None
 
 

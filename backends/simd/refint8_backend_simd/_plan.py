@@ -51,6 +51,8 @@ VARIANTS: dict[str, tuple[int, int, int, str]] = {
 CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
 MM_NR = 4            # vectors of output features per matmul block (MM_NR)
 AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)
+DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_kernels.h DW_SLACK)
+DEPTHWISE_KERNEL = True   # run one-channel-per-group convolutions on r8_dw (False: the general kernel; A/B timing)
 
 _POST_TYPES = {post.Multiply: 0, post.Add: 1, post.Subtract: 2, post.Relu: 3, post.Clamp: 4,
                post.FakeQuantize: 5, post.Quantize: 6}
@@ -372,8 +374,41 @@ class ConvPlan(_Reused):
         p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
         p.threads = threads
         self.scratch = _aligned(group * len(phases) * ck * plane_pos * 4)
-        p.scratch = keep.ptr("void *", self.scratch)
         self.function = getattr(lib, f"r8_conv_{suffix}")
+        self.depthwise = DEPTHWISE_KERNEL and cg == 1 and not variant.endswith("_pairs")
+        if self.depthwise:
+            # r8simd_kernels.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread;
+            # taps paired into items (same phase, plane offsets off and off + 1), weights
+            # (w - zw) as s16 pairs [OC][item]; acc = sum (q - za)*(w - zw); comp 0, no window sums.
+            wz = w64.reshape(oc, ntaps) - zw.reshape(oc, 1)                 # |wz| <= 255
+            where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
+            items, used = [], set()
+            for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
+                if t in used:
+                    continue
+                used.add(t)
+                mate = where.get((tap_phase[t], tap_off[t] + 1))
+                if mate is not None and mate not in used:
+                    used.add(mate)
+                items.append((tap_phase[t], tap_off[t], t, mate))
+            wpair = np.zeros((oc, len(items)), np.int64)
+            for i, (_, _, t, mate) in enumerate(items):
+                wpair[:, i] = wz[:, t] & 0xFFFF
+                if mate is not None:
+                    wpair[:, i] |= (wz[:, mate] & 0xFFFF) << 16
+            self._dw_weights = np.ascontiguousarray(wpair.astype(np.uint32).view(np.int32))
+            p.w = keep.ptr("void *", self._dw_weights)
+            p.ntaps = len(items)
+            p.tap_phase = keep.ptr("int *", np.array([i[0] for i in items], np.int32))
+            p.tap_off = keep.ptr("int *", np.array([i[1] for i in items], np.int32))
+            p.comp = keep.ptr("int *", np.zeros(oc, np.int32))
+            p.zw = ffi.NULL
+            p.ones = ffi.NULL
+            p.wsum = ffi.NULL
+            p.pad = keep.ptr("int *", np.asarray(za, np.int32))
+            self.scratch = _aligned(max(threads, 1) * (len(phases) * plane_pos + DW_SLACK) * 4)
+            self.function = getattr(lib, f"r8_dw_{suffix}")
+        p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
         self.ffi = ffi
 
@@ -647,4 +682,59 @@ class MaxPoolPlan(_Reused):
         with self.lock:
             out = self.output()
             self.function(self.params, self.ffi.from_buffer(x), self.ffi.from_buffer(out))
+        return out
+
+
+# -- AvgPool ---------------------------------------------------------------------------------------
+
+
+class AvgPoolPlan(_Reused):
+    """AvgPool on float32: float64 window sums in the reference's tap order, its divisor table."""
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, threads: int) -> None:
+        from refint8.ops.avg_pool import avg_pool_geometry
+
+        _, _, _, suffix = VARIANTS[variant]
+        a = node.attrs
+        x_shape = node.inputs[0].type.shape
+
+        def fail(reason: str, attribute: str, value: Any):
+            raise InputError(f"refint8: AvgPool: {attribute}={value!r}: {reason}")
+
+        (pt, pl), (pb, pr), (n, c, oh, ow) = avg_pool_geometry(
+            x_shape, kernel=a["kernel"], strides=a["strides"], pads_begin=a["pads_begin"],
+            pads_end=a["pads_end"], exclude_pad=a["exclude_pad"], rounding_type=a["rounding_type"],
+            auto_pad=a["auto_pad"], fail=fail)
+        _, _, h, w = x_shape
+        (kh, kw), (sy, sx) = a["kernel"], a["strides"]
+        # the divisor exactly as refint8.ops.avg_pool computes it
+        start_h = np.arange(oh) * sy - pt
+        start_w = np.arange(ow) * sx - pl
+        count_h = np.minimum(start_h + kh, h) - np.maximum(start_h, 0)
+        count_w = np.minimum(start_w + kw, w) - np.maximum(start_w, 0)
+        if a["exclude_pad"] or not any((pt, pl, pb, pr)):
+            divisor = np.outer(count_h, count_w).astype(np.float64)
+        else:
+            divisor = np.full((oh, ow), float(kh * kw))
+        self.divisor = np.ascontiguousarray(divisor, np.float64)
+        p = ffi.new("r8_avgpool *")
+        self.keep = [p, self.divisor]
+        p.planes, p.H, p.W, p.OH, p.OW = n * c, h, w, oh, ow
+        p.kh, p.kw, p.sy, p.sx, p.pt, p.pl = kh, kw, sy, sx, pt, pl
+        p.div = ffi.cast("double *", ffi.from_buffer(self.divisor))
+        p.threads = threads
+        self.params = p
+        self.out_shape, self.out_dtype = node.output_types[0].shape, node.output_types[0].dtype
+        self.function = getattr(lib, f"r8_avgpool_{suffix}")
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x, np.float32)
+        if not int(np.prod(self.out_shape)):
+            return np.empty(self.out_shape, self.out_dtype)
+        with self.lock:
+            out = self.output()
+            self.function(self.params, self.ffi.cast("float *", self.ffi.from_buffer(x)),
+                          self.ffi.cast("float *", self.ffi.from_buffer(out)))
         return out

@@ -122,9 +122,21 @@ typedef struct {
     void *scratch;
 } r8_pool;
 
+/* AvgPool on float32 (refint8.ops.avg_pool): per output, the float64 sum of the window's input
+ * elements in tap order (row-major over the kernel, from +0.0), divided by div[oy*OW + ox]
+ * (float64, the reference's divisor table), rounded once to float32. */
+typedef struct {
+    long planes;
+    int H, W, OH, OW;
+    int kh, kw, sy, sx, pt, pl;
+    const double *div;
+    int threads;
+} r8_avgpool;
+
 unsigned r8_cpu_features(void);
 int r8_amx_request(void);
 int r8_max_threads(void);
+int r8_team(int requested);
 
 int r8_conv_sse42(const r8_conv *p, const void *in, void *out);
 int r8_conv_avx2(const r8_conv *p, const void *in, void *out);
@@ -132,6 +144,13 @@ int r8_conv_avx512(const r8_conv *p, const void *in, void *out);
 int r8_conv_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_conv_amx(const r8_conv *p, const void *in, void *out);
 int r8_conv_amx_emu(const r8_conv *p, const void *in, void *out);
+
+int r8_dw_sse42(const r8_conv *p, const void *in, void *out);
+int r8_dw_avx2(const r8_conv *p, const void *in, void *out);
+int r8_dw_avx512(const r8_conv *p, const void *in, void *out);
+int r8_dw_avx512_vnni(const r8_conv *p, const void *in, void *out);
+int r8_dw_amx(const r8_conv *p, const void *in, void *out);
+int r8_dw_amx_emu(const r8_conv *p, const void *in, void *out);
 
 int r8_conv_sse42_pairs(const r8_conv *p, const void *in, void *out);
 int r8_conv_avx2_pairs(const r8_conv *p, const void *in, void *out);
@@ -153,6 +172,13 @@ int r8_elt_avx512(const r8_elt *p, const void *in0, const void *in1, void *out);
 int r8_elt_avx512_vnni(const r8_elt *p, const void *in0, const void *in1, void *out);
 int r8_elt_amx(const r8_elt *p, const void *in0, const void *in1, void *out);
 int r8_elt_amx_emu(const r8_elt *p, const void *in0, const void *in1, void *out);
+
+void r8_avgpool_sse42(const r8_avgpool *p, const float *in, float *out);
+void r8_avgpool_avx2(const r8_avgpool *p, const float *in, float *out);
+void r8_avgpool_avx512(const r8_avgpool *p, const float *in, float *out);
+void r8_avgpool_avx512_vnni(const r8_avgpool *p, const float *in, float *out);
+void r8_avgpool_amx(const r8_avgpool *p, const float *in, float *out);
+void r8_avgpool_amx_emu(const r8_avgpool *p, const float *in, float *out);
 
 void r8_maxpool_sse42(const r8_pool *p, const void *in, void *out);
 void r8_maxpool_avx2(const r8_pool *p, const void *in, void *out);
