@@ -39,85 +39,13 @@ from refint8.backend import Backend, BackendSpec, Kernel
 from refint8.errors import BackendError
 from refint8.registry import BackendRegistry, default_registry, reset_default_registry
 
+from plugin_packages import pip_install, write_package
+
 ENV_VARS = ("REFINT8_BACKEND", "REFINT8_FALLBACK", "REFINT8_THREADS", "REFINT8_ISA",
             "REFINT8_LOAD_PLUGINS", "REFINT8_TRACE_PLUGINS")
 
 # -- the packages ----------------------------------------------------------------------------------
 
-BUILD_BACKEND = '''\
-"""A minimal PEP 517 build backend: a pure-Python wheel from pyproject.toml's [project] table.
-
-Copies the files and directories listed in [tool.tinybuild] include, and writes METADATA, WHEEL,
-entry_points.txt (from [project.entry-points]) and RECORD.
-"""
-import base64, hashlib, os, re, tomllib, zipfile
-
-
-def _pyproject():
-    with open("pyproject.toml", "rb") as handle:
-        return tomllib.load(handle)
-
-
-def _payload(data):
-    project = data["project"]
-    files = {}
-    for item in data["tool"]["tinybuild"]["include"]:
-        if os.path.isdir(item):
-            for root, _, names in os.walk(item):
-                for name in sorted(names):
-                    if name.endswith(".py"):
-                        path = os.path.join(root, name)
-                        files[path.replace(os.sep, "/")] = open(path, "rb").read()
-        else:
-            files[item] = open(item, "rb").read()
-    stem = re.sub(r"[-_.]+", "_", project["name"]).lower() + "-" + project["version"]
-    info = stem + ".dist-info/"
-    files[info + "METADATA"] = (f"Metadata-Version: 2.1\\nName: {project['name']}\\n"
-                                f"Version: {project['version']}\\n").encode()
-    files[info + "WHEEL"] = (b"Wheel-Version: 1.0\\nGenerator: tinybuild\\n"
-                             b"Root-Is-Purelib: true\\nTag: py3-none-any\\n")
-    groups = project.get("entry-points", {})
-    files[info + "entry_points.txt"] = "".join(
-        f"[{group}]\\n" + "".join(f"{k} = {v}\\n" for k, v in entries.items()) + "\\n"
-        for group, entries in groups.items()).encode()
-    record = []
-    for path, content in files.items():
-        digest = base64.urlsafe_b64encode(hashlib.sha256(content).digest()).rstrip(b"=").decode()
-        record.append(f"{path},sha256={digest},{len(content)}")
-    record.append(info + "RECORD,,")
-    files[info + "RECORD"] = ("\\n".join(record) + "\\n").encode()
-    return stem, files
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    stem, files = _payload(_pyproject())
-    filename = stem + "-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
-        for path, content in files.items():
-            archive.writestr(path, content)
-    return filename
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-'''
-
-PYPROJECT = '''\
-[build-system]
-requires = []
-build-backend = "tinybuild"
-backend-path = ["."]
-
-[project]
-name = "{dist}"
-version = "{version}"
-
-[project.entry-points."refint8.backends"]
-{entry_point} = "{module}"
-
-[tool.tinybuild]
-include = ["{module}"]
-'''
 
 TINY_MODULE = '''\
 """A minimal out-of-tree refint8 backend: Relu and Add, everything else to the fallback."""
@@ -165,26 +93,6 @@ raise RuntimeError("boom: libtiny.so not found")
 '''
 
 
-def _write_package(root: Path, dist: str, version: str, entry_point: str, module: str,
-                   source: str) -> Path:
-    directory = root / dist
-    (directory / module).mkdir(parents=True)
-    (directory / module / "__init__.py").write_text(source)
-    (directory / "tinybuild.py").write_text(BUILD_BACKEND)
-    (directory / "pyproject.toml").write_text(PYPROJECT.format(
-        dist=dist, version=version, entry_point=entry_point, module=module))
-    return directory
-
-
-def _pip_install(target: Path, *packages: Path) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target),
-         *map(str, packages)],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )
-
-
 PLUGIN_MODULES = ("refint8_tiny_backend", "refint8_twin_a", "refint8_twin_b",
                   "refint8_broken_backend")
 
@@ -199,16 +107,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> SimpleNamespace:
     source = tmp_path_factory.mktemp("plugin-src")
     repository = Path(refint8.__file__).resolve().parents[1]
     assert repository not in source.resolve().parents, "packages must live outside the repository"
-    tiny = _write_package(source, "refint8-tiny", "0.3.1", "tiny", "refint8_tiny_backend",
+    tiny = write_package(source, "refint8-tiny", "0.3.1", "tiny", "refint8_tiny_backend",
                           TINY_MODULE)
-    twin_a = _write_package(source, "refint8-twin-a", "1.0", "twin", "refint8_twin_a", TWIN_MODULE)
-    twin_b = _write_package(source, "refint8-twin-b", "2.0", "twin", "refint8_twin_b", TWIN_MODULE)
-    broken = _write_package(source, "refint8-broken", "0.0.1", "broken", "refint8_broken_backend",
+    twin_a = write_package(source, "refint8-twin-a", "1.0", "twin", "refint8_twin_a", TWIN_MODULE)
+    twin_b = write_package(source, "refint8-twin-b", "2.0", "twin", "refint8_twin_b", TWIN_MODULE)
+    broken = write_package(source, "refint8-broken", "0.0.1", "broken", "refint8_broken_backend",
                             BROKEN_MODULE)
     sites = tmp_path_factory.mktemp("plugin-site")
     targets = SimpleNamespace(good=sites / "good", twins=sites / "twins", broken=sites / "broken")
-    jobs = [_pip_install(targets.good, tiny), _pip_install(targets.twins, twin_a, twin_b),
-            _pip_install(targets.broken, broken)]
+    jobs = [pip_install(targets.good, tiny), pip_install(targets.twins, twin_a, twin_b),
+            pip_install(targets.broken, broken)]
     for job in jobs:
         output, _ = job.communicate(timeout=120)
         assert job.returncode == 0, f"pip install failed:\n{output}"

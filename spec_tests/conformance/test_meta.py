@@ -29,6 +29,7 @@ from refint8.backend import Backend, BackendSpec, Capabilities, Kernel
 from refint8.int8 import post_ops as post
 from refint8.ops import get_op
 from refint8.ops.fake_quantize import fake_quantize as reference_fake_quantize
+from plugin_packages import pip_install, write_package
 from refint8.registry import BackendRegistry
 
 from refint8_conformance import Verdict, run
@@ -415,63 +416,6 @@ def test_internal_error_and_not_supported(tmp_path):
 
 # -- an out-of-tree backend, installed with pip, through the command line ----------------------------
 
-BUILD_BACKEND = '''\
-import base64, hashlib, os, re, tomllib, zipfile
-
-
-def _payload():
-    data = tomllib.load(open("pyproject.toml", "rb"))
-    project = data["project"]
-    files = {}
-    for item in data["tool"]["tinybuild"]["include"]:
-        for root, _, names in os.walk(item):
-            for name in sorted(names):
-                if name.endswith(".py"):
-                    path = os.path.join(root, name)
-                    files[path.replace(os.sep, "/")] = open(path, "rb").read()
-    stem = re.sub(r"[-_.]+", "_", project["name"]).lower() + "-" + project["version"]
-    info = stem + ".dist-info/"
-    files[info + "METADATA"] = (f"Metadata-Version: 2.1\\nName: {project['name']}\\n"
-                                f"Version: {project['version']}\\n").encode()
-    files[info + "WHEEL"] = b"Wheel-Version: 1.0\\nGenerator: tinybuild\\nRoot-Is-Purelib: true\\nTag: py3-none-any\\n"
-    files[info + "entry_points.txt"] = "".join(
-        f"[{group}]\\n" + "".join(f"{k} = {v}\\n" for k, v in entries.items()) + "\\n"
-        for group, entries in project.get("entry-points", {}).items()).encode()
-    record = [f"{p},sha256={base64.urlsafe_b64encode(hashlib.sha256(c).digest()).rstrip(b'=').decode()},{len(c)}"
-              for p, c in files.items()]
-    files[info + "RECORD"] = ("\\n".join(record + [info + "RECORD,,"]) + "\\n").encode()
-    return stem, files
-
-
-def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
-    stem, files = _payload()
-    filename = stem + "-py3-none-any.whl"
-    with zipfile.ZipFile(os.path.join(wheel_directory, filename), "w") as archive:
-        for path, content in files.items():
-            archive.writestr(path, content)
-    return filename
-
-
-def get_requires_for_build_wheel(config_settings=None):
-    return []
-'''
-
-PYPROJECT = '''\
-[build-system]
-requires = []
-build-backend = "tinybuild"
-backend-path = ["."]
-
-[project]
-name = "refint8-minimal"
-version = "0.0.1"
-
-[project.entry-points."refint8.backends"]
-minimal = "refint8_minimal_backend"
-
-[tool.tinybuild]
-include = ["refint8_minimal_backend"]
-'''
 
 MINIMAL_MODULE = '''\
 """A minimal out-of-tree backend: Relu (its own) and Int8Convolution (the reference's)."""
@@ -506,17 +450,12 @@ def refint8_backends():
 
 
 def test_out_of_tree_backend_installed_with_pip(tmp_path):
-    source = tmp_path / "src"
-    (source / "refint8_minimal_backend").mkdir(parents=True)
-    (source / "refint8_minimal_backend" / "__init__.py").write_text(MINIMAL_MODULE)
-    (source / "tinybuild.py").write_text(BUILD_BACKEND)
-    (source / "pyproject.toml").write_text(PYPROJECT)
+    source = write_package(tmp_path / "src", "refint8-minimal", "0.0.1", "minimal",
+                           "refint8_minimal_backend", MINIMAL_MODULE)
     site = tmp_path / "site"
-    pip = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--no-deps", "--no-build-isolation", "--no-index", "--target", str(site), str(source)],
-        capture_output=True, text=True, timeout=120)
-    assert pip.returncode == 0, pip.stdout + pip.stderr
+    pip = pip_install(site, source)
+    output, _ = pip.communicate(timeout=120)
+    assert pip.returncode == 0, output
     assert (site / "refint8_minimal-0.0.1.dist-info" / "entry_points.txt").exists()
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")]))
     env.pop("REFINT8_LOAD_PLUGINS", None)

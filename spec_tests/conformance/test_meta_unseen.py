@@ -11,12 +11,11 @@ import numpy as np
 import pytest
 
 from refint8.int8 import post_ops as post
-from refint8.int8.eltwise import int8_add
 from refint8.ops import get_op
 
 from refint8_conformance import Verdict
 
-from test_meta import GRAPHS, INT8_LAYERS, REQUANTIZING, ReferenceLike, _default_run, _fit, _registry
+from test_meta import GRAPHS, REQUANTIZING, ReferenceLike, _default_run, _fit, _registry
 
 
 def _ref(node_type, attrs, inputs):
