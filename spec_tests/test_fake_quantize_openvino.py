@@ -18,6 +18,8 @@ from hypothesis.extra import numpy as hnp
 from refint8.errors import InputError
 from refint8.ops.fake_quantize import fake_quantize
 
+from test_fake_quantize import ANY_F32, LEVELS, aligned, range_shape  # shared strategies
+
 ov = pytest.importorskip("openvino", reason="openvino is a test dependency; install with the test extras")
 ov_ops = pytest.importorskip("openvino.opset13", reason="openvino is a test dependency; install with the test extras")
 
@@ -233,32 +235,6 @@ def test_per_channel_random_inputs_match_openvino():
 
 
 # -- Hypothesis: random shapes, ranges, levels and inputs concentrated on (near-)ties ---------------
-
-LEVELS = st.one_of(st.sampled_from([2, 3, 5, 15, 16, 255, 256, 65536]), st.integers(2, 70000))
-ANY_F32 = st.floats(width=32)  # includes NaN, +-inf, +-0, subnormals
-
-
-@st.composite
-def range_shape(draw, x_shape: tuple[int, ...], mode: str = "numpy") -> tuple[int, ...]:
-    if mode == "none":
-        return x_shape
-    kind = draw(st.sampled_from(["scalar", "same", "ones-mixed", "lower", "higher"]))
-    if kind == "scalar":
-        return ()
-    if kind == "same":
-        return x_shape
-    mixed = tuple(d if draw(st.booleans()) else 1 for d in x_shape)
-    if kind == "lower":
-        return mixed[draw(st.integers(0, len(mixed))):]
-    if kind == "higher":
-        return (1,) * draw(st.integers(1, 2)) + mixed
-    return mixed
-
-
-def aligned(r: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
-    extra = r.ndim - len(shape)
-    return np.broadcast_to(r.reshape(r.shape[extra:]) if extra > 0 else r, shape)
-
 
 @st.composite
 def fq_cases(draw):
