@@ -73,7 +73,7 @@ import numpy as np
 from .. import dtypes
 from ..graph import InferContext, TensorType
 from ..ops._base import Attr, Op
-from ..ops.avg_pool import avg_pool_geometry
+from ..ops.avg_pool import avg_pool_geometry, window_counts
 from ..ops.convolution import input_error, tap_range
 from ..ops.max_pool import ROUNDING_TYPES
 
@@ -130,12 +130,9 @@ def round_half_even_quotient(total: np.ndarray, divisor: Any) -> np.ndarray:
 
 
 def inside_counts(in_size: int, out_size: int, kernel: int, stride: int, pad_begin: int) -> np.ndarray:
-    """Per output position along one axis: how many of the window's ``kernel`` taps read the input."""
-    counts = np.zeros(out_size, np.int64)
-    for tap in range(kernel):
-        lo, hi, _ = tap_range(in_size, out_size, stride, tap - pad_begin)
-        counts[lo:hi] += 1
-    return counts
+    """Per output position along one axis: how many of the window's ``kernel`` taps read the input
+    (0 for a window entirely past the input)."""
+    return np.maximum(window_counts(in_size, out_size, kernel, stride, pad_begin), 0)
 
 
 class Int8AvgPool(Op):

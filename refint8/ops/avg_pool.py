@@ -118,13 +118,6 @@ def avg_pool(
     sh, sw = strides
     x64 = x.astype(np.float64)
     total = np.zeros((n, c, oh, ow), dtype=np.float64)
-    # Signed per-axis counts, oneDNN's formula: min(start + K, size) - max(start, 0) for a window
-    # starting at `start` (padded coordinates shifted by -pad_begin). This is the number of window
-    # positions inside the input when the window overlaps it, and <= 0 when it lies past the end.
-    start_h = np.arange(oh) * sh - pbh
-    start_w = np.arange(ow) * sw - pbw
-    count_h = np.minimum(start_h + kh, h) - np.maximum(start_h, 0)
-    count_w = np.minimum(start_w + kw, w) - np.maximum(start_w, 0)
     for i in range(kh):
         r_lo, r_hi, r_in = tap_range(h, oh, sh, i - pbh)
         if r_lo == r_hi:
@@ -137,13 +130,41 @@ def avg_pool(
                 :, :, r_in : r_in + (r_hi - r_lo - 1) * sh + 1 : sh,
                 c_in : c_in + (c_hi - c_lo - 1) * sw + 1 : sw,
             ]
-    any_pad = any((pbh, pbw, peh, pew))
-    if exclude_pad or not any_pad:
-        divisor = np.outer(count_h, count_w).astype(np.float64)
-    else:
-        divisor = np.full((oh, ow), float(kh * kw))
+    divisor = divisor_table((h, w), (oh, ow), kernel, strides, (pbh, pbw), (peh, pew), exclude_pad)
     with np.errstate(invalid="ignore", divide="ignore"):
         return (total / divisor).astype(np.float32)
+
+
+def window_counts(size: int, out_size: int, kernel: int, stride: int, pad_begin: int) -> np.ndarray:
+    """Signed per-axis count of each window's positions inside the input (oneDNN's formula).
+
+    ``min(start + kernel, size) - max(start, 0)`` for the window starting at
+    ``start = o * stride - pad_begin``: the number of positions inside the input when the window
+    overlaps it, and ``<= 0`` when it lies entirely past the end.
+    """
+    start = np.arange(out_size) * stride - pad_begin
+    return np.minimum(start + kernel, size) - np.maximum(start, 0)
+
+
+def divisor_table(
+    size: tuple[int, int],
+    out_size: tuple[int, int],
+    kernel: Sequence[int],
+    strides: Sequence[int],
+    pads_begin: tuple[int, int],
+    pads_end: tuple[int, int],
+    exclude_pad: bool,
+) -> np.ndarray:
+    """``D`` of every output position (float64 ``[OH, OW]``), with pads already resolved.
+
+    ``D_h * D_w`` (signed :func:`window_counts`) when ``exclude_pad`` or no pad at all, else
+    ``KH * KW`` everywhere: the divisor rule of :func:`avg_pool`.
+    """
+    (h, w), (oh, ow), (kh, kw), (sh, sw) = size, out_size, kernel, strides
+    if exclude_pad or not any((*pads_begin, *pads_end)):
+        return np.outer(window_counts(h, oh, kh, sh, pads_begin[0]),
+                        window_counts(w, ow, kw, sw, pads_begin[1])).astype(np.float64)
+    return np.full((oh, ow), float(kh * kw))
 
 
 class AvgPool(Op):

@@ -47,6 +47,7 @@ input of the chain (for an int8 layer, its accumulator bound), each step's bound
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any, Callable, Sequence
 
 import numpy as np
@@ -71,13 +72,14 @@ def _max_abs(array: np.ndarray) -> float:
     return value if np.isfinite(value) else float("inf")
 
 
-class _Step:
+class _Step(ABC):
     """One compiled post-op. ``operands`` are padded to the output rank; ``bind`` slices them."""
 
     operands: tuple[np.ndarray, ...] = ()
 
+    @abstractmethod
     def bind(self, index: Sequence[Any]) -> Callable[[np.ndarray], np.ndarray]:
-        raise NotImplementedError
+        """The in-place step for the output block ``index``."""
 
 
 class _Arith(_Step):

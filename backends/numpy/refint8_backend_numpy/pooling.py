@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from refint8.graph import Node
-from refint8.ops.avg_pool import avg_pool_geometry
+from refint8.ops.avg_pool import avg_pool_geometry, divisor_table
 from refint8.ops.convolution import tap_range
 from refint8.ops.max_pool import lowest, pool_geometry
 
@@ -80,15 +80,8 @@ def avg_pool_kernel(node: Node) -> Callable | None:
     kh, kw = a["kernel"]
     sh, sw = a["strides"]
     taps = _taps(h, w, oh, ow, (kh, kw), (sh, sw), (pbh, pbw))
-    # the reference's divisor (oneDNN's signed per-axis counts), computed once
-    start_h = np.arange(oh) * sh - pbh
-    start_w = np.arange(ow) * sw - pbw
-    count_h = np.minimum(start_h + kh, h) - np.maximum(start_h, 0)
-    count_w = np.minimum(start_w + kw, w) - np.maximum(start_w, 0)
-    if a["exclude_pad"] or not any((pbh, pbw, peh, pew)):
-        divisor = np.outer(count_h, count_w).astype(np.float64)
-    else:
-        divisor = np.full((oh, ow), float(kh * kw))
+    divisor = divisor_table((h, w), (oh, ow), (kh, kw), (sh, sw), (pbh, pbw), (peh, pew),
+                            a["exclude_pad"])  # the reference's, computed once
     global_pool = (oh, ow) == (1, 1) and (pbh, pbw) == (0, 0) and kh >= h and kw >= w
 
     def run(inputs):

@@ -692,7 +692,7 @@ class AvgPoolPlan(_Reused):
     """AvgPool on float32: float64 window sums in the reference's tap order, its divisor table."""
 
     def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, threads: int) -> None:
-        from refint8.ops.avg_pool import avg_pool_geometry
+        from refint8.ops.avg_pool import avg_pool_geometry, divisor_table
 
         _, _, _, suffix = VARIANTS[variant]
         a = node.attrs
@@ -708,14 +708,8 @@ class AvgPoolPlan(_Reused):
         _, _, h, w = x_shape
         (kh, kw), (sy, sx) = a["kernel"], a["strides"]
         # the divisor exactly as refint8.ops.avg_pool computes it
-        start_h = np.arange(oh) * sy - pt
-        start_w = np.arange(ow) * sx - pl
-        count_h = np.minimum(start_h + kh, h) - np.maximum(start_h, 0)
-        count_w = np.minimum(start_w + kw, w) - np.maximum(start_w, 0)
-        if a["exclude_pad"] or not any((pt, pl, pb, pr)):
-            divisor = np.outer(count_h, count_w).astype(np.float64)
-        else:
-            divisor = np.full((oh, ow), float(kh * kw))
+        divisor = divisor_table((h, w), (oh, ow), (kh, kw), (sy, sx), (pt, pl), (pb, pr),
+                                a["exclude_pad"])
         self.divisor = np.ascontiguousarray(divisor, np.float64)
         p = ffi.new("r8_avgpool *")
         self.keep = [p, self.divisor]
