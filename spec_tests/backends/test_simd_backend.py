@@ -555,3 +555,71 @@ def test_s16_pairs_model_equals_reference_on_the_same_lowered_graph():
         got, expected = compiled.infer({"input": x}), reference.infer({"input": x})
         for name in expected:
             assert same(got[name], expected[name]), (variant, name)
+
+
+# -- exact shortcuts of the post-op tables (_plan.build_posts) --------------------------------------
+
+def _fq_node(shape, il, ih, out_type="u8"):
+    ol, oh = (0.0, 255.0) if out_type == "u8" else (-128.0, 127.0)
+    ranges = [opset.constant(np.asarray(v, np.float32), name=f"r{i}") for i, v in enumerate((il, ih, ol, oh))]
+    return make_node("FakeQuantize", [opset.parameter(list(shape), "f32", name="x"), *ranges],
+                     {"levels": 256, "output_type": out_type}, name="fq"), [np.float32(v) for v in (il, ih, ol, oh)]
+
+
+def test_reciprocal_quantize_is_exact_next_to_every_midpoint():
+    # x within 4 ulp of each midpoint il + (k + 1/2)(ih - il)/255 (and on it): the reciprocal form
+    # rint(clip((x - il) * (255 / (ih - il)))) alone gets some of these wrong (checked below, so this
+    # test would catch a kernel that skipped the near-midpoint recomputation); the kernel must not.
+    il, ih = np.float32(-1.7), np.float32(2.9)
+    di = np.float32(ih - il)
+    mids = (np.float64(il) + (np.arange(255) + 0.5) * np.float64(di) / 255).astype(np.float32)
+    x = np.concatenate([mids] + [mids + sign * np.float32(k) * np.spacing(mids)
+                                 for k in range(1, 5) for sign in (1, -1)]).reshape(1, 1, 1, -1)
+    node, ranges = _fq_node(x.shape, il, ih)
+    (reference,) = refint8.ops.get_op("FakeQuantize").compute(node.attrs, x, *[np.asarray(r) for r in ranges])
+    with np.errstate(all="ignore"):
+        m = np.float32(np.float64(255) / np.float64(di))
+        shortcut = np.rint(np.clip((x - il) * m, 0, 255)).astype(np.uint8)
+    assert not np.array_equal(shortcut, reference)
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(node)
+        assert kernel.run.plan.params.post[0].type == 8, variant     # the reciprocal form is in use
+        (got,) = kernel.run([x])
+        assert np.array_equal(got, reference), variant
+
+
+def test_relu_before_a_nonnegative_quantize_is_dropped_exactly():
+    # Relu then Quantize with il = 0: negative values, -0.0 (acc 0 times -1) and positives give the
+    # reference's codes without the Relu in the C table.
+    q = np.arange(12, dtype=np.uint8).reshape(1, 1, 3, 4)
+    weights = np.ones((2, 1, 1, 1), np.int8)
+    quantize = Quantize(np.float32(0), np.float32(3), np.float32(0), np.float32(255), 256, element_type="u8")
+    for scale in (np.float32(-0.37), np.float32(0.37), np.array([-1, 0.25], np.float32).reshape(1, 2, 1, 1)):
+        node = conv(q, weights, post_ops=(Multiply(scale), Relu(), quantize), input_zero_point=(5,))
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in VARIANTS:
+            kernel = backend(variant).kernel(node)
+            assert kernel.run.plan.params.npost == 2, variant
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, scale)
+    # a range reaching below 0 keeps the Relu
+    keep = Quantize(np.float32(-1), np.float32(3), np.float32(0), np.float32(255), 256, element_type="u8")
+    node = conv(q, weights, post_ops=(Multiply(np.float32(-0.37)), Relu(), keep))
+    assert backend(VARIANTS[0]).kernel(node).run.plan.params.npost == 3
+
+
+def test_nan_check_is_skipped_only_when_no_nan_can_arise():
+    q = np.full((1, 1, 2, 2), 200, np.uint8)
+    weights = np.ones((1, 1, 1, 1), np.int8)
+    quantize = Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8")
+    safe = conv(q, weights, post_ops=(Multiply(np.float32(1e-3)), Add(np.float32(0.5)), quantize))
+    assert backend(VARIANTS[0]).kernel(safe).run.plan.params.out_type == 1 | 4 | 8
+    # 200 * 3e38 overflows to inf, inf * 0 is NaN: the check stays, and the NaN is an error
+    overflow = conv(q, weights, post_ops=(Multiply(np.float32(3e38)), Multiply(np.float32(0)), quantize))
+    with pytest.raises(InputError):
+        INT8_OPS["Int8Convolution"].compute(overflow.attrs, q, weights)
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(overflow)
+        assert kernel.run.plan.params.out_type == 1 | 4
+        with pytest.raises(InputError):
+            kernel.run([q])

@@ -171,12 +171,87 @@ def _integer_grid(operands: list[np.ndarray], steps: np.float32) -> bool:
                     and np.all(np.rint(ol) == ol))
 
 
-def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any) -> tuple[Any, int]:
-    count = len(post_ops)
+def _reciprocal(operands: list[np.ndarray], steps: np.float32) -> np.ndarray | None:
+    """``steps / (ih - il)`` as float32 if a grid Quantize may use it (C post type 8), else None.
+
+    Type 8 computes ``c = min(steps, max(0, fl(fl(x - il) * m)))`` with ``m = fl(steps / (ih - il))``
+    instead of the reference's ``t = fl(fl(fl(x - il) / (ih - il)) * steps)``. With ``ih - il > 0``
+    finite and ``m`` a finite normal number, where ``il < x <= ih`` we have ``0 <= fl(x - il) <= ih - il``
+    (rounding is monotone), so both are within ``2u·steps`` of the exact ``(x - il)·steps/(ih - il)``
+    (u = 2^-24) and ``|c - t| <= 4u·steps``; above ``ih`` both round to ``steps``, at or below ``il``
+    both to 0 (the reference's selections give ``oh = ol + steps`` and ``ol`` there). So
+    ``rint(c) == rint(t)`` whenever ``c`` is farther than ``8u·steps`` from a midpoint, which the
+    kernel checks per lane, recomputing the rare near-midpoint groups with the division.
+    """
+    il, di, _, _, _, _, _ = operands
+    with np.errstate(all="ignore"):
+        if not (np.all(np.isfinite(il)) and np.all(np.isfinite(di)) and np.all(di > 0)):
+            return None
+        m = (np.float64(steps) / di.astype(np.float64)).astype(np.float32)
+        if not (np.all(np.isfinite(m)) and np.all(m >= np.finfo(np.float32).tiny)):
+            return None
+    return m
+
+
+#: the integer codes of each output dtype
+_CODE_RANGE = {np.dtype(np.uint8): (0, 255), np.dtype(np.int8): (-128, 127)}
+
+
+def _relu_is_redundant(post_ops: Sequence[Any], index: int) -> bool:
+    """Whether the Relu at ``index`` may be skipped: the next op is a (Fake)Quantize whose
+    ``min(il, ih) >= 0`` everywhere. Relu maps y <= 0 to +0 and keeps y > 0 and NaN; every y <= 0
+    and +0 are then both ``<= min(il, ih)``, which the FakeQuantize maps to ``ol`` alike."""
+    if index + 1 >= len(post_ops) or not isinstance(post_ops[index + 1], post.FakeQuantize):
+        return False
+    lo = _fq_operands(post_ops[index + 1])[5]
+    with np.errstate(invalid="ignore"):
+        return bool(np.all(lo >= 0))
+
+
+def _finite_bound(post_ops: Sequence[Any], bound: float) -> float | None:
+    """A bound on ``|y|`` after ``post_ops`` (before a final Quantize) for inputs ``|y| <= bound``, or
+    None when inf or NaN cannot be ruled out. Each step bounds one float32 operation with margin:
+    ``|y * a| <= B·max|a|``, ``|y ± a| <= B + max|a|``, Relu keeps B, Clamp gives ``max(|lo|, |hi|)``."""
+    slack = 1.0 + 2.0 ** -20
+    for op in post_ops:
+        if isinstance(op, post.FakeQuantize):
+            return bound if op is post_ops[-1] else None
+        if isinstance(op, (post.Multiply, post.Add, post.Subtract)):
+            a = np.abs(np.asarray(op.operand, np.float64))
+            if a.size and not np.all(np.isfinite(a)):
+                return None
+            top = float(a.max()) if a.size else 0.0
+            bound = bound * top * slack if isinstance(op, post.Multiply) else (bound + top) * slack
+        elif isinstance(op, post.Clamp):
+            bound = min(bound, max(abs(float(op.low)), abs(float(op.high))))
+        if not bound < 1e38:
+            return None
+    return bound
+
+
+def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any,
+                out_dtype: Any, input_bound: float | None = None) -> tuple[Any, int, int]:
+    """The C post-op table of ``post_ops`` and the kernel's ``out_type`` (r8simd_kernels.h store_result).
+
+    ``input_bound``: a bound on the magnitude of the values entering the post-ops (the int32
+    accumulators of a convolution or matmul), None if they may be anything (float32 inputs).
+
+    Exact shortcuts (each proven where it is decided): a Relu right before a FakeQuantize whose
+    range starts at or above 0 is dropped; a grid Quantize (type 7) uses the reciprocal (type 8)
+    when it may; when the last op is a grid Quantize whose output range lies inside the output
+    dtype's codes, the stores skip the final round and clamp (out_type bit 2: the values are already
+    integers in range, or NaN); and when no NaN can reach the Quantize (finite inputs and operands
+    that cannot overflow to inf), the NaN count is skipped too (bit 3).
+    """
+    ops = [op for i, op in enumerate(post_ops)
+           if not (isinstance(op, post.Relu) and _relu_is_redundant(post_ops, i))]
+    count = len(ops)
     structs = ffi.new("r8_post[]", max(count, 1))
     keep.objects.append(structs)
     tables = _OperandTables(keep, fill)
-    for i, op in enumerate(post_ops):
+    out_dtype = np.dtype(out_dtype)
+    out_type = _OUT_TYPES[out_dtype]
+    for i, op in enumerate(ops):
         s = structs[i]
         s.type = _POST_TYPES[type(op)]
         s.steps = 0.0
@@ -190,9 +265,18 @@ def build_posts(keep: _Keep, ffi: Any, post_ops: Sequence[Any], fill: Any) -> tu
             operands = _fq_operands(op)
             if isinstance(op, post.Quantize) and _integer_grid(operands, np.float32(op.levels - 1)):
                 s.type = 7
+                m = _reciprocal(operands, np.float32(op.levels - 1))
+                if m is not None:
+                    s.type = 8
+                    operands[3] = m      # a[3] (oh - ol == steps) is not read by type 7 or 8
+                low, high = _CODE_RANGE[out_dtype]
+                if i == count - 1 and np.min(operands[2]) >= low and np.max(operands[4]) <= high:
+                    out_type |= 4
+                    if input_bound is not None and _finite_bound(ops, input_bound) is not None:
+                        out_type |= 8
             for k, array in enumerate(operands):
                 fill(s.a[k], array)
-    return structs, count
+    return structs, count, out_type
 
 
 # -- Int8Convolution -------------------------------------------------------------------------------
@@ -368,10 +452,8 @@ class ConvPlan(_Reused):
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.nvpad = nvpad
         self.vl = vl
-        posts, count = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand)
-        p.post = posts
-        p.npost = count
-        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
+                                                  out_type.dtype, input_bound=2.0 ** 31)
         p.threads = threads
         self.scratch = _aligned(group * len(phases) * ck * plane_pos * 4)
         self.function = getattr(lib, f"r8_conv_{suffix}")
@@ -513,10 +595,8 @@ class MatMulPlan(_Reused):
         else:
             p.zw = ffi.NULL
             p.rowsum = ffi.NULL
-        posts, count = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand)
-        p.post = posts
-        p.npost = count
-        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
+                                                  out_type.dtype, input_bound=2.0 ** 31)
         p.threads = threads
         self.scratch = _aligned(max(m, 1) * kk * 4)
         p.scratch = keep.ptr("void *", self.scratch)
@@ -593,9 +673,7 @@ class ElementwisePlan(_Reused):
         p.planes, p.plane = planes, plane
         self._fill_operand(p.h, shift)
         self._fill_operand(p.r, scale)
-        posts, count = build_posts(keep, ffi, post_ops, self._fill_operand)
-        p.post, p.npost = posts, count
-        p.out_type = _OUT_TYPES[np.dtype(out_type.dtype)]
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, self._fill_operand, out_type.dtype)
         p.threads = threads
         self.function = getattr(lib, f"r8_elt_{suffix}")
         self.binary = kind != 0

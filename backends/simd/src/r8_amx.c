@@ -135,7 +135,7 @@ static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
                 TILE_STORE(3, &raw[16][pb * 16 + 16], stride);
             }
             const int ocs = R8_MIN(32, p->OCg - ob * 32);
-            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * 32, ocs, vb0, nv, raw[0], AMX_CHV * 16, out);
+            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * 32, ocs, vb0, nv, raw[0], AMX_CHV * 16, 1, out);
         }
         TILE_RELEASE();
     }

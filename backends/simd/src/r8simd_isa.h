@@ -54,6 +54,8 @@ R8_INLINE vf vf_min(vf a, vf b) { return _mm512_min_ps(a, b); }
 R8_INLINE vm vm_le(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LE_OQ); }
 R8_INLINE vm vm_gt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
 R8_INLINE vm vm_lt(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+R8_INLINE vm vm_ge(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_GE_OQ); }
+R8_INLINE vf vf_abs(vf a) { return _mm512_castsi512_ps(_mm512_and_si512(_mm512_castps_si512(a), _mm512_set1_epi32(0x7FFFFFFF))); }
 R8_INLINE vm vm_nle(vf a, vf b) { return _mm512_cmp_ps_mask(a, b, _CMP_NLE_UQ); }
 R8_INLINE vm vm_nan(vf a) { return _mm512_cmp_ps_mask(a, a, _CMP_UNORD_Q); }
 R8_INLINE unsigned vm_bits(vm m) { return (unsigned)m; }
@@ -114,6 +116,8 @@ R8_INLINE vf vf_min(vf a, vf b) { return _mm256_min_ps(a, b); }
 R8_INLINE vm vm_le(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LE_OQ); }
 R8_INLINE vm vm_gt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GT_OQ); }
 R8_INLINE vm vm_lt(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_LT_OQ); }
+R8_INLINE vm vm_ge(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_GE_OQ); }
+R8_INLINE vf vf_abs(vf a) { return _mm256_and_ps(a, _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF))); }
 R8_INLINE vm vm_nle(vf a, vf b) { return _mm256_cmp_ps(a, b, _CMP_NLE_UQ); }
 R8_INLINE vm vm_nan(vf a) { return _mm256_cmp_ps(a, a, _CMP_UNORD_Q); }
 R8_INLINE unsigned vm_bits(vm m) { return (unsigned)_mm256_movemask_ps(m); }
@@ -173,6 +177,8 @@ R8_INLINE vf vf_min(vf a, vf b) { return _mm_min_ps(a, b); }
 R8_INLINE vm vm_le(vf a, vf b) { return _mm_cmple_ps(a, b); }
 R8_INLINE vm vm_gt(vf a, vf b) { return _mm_cmpgt_ps(a, b); }
 R8_INLINE vm vm_lt(vf a, vf b) { return _mm_cmplt_ps(a, b); }
+R8_INLINE vm vm_ge(vf a, vf b) { return _mm_cmpge_ps(a, b); }
+R8_INLINE vf vf_abs(vf a) { return _mm_and_ps(a, _mm_castsi128_ps(_mm_set1_epi32(0x7FFFFFFF))); }
 R8_INLINE vm vm_nle(vf a, vf b) { return _mm_cmpnle_ps(a, b); }
 R8_INLINE vm vm_nan(vf a) { return _mm_cmpunord_ps(a, a); }
 R8_INLINE unsigned vm_bits(vm m) { return (unsigned)_mm_movemask_ps(m); }

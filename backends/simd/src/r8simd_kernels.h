@@ -37,88 +37,233 @@
 /* ------------------------------------------------------------------------------------------- */
 /* post-ops                                                                                    */
 
-/* Epilogues run pass by pass over up to CHV vectors held in memory (L1): each post-op is one tight
- * loop with its operand pointers resolved once per run. */
+/* Post-ops run on register groups of PB vectors (one load and store of each vector, not one per
+ * post-op), with their operands resolved once per run of vectors (post_resolve). */
 #define CHV 64
+#define PB 4
+#define R8_MAX_POST 16   /* _plan.py never emits more post-ops per layer */
 
-#define OPND(k, var) \
-    const r8_operand *var##_d = &o->a[k]; \
-    const float *var##_p = var##_d->data + outer * var##_d->s_outer + inner0 * var##_d->s_inner; \
-    const long var##_s = var##_d->step;
-#define VAL(var, i) vf_load(var##_p + (i) * var##_s)
+/* A post-op with its operands resolved for one run: vector i of operand k at a[k].p + i*a[k].step. */
+typedef struct { const float *p; long step; } r8_ref;
+typedef struct { int type; float steps; r8_ref a[7]; } r8_post_run;
 
-/* Apply the post-ops, in order, to y[0..nv) (vector i at (outer, inner0 + i*VL)). */
-static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, long inner0) {
+/* Resolve the operands of ops[0..count) for the run of vectors starting at (outer, inner0). */
+static void post_resolve(const r8_post *ops, int count, long outer, long inner0, r8_post_run *res) {
     for (int k = 0; k < count; k++) {
         const r8_post *o = ops + k;
+        const int used = o->type <= 2 ? 1 : o->type == 4 ? 2 : o->type == 3 ? 0 : 7;
+        res[k].type = o->type;
+        res[k].steps = o->steps;
+        for (int i = 0; i < used; i++) {
+            const r8_operand *d = &o->a[i];
+            res[k].a[i].p = d->data + outer * d->s_outer + inner0 * d->s_inner;
+            res[k].a[i].step = d->step;
+        }
+    }
+}
+
+#define OPND(k, var) const float *var##_p = o->a[k].p + i0 * o->a[k].step; const long var##_s = o->a[k].step;
+#define VAL(var, j) vf_load(var##_p + (j) * var##_s)
+
+/* Quantize onto an integer grid (post type 7, the reference's formula branch; see _plan.py): one
+ * vector x -> ol if x <= min(il, ih); oh if x > max(il, ih); else rint(((x - il) / (ih - il)) * steps) + ol. */
+R8_INLINE vf quantize_grid(const r8_post_run *o, vf x, long i0, int j) {
+    OPND(0, il) OPND(1, di) OPND(2, ol) OPND(4, oh) OPND(5, lo) OPND(6, hi)
+    const vf st = vf_set1(o->steps), olv = VAL(ol, j);
+    vf r = vf_add(vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, j)), VAL(di, j)), st)), olv);
+    r = vf_blend(vm_gt(x, VAL(hi, j)), r, VAL(oh, j));
+    return vf_blend(vm_le(x, VAL(lo, j)), r, olv);
+}
+
+/* Apply the resolved post-ops, in order, to the n vectors r[0..n) = vectors i0 .. i0+n-1 of the
+ * run. n is a compile-time constant at each call (PB or 1), so r[] stays in registers. */
+R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n, long i0) {
+    for (int k = 0; k < count; k++) {
+        const r8_post_run *o = ops + k;
         switch (o->type) {
         case 0: { OPND(0, a)
-            for (long i = 0; i < nv; i++) y[i] = vf_mul(y[i], VAL(a, i));
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) r[j] = vf_mul(r[j], VAL(a, j));
             break; }
         case 1: { OPND(0, a)
-            for (long i = 0; i < nv; i++) y[i] = vf_add(y[i], VAL(a, i));
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) r[j] = vf_add(r[j], VAL(a, j));
             break; }
         case 2: { OPND(0, a)
-            for (long i = 0; i < nv; i++) y[i] = vf_sub(y[i], VAL(a, i));
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) r[j] = vf_sub(r[j], VAL(a, j));
             break; }
         case 3: { /* Relu: y if y > 0 or NaN, else +0 */
             const vf zero = vf_set1(0.0f);
-            for (long i = 0; i < nv; i++) y[i] = vf_keep(vm_nle(y[i], zero), y[i]);
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) r[j] = vf_keep(vm_nle(r[j], zero), r[j]);
             break; }
         case 4: { /* Clamp (refint8.ops.clamp): lo if y < lo, hi if y > hi, else y (NaN and -0.0 stay) */
             OPND(0, lo) OPND(1, hi)
-            for (long i = 0; i < nv; i++) {
-                vf v = y[i], l = VAL(lo, i);
-                y[i] = vf_blend(vm_lt(v, l), vf_blend(vm_gt(v, VAL(hi, i)), v, VAL(hi, i)), l);
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) {
+                vf v = r[j], l = VAL(lo, j), h = VAL(hi, j);
+                r[j] = vf_blend(vm_lt(v, l), vf_blend(vm_gt(v, h), v, h), l);
             }
             break; }
-        case 7: { /* Quantize onto an integer grid (see _plan.py: provably equal to case 6 + rint):
-                   * rint(((q / steps) * (oh - ol)) + ol) == q + ol when oh - ol == steps <= 255 and ol
-                   * is an integer of magnitude <= 255 (the float32 error is below 1e-4). */
-            OPND(0, il) OPND(1, di) OPND(2, ol) OPND(4, oh) OPND(5, lo) OPND(6, hi)
-            const vf st = vf_set1(o->steps);
-            for (long i = 0; i < nv; i++) {
-                vf x = y[i], olv = VAL(ol, i);
-                vf q = vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, i)), VAL(di, i)), st));
-                vf r = vf_add(q, olv);
-                r = vf_blend(vm_gt(x, VAL(hi, i)), r, VAL(oh, i));
-                y[i] = vf_blend(vm_le(x, VAL(lo, i)), r, olv);
+        case 7: /* Quantize onto an integer grid: rint(((q / steps) * (oh - ol)) + ol) == q + ol when
+                 * oh - ol == steps <= 255 and ol is an integer of magnitude <= 255 (_plan.py) */
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) r[j] = quantize_grid(o, r[j], i0, j);
+            break;
+        case 8: { /* case 7 by the reciprocal m = steps / (ih - il) (_plan.py: ih - il > 0, finite):
+                   * c = min(steps, max(0, (x - il) * m)) is within 4u*steps of the reference's
+                   * ((x - il) / (ih - il)) * steps wherever il < x <= ih, is exactly steps above ih
+                   * and 0 (or -0) at or below il, and stays NaN for NaN. rint(c) is the reference's
+                   * level unless c lies within 8u*steps of a midpoint k + 1/2 (u = 2^-24): such
+                   * groups (about 1 in 4000 lanes) are recomputed by case 7's formula. */
+            OPND(0, il) OPND(2, ol) OPND(3, m)
+            const vf st = vf_set1(o->steps), zero = vf_set1(0.0f);
+            const vf limit = vf_set1(0.5f - o->steps * 0x1p-21f);
+            vf x[PB];
+            unsigned near = 0;
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) {
+                x[j] = r[j];
+                vf c = vf_min(st, vf_max(zero, vf_mul(vf_sub(r[j], VAL(il, j)), VAL(m, j))));
+                vf q = vf_round(c);
+                near |= vm_bits(vm_ge(vf_abs(vf_sub(c, q)), limit));
+                r[j] = vf_add(q, VAL(ol, j));
+            }
+            if (__builtin_expect(near != 0, 0)) {
+                for (int j = 0; j < n; j++) r[j] = quantize_grid(o, x[j], i0, j);
             }
             break; }
         default: { /* FakeQuantize / Quantize: refint8.ops.fake_quantize per lane, in this order */
             OPND(0, il) OPND(1, di) OPND(2, ol) OPND(3, dO) OPND(4, oh) OPND(5, lo) OPND(6, hi)
             const vf st = vf_set1(o->steps);
-            for (long i = 0; i < nv; i++) {
-                vf x = y[i], olv = VAL(ol, i);
-                vf q = vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, i)), VAL(di, i)), st)); /* rint(((x-il)/(ih-il))*steps) */
-                vf r = vf_add(vf_mul(vf_div(q, st), VAL(dO, i)), olv);                   /* ((q/steps)*(oh-ol))+ol */
-                r = vf_blend(vm_gt(x, VAL(hi, i)), r, VAL(oh, i));                       /* x > max(il, ih): oh */
-                y[i] = vf_blend(vm_le(x, VAL(lo, i)), r, olv);                           /* x <= min(il, ih): ol */
+#pragma GCC unroll 4
+            for (int j = 0; j < n; j++) {
+                vf x = r[j], olv = VAL(ol, j);
+                vf q = vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, j)), VAL(di, j)), st)); /* rint(((x-il)/(ih-il))*steps) */
+                vf y = vf_add(vf_mul(vf_div(q, st), VAL(dO, j)), olv);                   /* ((q/steps)*(oh-ol))+ol */
+                y = vf_blend(vm_gt(x, VAL(hi, j)), y, VAL(oh, j));                       /* x > max(il, ih): oh */
+                r[j] = vf_blend(vm_le(x, VAL(lo, j)), y, olv);                           /* x <= min(il, ih): ol */
             }
             break; }
         }
     }
 }
 
+/* Apply the post-ops to y[0..nv) in memory (vector i at (outer, inner0 + i*VL)). */
+static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, long inner0) {
+    r8_post_run res[R8_MAX_POST];
+    post_resolve(ops, count, outer, inner0, res);
+    long i = 0;
+    for (; i + PB <= nv; i += PB) {
+        vf r[PB];
+#pragma GCC unroll 4
+        for (int j = 0; j < PB; j++) r[j] = y[i + j];
+        post_group(res, count, r, PB, i);
+#pragma GCC unroll 4
+        for (int j = 0; j < PB; j++) y[i + j] = r[j];
+    }
+    for (; i < nv; i++) post_group(res, count, y + i, 1, i);
+}
+
 /* Store VL results (selected lanes, consecutive outputs) as float32 or as integer codes.
- * Returns the number of NaN lanes that reached a Quantize (an error of the layer). */
+ * out_type (_plan.py build_posts): bits 0-1: 0 float32, 1 u8, 2 i8 (round half to even, then
+ * saturate); bit 2: the values are already integers inside the code range (or NaN), stored as they
+ * are; bit 3: no NaN can reach the store (not counted). Returns the number of NaN lanes that reached
+ * a Quantize (an error of the layer). */
 R8_INLINE int store_result(void *out, long index, vf y, unsigned mask, int out_type) {
-    if (out_type == 0) {
+    const int kind = out_type & 3;
+    if (kind == 0) {
         store_f32((float *)out + index, y, mask);
         return 0;
     }
-    int nan = __builtin_popcount(vm_bits(vm_nan(y)) & mask);
-    vf r = vf_round(y);
-    vf lo = vf_set1(out_type == 1 ? 0.0f : -128.0f), hi = vf_set1(out_type == 1 ? 255.0f : 127.0f);
-    r = vf_min(vf_max(r, lo), hi);
-    STORE_CODES((uint8_t *)out + index, r, mask, out_type == 2);
+    int nan = out_type & 8 ? 0 : __builtin_popcount(vm_bits(vm_nan(y)) & mask);
+    if (!(out_type & 4)) {
+        vf lo = vf_set1(kind == 1 ? 0.0f : -128.0f), hi = vf_set1(kind == 1 ? 255.0f : 127.0f);
+        y = vf_min(vf_max(vf_round(y), lo), hi);
+    }
+    STORE_CODES((uint8_t *)out + index, y, mask, kind == 2);
     return nan;
 }
 
 /* ------------------------------------------------------------------------------------------- */
 /* Int8Convolution                                                                             */
 
-/* Pack one image into the phase planes (layout: r8simd_api.h). */
+#if R8_MODE == 0
+/* n cells d[x] = the codes s[j][sx*x] (j = 0..3, channel j in byte j; a missing channel 0), each
+ * xor flip (i8 -> u8: + 128). */
+static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
+    long x = 0;
+    if (sx <= 2) { /* 16 positions at a time: 4 channel rows -> 16 cells */
+        const __m128i fl = _mm_set1_epi8((char)flip), even = _mm_set1_epi16(0x00FF);
+        for (; x + 16 + (sx - 1) <= n; x += 16) {   /* reads stay within the run */
+            __m128i r[4];
+            for (int j = 0; j < 4; j++) {
+                if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+                if (sx == 1) {
+                    r[j] = _mm_loadu_si128((const __m128i *)(s[j] + x));
+                } else {
+                    __m128i lo = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
+                    __m128i hi = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x + 16));
+                    r[j] = _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
+                }
+                r[j] = _mm_xor_si128(r[j], fl);
+            }
+            __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+            __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+            __m128i *o = (__m128i *)(d + x);
+            _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
+            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
+            _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
+            _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
+        }
+    }
+    for (; x < n; x++) {
+        uint32_t cell = 0;
+        for (int j = 0; j < 4; j++)
+            if (s[j]) cell |= (uint32_t)(uint8_t)(s[j][(long)sx * x] ^ flip) << (8 * j);
+        d[x] = cell;
+    }
+}
+#else
+/* n cells d[x] = the s16 pair (v[0][sx*x] - z[0], v[1][sx*x] - z[1]) (a missing channel 0). */
+static void pack_s16_run(uint32_t *d, const uint8_t *const s[2], const int z[2], long n, int sx, int sgn) {
+    long x = 0;
+    if (sx <= 2) { /* 8 positions at a time: 2 channel rows widened to s16, minus za */
+        const __m128i zv0 = _mm_set1_epi16((short)z[0]), zv1 = _mm_set1_epi16((short)z[1]);
+        const __m128i even = _mm_set1_epi16(0x00FF);
+        for (; x + 8 + (sx - 1) <= n; x += 8) {   /* reads stay within the run */
+            __m128i r[2];
+            for (int j = 0; j < 2; j++) {
+                if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+                __m128i bytes;
+                if (sx == 1) {
+                    bytes = _mm_loadl_epi64((const __m128i *)(s[j] + x));
+                } else {
+                    bytes = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
+                    bytes = _mm_packus_epi16(_mm_and_si128(bytes, even), _mm_setzero_si128());
+                }
+                r[j] = sgn ? _mm_cvtepi8_epi16(bytes) : _mm_cvtepu8_epi16(bytes);
+            }
+            if (s[0]) r[0] = _mm_sub_epi16(r[0], zv0);
+            if (s[1]) r[1] = _mm_sub_epi16(r[1], zv1);
+            __m128i *o = (__m128i *)(d + x);
+            _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(r[0], r[1]));
+            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(r[0], r[1]));
+        }
+    }
+    for (; x < n; x++) {
+        int16_t v[2] = {0, 0};
+        for (int j = 0; j < 2; j++)
+            if (s[j]) v[j] = (int16_t)((sgn ? (int)(int8_t)s[j][(long)sx * x] : (int)s[j][(long)sx * x]) - z[j]);
+        memcpy(d + x, v, 4);
+    }
+}
+#endif
+
+/* Pack one image into the phase planes (layout: r8simd_api.h). Row by row: padding cells, then
+ * the run of real columns; when a phase plane is the image itself (stride 1, no column padding,
+ * Wq == W) consecutive rows are one contiguous run in both layouts and are packed at once. */
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
     const long ppos = p->plane_pos;
     const int G = p->G, np = p->nphase, ck = p->ck;
@@ -131,13 +276,15 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
         const int kp = R8_MODE == 0 ? 4 : 2;
         const uint8_t *src[4] = {0, 0, 0, 0};
         uint32_t padcell = 0;
-        int chans[4];
+        int chans[4], z[2] = {0, 0};
+        (void)z;   /* mode 1 only */
         for (int j = 0; j < kp; j++) {
             int c = c4 * kp + j;
             chans[j] = c < p->Cg ? g * p->Cg + c : -1;
             if (chans[j] >= 0) {
                 src[j] = img + (long)chans[j] * p->H * p->W;
                 if (R8_MODE == 0) padcell |= (uint32_t)(p->pad[chans[j]] & 0xFF) << (8 * j);
+                else z[j] = p->pad[chans[j]];
             }
         }
         /* columns xq whose padded column rx + sx*xq is a real input column */
@@ -145,91 +292,38 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
         while (xlo < p->Wq && rx + p->sx * xlo < p->pl) xlo++;
         xhi = xlo;
         while (xhi < p->Wq && rx + p->sx * xhi < p->pl + p->W) xhi++;
+        const int sx = p->sx, x0 = rx - p->pl;
+        const int whole_rows = sx == 1 && p->sy == 1 && xlo == 0 && xhi == p->Wq && p->Wq == p->W && x0 == 0;
         long pos = 0;
-        for (int yq = 0; pos < ppos; yq++) {
+        for (int yq = 0; pos < ppos;) {
             long len = R8_MIN((long)p->Wq, ppos - pos);
             int y = ry + p->sy * yq - p->pt;
             uint32_t *d = dst + pos;
             if (y < 0 || y >= p->H) {
                 for (long x = 0; x < len; x++) d[x] = padcell;
-            } else {
-                long a = R8_MIN((long)xlo, len), b = R8_MIN((long)xhi, len);
-                for (long x = 0; x < a; x++) d[x] = padcell;
-                const long row = (long)y * p->W;
-                const int sx = p->sx, x0 = rx - p->pl;
-#if R8_MODE == 0
-                const uint8_t flip = p->in_signed ? 0x80 : 0;
-                const uint8_t *s[4];
-                for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + row + x0 : 0;
-                long x = a;
-                if (sx <= 2) { /* 16 positions at a time: 4 channel rows -> 16 cells */
-                    const __m128i fl = _mm_set1_epi8((char)flip), even = _mm_set1_epi16(0x00FF);
-                    for (; x + 16 + (sx - 1) <= b; x += 16) {
-                        __m128i r[4];
-                        for (int j = 0; j < 4; j++) {
-                            if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
-                            if (sx == 1) {
-                                r[j] = _mm_loadu_si128((const __m128i *)(s[j] + x));
-                            } else {
-                                __m128i lo = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
-                                __m128i hi = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x + 16));
-                                r[j] = _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
-                            }
-                            r[j] = _mm_xor_si128(r[j], fl);
-                        }
-                        __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
-                        __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
-                        __m128i *o = (__m128i *)(d + x);
-                        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
-                        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
-                        _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
-                        _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
-                    }
-                }
-                for (; x < b; x++) {
-                    uint32_t cell = 0;
-                    for (int j = 0; j < 4; j++)
-                        if (s[j]) cell |= (uint32_t)(uint8_t)(s[j][sx * x] ^ flip) << (8 * j);
-                    d[x] = cell;
-                }
-#else
-                const uint8_t *s[2];
-                for (int j = 0; j < 2; j++) s[j] = src[j] ? src[j] + row + x0 : 0;
-                const int z0 = src[0] ? p->pad[chans[0]] : 0, z1 = src[1] ? p->pad[chans[1]] : 0;
-                long x = a;
-                if (sx <= 2) { /* 8 positions at a time: 2 channel rows widened to s16, minus za */
-                    const __m128i zv0 = _mm_set1_epi16((short)z0), zv1 = _mm_set1_epi16((short)z1);
-                    const __m128i even = _mm_set1_epi16(0x00FF);
-                    for (; x + 8 + (sx - 1) <= b; x += 8) {
-                        __m128i r[2];
-                        for (int j = 0; j < 2; j++) {
-                            if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
-                            __m128i bytes;
-                            if (sx == 1) {
-                                bytes = _mm_loadl_epi64((const __m128i *)(s[j] + x));
-                            } else {
-                                bytes = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
-                                bytes = _mm_packus_epi16(_mm_and_si128(bytes, even), _mm_setzero_si128());
-                            }
-                            r[j] = p->in_signed ? _mm_cvtepi8_epi16(bytes) : _mm_cvtepu8_epi16(bytes);
-                        }
-                        if (s[0]) r[0] = _mm_sub_epi16(r[0], zv0);
-                        if (s[1]) r[1] = _mm_sub_epi16(r[1], zv1);
-                        __m128i *o = (__m128i *)(d + x);
-                        _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(r[0], r[1]));
-                        _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(r[0], r[1]));
-                    }
-                }
-                for (; x < b; x++) {
-                    int16_t v[2] = {0, 0};
-                    for (int j = 0; j < 2; j++)
-                        if (s[j]) v[j] = (int16_t)((p->in_signed ? (int)(int8_t)s[j][sx * x] : (int)s[j][sx * x]) - (j ? z1 : z0));
-                    memcpy(d + x, v, 4);
-                }
-#endif
-                for (long x = b; x < len; x++) d[x] = padcell;
+                pos += len;
+                yq++;
+                continue;
             }
+            long a = R8_MIN((long)xlo, len), b = R8_MIN((long)xhi, len);
+            int rows = 1;
+            if (whole_rows) { /* rows yq.. while they are real and complete: one run */
+                while (y + rows < p->H && pos + (long)(rows + 1) * p->Wq <= ppos) rows++;
+                if (rows > 1) a = 0, b = len = (long)rows * p->W;
+            }
+            for (long x = 0; x < a; x++) d[x] = padcell;
+            const long off = (long)y * p->W + x0 + (long)sx * a;
+#if R8_MODE == 0
+            const uint8_t *s[4];
+            for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + off : 0;
+            pack_u8_run(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
+#else
+            const uint8_t *s[2] = {src[0] ? src[0] + off : 0, src[1] ? src[1] + off : 0};
+            pack_s16_run(d + a, s, z, b - a, sx, p->in_signed);
+#endif
+            for (long x = b; x < len; x++) d[x] = padcell;
             pos += len;
+            yq += rows;
         }
     }
 }
@@ -256,49 +350,78 @@ static void SFX(conv_window_sums)(const r8_conv *p, int nt) {
 #endif
 
 /* Epilogue of output channels oc0 .. oc0+nocs-1 over nv (<= CHV) vectors starting at vector vb0:
- * raw dot products (row j at raw + j*stride) -> acc = raw + comp - zw*S -> float32 -> post-ops
- * -> store the valid lanes into the NCHW output. Returns the NaN count reaching a Quantize. */
-static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs, int vb0, int nv,
-                              const int32_t *raw, long stride, void *out) {
-    vf y[CHV] __attribute__((aligned(64)));
+ * raw dot products (row j at raw + j*stride) -> acc = raw (+ comp if add_comp, else the raw sums
+ * started from it) - zw*S -> float32 -> post-ops
+ * -> store the valid lanes into the NCHW output, a register group at a time. Returns the NaN
+ * count reaching a Quantize. */
+R8_INLINE void conv_acc(const r8_conv *p, const int32_t *r, const int32_t *ws, vi comp, vi zwv,
+                        vf *y, const int n, int i0) {
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        vi a = vi_add(vi_load(r + (i0 + j) * VL), comp);   /* comp is zero where the raw sums hold it */
+#if R8_MODE == 0
+        if (ws) a = vi_sub(a, vi_mullo(zwv, vi_load(ws + (i0 + j) * VL)));
+#endif
+        y[j] = vf_cvt(a);
+    }
+}
+
+R8_INLINE int conv_store(const r8_conv *p, void *out, long base, const unsigned *vmask, const int *vstart,
+                         const vf *y, const int n, int i0) {
     int nan = 0;
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        const unsigned mask = vmask[i0 + j];
+        if (mask) nan += store_result(out, base + vstart[i0 + j], y[j], mask, p->out_type);
+    }
+    return nan;
+}
+
+static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs, int vb0, int nv,
+                              const int32_t *raw, long stride, int add_comp, void *out) {
+    int nan = 0;
+    const unsigned *vmask = p->vmask + vb0;
+    const int *vstart = p->vstart + vb0;
+    const long inner0 = (long)vb0 * VL;
+    const int32_t *ws = NULL;
+#if R8_MODE == 0
+    if (p->zw) ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
+#endif
     for (int j = 0; j < nocs; j++) {
         const int oc = oc0 + j;
         const int32_t *r = raw + j * stride;
-        const vi comp = vi_set1(p->comp[oc]);
-#if R8_MODE == 0
-        if (p->zw) {
-            const vi zwv = vi_set1(p->zw[oc]);
-            const int32_t *ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
-            for (int i = 0; i < nv; i++)
-                y[i] = vf_cvt(vi_sub(vi_add(vi_load(r + i * VL), comp), vi_mullo(zwv, vi_load(ws + i * VL))));
-        } else
-#endif
-        for (int i = 0; i < nv; i++) y[i] = vf_cvt(vi_add(vi_load(r + i * VL), comp));
+        const vi comp = vi_set1(add_comp ? p->comp[oc] : 0), zwv = vi_set1(ws ? p->zw[oc] : 0);
         const long outer = (long)n * p->OC + oc;
-        post_run(p->post, p->npost, y, nv, outer, (long)vb0 * VL);
         const long base = outer * p->OH * p->OW;
-        const unsigned *vmask = p->vmask + vb0;
-        const int *vstart = p->vstart + vb0;
-        if (p->out_type == 0) {
-            for (int i = 0; i < nv; i++)
-                if (vmask[i]) store_f32((float *)out + base + vstart[i], y[i], vmask[i]);
-        } else {
-            for (int i = 0; i < nv; i++)
-                if (vmask[i]) nan += store_result(out, base + vstart[i], y[i], vmask[i], p->out_type);
+        r8_post_run res[R8_MAX_POST];
+        post_resolve(p->post, p->npost, outer, inner0, res);
+        int i = 0;
+        for (; i + PB <= nv; i += PB) {
+            vf y[PB];
+            conv_acc(p, r, ws, comp, zwv, y, PB, i);
+            post_group(res, p->npost, y, PB, i);
+            nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
+        }
+        for (; i < nv; i++) {
+            vf y[1];
+            conv_acc(p, r, ws, comp, zwv, y, 1, i);
+            post_group(res, p->npost, y, 1, i);
+            nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
         }
     }
     return nan;
 }
 
-/* Raw dot products of MR vectors (from virtual position v0) x NR output channels of block ob. */
+/* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of block ob. */
 R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
                          int32_t *raw, long stride) {
     vi acc[CONV_NR][CONV_MR];
 #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++)
+    for (int j = 0; j < NR; j++) {
+        const vi c = vi_set1(p->comp[p->OCg * g + ob * CONV_NR + j]);   /* acc starts at comp[oc] */
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) acc[j][i] = vi_zero();
+        for (int i = 0; i < MR; i++) acc[j][i] = c;
+    }
     const long ppos = p->plane_pos;
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
@@ -327,37 +450,46 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 }
 
 #ifndef R8_CUSTOM_CONV_COMPUTE
-#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)(vb0 + pb) * VL, mr, nr, raw[0] + pb * VL, CHV * VL); break;
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
+#define CONV_CHUNK 16           /* vectors of positions per work item */
+#define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
 
-/* Work items: (group, block of CONV_NR output channels, chunk of CHV vectors); each item computes
- * its raw sums tile by tile into a local buffer, then runs the epilogue once per channel. */
+/* Work items: (group, chunk of CONV_CHUNK vectors, run of output-channel blocks whose packed
+ * weights fit CONV_WEIGHT_BYTES). Per block of the run: the raw sums of the chunk, tile by tile,
+ * then the epilogue; the chunk's inputs and the run's weights are reused from L1 for small layers. */
 static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
-    const int nchunk = (p->nvec + CHV - 1) / CHV;
-    const long items = (long)p->G * nob * nchunk;
+    const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
+    const int run = (int)R8_MAX(1, R8_MIN((long)nob, CONV_WEIGHT_BYTES / ob_bytes));
+    const int nrun = (nob + run - 1) / run;
+    const int nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
+    const long items = (long)p->G * nchunk * nrun;
     int nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
     for (long it = 0; it < items; it++) {
-        int32_t raw[CONV_NR][CHV * VL] __attribute__((aligned(64)));
-        const int chunk = (int)(it % nchunk);
-        const long r = it / nchunk;
-        const int ob = (int)(r % nob), g = (int)(r / nob);
-        const int vb0 = chunk * CHV, nv = R8_MIN(CHV, p->nvec - vb0);
-        const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-        for (int pb = 0; pb < nv; pb += CONV_MR) {
-            const int mr = R8_MIN(CONV_MR, nv - pb);
-            switch (mr * 8 + nr) {
-                TILE_CASES(1)
-                TILE_CASES(2)
+        int32_t raw[CONV_NR][CONV_CHUNK * VL] __attribute__((aligned(64)));
+        const int ru = (int)(it % nrun);
+        const long r = it / nrun;
+        const int chunk = (int)(r % nchunk), g = (int)(r / nchunk);
+        const int v0 = chunk * CONV_CHUNK, vend = R8_MIN(p->nvec, v0 + CONV_CHUNK);
+        const int ob_end = R8_MIN(nob, (ru + 1) * run);
+        for (int ob = ru * run; ob < ob_end; ob++) {
+            const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+            for (int vb = v0; vb < vend; vb += CONV_MR) {
+                const int mr = R8_MIN(CONV_MR, vend - vb);
+                switch (mr * 8 + nr) {
+                    TILE_CASES(1)
+                    TILE_CASES(2)
 #if CONV_MR > 2
-                TILE_CASES(3)
-                TILE_CASES(4)
+                    TILE_CASES(3)
+                    TILE_CASES(4)
 #endif
-            default: break;
+                default: break;
+                }
             }
+            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, vend - v0, raw[0], CONV_CHUNK * VL, 0, out);
         }
-        nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, vb0, nv, raw[0], CHV * VL, out);
     }
     return nan;
 }
@@ -536,7 +668,7 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
                         acc = dw_madd(acc, vi_load(plane + p->tap_phase[t] * ppos + v0 + p->tap_off[t]), vi_set1(wt[t]));
                     vi_store(raw + i * VL, acc);
                 }
-                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, out);
+                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, 0, out);   /* comp is 0 */
             }
         }
     }
