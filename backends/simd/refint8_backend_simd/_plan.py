@@ -641,6 +641,27 @@ class MatMulPlan(_Reused):
 _IN_TYPES = {np.dtype(np.float32): 0, np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int32): 3}
 
 
+def _elementwise_bound(kind: int, node: Any, shift: Any, scale: Any) -> float | None:
+    """A bound on the magnitude of what enters an elementwise layer's post-ops (None: unknown).
+
+    Integer inputs are bounded by their type (|u8|, |i8| <= 255, |i32| <= 2^31); Int8Add gives
+    ``(float32(q1) - h) * r + float32(q2)``, Int8Multiply ``(float32(q1) - h) * float32(q2)``.
+    """
+    limits = {np.dtype(np.uint8): 255.0, np.dtype(np.int8): 128.0, np.dtype(np.int32): 2.0 ** 31}
+    inputs = [limits.get(np.dtype(i.dtype)) for i in node.inputs[:2 if kind else 1]]
+    if any(b is None for b in inputs):
+        return None
+    if not kind:
+        return inputs[0]
+    h = float(np.max(np.abs(np.asarray(shift, np.float64))))
+    r = float(np.max(np.abs(np.asarray(scale, np.float64))))
+    if not (np.isfinite(h) and np.isfinite(r)):
+        return None
+    slack = 1.0 + 2.0 ** -20
+    t = (inputs[0] + h) * slack
+    return ((t * r) * slack + inputs[1]) * slack if kind == 1 else t * inputs[1] * slack
+
+
 class ElementwisePlan(_Reused):
     """Int8Add, Int8Multiply, Dequantize and FakeQuantize (constant ranges) as one C kernel.
 
@@ -673,7 +694,9 @@ class ElementwisePlan(_Reused):
         p.planes, p.plane = planes, plane
         self._fill_operand(p.h, shift)
         self._fill_operand(p.r, scale)
-        p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, self._fill_operand, out_type.dtype)
+        bound = _elementwise_bound(kind, node, shift, scale)
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, self._fill_operand, out_type.dtype,
+                                                  input_bound=bound)
         p.threads = threads
         self.function = getattr(lib, f"r8_elt_{suffix}")
         self.binary = kind != 0

@@ -17,9 +17,15 @@ typedef struct {
 } r8_operand;
 
 /* One post-op. type: 0 Multiply, 1 Add, 2 Subtract, 3 Relu, 4 Clamp, 5 FakeQuantize,
- * 6 Quantize (FakeQuantize then round-half-even, saturate; must be last).
+ * 6 Quantize (FakeQuantize then round-half-even, saturate; must be last), 7 Quantize onto an
+ * integer grid (oh - ol == steps: the levels are the codes), 8 the same by the reciprocal
+ * steps / (ih - il), with near-midpoint lanes recomputed by 7 (_plan.py proves both exact).
  * a: Multiply/Add/Subtract a[0]; Clamp a[0] = low, a[1] = high;
- *    (Fake)Quantize a[0..6] = il, ih - il, ol, oh - ol, oh, min(il, ih), max(il, ih). */
+ *    (Fake)Quantize a[0..6] = il, ih - il, ol, oh - ol, oh, min(il, ih), max(il, ih);
+ *    type 8 has steps / (ih - il) in a[3].
+ * The kernels' out_type: bits 0-1 the output (0 float32, 1 u8, 2 i8); bit 2: the last post-op
+ * yields integers inside the code range (no round/clamp at the store); bit 3: no NaN can reach
+ * the store (not counted). */
 typedef struct {
     int type;
     float steps;

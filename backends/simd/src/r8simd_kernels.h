@@ -190,32 +190,54 @@ R8_INLINE int store_result(void *out, long index, vf y, unsigned mask, int out_t
 /* Int8Convolution                                                                             */
 
 #if R8_MODE == 0
+/* 16 cells o[x] = the codes s[j][sx*x] (sx 1 or 2; channel j in byte j, xor flip; a missing
+ * channel 0). Reads s[j][0 .. 16*sx). */
+R8_INLINE void pack_u8_16(__m128i *o, const uint8_t *const s[4], int sx, __m128i fl) {
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    __m128i r[4];
+    for (int j = 0; j < 4; j++) {
+        if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+        if (sx == 1) {
+            r[j] = _mm_loadu_si128((const __m128i *)s[j]);
+        } else {
+            __m128i lo = _mm_loadu_si128((const __m128i *)s[j]);
+            __m128i hi = _mm_loadu_si128((const __m128i *)(s[j] + 16));
+            r[j] = _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
+        }
+        r[j] = _mm_xor_si128(r[j], fl);
+    }
+    __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
+    __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
+    _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
+    _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
+}
+
 /* n cells d[x] = the codes s[j][sx*x] (j = 0..3, channel j in byte j; a missing channel 0), each
- * xor flip (i8 -> u8: + 128). */
+ * xor flip (i8 -> u8: + 128). Reads only the bytes s[j][0 .. sx*(n-1)]: the last partial block
+ * goes through a bounce buffer. */
 static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
     long x = 0;
-    if (sx <= 2) { /* 16 positions at a time: 4 channel rows -> 16 cells */
-        const __m128i fl = _mm_set1_epi8((char)flip), even = _mm_set1_epi16(0x00FF);
+    if (sx <= 2) {
+        const __m128i fl = _mm_set1_epi8((char)flip);
         for (; x + 16 + (sx - 1) <= n; x += 16) {   /* reads stay within the run */
-            __m128i r[4];
+            const uint8_t *b[4];
+            for (int j = 0; j < 4; j++) b[j] = s[j] ? s[j] + (long)sx * x : 0;
+            pack_u8_16((__m128i *)(d + x), b, sx, fl);
+        }
+        if (x < n) {
+            uint8_t tmp[4][32] __attribute__((aligned(16)));
+            uint32_t cells[16] __attribute__((aligned(16)));
+            const uint8_t *b[4];
+            const long bytes = (long)sx * (n - x - 1) + 1;
             for (int j = 0; j < 4; j++) {
-                if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
-                if (sx == 1) {
-                    r[j] = _mm_loadu_si128((const __m128i *)(s[j] + x));
-                } else {
-                    __m128i lo = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
-                    __m128i hi = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x + 16));
-                    r[j] = _mm_packus_epi16(_mm_and_si128(lo, even), _mm_and_si128(hi, even));
-                }
-                r[j] = _mm_xor_si128(r[j], fl);
+                b[j] = s[j] ? tmp[j] : 0;
+                if (s[j]) { memset(tmp[j], 0, sizeof tmp[j]); memcpy(tmp[j], s[j] + (long)sx * x, (size_t)bytes); }
             }
-            __m128i t0 = _mm_unpacklo_epi8(r[0], r[1]), t1 = _mm_unpackhi_epi8(r[0], r[1]);
-            __m128i t2 = _mm_unpacklo_epi8(r[2], r[3]), t3 = _mm_unpackhi_epi8(r[2], r[3]);
-            __m128i *o = (__m128i *)(d + x);
-            _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(t0, t2));
-            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(t0, t2));
-            _mm_storeu_si128(o + 2, _mm_unpacklo_epi16(t1, t3));
-            _mm_storeu_si128(o + 3, _mm_unpackhi_epi16(t1, t3));
+            pack_u8_16((__m128i *)cells, b, sx, fl);
+            memcpy(d + x, cells, (size_t)(n - x) * 4);
+            return;
         }
     }
     for (; x < n; x++) {
@@ -226,30 +248,48 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
     }
 }
 #else
-/* n cells d[x] = the s16 pair (v[0][sx*x] - z[0], v[1][sx*x] - z[1]) (a missing channel 0). */
+/* 8 cells o[x] = the s16 pair (s[0][sx*x] - z[0], s[1][sx*x] - z[1]) (sx 1 or 2; a missing channel
+ * 0). Reads s[j][0 .. 8*sx). */
+R8_INLINE void pack_s16_8(__m128i *o, const uint8_t *const s[2], const int z[2], int sx, int sgn) {
+    const __m128i even = _mm_set1_epi16(0x00FF);
+    __m128i r[2];
+    for (int j = 0; j < 2; j++) {
+        if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
+        __m128i bytes;
+        if (sx == 1) {
+            bytes = _mm_loadl_epi64((const __m128i *)s[j]);
+        } else {
+            bytes = _mm_loadu_si128((const __m128i *)s[j]);
+            bytes = _mm_packus_epi16(_mm_and_si128(bytes, even), _mm_setzero_si128());
+        }
+        r[j] = sgn ? _mm_cvtepi8_epi16(bytes) : _mm_cvtepu8_epi16(bytes);
+        r[j] = _mm_sub_epi16(r[j], _mm_set1_epi16((short)z[j]));
+    }
+    _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(r[0], r[1]));
+    _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(r[0], r[1]));
+}
+
+/* n cells d[x] = the s16 pair (s[0][sx*x] - z[0], s[1][sx*x] - z[1]) (a missing channel 0). Reads
+ * only s[j][0 .. sx*(n-1)]: the last partial block goes through a bounce buffer. */
 static void pack_s16_run(uint32_t *d, const uint8_t *const s[2], const int z[2], long n, int sx, int sgn) {
     long x = 0;
-    if (sx <= 2) { /* 8 positions at a time: 2 channel rows widened to s16, minus za */
-        const __m128i zv0 = _mm_set1_epi16((short)z[0]), zv1 = _mm_set1_epi16((short)z[1]);
-        const __m128i even = _mm_set1_epi16(0x00FF);
+    if (sx <= 2) {
         for (; x + 8 + (sx - 1) <= n; x += 8) {   /* reads stay within the run */
-            __m128i r[2];
+            const uint8_t *b[2] = {s[0] ? s[0] + (long)sx * x : 0, s[1] ? s[1] + (long)sx * x : 0};
+            pack_s16_8((__m128i *)(d + x), b, z, sx, sgn);
+        }
+        if (x < n) {
+            uint8_t tmp[2][16] __attribute__((aligned(16)));
+            uint32_t cells[8] __attribute__((aligned(16)));
+            const uint8_t *b[2];
+            const long bytes = (long)sx * (n - x - 1) + 1;
             for (int j = 0; j < 2; j++) {
-                if (!s[j]) { r[j] = _mm_setzero_si128(); continue; }
-                __m128i bytes;
-                if (sx == 1) {
-                    bytes = _mm_loadl_epi64((const __m128i *)(s[j] + x));
-                } else {
-                    bytes = _mm_loadu_si128((const __m128i *)(s[j] + 2 * x));
-                    bytes = _mm_packus_epi16(_mm_and_si128(bytes, even), _mm_setzero_si128());
-                }
-                r[j] = sgn ? _mm_cvtepi8_epi16(bytes) : _mm_cvtepu8_epi16(bytes);
+                b[j] = s[j] ? tmp[j] : 0;
+                if (s[j]) { memset(tmp[j], 0, sizeof tmp[j]); memcpy(tmp[j], s[j] + (long)sx * x, (size_t)bytes); }
             }
-            if (s[0]) r[0] = _mm_sub_epi16(r[0], zv0);
-            if (s[1]) r[1] = _mm_sub_epi16(r[1], zv1);
-            __m128i *o = (__m128i *)(d + x);
-            _mm_storeu_si128(o + 0, _mm_unpacklo_epi16(r[0], r[1]));
-            _mm_storeu_si128(o + 1, _mm_unpackhi_epi16(r[0], r[1]));
+            pack_s16_8((__m128i *)cells, b, z, sx, sgn);
+            memcpy(d + x, cells, (size_t)(n - x) * 4);
+            return;
         }
     }
     for (; x < n; x++) {
@@ -813,6 +853,20 @@ R8_INLINE vf load_elems(const void *base, long e, long rem, int type) {
     return load_as_f32(tmp, type);
 }
 
+/* The layer's own step on n vectors (kind 1: Int8Add, 2: Int8Multiply; 0: none). */
+R8_INLINE void elt_combine(const r8_elt *p, vf *y, const vf *x1, const float *hp, const float *rp,
+                           const int n, long i0) {
+    if (!p->kind) return;
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        vf t = vf_sub(y[j], vf_load(hp + (i0 + j) * p->h.step));                     /* float32(q1) - h */
+        if (p->kind == 1) y[j] = vf_add(vf_mul(t, vf_load(rp + (i0 + j) * p->r.step)), x1[j]); /* (t * r) + float32(q2) */
+        else y[j] = vf_mul(t, x1[j]);                                                  /* t * float32(q2) */
+    }
+}
+
+/* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's
+ * step, the post-ops and the store, in registers. */
 int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
     const int nt = r8_team(p->threads);
     const long blk = (long)CHV * VL;
@@ -821,30 +875,37 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
     int nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && items > 1) reduction(+ : nan)
     for (long it = 0; it < items; it++) {
-        vf y[CHV] __attribute__((aligned(64)));
         const long pl = it / nblk, i0 = it % nblk * blk;
         const long base = pl * p->plane + i0;
         const long count = R8_MIN(blk, p->plane - i0);
         const long full = count / VL, nv = (count + VL - 1) / VL;
         const int t0 = p->in0_type, t1 = p->in1_type, s0 = r8_type_size[t0], s1 = r8_type_size[t1];
         const uint8_t *a0 = (const uint8_t *)in0 + base * s0, *a1 = (const uint8_t *)in1 + base * s1;
-        for (long i = 0; i < nv; i++)
-            y[i] = i < full ? load_as_f32(a0 + i * VL * s0, t0) : load_elems(a0, i * VL, count - i * VL, t0);
-        if (p->kind) {
-            const r8_operand *h = &p->h, *r = &p->r;
-            const float *hp = h->data + pl * h->s_outer + i0 * h->s_inner;
-            const float *rp = r->data + pl * r->s_outer + i0 * r->s_inner;
-            for (long i = 0; i < nv; i++) {
-                vf x1 = i < full ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, count - i * VL, t1);
-                vf t = vf_sub(y[i], vf_load(hp + i * h->step));            /* float32(q1) - h */
-                if (p->kind == 1) y[i] = vf_add(vf_mul(t, vf_load(rp + i * r->step)), x1); /* (t * r) + float32(q2) */
-                else y[i] = vf_mul(t, x1);                                  /* t * float32(q2) */
+        const float *hp = p->h.data + pl * p->h.s_outer + i0 * p->h.s_inner;
+        const float *rp = p->r.data + pl * p->r.s_outer + i0 * p->r.s_inner;
+        r8_post_run res[R8_MAX_POST];
+        post_resolve(p->post, p->npost, pl, i0, res);
+        long i = 0;
+        for (; i + PB <= full; i += PB) {
+            vf y[PB], x1[PB] = {0};
+#pragma GCC unroll 4
+            for (int j = 0; j < PB; j++) {
+                y[j] = load_as_f32(a0 + (i + j) * VL * s0, t0);
+                if (p->kind) x1[j] = load_as_f32(a1 + (i + j) * VL * s1, t1);
             }
+            elt_combine(p, y, x1, hp, rp, PB, i);
+            post_group(res, p->npost, y, PB, i);
+#pragma GCC unroll 4
+            for (int j = 0; j < PB; j++) nan += store_result(out, base + (i + j) * VL, y[j], VM_FULL, p->out_type);
         }
-        post_run(p->post, p->npost, y, nv, pl, i0);
-        for (long i = 0; i < nv; i++) {
+        for (; i < nv; i++) {
             const long rem = count - i * VL;
-            nan += store_result(out, base + i * VL, y[i], rem >= VL ? VM_FULL : (1u << rem) - 1u, p->out_type);
+            vf y[1], x1[1] = {0};
+            y[0] = rem >= VL ? load_as_f32(a0 + i * VL * s0, t0) : load_elems(a0, i * VL, rem, t0);
+            if (p->kind) x1[0] = rem >= VL ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, rem, t1);
+            elt_combine(p, y, x1, hp, rp, 1, i);
+            post_group(res, p->npost, y, 1, i);
+            nan += store_result(out, base + i * VL, y[0], rem >= VL ? VM_FULL : (1u << rem) - 1u, p->out_type);
         }
     }
     return nan;
