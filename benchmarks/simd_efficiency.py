@@ -110,35 +110,57 @@ def layer_table(variants, repeat: int) -> None:
               f"{gops:7.1f} {gops / peak:8.1%}")
 
 
+E2E_RUNS = {   # label -> (model factory name, backend)
+    "simd int8": ("quantized_resnet50", "simd"),
+    "numpy fp32": ("resnet50", "numpy"),
+    "numpy int8": ("quantized_resnet50", "numpy"),
+}
+
+
+def e2e_case(label: str, threads: int, repeat: int) -> dict:
+    """One end-to-end measurement (run in its own process: see end_to_end)."""
+    from refint8.models import resnet
+
+    factory, backend = E2E_RUNS[label]
+    x = np.random.default_rng(5).random((1, 3, 224, 224), dtype=np.float32)
+    compiled = refint8.compile(getattr(resnet, factory)(), backend=backend, config={"threads": threads})
+    compiled.infer({"input": x})
+    walls, cpus = [], []
+    for _ in range(repeat):
+        w, c = time.perf_counter(), time.process_time()
+        compiled.infer({"input": x})
+        walls.append(time.perf_counter() - w)
+        cpus.append(time.process_time() - c)
+    impl = sorted({row.exec_type for row in compiled._rows
+                   if row.layer_type == "Convolution" and row.status.name == "EXECUTED"})
+    return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "impl": impl}
+
+
 def end_to_end(repeat: int) -> None:
-    from refint8.models.resnet import quantized_resnet50, resnet50
+    """Each (variant, threads) in a fresh process: NumPy's OpenBLAS thread count is process-wide and
+    its worker threads spin after a multi-threaded GEMM, so a 1-thread run after a 2-thread run in
+    the same process measured two busy CPUs."""
+    import json
+    import subprocess
+    import sys
 
     registry = default_registry()
-    x = np.random.default_rng(5).random((1, 3, 224, 224), dtype=np.float32)
-    runs = [("simd int8", quantized_resnet50(), "simd")]
-    if "numpy" in registry.backends:
-        runs += [("numpy fp32", resnet50(), "numpy"), ("numpy int8", quantized_resnet50(), "numpy")]
+    labels = ["simd int8"] + (["numpy fp32", "numpy int8"] if "numpy" in registry.backends else [])
     results = {}
-    print("\nend to end, quantized_resnet50() 1x3x224x224 (median wall ms; CPU ms)")
-    for label, model, backend in runs:
+    print("\nend to end, quantized_resnet50() 1x3x224x224 (median wall ms; CPU ms; one process each)")
+    for label in labels:
         for threads in (1, 2):
-            compiled = refint8.compile(model, backend=backend, config={"threads": threads})
-            compiled.infer({"input": x})
-            walls, cpus = [], []
-            for _ in range(repeat):
-                w, c = time.perf_counter(), time.process_time()
-                compiled.infer({"input": x})
-                walls.append(time.perf_counter() - w)
-                cpus.append(time.process_time() - c)
-            results[(label, threads)] = statistics.median(walls)
-            impl = {row.exec_type for row in compiled._rows
-                    if row.layer_type == "Convolution" and row.status.name == "EXECUTED"}
-            print(f"  {label:11s} {threads} thread(s): {statistics.median(walls) * 1e3:8.1f} ms "
-                  f"(cpu {statistics.median(cpus) * 1e3:8.1f} ms)  conv execType {sorted(impl)}")
+            out = subprocess.run([sys.executable, __file__, "--e2e-case", label, str(threads), str(repeat)],
+                                 check=True, capture_output=True, text=True).stdout
+            r = json.loads(out.strip().splitlines()[-1])
+            results[(label, threads)] = r["wall"]
+            print(f"  {label:11s} {threads} thread(s): {r['wall'] * 1e3:8.1f} ms "
+                  f"(cpu {r['cpu'] * 1e3:8.1f} ms)  conv execType {r['impl']}")
     for threads in (1, 2):
         if ("numpy fp32", threads) in results:
-            ratio = results[("numpy fp32", threads)] / results[("simd int8", threads)]
-            print(f"  simd int8 vs numpy fp32, {threads} thread(s): {ratio:.1f}x faster")
+            for other in ("numpy fp32", "numpy int8"):
+                ratio = results[(other, threads)] / results[("simd int8", threads)]
+                print(f"  simd int8 vs {other}, {threads} thread(s): {ratio:.1f}x faster")
 
 
 def main() -> None:
@@ -147,7 +169,14 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--no-layers", action="store_true")
     parser.add_argument("--no-e2e", action="store_true")
+    parser.add_argument("--e2e-case", nargs=3, metavar=("LABEL", "THREADS", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.e2e_case:
+        import json
+
+        label, threads, repeat = args.e2e_case
+        print(json.dumps(e2e_case(label, int(threads), int(repeat))))
+        return
     registry = default_registry()
     probe = registry.create("simd", BackendOptions(threads=1))
     ok, reason = probe.usable()
