@@ -492,7 +492,7 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 #ifndef R8_CUSTOM_CONV_COMPUTE
 #define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
-#define CONV_CHUNK 16           /* vectors of positions per work item */
+#define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
 #define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
 
 /* Work items: (group, chunk of CONV_CHUNK vectors, run of output-channel blocks whose packed
