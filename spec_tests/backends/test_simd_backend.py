@@ -623,3 +623,30 @@ def test_nan_check_is_skipped_only_when_no_nan_can_arise():
         assert kernel.run.plan.params.out_type == 1 | 4
         with pytest.raises(InputError):
             kernel.run([q])
+
+
+def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
+    # acc = q (1x1, one input channel, weights 1), x = q/64 exactly, and Quantize ranges that vary
+    # per output position and put each x next to a level midpoint (il = x - (k + 1/2)(ih - il)/255,
+    # rounded): the conv epilogue's recomputation must read each lane's own il/ih (the vectors of a
+    # register group at their offsets).
+    rng = np.random.default_rng(7)
+    shape = (1, 2, 8, 40)
+    q = rng.integers(0, 256, size=(1, 1, 8, 40)).astype(np.uint8)
+    x = np.broadcast_to(q.astype(np.float64) / 64, shape)
+    di = rng.uniform(2.0, 3.0, size=shape)
+    il = (x - (rng.integers(0, 255, size=shape) + 0.5) * di / 255).astype(np.float32)
+    ih = (il + di).astype(np.float32)
+    weights = np.ones((2, 1, 1, 1), np.int8)
+    quantize = Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")
+    node = conv(q, weights, post_ops=(Multiply(np.float32(1 / 64)), quantize))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    with np.errstate(all="ignore"):
+        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
+        shortcut = np.rint(np.clip((x.astype(np.float32) - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(node)
+        assert kernel.run.plan.params.post[1].type == 8, variant
+        (got,) = kernel.run([q])
+        assert np.array_equal(got, reference), variant
