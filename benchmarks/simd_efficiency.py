@@ -5,10 +5,12 @@
    VNNI vpdpbusd zmm, AMX tdpbusd with 2x2 tile blocking (only where AMX is usable).
 2. Per layer: every distinct Int8Convolution of quantized_resnet50() (the lowered nodes, with their
    real post-ops) run alone, single-threaded, per ISA variant: GOPS (2 ops per MAC) and the fraction
-   of that variant's peak measured above. CPU time (time.process_time) is used throughout, so a
-   busy shared machine perturbs the numbers less; medians of several runs.
+   of the peak of the same path measured again right before the layer (on a shared machine the
+   core's speed drifts with its neighbours' load; a ratio of two adjacent measurements drifts
+   less). CPU time (time.process_time) is used throughout; medians of several runs.
 3. End to end, quantized_resnet50() at 224x224: simd int8 (best variant) vs numpy fp32 (the fp32
-   model) vs numpy int8, with 1 and 2 threads, if the numpy backend is installed.
+   model) vs numpy int8, with 1 and 2 threads, if the numpy backend is installed; each case in a
+   fresh process, every case once per round, medians over rounds.
 
     python benchmarks/simd_efficiency.py                # everything
     python benchmarks/simd_efficiency.py --variants avx512_vnni --no-e2e
@@ -86,8 +88,8 @@ def layer_table(variants, repeat: int) -> None:
         backend = registry.create("simd", BackendOptions(isa=variant, threads=1))
         peak = peak_gops(backend.lib, variant)
         print(f"\n{variant}: peak {peak:.0f} GOPS ({PEAK_PATH[variant]}, register-only, 1 thread)")
-        print(f"  {'layer (count)':44s} {'MMAC':>7s} {'ms':>8s} {'GOPS':>7s} {'of peak':>8s}")
-        total_macs = total_time = 0.0
+        print(f"  {'layer (count)':44s} {'MMAC':>7s} {'ms':>8s} {'GOPS':>7s} {'peak':>7s} {'of peak':>8s}")
+        total_macs = total_time = total_ideal = 0.0
         for node, count in nodes:
             n, c, h, w = node.inputs[0].type.shape
             oc, cg, kh, kw = node.inputs[1].type.shape
@@ -99,15 +101,18 @@ def layer_table(variants, repeat: int) -> None:
             x = rng.integers(info.min, info.max + 1, size=(n, c, h, w)).astype(dtype)
             kernel.run([x])
             number = max(1, int(0.05 / max(macs / (peak * 0.5e9), 1e-6)))
+            local_peak = peak_gops(backend.lib, variant)
             seconds = cpu_seconds(lambda: kernel.run([x]), repeat=repeat, number=number)
             gops = 2 * macs / seconds / 1e9
             total_macs += macs * count
             total_time += seconds * count
+            total_ideal += 2 * macs * count / (local_peak * 1e9)
             label = f"{c}x{h}x{w} -> {oc} k{kh} s{node.attrs['strides'][0]} ({count})"
-            print(f"  {label:44s} {macs / 1e6:7.1f} {seconds * 1e3:8.3f} {gops:7.1f} {gops / peak:8.1%}")
+            print(f"  {label:44s} {macs / 1e6:7.1f} {seconds * 1e3:8.3f} {gops:7.1f} {local_peak:7.0f} "
+                  f"{gops / local_peak:8.1%}")
         gops = 2 * total_macs / total_time / 1e9
         print(f"  {'all ResNet-50 convolutions':44s} {total_macs / 1e6:7.0f} {total_time * 1e3:8.2f} "
-              f"{gops:7.1f} {gops / peak:8.1%}")
+              f"{gops:7.1f} {'':7s} {total_ideal / total_time:8.1%}")
 
 
 E2E_RUNS = {   # label -> (model factory name, backend)
@@ -118,7 +123,8 @@ E2E_RUNS = {   # label -> (model factory name, backend)
 
 
 def e2e_case(label: str, threads: int, repeat: int) -> dict:
-    """One end-to-end measurement (run in its own process: see end_to_end)."""
+    """One variant at one thread count: median wall and CPU seconds per inference over ``repeat``
+    inferences after a warm-up, and the convolutions' execTypes (run in its own process)."""
     from refint8.models import resnet
 
     factory, backend = E2E_RUNS[label]
@@ -136,39 +142,47 @@ def e2e_case(label: str, threads: int, repeat: int) -> dict:
     return {"wall": statistics.median(walls), "cpu": statistics.median(cpus), "impl": impl}
 
 
-def end_to_end(repeat: int) -> None:
-    """Each (variant, threads) in a fresh process: NumPy's OpenBLAS thread count is process-wide and
-    its worker threads spin after a multi-threaded GEMM, so a 1-thread run after a 2-thread run in
-    the same process measured two busy CPUs."""
+def end_to_end(repeat: int, rounds: int) -> None:
+    """Every (variant, threads) case in a fresh process, all cases once per round, ``rounds`` rounds;
+    the medians over rounds. Fresh processes because NumPy's OpenBLAS thread count is process-wide and
+    its worker threads (and OpenMP's) spin after parallel work: in one process, a 1-thread run after
+    a 2-thread one measured two busy CPUs, and a 2-thread simd run next to spinning OpenBLAS
+    workers took twice its time. Rounds spread the drifts of a shared machine over every case."""
     import json
     import subprocess
     import sys
 
     registry = default_registry()
     labels = ["simd int8"] + (["numpy fp32", "numpy int8"] if "numpy" in registry.backends else [])
-    results = {}
-    print("\nend to end, quantized_resnet50() 1x3x224x224 (median wall ms; CPU ms; one process each)")
-    for label in labels:
-        for threads in (1, 2):
+    cases = [(label, threads) for threads in (1, 2) for label in labels]
+    samples: dict[tuple[str, int], list[dict]] = {case: [] for case in cases}
+    for _ in range(rounds):
+        for label, threads in cases:
             out = subprocess.run([sys.executable, __file__, "--e2e-case", label, str(threads), str(repeat)],
                                  check=True, capture_output=True, text=True).stdout
-            r = json.loads(out.strip().splitlines()[-1])
-            results[(label, threads)] = r["wall"]
-            print(f"  {label:11s} {threads} thread(s): {r['wall'] * 1e3:8.1f} ms "
-                  f"(cpu {r['cpu'] * 1e3:8.1f} ms)  conv execType {r['impl']}")
+            samples[(label, threads)].append(json.loads(out.strip().splitlines()[-1]))
+    print(f"\nend to end, quantized_resnet50() 1x3x224x224 (ms per inference: median of {rounds} rounds of "
+          f"{repeat} in a fresh process each; CPU ms)")
+    wall = {case: statistics.median(r["wall"] for r in samples[case]) for case in cases}
     for threads in (1, 2):
-        if ("numpy fp32", threads) in results:
-            for other in ("numpy fp32", "numpy int8"):
-                ratio = results[(other, threads)] / results[("simd int8", threads)]
-                print(f"  simd int8 vs {other}, {threads} thread(s): {ratio:.1f}x faster")
+        for label in labels:
+            runs = samples[(label, threads)]
+            cpu = statistics.median(r["cpu"] for r in runs)
+            spread = ", ".join(f"{r['wall'] * 1e3:.1f}" for r in runs)
+            print(f"  {label:11s} {threads} thread(s): {wall[(label, threads)] * 1e3:8.1f} ms "
+                  f"(cpu {cpu * 1e3:8.1f} ms; rounds {spread})  conv execType {runs[0]['impl']}")
+        for other in labels[1:]:
+            print(f"  simd int8 vs {other}, {threads} thread(s): "
+                  f"{wall[(other, threads)] / wall[('simd int8', threads)]:.1f}x faster")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--variants", help="comma-separated ISA variants (default: all available)")
-    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--no-layers", action="store_true")
     parser.add_argument("--no-e2e", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds (a process per case each)")
     parser.add_argument("--e2e-case", nargs=3, metavar=("LABEL", "THREADS", "REPEAT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.e2e_case:
@@ -188,7 +202,7 @@ def main() -> None:
     if not args.no_layers:
         layer_table([v for v in variants if v in available], args.repeat)
     if not args.no_e2e:
-        end_to_end(args.repeat)
+        end_to_end(args.repeat, args.rounds)
 
 
 if __name__ == "__main__":
