@@ -650,3 +650,27 @@ def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
         assert kernel.run.plan.params.post[1].type == 8, variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
+
+
+def test_byte_plane_depthwise_kernel_on_vnni():
+    # r8_dwb (VNNI + VBMI): i8 codes (flipped to u8), a channel multiplier of 2, stride 3, dilation
+    # (1, 3), a 3x7 kernel (two cells per kernel row, the second with 3 taps), rows of 70 codes (two
+    # 64-byte chunks per plane row) with padding on every side, and per-channel zero points.
+    vnni = [v for v in VARIANTS if v in ("avx512_vnni", "amx_emu")]
+    if not vnni or not backend(vnni[0]).lib.r8_cpu_features() & 32:
+        pytest.skip("no AVX-512 VNNI with VBMI on this CPU: r8_dwb is not used")
+    rng = np.random.default_rng(12)
+    q = rng.integers(-128, 128, size=(2, 3, 11, 70)).astype(np.int8)
+    weights = rng.integers(-128, 128, size=(6, 1, 3, 7)).astype(np.int8)
+    node = conv(q, weights, group=3, strides=(3, 3), dilations=(1, 3), pads_begin=(2, 3),
+                pads_end=(1, 4), input_zero_point=(-7, 0, 100),
+                post_ops=(Multiply(np.float32(1e-4)), Add(np.float32(0.3)), Quantize(
+                    np.float32(-1), np.float32(1), np.float32(-128), np.float32(127), 256, element_type="i8")))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert len(np.unique(reference)) > 50
+    for variant in vnni:
+        for threads in (1, 2):
+            kernel = backend(variant, threads=threads).kernel(node)
+            assert kernel.run.plan.function.__name__.startswith("r8_dwb_"), variant
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, threads)

@@ -307,6 +307,16 @@ class ConvGeometry:
     wq: int
 
 
+_VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
+
+
+def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
+    """Whether a depthwise node can run r8_dwb: a VNNI build on a CPU with VBMI, no weight zero
+    points, and the 4 bytes of every lane's cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
+    return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
+            and not has_zw and 15 * geo.sx + 3 * geo.dx <= 63)
+
+
 class ConvPlan(_Reused):
     """The packed, ready-to-run form of one Int8Convolution node for one variant."""
 
@@ -490,9 +500,50 @@ class ConvPlan(_Reused):
             p.pad = keep.ptr("int *", np.asarray(za, np.int32))
             self.scratch = _aligned(max(threads, 1) * (len(phases) * plane_pos + DW_SLACK) * 4)
             self.function = getattr(lib, f"r8_dw_{suffix}")
+            if _byte_depthwise_fits(variant, lib, geo, has_zw):
+                self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
+                                          threads, suffix)
         p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
         self.ffi = ffi
+
+    def _plan_byte_depthwise(self, lib: Any, p: Any, keep: _Keep, geo: ConvGeometry, w64: np.ndarray,
+                             zap: np.ndarray, nvec: int, vl: int, threads: int, suffix: str) -> None:
+        """r8simd_kernels.h r8_dwb: byte planes per row phase, taps of a kernel row in cells of 4."""
+        wb = geo.sx * geo.wq
+        row_phases: list[int] = []
+        cells, weights = [], []
+        w = w64.reshape(geo.oc, geo.kh, geo.kw)
+        for ky in range(geo.kh):
+            ph = ky * geo.dy % geo.sy
+            if ph not in row_phases:
+                row_phases.append(ph)
+            for j in range(_ceil_div(geo.kw, 4)):
+                cells.append((row_phases.index(ph), (ky * geo.dy // geo.sy) * wb + 4 * j * geo.dx))
+                cell = np.zeros((geo.oc, 4), np.int8)
+                taps = w[:, ky, 4 * j:4 * j + 4]
+                cell[:, :taps.shape[1]] = taps
+                weights.append(cell)
+        self._dwb_weights = np.ascontiguousarray(np.stack(weights, axis=1)).view(np.int32).reshape(geo.oc, -1)
+        max_off = max(off for _, off in cells)
+        rows = _ceil_div(geo.sx * nvec * vl + max_off + 64, wb)
+        plane_pos = rows * wb
+        lane, t = np.divmod(np.arange(64), 4)
+        self._dwb_perm = (geo.sx * lane + t * geo.dx).astype(np.uint8)
+        channel = np.arange(geo.oc) // geo.ocg
+        comp = -zap[channel] * w.reshape(geo.oc, -1).sum(axis=1)
+        p.w = keep.ptr("void *", self._dwb_weights)
+        p.perm = keep.ptr("void *", self._dwb_perm)
+        p.nphase = len(row_phases)
+        p.phase_ry = keep.ptr("int *", np.array(row_phases, np.int32))
+        p.ntaps = len(cells)
+        p.tap_phase = keep.ptr("int *", np.array([c for c, _ in cells], np.int32))
+        p.tap_off = keep.ptr("int *", np.array([o for _, o in cells], np.int32))
+        p.plane_pos = plane_pos
+        p.comp = keep.ptr("int *", _wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
+        self.scratch = _aligned(max(threads, 1) * (len(row_phases) * plane_pos + 64))
+        self.function = getattr(lib, f"r8_dwb_{suffix}")
 
     def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
         """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""

@@ -67,6 +67,7 @@ typedef struct {
     const int *zw;
     const void *ones;
     const int *pad;
+    const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_kernels.h) */
     int npost;
     const r8_post *post;
     int out_type;
@@ -157,6 +158,11 @@ int r8_dw_avx512(const r8_conv *p, const void *in, void *out);
 int r8_dw_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx_emu(const r8_conv *p, const void *in, void *out);
+
+/* Depthwise Int8Convolution on byte planes (AVX-512 VNNI + VBMI; r8simd_kernels.h r8_dwb). */
+int r8_dwb_avx512_vnni(const r8_conv *p, const void *in, void *out);
+int r8_dwb_amx(const r8_conv *p, const void *in, void *out);
+int r8_dwb_amx_emu(const r8_conv *p, const void *in, void *out);
 
 int r8_conv_sse42_pairs(const r8_conv *p, const void *in, void *out);
 int r8_conv_avx2_pairs(const r8_conv *p, const void *in, void *out);

@@ -715,6 +715,114 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
     return nan;
 }
 
+#if defined(R8_VNNI) || defined(R8_AMX) || defined(R8_AMX_EMU)
+/* ------------------------------------------------------------------------------------------- */
+/* Depthwise Int8Convolution on byte planes (VNNI + VBMI)                                      */
+
+/* One output channel per work item, as r8_dw, but the input channel is copied, not widened: one
+ * u8 plane per row phase ry (rows ry + sy*yq of the padded input, padding = the code za' = za +
+ * 128*signed, i8 codes + 128), row width Wb = sx*Wq bytes, so the virtual position v = oy*Wq + ox
+ * reads byte sx*v + off of a plane. _plan.py groups the taps of one kernel row into *cells* of up
+ * to 4 (kx = 4j .. 4j+3): cell k reads plane tap_phase[k] at byte offset tap_off[k], and lane i of a
+ * vector starting at v0 takes the 4 bytes at sx*(v0 + i) + t*dx (t = 0..3) of it: one 64-byte load
+ * and one vpermb by p->perm (index 4i + t -> sx*i + t*dx, < 64) give the 16 cells, and one vpdpbusd
+ * with the cell's 4 weights (w[oc][k], s8, 0 for a missing tap) adds them exactly. acc = raw +
+ * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan.py uses r8_dw then).
+ * scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
+ * every 64-byte load). */
+static void SFX(dwb_pack)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
+    const long wb = (long)p->sx * p->Wq;
+    const long rows = p->plane_pos / wb;
+    const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
+    const long lo = p->pl, hi = (long)p->pl + p->W;   /* the row bytes that hold input columns */
+    for (int ph = 0; ph < p->nphase; ph++) {
+        uint8_t *plane = planes + (long)ph * p->plane_pos;
+        for (long yq = 0; yq < rows; yq++) {
+            uint8_t *d = plane + yq * wb;
+            const long y = p->phase_ry[ph] + (long)p->sy * yq - p->pt;
+            const int real = y >= 0 && y < p->H;
+            const uint8_t *s = src + (real ? y : 0) * p->W - lo;   /* s[x] = input column x - pl */
+            /* 64 bytes at a time: the padding code, or the (flipped) input where lo <= x < hi; masked
+             * loads never touch the bytes outside the row */
+            for (long x = 0; x < wb; x += 64) {
+                __mmask64 in_row = 0;
+                if (real) {
+                    const long a = R8_MAX(lo, x), b = R8_MIN(hi, x + 64);
+                    if (b > a) in_row = (b - a == 64 ? ~0ULL : ((1ULL << (b - a)) - 1)) << (a - x);
+                }
+                __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in_row, s + x), flip);
+                v = _mm512_mask_blend_epi8(in_row, padv, v);
+                const long left = wb - x;
+                _mm512_mask_storeu_epi8(d + x, left >= 64 ? ~0ULL : (1ULL << left) - 1, v);
+            }
+        }
+    }
+    memset(planes + (long)p->nphase * p->plane_pos, pad, 64);
+}
+
+#define DWB_MR 4
+__attribute__((target("avx512vbmi")))
+static void SFX(dwb_sums)(const r8_conv *p, const uint8_t *planes, const int32_t *wt, int vb0, int nv,
+                          int32_t *raw) {
+    const __m512i perm = _mm512_loadu_si512(p->perm);
+    const long sx = p->sx;
+    int i = 0;
+    for (; i + DWB_MR <= nv; i += DWB_MR) {
+        vi acc[DWB_MR];
+#pragma GCC unroll 4
+        for (int k = 0; k < DWB_MR; k++) acc[k] = vi_zero();
+        const long v0 = (long)(vb0 + i) * VL;
+        for (int c = 0; c < p->ntaps; c++) {
+            const uint8_t *s = planes + (long)p->tap_phase[c] * p->plane_pos + p->tap_off[c] + sx * v0;
+            const vi wv = vi_set1(wt[c]);
+#pragma GCC unroll 4
+            for (int k = 0; k < DWB_MR; k++)
+                acc[k] = vdot(acc[k], _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(s + sx * k * VL)), wv);
+        }
+#pragma GCC unroll 4
+        for (int k = 0; k < DWB_MR; k++) vi_store(raw + (i + k) * VL, acc[k]);
+    }
+    for (; i < nv; i++) {
+        vi acc = vi_zero();
+        const long v0 = (long)(vb0 + i) * VL;
+        for (int c = 0; c < p->ntaps; c++) {
+            const uint8_t *s = planes + (long)p->tap_phase[c] * p->plane_pos + p->tap_off[c] + sx * v0;
+            acc = vdot(acc, _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(s)), vi_set1(wt[c]));
+        }
+        vi_store(raw + i * VL, acc);
+    }
+}
+
+int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
+    const int nt = r8_team(p->threads);
+    const long img = (long)p->C * p->H * p->W;
+    const long items = (long)p->N * p->OC;
+    const long per_thread = (long)p->nphase * p->plane_pos + 64;
+    int nan = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1 && items > 1) reduction(+ : nan)
+    {
+        uint8_t *planes = (uint8_t *)p->scratch + (long)omp_get_thread_num() * per_thread;
+        int32_t raw[CHV * VL] __attribute__((aligned(64)));
+        int packed = -1;
+#pragma omp for schedule(static)
+        for (long it = 0; it < items; it++) {
+            const int n = (int)(it / p->OC), oc = (int)(it % p->OC), c = oc / p->OCg;
+            if (packed != n * p->C + c) {   /* channel multipliers share the packed channel */
+                SFX(dwb_pack)(p, (const uint8_t *)in + n * img + (long)c * p->H * p->W, (uint8_t)p->pad[c], planes);
+                packed = n * p->C + c;
+            }
+            const int32_t *wt = (const int32_t *)p->w + (long)oc * p->ntaps;
+            for (int vb0 = 0; vb0 < p->nvec; vb0 += CHV) {
+                const int nv = R8_MIN(CHV, p->nvec - vb0);
+                SFX(dwb_sums)(p, planes, wt, vb0, nv, raw);
+                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, 1, out);
+            }
+        }
+    }
+    return nan;
+}
+#endif
+
 /* ------------------------------------------------------------------------------------------- */
 /* Int8MatMul                                                                                  */
 
