@@ -189,6 +189,18 @@ R8_INLINE int store_result(void *out, long index, vf y, unsigned mask, int out_t
 /* ------------------------------------------------------------------------------------------- */
 /* Int8Convolution                                                                             */
 
+/* The last partial block of a pack run: the bytes s[j][sx*x .. sx*(n-1)] of each present row j
+ * copied into zeroed rows of tmp (rows x width bytes), b[j] pointing at them (or NULL). */
+R8_INLINE void bounce_tail(uint8_t *tmp, int rows, int width, const uint8_t *const *s, long x, long n,
+                           int sx, const uint8_t **b) {
+    const long bytes = (long)sx * (n - x - 1) + 1;
+    memset(tmp, 0, (size_t)rows * width);
+    for (int j = 0; j < rows; j++) {
+        b[j] = s[j] ? tmp + j * width : 0;
+        if (s[j]) memcpy(tmp + j * width, s[j] + (long)sx * x, (size_t)bytes);
+    }
+}
+
 #if R8_MODE == 0
 /* 16 cells o[x] = the codes s[j][sx*x] (sx 1 or 2; channel j in byte j, xor flip; a missing
  * channel 0). Reads s[j][0 .. 16*sx). */
@@ -227,14 +239,10 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
             pack_u8_16((__m128i *)(d + x), b, sx, fl);
         }
         if (x < n) {
-            uint8_t tmp[4][32] __attribute__((aligned(16)));
+            uint8_t tmp[4 * 32] __attribute__((aligned(16)));
             uint32_t cells[16] __attribute__((aligned(16)));
             const uint8_t *b[4];
-            const long bytes = (long)sx * (n - x - 1) + 1;
-            for (int j = 0; j < 4; j++) {
-                b[j] = s[j] ? tmp[j] : 0;
-                if (s[j]) { memset(tmp[j], 0, sizeof tmp[j]); memcpy(tmp[j], s[j] + (long)sx * x, (size_t)bytes); }
-            }
+            bounce_tail(tmp, 4, 32, s, x, n, sx, b);
             pack_u8_16((__m128i *)cells, b, sx, fl);
             memcpy(d + x, cells, (size_t)(n - x) * 4);
             return;
@@ -279,14 +287,10 @@ static void pack_s16_run(uint32_t *d, const uint8_t *const s[2], const int z[2],
             pack_s16_8((__m128i *)(d + x), b, z, sx, sgn);
         }
         if (x < n) {
-            uint8_t tmp[2][16] __attribute__((aligned(16)));
+            uint8_t tmp[2 * 16] __attribute__((aligned(16)));
             uint32_t cells[8] __attribute__((aligned(16)));
             const uint8_t *b[2];
-            const long bytes = (long)sx * (n - x - 1) + 1;
-            for (int j = 0; j < 2; j++) {
-                b[j] = s[j] ? tmp[j] : 0;
-                if (s[j]) { memset(tmp[j], 0, sizeof tmp[j]); memcpy(tmp[j], s[j] + (long)sx * x, (size_t)bytes); }
-            }
+            bounce_tail(tmp, 2, 16, s, x, n, sx, b);
             pack_s16_8((__m128i *)cells, b, z, sx, sgn);
             memcpy(d + x, cells, (size_t)(n - x) * 4);
             return;
