@@ -557,7 +557,7 @@ def test_s16_pairs_model_equals_reference_on_the_same_lowered_graph():
             assert same(got[name], expected[name]), (variant, name)
 
 
-# -- exact shortcuts of the post-op tables (_plan.build_posts) --------------------------------------
+# -- exact shortcuts of the post-op tables (_plan/post_ops.py build_posts) --------------------------------------
 
 def _fq_node(shape, il, ih, out_type="u8"):
     ol, oh = (0.0, 255.0) if out_type == "u8" else (-128.0, 127.0)
@@ -674,3 +674,12 @@ def test_byte_plane_depthwise_kernel_on_vnni():
             assert kernel.run.plan.function.__name__.startswith("r8_dwb_"), variant
             (got,) = kernel.run([q])
             assert np.array_equal(got, reference), (variant, threads)
+
+
+def test_post_op_chains_longer_than_the_kernels_hold_fall_back():
+    # the C epilogue resolves at most 16 post-ops per layer; a longer chain is declined (the
+    # fallback backend runs it), never written past the table.
+    q = np.ones((1, 1, 2, 2), np.uint8)
+    weights = np.ones((1, 1, 1, 1), np.int8)
+    assert backend(VARIANTS[0]).kernel(conv(q, weights, post_ops=(Add(np.float32(1)),) * 16)) is not None
+    assert backend(VARIANTS[0]).kernel(conv(q, weights, post_ops=(Add(np.float32(1)),) * 17)) is None

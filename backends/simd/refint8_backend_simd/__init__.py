@@ -145,6 +145,8 @@ class SimdBackend(Backend):
         kind = node.type
         from refint8.int8 import post_ops as post  # noqa: PLC0415
 
+        if len(node.attrs.get("post_ops", ())) > _plan.MAX_POST_OPS:
+            return None   # longer chains than the C kernels hold: the fallback backend runs them
         for op in node.attrs.get("post_ops", ()):
             if isinstance(op, post.Clamp) and not np.float32(op.low) <= np.float32(op.high):
                 return None   # the reference raises at run time; let it

@@ -1,6 +1,6 @@
 /* The C interface of refint8's simd backend (also the cffi cdef: plain declarations only).
  *
- * Python (refint8_backend_simd/_plan.py) computes every layout, packs the weights and the
+ * Python (refint8_backend_simd/_plan/) computes every layout, packs the weights and the
  * post-op tables once at compile time and fills these structs; the C kernels only run.
  */
 
@@ -19,7 +19,7 @@ typedef struct {
 /* One post-op. type: 0 Multiply, 1 Add, 2 Subtract, 3 Relu, 4 Clamp, 5 FakeQuantize,
  * 6 Quantize (FakeQuantize then round-half-even, saturate; must be last), 7 Quantize onto an
  * integer grid (oh - ol == steps: the levels are the codes), 8 the same by the reciprocal
- * steps / (ih - il), with near-midpoint lanes recomputed by 7 (_plan.py proves both exact).
+ * steps / (ih - il), with near-midpoint lanes recomputed by 7 (_plan/post_ops.py proves both exact).
  * a: Multiply/Add/Subtract a[0]; Clamp a[0] = low, a[1] = high;
  *    (Fake)Quantize a[0..6] = il, ih - il, ol, oh - ol, oh, min(il, ih), max(il, ih);
  *    type 8 has steps / (ih - il) in a[3].

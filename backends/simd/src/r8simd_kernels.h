@@ -41,7 +41,7 @@
  * post-op), with their operands resolved once per run of vectors (post_resolve). */
 #define CHV 64
 #define PB 4
-#define R8_MAX_POST 16   /* _plan.py never emits more post-ops per layer */
+#define R8_MAX_POST 16   /* _plan/common.py MAX_POST_OPS: the backend declines longer chains */
 
 /* A post-op with its operands resolved for one run: vector i of operand k at a[k].p + i*a[k].step. */
 typedef struct { const float *p; long step; } r8_ref;
@@ -65,7 +65,7 @@ static void post_resolve(const r8_post *ops, int count, long outer, long inner0,
 #define OPND(k, var) const float *var##_p = o->a[k].p + i0 * o->a[k].step; const long var##_s = o->a[k].step;
 #define VAL(var, j) vf_load(var##_p + (j) * var##_s)
 
-/* Quantize onto an integer grid (post type 7, the reference's formula branch; see _plan.py): one
+/* Quantize onto an integer grid (post type 7, the reference's formula branch; see _plan/post_ops.py): one
  * vector x -> ol if x <= min(il, ih); oh if x > max(il, ih); else rint(((x - il) / (ih - il)) * steps) + ol. */
 R8_INLINE vf quantize_grid(const r8_post_run *o, vf x, long i0, int j) {
     OPND(0, il) OPND(1, di) OPND(2, ol) OPND(4, oh) OPND(5, lo) OPND(6, hi)
@@ -107,11 +107,11 @@ R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n,
             }
             break; }
         case 7: /* Quantize onto an integer grid: rint(((q / steps) * (oh - ol)) + ol) == q + ol when
-                 * oh - ol == steps <= 255 and ol is an integer of magnitude <= 255 (_plan.py) */
+                 * oh - ol == steps <= 255 and ol is an integer of magnitude <= 255 (_plan/post_ops.py) */
 #pragma GCC unroll 4
             for (int j = 0; j < n; j++) r[j] = quantize_grid(o, r[j], i0, j);
             break;
-        case 8: { /* case 7 by the reciprocal m = steps / (ih - il) (_plan.py: ih - il > 0, finite):
+        case 8: { /* case 7 by the reciprocal m = steps / (ih - il) (_plan/post_ops.py: ih - il > 0, finite):
                    * c = min(steps, max(0, (x - il) * m)) is within 4u*steps of the reference's
                    * ((x - il) / (ih - il)) * steps wherever il < x <= ih, is exactly steps above ih
                    * and 0 (or -0) at or below il, and stays NaN for NaN. rint(c) is the reference's
@@ -167,7 +167,7 @@ static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, 
 }
 
 /* Store VL results (selected lanes, consecutive outputs) as float32 or as integer codes.
- * out_type (_plan.py build_posts): bits 0-1: 0 float32, 1 u8, 2 i8 (round half to even, then
+ * out_type (_plan/post_ops.py build_posts): bits 0-1: 0 float32, 1 u8, 2 i8 (round half to even, then
  * saturate); bit 2: the values are already integers inside the code range (or NaN), stored as they
  * are; bit 3: no NaN can reach the store (not counted). Returns the number of NaN lanes that reached
  * a Quantize (an error of the layer). */
@@ -563,7 +563,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
 /* Layout as the general kernel (virtual positions v = oy*Wq + ox, phase planes), but one output
  * channel at a time. The planes are first packed with one int32 value q - za per position
  * (padding 0), then turned in place into int16 pair cells: cell[pos] = (val[pos], val[pos + 1]).
- * _plan.py pairs the taps: two taps of one phase at plane offsets off and off + 1 make one item
+ * _plan/convolution.py pairs the taps: two taps of one phase at plane offsets off and off + 1 make one item
  * (tap_phase/tap_off/ntaps describe the items here), a lone tap an item with a zero second weight,
  * and w[oc][item] holds the two s16 weights (w - zw). One pmaddwd per item then adds
  * (q - za)*(w - zw) of both taps exactly (|values| <= 255: products and pair sums fit int32),
@@ -670,7 +670,7 @@ static void SFX(dw_pack)(const r8_conv *p, const uint8_t *src, int za, int32_t *
 }
 
 #define DW_MR 4
-#define DW_SLACK 64   /* int32 after each thread's planes (_plan.py allocates them) */
+#define DW_SLACK 64   /* int32 after each thread's planes (_plan/convolution.py allocates them) */
 
 int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
@@ -726,12 +726,12 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
 /* One output channel per work item, as r8_dw, but the input channel is copied, not widened: one
  * u8 plane per row phase ry (rows ry + sy*yq of the padded input, padding = the code za' = za +
  * 128*signed, i8 codes + 128), row width Wb = sx*Wq bytes, so the virtual position v = oy*Wq + ox
- * reads byte sx*v + off of a plane. _plan.py groups the taps of one kernel row into *cells* of up
+ * reads byte sx*v + off of a plane. _plan/convolution.py groups the taps of one kernel row into *cells* of up
  * to 4 (kx = 4j .. 4j+3): cell k reads plane tap_phase[k] at byte offset tap_off[k], and lane i of a
  * vector starting at v0 takes the 4 bytes at sx*(v0 + i) + t*dx (t = 0..3) of it: one 64-byte load
  * and one vpermb by p->perm (index 4i + t -> sx*i + t*dx, < 64) give the 16 cells, and one vpdpbusd
  * with the cell's 4 weights (w[oc][k], s8, 0 for a missing tap) adds them exactly. acc = raw +
- * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan.py uses r8_dw then).
+ * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan/convolution.py uses r8_dw then).
  * scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
  * every 64-byte load). */
 static void SFX(dwb_pack)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {

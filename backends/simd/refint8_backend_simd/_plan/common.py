@@ -1,0 +1,100 @@
+"""What every plan shares: the variants, buffer helpers, output reuse, and the keep-alive of
+C struct pointers."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import numpy as np
+
+#: variant name -> (feature bit, vector lanes, accumulation mode, C suffix)
+VARIANTS: dict[str, tuple[int, int, int, str]] = {
+    "sse42": (1, 4, 1, "sse42"),
+    "avx2": (2, 8, 1, "avx2"),
+    "avx512": (4, 16, 1, "avx512"),
+    "avx512_vnni": (8, 16, 0, "avx512_vnni"),
+    "amx": (16, 16, 0, "amx"),
+    "amx_emu": (8, 16, 0, "amx_emu"),  # AMX kernels with emulated tile instructions (tests)
+    # refint8's s16_pairs accumulation (pmaddubsw pair saturation), for nodes that declare it
+    "sse42_pairs": (1, 4, 0, "sse42_pairs"),
+    "avx2_pairs": (2, 8, 0, "avx2_pairs"),
+    "avx512_pairs": (4, 16, 0, "avx512_pairs"),
+}
+CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
+MM_NR = 4            # vectors of output features per matmul block (MM_NR)
+AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)
+DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_kernels.h DW_SLACK)
+#: run one-channel-per-group convolutions on r8_dw/r8_dwb (False: the general kernel; A/B timing,
+#: read when a plan is built: set ``_plan.common.DEPTHWISE_KERNEL``)
+DEPTHWISE_KERNEL = True
+
+MAX_POST_OPS = 16    # post-ops per layer the C kernels hold (r8simd_kernels.h R8_MAX_POST)
+
+NAN_MESSAGE = ("refint8: NaN reached a quantizing FakeQuantize (integer output); "
+               "int8 codes cannot represent NaN")
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b)
+
+
+def round_up(a: int, b: int) -> int:
+    return ceil_div(a, b) * b
+
+
+def aligned(nbytes: int, align: int = 64) -> np.ndarray:
+    """A zeroed uint8 buffer of ``nbytes`` whose data pointer is ``align``-aligned."""
+    raw = np.zeros(nbytes + align, np.uint8)
+    offset = (-raw.ctypes.data) % align
+    return raw[offset:offset + nbytes]
+
+
+def wrap32(values: np.ndarray) -> np.ndarray:
+    """int64 -> int32 modulo 2^32 (the C kernels add these to int32 accumulators)."""
+    return (np.asarray(values, np.int64) & 0xFFFFFFFF).astype(np.uint32).view(np.int32)
+
+
+class Reused:
+    """Output buffers reused across runs, but only when nobody else holds the previous one.
+
+    A node's output of the previous inference is referenced by nothing but this object once the
+    runtime's inference has returned (its slots are gone), so it can be overwritten; an output the
+    caller kept (a model output, or any view of it) has more references and a fresh array is
+    allocated instead. Reuse avoids the page faults of a fresh large allocation per layer.
+    """
+
+    out_shape: tuple
+    out_dtype: np.dtype
+    _out: np.ndarray | None = None
+
+    def output(self) -> np.ndarray:
+        out = self._out
+        # references: self._out, the local name, getrefcount's argument
+        if out is None or sys.getrefcount(out) != 3:
+            out = self._out = np.empty(self.out_shape, self.out_dtype)
+        return out
+
+
+class Keep:
+    """Holds the NumPy arrays and cffi objects a C struct points to."""
+
+    def __init__(self, ffi: Any) -> None:
+        self.ffi = ffi
+        self.objects: list[Any] = []
+
+    def ptr(self, ctype: str, array: np.ndarray) -> Any:
+        array = np.ascontiguousarray(array)
+        self.objects.append(array)
+        buffer = self.ffi.from_buffer(array)
+        self.objects.append(buffer)
+        return self.ffi.cast(ctype, buffer)
+
+
+LANES = 16   # widest vector: a replicated value serves every variant
+
+
+def scalar_operand(keep: Keep, struct: Any, value: Any) -> None:
+    """One value for every lane, vector and output: LANES copies, all strides 0."""
+    struct.data = keep.ptr("float *", np.full(LANES, value, np.float32))
+    struct.s_outer, struct.s_inner, struct.step = 0, 0, 0

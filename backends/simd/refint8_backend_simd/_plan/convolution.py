@@ -1,0 +1,312 @@
+"""Int8Convolution plans: phase-plane geometry, packed weights, zero-point terms (general, depthwise
+and byte-plane depthwise kernels)."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from refint8.errors import InputError
+
+from . import common
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, NAN_MESSAGE, VARIANTS, Keep,
+                     Reused, aligned, ceil_div, round_up, scalar_operand, wrap32)
+from .post_ops import build_posts
+
+
+@dataclass
+class ConvGeometry:
+    n: int
+    c: int
+    h: int
+    w: int
+    oc: int
+    oh: int
+    ow: int
+    group: int
+    cg: int
+    ocg: int
+    kh: int
+    kw: int
+    sy: int
+    sx: int
+    dy: int
+    dx: int
+    pt: int
+    pl: int
+    hp: int
+    wp: int
+    wq: int
+
+
+_VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
+
+
+def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
+    """Whether a depthwise node can run r8_dwb: a VNNI build on a CPU with VBMI, no weight zero
+    points, and the 4 bytes of every lane's cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
+    return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
+            and not has_zw and 15 * geo.sx + 3 * geo.dx <= 63)
+
+
+class ConvPlan(Reused):
+    """The packed, ready-to-run form of one Int8Convolution node for one variant."""
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, weights: np.ndarray,
+                 threads: int) -> None:
+        _, vl, mode, suffix = VARIANTS[variant]
+        amx = variant in ("amx", "amx_emu")
+        attrs = node.attrs
+        data_type = node.inputs[0].type
+        out_type = node.output_types[0]
+        n, c, h, w = data_type.shape
+        oc, cg, kh, kw = weights.shape
+        _, _, oh, ow = out_type.shape
+        group = attrs["group"]
+        ocg = oc // group
+        (sy, sx), (dy, dx) = attrs["strides"], attrs["dilations"]
+        (pt, pl), (pb, pr) = attrs["pads_begin"], attrs["pads_end"]
+        hp, wp = h + pt + pb, w + pl + pr
+        wq = ceil_div(wp, sx)
+        geo = ConvGeometry(n, c, h, w, oc, oh, ow, group, cg, ocg, kh, kw, sy, sx, dy, dx, pt, pl,
+                           hp, wp, wq)
+        self.geometry = geo
+        signed = data_type.dtype == np.int8
+        self.out_dtype = out_type.dtype
+        self.out_shape = out_type.shape
+
+        # taps and phases
+        phases: list[tuple[int, int]] = []
+        tap_phase, tap_off = [], []
+        for ky in range(kh):
+            for kx in range(kw):
+                ph = ((ky * dy) % sy, (kx * dx) % sx)
+                if ph not in phases:
+                    phases.append(ph)
+                tap_phase.append(phases.index(ph))
+                tap_off.append((ky * dy // sy) * wq + kx * dx // sx)
+        ntaps = kh * kw
+
+        # virtual positions and their output mapping
+        nvirt = oh * wq
+        nvec = ceil_div(nvirt, vl)
+        nvec_alloc = round_up(nvec, 2) if amx else nvec
+        plane_pos = round_up(nvec_alloc * vl + max(tap_off), 16)
+        v = np.arange(nvec * vl)
+        oy, ox = v // wq, v % wq
+        valid = (ox < ow) & (oy < oh)
+        bits = (valid.reshape(nvec, vl) << np.arange(vl)).sum(axis=1).astype(np.uint32)
+        flat = np.where(valid, oy * ow + ox, 0).reshape(nvec, vl)
+        first = np.argmax(valid.reshape(nvec, vl), axis=1)
+        vstart = np.where(bits != 0, flat[np.arange(nvec), first], 0).astype(np.int32)
+        nvpad = round_up((nvec_alloc + 4) * vl, 16)    # + room for a whole epilogue block
+        self._valid_index = (v[valid], (oy * ow + ox)[valid])   # virtual -> output, for spatial tables
+
+        # zero points
+        za = np.broadcast_to(np.asarray(attrs["input_zero_point"], np.int64).reshape(-1), (c,))
+        zw_raw = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
+        zw = np.broadcast_to(zw_raw, (oc,)) if zw_raw.size else np.zeros(oc, np.int64)
+        has_zw = bool(np.any(zw != 0))
+        w64 = weights.astype(np.int64).reshape(group, ocg, cg, kh, kw)
+
+        keep = Keep(ffi)
+        self.keep = keep
+        p = ffi.new("r8_conv *")
+        keep.objects.append(p)
+        self.params = p
+        kp = 4 if mode == 0 else 2
+        ck = ceil_div(cg, kp)
+        kc = 0
+        if amx:
+            kc = min(ck, 16)
+            ck = round_up(ck, kc)
+        cpad = ck * kp
+
+        if mode == 0:
+            shift = 128 if signed else 0
+            zap = za + shift
+            pad = zap
+            sum_w = w64.sum(axis=(3, 4))                                   # [G, OCg, Cg]
+            za_g = zap.reshape(group, cg)
+            comp = (zw.reshape(group, ocg) * (kh * kw) * za_g.sum(axis=1, keepdims=True)
+                    - np.einsum("goc,gc->go", sum_w, za_g)).reshape(oc)
+            wpad = np.zeros((group, ocg, cpad, kh, kw), np.int64)
+            wpad[:, :, :cg] = w64
+            if amx:
+                nob = ceil_div(ocg, AMX_OC_BLOCK)
+                full = np.zeros((group, nob * AMX_OC_BLOCK, cpad, kh, kw), np.int8)
+                full[:, :ocg] = wpad
+                packed = full.reshape(group, nob, AMX_OC_BLOCK, ck // kc, kc * 4, kh, kw)
+                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, nch, 32, kc*4]
+            else:
+                nob = ceil_div(ocg, CONV_NR)
+                full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int8)
+                full[:, :ocg] = wpad
+                packed = full.reshape(group, nob, CONV_NR, ck, 4, kh, kw)
+                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, ck, NR, 4]
+            packed = np.ascontiguousarray(packed).reshape(-1)
+            if has_zw:
+                cells = (np.arange(cpad).reshape(ck, 4) < cg).astype(np.uint8)   # [ck, 4] ones
+                ones = np.broadcast_to(cells, (group, ntaps, ck, 4)).copy().view(np.int32)
+                p.ones = keep.ptr("void *", ones)
+                p.zw = keep.ptr("int *", wrap32(zw))
+                self.wsum = aligned(group * nvpad * 4).view(np.int32)
+                p.wsum = keep.ptr("int *", self.wsum)
+        else:
+            pad = za
+            comp = np.zeros(oc, np.int64)
+            wz = (w64 - zw.reshape(group, ocg, 1, 1, 1))                      # s16 range
+            nob = ceil_div(ocg, CONV_NR)
+            full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int16)
+            full[:, :ocg, :cg] = wz
+            packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
+            packed = np.ascontiguousarray(packed).reshape(-1)
+        if not has_zw or mode == 1:
+            p.zw = ffi.NULL
+            p.ones = ffi.NULL
+            p.wsum = ffi.NULL
+
+        p.N, p.C, p.H, p.W = n, c, h, w
+        p.OC, p.OH, p.OW = oc, oh, ow
+        p.G, p.Cg, p.OCg = group, cg, ocg
+        p.in_signed = int(signed)
+        p.mode = mode
+        p.pt, p.pl, p.sy, p.sx = pt, pl, sy, sx
+        p.Hp, p.Wp, p.Wq = hp, wp, wq
+        p.nphase = len(phases)
+        p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
+        p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
+        p.ck = ck
+        p.kc = kc
+        p.plane_pos = plane_pos
+        p.ntaps = ntaps
+        p.tap_phase = keep.ptr("int *", np.array(tap_phase, np.int32))
+        p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
+        p.nvec = nvec
+        p.nvpad = nvpad
+        p.vmask = keep.ptr("unsigned *", bits)
+        p.vstart = keep.ptr("int *", vstart)
+        p.nr = AMX_OC_BLOCK if amx else CONV_NR
+        packed_buffer = aligned(packed.nbytes)
+        packed_buffer[:] = packed.view(np.uint8)
+        p.w = keep.ptr("void *", packed_buffer)
+        p.comp = keep.ptr("int *", wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
+        self.nvpad = nvpad
+        self.vl = vl
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
+                                                  out_type.dtype, input_bound=2.0 ** 31)
+        p.threads = threads
+        self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
+        self.function = getattr(lib, f"r8_conv_{suffix}")
+        self.depthwise = common.DEPTHWISE_KERNEL and cg == 1 and not variant.endswith("_pairs")
+        if self.depthwise:
+            # r8simd_kernels.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread;
+            # taps paired into items (same phase, plane offsets off and off + 1), weights
+            # (w - zw) as s16 pairs [OC][item]; acc = sum (q - za)*(w - zw); comp 0, no window sums.
+            wz = w64.reshape(oc, ntaps) - zw.reshape(oc, 1)                 # |wz| <= 255
+            where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
+            items, used = [], set()
+            for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
+                if t in used:
+                    continue
+                used.add(t)
+                mate = where.get((tap_phase[t], tap_off[t] + 1))
+                if mate is not None and mate not in used:
+                    used.add(mate)
+                items.append((tap_phase[t], tap_off[t], t, mate))
+            wpair = np.zeros((oc, len(items)), np.int64)
+            for i, (_, _, t, mate) in enumerate(items):
+                wpair[:, i] = wz[:, t] & 0xFFFF
+                if mate is not None:
+                    wpair[:, i] |= (wz[:, mate] & 0xFFFF) << 16
+            self._dw_weights = np.ascontiguousarray(wpair.astype(np.uint32).view(np.int32))
+            p.w = keep.ptr("void *", self._dw_weights)
+            p.ntaps = len(items)
+            p.tap_phase = keep.ptr("int *", np.array([i[0] for i in items], np.int32))
+            p.tap_off = keep.ptr("int *", np.array([i[1] for i in items], np.int32))
+            p.comp = keep.ptr("int *", np.zeros(oc, np.int32))
+            p.zw = ffi.NULL
+            p.ones = ffi.NULL
+            p.wsum = ffi.NULL
+            p.pad = keep.ptr("int *", np.asarray(za, np.int32))
+            self.scratch = aligned(max(threads, 1) * (len(phases) * plane_pos + DW_SLACK) * 4)
+            self.function = getattr(lib, f"r8_dw_{suffix}")
+            if _byte_depthwise_fits(variant, lib, geo, has_zw):
+                self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
+                                          threads, suffix)
+        p.scratch = keep.ptr("void *", self.scratch)
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def _plan_byte_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
+                             zap: np.ndarray, nvec: int, vl: int, threads: int, suffix: str) -> None:
+        """r8simd_kernels.h r8_dwb: byte planes per row phase, taps of a kernel row in cells of 4."""
+        wb = geo.sx * geo.wq
+        row_phases: list[int] = []
+        cells, weights = [], []
+        w = w64.reshape(geo.oc, geo.kh, geo.kw)
+        for ky in range(geo.kh):
+            ph = ky * geo.dy % geo.sy
+            if ph not in row_phases:
+                row_phases.append(ph)
+            for j in range(ceil_div(geo.kw, 4)):
+                cells.append((row_phases.index(ph), (ky * geo.dy // geo.sy) * wb + 4 * j * geo.dx))
+                cell = np.zeros((geo.oc, 4), np.int8)
+                taps = w[:, ky, 4 * j:4 * j + 4]
+                cell[:, :taps.shape[1]] = taps
+                weights.append(cell)
+        self._dwb_weights = np.ascontiguousarray(np.stack(weights, axis=1)).view(np.int32).reshape(geo.oc, -1)
+        max_off = max(off for _, off in cells)
+        rows = ceil_div(geo.sx * nvec * vl + max_off + 64, wb)
+        plane_pos = rows * wb
+        lane, t = np.divmod(np.arange(64), 4)
+        self._dwb_perm = (geo.sx * lane + t * geo.dx).astype(np.uint8)
+        channel = np.arange(geo.oc) // geo.ocg
+        comp = -zap[channel] * w.reshape(geo.oc, -1).sum(axis=1)
+        p.w = keep.ptr("void *", self._dwb_weights)
+        p.perm = keep.ptr("void *", self._dwb_perm)
+        p.nphase = len(row_phases)
+        p.phase_ry = keep.ptr("int *", np.array(row_phases, np.int32))
+        p.ntaps = len(cells)
+        p.tap_phase = keep.ptr("int *", np.array([c for c, _ in cells], np.int32))
+        p.tap_off = keep.ptr("int *", np.array([o for _, o in cells], np.int32))
+        p.plane_pos = plane_pos
+        p.comp = keep.ptr("int *", wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
+        self.scratch = aligned(max(threads, 1) * (len(row_phases) * plane_pos + 64))
+        self.function = getattr(lib, f"r8_dwb_{suffix}")
+
+    def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
+        """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""
+        g = self.geometry
+        shape = (g.n, g.oc, g.oh, g.ow)
+        a = np.asarray(operand, np.float32)
+        a4 = a.reshape((1,) * (4 - a.ndim) + a.shape)
+        if a4.size == 1:
+            scalar_operand(self.keep, struct, a4.reshape(()))
+        elif a4.shape[2] == 1 and a4.shape[3] == 1:
+            values = np.broadcast_to(a4[:, :, 0, 0], shape[:2]).reshape(-1, 1)
+            table = np.repeat(values, LANES, axis=1)            # [N*OC, lanes]
+            struct.data = self.keep.ptr("float *", table)
+            struct.s_outer, struct.s_inner, struct.step = LANES, 0, 0
+        else:
+            full = np.broadcast_to(a4, shape).reshape(g.n * g.oc, g.oh * g.ow)
+            table = np.zeros((g.n * g.oc, self.nvpad), np.float32)
+            virtual, output = self._valid_index
+            table[:, virtual] = full[:, output]
+            struct.data = self.keep.ptr("float *", table)
+            struct.s_outer, struct.s_inner, struct.step = self.nvpad, 1, self.vl
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        ffi = self.ffi
+        with self.lock:
+            out = self.output()
+            nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
+        if nan:
+            raise InputError(NAN_MESSAGE)
+        return out

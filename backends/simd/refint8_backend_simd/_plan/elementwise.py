@@ -1,0 +1,112 @@
+"""Elementwise plans: Int8Add, Int8Multiply, Dequantize and FakeQuantize as one C kernel."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Sequence
+
+import numpy as np
+
+from refint8.errors import InputError
+
+from .common import LANES, NAN_MESSAGE, VARIANTS, Keep, Reused, round_up, scalar_operand
+from .post_ops import build_posts
+
+
+_IN_TYPES = {np.dtype(np.float32): 0, np.dtype(np.uint8): 1, np.dtype(np.int8): 2, np.dtype(np.int32): 3}
+
+
+def _elementwise_bound(kind: int, node: Any, shift: Any, scale: Any) -> float | None:
+    """A bound on the magnitude of what enters an elementwise layer's post-ops (None: unknown).
+
+    Integer inputs are bounded by their type (|u8|, |i8| <= 255, |i32| <= 2^31); Int8Add gives
+    ``(float32(q1) - h) * r + float32(q2)``, Int8Multiply ``(float32(q1) - h) * float32(q2)``.
+    """
+    limits = {np.dtype(np.uint8): 255.0, np.dtype(np.int8): 128.0, np.dtype(np.int32): 2.0 ** 31}
+    inputs = [limits.get(np.dtype(i.dtype)) for i in node.inputs[:2 if kind else 1]]
+    if any(b is None for b in inputs):
+        return None
+    if not kind:
+        return inputs[0]
+    h = float(np.max(np.abs(np.asarray(shift, np.float64))))
+    r = float(np.max(np.abs(np.asarray(scale, np.float64))))
+    if not (np.isfinite(h) and np.isfinite(r)):
+        return None
+    slack = 1.0 + 2.0 ** -20
+    t = (inputs[0] + h) * slack
+    return ((t * r) * slack + inputs[1]) * slack if kind == 1 else t * inputs[1] * slack
+
+
+class ElementwisePlan(Reused):
+    """Int8Add, Int8Multiply, Dequantize and FakeQuantize (constant ranges) as one C kernel.
+
+    The output is viewed as ``[planes][plane]`` (``planes = N*C`` for rank >= 3, else 1); an
+    operand constant over a plane is a per-plane table, any other a full table.
+    """
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, kind: int,
+                 shift: Any, scale: Any, post_ops: Sequence[Any], threads: int) -> None:
+        _, vl, _, suffix = VARIANTS[variant]
+        out_type = node.output_types[0]
+        shape = out_type.shape
+        self.out_shape, self.out_dtype = shape, out_type.dtype
+        self.vl = vl
+        size = int(np.prod(shape, dtype=np.int64))
+        if len(shape) >= 3:
+            planes, plane = shape[0] * shape[1], size // max(shape[0] * shape[1], 1)
+        else:
+            planes, plane = 1, size
+        self.planes, self.plane = planes, plane
+        self.ppad = round_up(max(plane, 1), 4 * vl)
+        keep = Keep(ffi)
+        self.keep = keep
+        p = ffi.new("r8_elt *")
+        keep.objects.append(p)
+        self.params = p
+        p.kind = kind
+        p.in0_type = _IN_TYPES[np.dtype(node.inputs[0].dtype)]
+        p.in1_type = _IN_TYPES[np.dtype(node.inputs[1].dtype)] if kind else 0
+        p.planes, p.plane = planes, plane
+        self._fill_operand(p.h, shift)
+        self._fill_operand(p.r, scale)
+        bound = _elementwise_bound(kind, node, shift, scale)
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, self._fill_operand, out_type.dtype,
+                                                  input_bound=bound)
+        p.threads = threads
+        self.function = getattr(lib, f"r8_elt_{suffix}")
+        self.binary = kind != 0
+        self.lock = threading.Lock()
+        self.ffi = ffi
+        self.size = size
+
+    def _fill_operand(self, struct: Any, operand: Any) -> None:
+        a = np.asarray(operand, np.float32)
+        if a.size == 1:
+            scalar_operand(self.keep, struct, a.reshape(()))
+            return
+        shape = self.out_shape
+        if a.ndim > len(shape):
+            a = a.reshape(a.shape[a.ndim - len(shape):])
+        aligned = a.reshape((1,) * (len(shape) - a.ndim) + a.shape)
+        if self.planes > 1 and all(d == 1 for d in aligned.shape[2:]):
+            values = np.broadcast_to(aligned.reshape(aligned.shape[:2]), shape[:2]).reshape(-1, 1)
+            struct.data = self.keep.ptr("float *", np.repeat(values, LANES, axis=1))
+            struct.s_outer, struct.s_inner, struct.step = LANES, 0, 0
+            return
+        table = np.zeros((self.planes, self.ppad), np.float32)
+        table[:, :self.plane] = np.broadcast_to(aligned, shape).reshape(self.planes, self.plane)
+        struct.data = self.keep.ptr("float *", table)
+        struct.s_outer, struct.s_inner, struct.step = self.ppad, 1, self.vl
+
+    def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        ffi = self.ffi
+        x0 = np.ascontiguousarray(inputs[0])
+        x1 = np.ascontiguousarray(inputs[1]) if self.binary else x0
+        if not self.size:
+            return np.empty(self.out_shape, self.out_dtype)
+        with self.lock:
+            out = self.output()
+            nan = self.function(self.params, ffi.from_buffer(x0), ffi.from_buffer(x1), ffi.from_buffer(out))
+        if nan:
+            raise InputError(NAN_MESSAGE)
+        return out
