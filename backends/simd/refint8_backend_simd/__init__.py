@@ -11,8 +11,12 @@ Implemented in C: Int8Convolution (any kernel size, strides, dilations, pads, gr
 zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; Int8Add,
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
 and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
-sums in the reference's order). Other nodes return ``None`` (the
-runtime's fallback backend runs them).
+sums in the reference's order). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
+CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). Other nodes, and post-op chains longer
+than 16, return ``None`` (the runtime's fallback backend runs them). The float32 post-ops may take
+exact shortcuts, each proven where ``_plan/post_ops.py`` decides it (a Quantize by reciprocal with
+near-midpoint lanes recomputed by division, a redundant Relu dropped, final rounding and NaN
+counts skipped when provably unneeded).
 
 ``BackendOptions.threads`` sets the OpenMP thread count (default: all processors); work is split
 by output blocks, each computed whole by one thread, so results do not depend on it. Unless the
