@@ -200,47 +200,56 @@ class ConvPlan(Reused):
         p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
                                                   out_type.dtype, input_bound=2.0 ** 31)
         p.threads = threads
-        self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
         self.function = getattr(lib, f"r8_conv_{suffix}")
         self.depthwise = common.DEPTHWISE_KERNEL and cg == 1 and not variant.endswith("_pairs")
-        if self.depthwise:
-            # r8simd_kernels.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread;
-            # taps paired into items (same phase, plane offsets off and off + 1), weights
-            # (w - zw) as s16 pairs [OC][item]; acc = sum (q - za)*(w - zw); comp 0, no window sums.
-            wz = w64.reshape(oc, ntaps) - zw.reshape(oc, 1)                 # |wz| <= 255
-            where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
-            items, used = [], set()
-            for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
-                if t in used:
-                    continue
-                used.add(t)
-                mate = where.get((tap_phase[t], tap_off[t] + 1))
-                if mate is not None and mate not in used:
-                    used.add(mate)
-                items.append((tap_phase[t], tap_off[t], t, mate))
-            wpair = np.zeros((oc, len(items)), np.int64)
-            for i, (_, _, t, mate) in enumerate(items):
-                wpair[:, i] = wz[:, t] & 0xFFFF
-                if mate is not None:
-                    wpair[:, i] |= (wz[:, mate] & 0xFFFF) << 16
-            self._dw_weights = np.ascontiguousarray(wpair.astype(np.uint32).view(np.int32))
-            p.w = keep.ptr("void *", self._dw_weights)
-            p.ntaps = len(items)
-            p.tap_phase = keep.ptr("int *", np.array([i[0] for i in items], np.int32))
-            p.tap_off = keep.ptr("int *", np.array([i[1] for i in items], np.int32))
-            p.comp = keep.ptr("int *", np.zeros(oc, np.int32))
-            p.zw = ffi.NULL
-            p.ones = ffi.NULL
-            p.wsum = ffi.NULL
-            p.pad = keep.ptr("int *", np.asarray(za, np.int32))
-            self.scratch = aligned(max(threads, 1) * (len(phases) * plane_pos + DW_SLACK) * 4)
-            self.function = getattr(lib, f"r8_dw_{suffix}")
-            if _byte_depthwise_fits(variant, lib, geo, has_zw):
-                self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
-                                          threads, suffix)
+        if not self.depthwise:
+            self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
+        elif _byte_depthwise_fits(variant, lib, geo, has_zw):
+            self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
+                                      threads, suffix)
+        else:
+            self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
+                                      tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
         p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
         self.ffi = ffi
+
+    def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
+                             tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
+                             threads: int, suffix: str) -> None:
+        """r8simd_kernels.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread; taps
+        paired into items (same phase, plane offsets off and off + 1), weights (w - zw) as s16 pairs
+        [OC][item]; acc = sum (q - za)*(w - zw); comp 0, no window sums."""
+        oc = wz.shape[0] * wz.shape[1]
+        ntaps = len(tap_phase)
+        wz = wz.reshape(oc, ntaps)                                          # |wz| <= 255
+        where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
+        items, used = [], set()
+        for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
+            if t in used:
+                continue
+            used.add(t)
+            mate = where.get((tap_phase[t], tap_off[t] + 1))
+            if mate is not None and mate not in used:
+                used.add(mate)
+            items.append((tap_phase[t], tap_off[t], t, mate))
+        wpair = np.zeros((oc, len(items)), np.int64)
+        for i, (_, _, t, mate) in enumerate(items):
+            wpair[:, i] = wz[:, t] & 0xFFFF
+            if mate is not None:
+                wpair[:, i] |= (wz[:, mate] & 0xFFFF) << 16
+        self._dw_weights = np.ascontiguousarray(wpair.astype(np.uint32).view(np.int32))
+        p.w = keep.ptr("void *", self._dw_weights)
+        p.ntaps = len(items)
+        p.tap_phase = keep.ptr("int *", np.array([i[0] for i in items], np.int32))
+        p.tap_off = keep.ptr("int *", np.array([i[1] for i in items], np.int32))
+        p.comp = keep.ptr("int *", np.zeros(oc, np.int32))
+        p.zw = keep.ffi.NULL
+        p.ones = keep.ffi.NULL
+        p.wsum = keep.ffi.NULL
+        p.pad = keep.ptr("int *", np.asarray(za, np.int32))
+        self.scratch = aligned(max(threads, 1) * (planes_per_thread + DW_SLACK) * 4)
+        self.function = getattr(lib, f"r8_dw_{suffix}")
 
     def _plan_byte_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                              zap: np.ndarray, nvec: int, vl: int, threads: int, suffix: str) -> None:
