@@ -10,6 +10,8 @@ post-op chains including Quantize on exact ties.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -683,3 +685,25 @@ def test_post_op_chains_longer_than_the_kernels_hold_fall_back():
     weights = np.ones((1, 1, 1, 1), np.int8)
     assert backend(VARIANTS[0]).kernel(conv(q, weights, post_ops=(Add(np.float32(1)),) * 16)) is not None
     assert backend(VARIANTS[0]).kernel(conv(q, weights, post_ops=(Add(np.float32(1)),) * 17)) is None
+
+
+def test_byte_plane_depthwise_needs_vbmi_and_no_weight_zero_points():
+    # Cascade Lake has VNNI without VBMI: r8_dwb must not be chosen there (r8_dw runs instead).
+    from refint8_backend_simd._plan.convolution import ConvGeometry, _byte_depthwise_fits
+
+    class Cpu:
+        def __init__(self, features):
+            self.features = features
+
+        def r8_cpu_features(self):
+            return self.features
+
+    geo = ConvGeometry(1, 8, 10, 10, 8, 10, 10, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 12)
+    assert _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8 | 32), geo, has_zw=False)
+    assert not _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8), geo, has_zw=False)      # no VBMI
+    assert not _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8 | 32), geo, has_zw=True)  # zw != 0
+    assert not _byte_depthwise_fits("avx512", Cpu(1 | 2 | 4 | 8 | 32), geo, has_zw=False)      # no vpdpbusd
+    # a lane's 4 bytes must lie in one 64-byte load: 15*sx + 3*dx <= 63
+    wide = dataclasses.replace(geo, sx=4, dx=1)
+    assert _byte_depthwise_fits("avx512_vnni", Cpu(63), wide, has_zw=False)
+    assert not _byte_depthwise_fits("avx512_vnni", Cpu(63), dataclasses.replace(wide, dx=2), has_zw=False)
