@@ -33,8 +33,9 @@ _PROBE = REGISTRY.create("simd", BackendOptions(threads=1))
 if not _PROBE.usable()[0]:
     pytest.skip(f"simd backend not usable here: {_PROBE.usable()[1]}", allow_module_level=True)
 
-#: every variant this machine can run, plus the emulated AMX kernels
-VARIANTS = [v for v in _PROBE.capabilities().isa_variants if v != "any"] + ["amx_emu"]
+_AVAILABLE = [v for v in _PROBE.capabilities().isa_variants if v != "any"]
+#: every variant this machine can run, plus the emulated AMX kernels (they run on AVX-512 VNNI)
+VARIANTS = _AVAILABLE + (["amx_emu"] if "avx512_vnni" in _AVAILABLE else [])
 WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 
@@ -707,3 +708,14 @@ def test_byte_plane_depthwise_needs_vbmi_and_no_weight_zero_points():
     wide = dataclasses.replace(geo, sx=4, dx=1)
     assert _byte_depthwise_fits("avx512_vnni", Cpu(63), wide, has_zw=False)
     assert not _byte_depthwise_fits("avx512_vnni", Cpu(63), dataclasses.replace(wide, dx=2), has_zw=False)
+
+
+def test_emulated_amx_is_unusable_without_vnni(monkeypatch):
+    # the emulated tiles run on AVX-512 VNNI code: on an AVX2-only CPU they would fault, so the
+    # backend reports itself unusable with the reason instead
+    import refint8_backend_simd
+
+    monkeypatch.setattr(refint8_backend_simd, "available_variants", lambda: ("sse42", "avx2"))
+    emulated = REGISTRY.create("simd", BackendOptions(isa="amx", extra={"emulate_amx": True}))
+    usable, reason = emulated.usable()
+    assert not usable and "AVX-512 VNNI" in reason

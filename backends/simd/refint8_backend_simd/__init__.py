@@ -99,6 +99,9 @@ class SimdBackend(Backend):
         cap = self.options.isa
         allowed = [v for v in variants if cap is None or ORDER.index(v) <= ORDER.index(cap)]
         if self.options.extra.get("emulate_amx") and cap == "amx":
+            if "avx512_vnni" not in variants:   # the emulated tiles run on AVX-512 VNNI code
+                self._problem = "emulate_amx needs AVX-512 VNNI, which this CPU lacks"
+                return
             self.variant = "amx_emu"
         else:
             self.variant = allowed[-1] if allowed else variants[0]
