@@ -266,9 +266,13 @@ class Model:
         self._explicit_parameters = None
         if parameters is not None:  # Nodes, or the Outputs opset.parameter returns
             self._explicit_parameters = [p.node if isinstance(p, Output) else p for p in parameters]
+            seen: set[int] = set()
             for p in self._explicit_parameters:
                 if not isinstance(p, Node):
                     raise GraphError(f"model parameter {p!r} is not a Parameter node")
+                if id(p) in seen:   # one input bound twice would shadow the first binding
+                    raise GraphError("the same Parameter is listed twice", node=p.name, op=p.type)
+                seen.add(id(p))
         self.refresh()
 
     # -- structure -------------------------------------------------------------------------

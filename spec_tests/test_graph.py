@@ -244,6 +244,13 @@ def test_parameters_may_be_given_as_outputs():
         Model(ops.relu(a), parameters=["a"])
 
 
+def test_a_parameter_listed_twice_is_an_error():
+    # parameters fix the order of the inputs: a repeated one would be bound twice
+    a = _x(name="a")
+    with pytest.raises(GraphError, match="node 'a' \\(Parameter\\): the same Parameter is listed twice"):
+        Model(ops.relu(a, name="r"), parameters=[a, a.node])
+
+
 def test_unused_listed_parameter_is_kept():
     a = _x(name="a")
     b = _x(name="b")

@@ -189,6 +189,34 @@ def test_counters_accumulate_and_reset_is_explicit():
     assert _rows(compiled)["relu"].status is Status.EXECUTED  # reset keeps the rows
 
 
+def test_an_inference_that_fails_midway_leaves_the_counters_untouched():
+    # every row counts the same inferences: the steps that ran before the failure are not counted
+    class FailsOnSecondCall(Backend):
+        calls = 0
+
+        def kernel(self, node):
+            if node.type != "Multiply":
+                return None
+
+            def run(inputs):
+                FailsOnSecondCall.calls += 1
+                if FailsOnSecondCall.calls == 2:
+                    raise InputError("refint8: second call refused")
+                return [inputs[0] * inputs[1]]
+            return Kernel(run, "flaky_any")
+
+    registry = _registry("good")
+    registry.register(_Plugin(BackendSpec("flaky", lambda options: FailsOnSecondCall())), distribution="f")
+    compiled = refint8.compile(two_input_model(), backend="flaky", registry=registry)
+    compiled.infer([A, B])
+    with pytest.raises(InputError, match="second call refused"):
+        compiled.infer([A, B])       # "relu" and "sub" ran, then "out" (the Multiply) failed
+    assert compiled.inferences == 1
+    assert {r.name: r.count for r in compiled.perf_counts()} == {"a": 1, "b": 1, "relu": 1, "sub": 1, "out": 1}
+    compiled.infer([A, B])
+    assert {r.count for r in compiled.perf_counts()} == {2}
+
+
 def test_counters_are_per_compiled_model():
     model = two_input_model()
     first = refint8.compile(model, backend="reference")

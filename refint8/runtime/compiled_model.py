@@ -154,6 +154,9 @@ class CompiledModel:
             slots[index] = value
         perf = time.perf_counter_ns
         cpu = time.process_time_ns
+        # timings are committed to the counters only once the whole inference succeeded, so every
+        # row counts the same inferences even after one that raised midway
+        timings: list[tuple[LayerCounter, int, int]] = []
         for step in self._steps:
             args = [slots[i] for i in step.inputs]
             start_wall, start_cpu = perf(), cpu()
@@ -169,10 +172,7 @@ class CompiledModel:
                     f"({step.node.type}) failed: {type(exc).__name__}: {exc}"
                 ) from exc
             end_cpu, end_wall = cpu(), perf()
-            counter = step.counter
-            counter.real_time_us += (end_wall - start_wall) / 1000.0
-            counter.cpu_time_us += (end_cpu - start_cpu) / 1000.0
-            counter.count += 1
+            timings.append((step.counter, end_wall - start_wall, end_cpu - start_cpu))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
                 raise BackendError(f"backend '{step.backend}' returned a {type(results).__name__} for "
                                    f"node '{step.node.name}', expected a sequence of "
@@ -190,6 +190,10 @@ class CompiledModel:
                         f"{list(value.shape)} for node '{step.node.name}', expected {expected}"
                     )
                 slots[index] = value
+        for counter, wall_ns, cpu_ns in timings:
+            counter.real_time_us += wall_ns / 1000.0
+            counter.cpu_time_us += cpu_ns / 1000.0
+            counter.count += 1
         for row in self._rows:
             if row.status is not Status.EXECUTED:
                 row.count += 1
