@@ -719,3 +719,17 @@ def test_emulated_amx_is_unusable_without_vnni(monkeypatch):
     emulated = REGISTRY.create("simd", BackendOptions(isa="amx", extra={"emulate_amx": True}))
     usable, reason = emulated.usable()
     assert not usable and "AVX-512 VNNI" in reason
+
+
+def test_wide_rows_pack_in_64_position_steps():
+    # rows of 75 and 76 positions at stride 2 (the VBMI pack reads 128 bytes per 64 positions, then a
+    # masked tail), at stride 1 (whole-plane runs of 7 rows x 150), 5 channels (a cell with one
+    # missing channel), i8 codes (flipped to u8) and padding.
+    rng = np.random.default_rng(21)
+    q = rng.integers(-128, 128, size=(1, 5, 7, 150)).astype(np.int8)
+    for kernel, strides, pads in [((1, 1), (2, 2), (0, 0)), ((3, 3), (2, 2), (1, 1)), ((1, 1), (1, 1), (0, 0)),
+                                  ((3, 3), (1, 2), (1, 1))]:
+        weights = rng.integers(-128, 128, size=(7, 5) + kernel).astype(np.int8)
+        node = conv(q, weights, strides=strides, pads_begin=pads, pads_end=pads, input_zero_point=(3,))
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        check_all_variants(node, [q], reference)

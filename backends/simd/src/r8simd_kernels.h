@@ -255,6 +255,61 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
         d[x] = cell;
     }
 }
+#if defined(R8_ZMM)
+/* pack_u8_run with AVX-512 VBMI (used when r8_cpu_features() reports it; sx 1 or 2): 64 positions
+ * per step, masked loads and stores for the last ones. The 4 channel rows (every other byte picked
+ * by vpermt2b at sx 2) are interleaved into byte pairs (vpermt2b) and the pairs into 4-byte cells
+ * (vpermt2w). */
+__attribute__((target("avx512vbmi")))
+static void pack_u8_run_vbmi(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
+    uint8_t even[64], pair_lo[64], pair_hi[64];
+    uint16_t cell_lo[32], cell_hi[32];
+    for (int i = 0; i < 64; i++) {
+        even[i] = (uint8_t)(2 * i);                          /* byte 2i of the 128 loaded */
+        pair_lo[i] = (uint8_t)(i / 2 + (i % 2) * 64);        /* (r0[k], r1[k]), k = 0..31 */
+        pair_hi[i] = (uint8_t)(32 + i / 2 + (i % 2) * 64);   /* k = 32..63 */
+    }
+    for (int j = 0; j < 32; j++) {
+        cell_lo[j] = (uint16_t)(j / 2 + (j % 2) * 32);       /* (pair01[k], pair23[k]), k = 0..15 */
+        cell_hi[j] = (uint16_t)(16 + j / 2 + (j % 2) * 32);  /* k = 16..31 */
+    }
+    const __m512i ev = _mm512_loadu_si512(even), plo = _mm512_loadu_si512(pair_lo), phi = _mm512_loadu_si512(pair_hi);
+    const __m512i clo = _mm512_loadu_si512(cell_lo), chi = _mm512_loadu_si512(cell_hi);
+    const __m512i fl = _mm512_set1_epi8((char)flip);
+    for (long x = 0; x < n; x += 64) {
+        const long count = R8_MIN(64, n - x);
+        __m512i r[4];
+        for (int j = 0; j < 4; j++) {
+            if (!s[j]) { r[j] = _mm512_setzero_si512(); continue; }
+            if (sx == 1) {
+                r[j] = _mm512_maskz_loadu_epi8(count == 64 ? ~0ULL : (1ULL << count) - 1, s[j] + x);
+            } else {   /* bytes 2x .. 2x + 2(count - 1) */
+                const long bytes = 2 * count - 1;
+                const __m512i lo = _mm512_maskz_loadu_epi8(bytes >= 64 ? ~0ULL : (1ULL << bytes) - 1, s[j] + 2 * x);
+                const __m512i hi = _mm512_maskz_loadu_epi8(bytes > 64 ? (1ULL << (bytes - 64)) - 1 : 0, s[j] + 2 * x + 64);
+                r[j] = _mm512_permutex2var_epi8(lo, ev, hi);
+            }
+            r[j] = _mm512_xor_si512(r[j], fl);
+        }
+        const __m512i p01lo = _mm512_permutex2var_epi8(r[0], plo, r[1]), p01hi = _mm512_permutex2var_epi8(r[0], phi, r[1]);
+        const __m512i p23lo = _mm512_permutex2var_epi8(r[2], plo, r[3]), p23hi = _mm512_permutex2var_epi8(r[2], phi, r[3]);
+        const __m512i out[4] = {_mm512_permutex2var_epi16(p01lo, clo, p23lo), _mm512_permutex2var_epi16(p01lo, chi, p23lo),
+                                _mm512_permutex2var_epi16(p01hi, clo, p23hi), _mm512_permutex2var_epi16(p01hi, chi, p23hi)};
+        for (int k = 0; k < 4; k++) {
+            const long cells = R8_MIN(16, count - 16 * k);
+            if (cells <= 0) break;
+            _mm512_mask_storeu_epi32(d + x + 16 * k, (__mmask16)(cells == 16 ? 0xFFFF : (1u << cells) - 1), out[k]);
+        }
+    }
+}
+
+/* Whether this CPU has AVX-512 VBMI (r8_dispatch.c bit 5), asked once. */
+static int r8_vbmi(void) {
+    static int known = -1;
+    if (known < 0) known = (r8_cpu_features() & 32u) != 0;
+    return known;
+}
+#endif
 #else
 /* 8 cells o[x] = the s16 pair (s[0][sx*x] - z[0], s[1][sx*x] - z[1]) (sx 1 or 2; a missing channel
  * 0). Reads s[j][0 .. 8*sx). */
@@ -360,6 +415,10 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
 #if R8_MODE == 0
             const uint8_t *s[4];
             for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + off : 0;
+#if defined(R8_ZMM)
+            if (sx <= 2 && r8_vbmi()) pack_u8_run_vbmi(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
+            else
+#endif
             pack_u8_run(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
 #else
             const uint8_t *s[2] = {src[0] ? src[0] + off : 0, src[1] ? src[1] + off : 0};
