@@ -733,3 +733,24 @@ def test_wide_rows_pack_in_64_position_steps():
         node = conv(q, weights, strides=strides, pads_begin=pads, pads_end=pads, input_zero_point=(3,))
         (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
         check_all_variants(node, [q], reference)
+
+
+def test_byte_plane_depthwise_stride_one_expand_pack():
+    # stride-1 rows with VBMI2: the plane is built 64 bytes at a time by vpexpandb from the channel's
+    # codes in order (a precomputed mask of the code bytes per block); i8 codes, padding on every
+    # side, rows of 9 and 70 codes (blocks spanning several rows, rows spanning several blocks).
+    vnni = [v for v in VARIANTS if v in ("avx512_vnni", "amx_emu")]
+    if not vnni or not backend(vnni[0]).lib.r8_cpu_features() & 64:
+        pytest.skip("no AVX-512 VNNI with VBMI2 on this CPU: the expand pack is not used")
+    rng = np.random.default_rng(13)
+    for shape, pads in [((1, 4, 7, 9), (1, 2)), ((2, 3, 6, 70), (2, 1))]:
+        q = rng.integers(-128, 128, size=shape).astype(np.int8)
+        weights = rng.integers(-128, 128, size=(shape[1] * 2, 1, 3, 3)).astype(np.int8)
+        node = conv(q, weights, group=shape[1], strides=(1, 2), pads_begin=pads, pads_end=pads[::-1],
+                    input_zero_point=(-5,))
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in vnni:
+            kernel = backend(variant).kernel(node)
+            assert kernel.run.plan.params.pack_mask, variant                  # the expand pack runs
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, shape)

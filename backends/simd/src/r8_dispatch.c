@@ -18,7 +18,8 @@ static uint64_t xgetbv0(void) {
 
 /* bit 0: SSE4.2 (with SSE4.1/SSSE3), 1: AVX2 (+ OS AVX state), 2: AVX-512 F/BW/VL (+ OS zmm/opmask
  * state), 3: AVX-512 VNNI, 4: AMX-TILE + AMX-INT8 (+ OS tile state in XCR0; the per-process
- * permission is r8_amx_request), 5: AVX-512 VBMI (vpermb; with bit 2). */
+ * permission is r8_amx_request), 5: AVX-512 VBMI (vpermb; with bit 2), 6: AVX-512 VBMI2 (vpexpandb;
+ * with bit 2). */
 unsigned r8_cpu_features(void) {
     unsigned a, b, c, d, f = 0;
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
@@ -35,6 +36,7 @@ unsigned r8_cpu_features(void) {
     if ((f & 4u) && (c >> 11 & 1)) f |= 8u;
     if ((f & 8u) && tile_os && (d >> 24 & 1) && (d >> 25 & 1)) f |= 16u;
     if ((f & 4u) && (c >> 1 & 1)) f |= 32u;
+    if ((f & 4u) && (c >> 6 & 1)) f |= 64u;
     return f;
 }
 

@@ -68,6 +68,8 @@ typedef struct {
     const void *ones;
     const int *pad;
     const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_kernels.h) */
+    const unsigned long long *pack_mask;   /* r8_dwb at stride 1 with VBMI2: per 64-byte block of
+                                              the plane, the bytes that hold input codes */
     int npost;
     const r8_post *post;
     int out_type;

@@ -793,7 +793,26 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
  * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan/convolution.py uses r8_dw then).
  * scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
  * every 64-byte load). */
+/* The plane at stride 1 (one row phase: consecutive input rows, so the codes of the plane are the
+ * channel's bytes in order) 64 bytes at a time: p->pack_mask[b] marks the bytes of block b that
+ * hold codes; vpexpandb places the next popcount(mask) input bytes there, the padding code elsewhere. */
+__attribute__((target("avx512vbmi2")))
+static void SFX(dwb_pack_expand)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *plane) {
+    const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
+    const long bytes = p->plane_pos + 64;   /* the plane and its 64 bytes of slack */
+    for (long b = 0; 64 * b < bytes; b++) {
+        const __mmask64 m = p->pack_mask[b];
+        const int n = __builtin_popcountll(m);
+        const __m512i codes = _mm512_xor_si512(_mm512_maskz_loadu_epi8(n == 64 ? ~0ULL : (1ULL << n) - 1, src), flip);
+        const long left = bytes - 64 * b;
+        _mm512_mask_storeu_epi8(plane + 64 * b, left >= 64 ? ~0ULL : (1ULL << left) - 1,
+                                _mm512_mask_expand_epi8(padv, m, codes));
+        src += n;
+    }
+}
+
 static void SFX(dwb_pack)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
+    if (p->pack_mask) { SFX(dwb_pack_expand)(p, src, pad, planes); return; }
     const long wb = (long)p->sx * p->Wq;
     const long rows = p->plane_pos / wb;
     const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);

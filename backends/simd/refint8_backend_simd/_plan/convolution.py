@@ -43,6 +43,18 @@ class ConvGeometry:
 
 
 _VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
+_VBMI2 = 64  # r8_cpu_features bit: AVX-512 VBMI2 (vpexpandb)
+
+
+def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
+    """r8_dwb's byte plane at stride 1 as 64-byte blocks: bit i of block b is set where byte 64b + i
+    holds an input code (row yq is input row yq - pt, columns pl .. pl + W - 1), for the plane and
+    its 64 bytes of slack."""
+    index = np.arange((plane_pos + 64 + 63) // 64 * 64)
+    row, col = index // wb, index % wb
+    code = (index < plane_pos) & (row >= geo.pt) & (row < geo.pt + geo.h) & (col >= geo.pl) & (col < geo.pl + geo.w)
+    bits = code.reshape(-1, 64).astype(np.uint64) << np.arange(64, dtype=np.uint64)
+    return np.bitwise_or.reduce(bits, axis=1).astype(np.uint64)
 
 
 def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
@@ -288,6 +300,9 @@ class ConvPlan(Reused):
         p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
         self.scratch = aligned(max(threads, 1) * (len(row_phases) * plane_pos + 64))
         self.function = getattr(lib, f"r8_dwb_{suffix}")
+        if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:
+            self._dwb_pack_mask = _code_blocks(geo, wb, plane_pos)
+            p.pack_mask = keep.ptr("unsigned long long *", self._dwb_pack_mask)
 
     def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
         """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""
