@@ -9,10 +9,8 @@ from typing import Any
 
 import numpy as np
 
-from refint8.errors import InputError
-
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, NAN_MESSAGE, VARIANTS, Keep,
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, VARIANTS, Keep,
                      Reused, aligned, ceil_div, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 
@@ -326,11 +324,4 @@ class ConvPlan(Reused):
             struct.s_outer, struct.s_inner, struct.step = self.nvpad, 1, self.vl
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x)
-        ffi = self.ffi
-        with self.lock:
-            out = self.output()
-            nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
-        if nan:
-            raise InputError(NAN_MESSAGE)
-        return out
+        return self.run_kernel(x)

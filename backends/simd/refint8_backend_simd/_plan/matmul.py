@@ -7,9 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from refint8.errors import InputError
-
-from .common import MM_NR, NAN_MESSAGE, VARIANTS, Keep, Reused, aligned, ceil_div, round_up, scalar_operand, wrap32
+from .common import MM_NR, VARIANTS, Keep, Reused, aligned, ceil_div, round_up, scalar_operand, wrap32
 from .post_ops import build_posts
 
 
@@ -108,13 +106,6 @@ class MatMulPlan(Reused):
         struct.s_inner, struct.step = 1, self.vl
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x)
         if self.m == 0:
             return np.empty(self.out_shape, self.out_dtype)
-        ffi = self.ffi
-        with self.lock:
-            out = self.output()
-            nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
-        if nan:
-            raise InputError(NAN_MESSAGE)
-        return out
+        return self.run_kernel(x)
