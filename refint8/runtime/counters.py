@@ -6,8 +6,14 @@ layers removed at compile time), layerType, realTime (wall clock, µs), cpu (CPU
 first input is u8/i8 and ``FP32`` otherwise (``ref_any_FP32``, ``numpy_any_I8``). Fused rows have
 execType ``undef``, graph inputs ``unknown_<PRECISION>``.
 
-Times accumulate over inferences; ``count`` records how many. The table prints the mean per
-inference. Resetting is explicit (``CompiledModel.reset_perf_counts``).
+Times accumulate over inferences that completed (an inference that raised adds nothing); ``count``
+records how many. The table prints the mean per inference. Resetting is explicit
+(``CompiledModel.reset_perf_counts``).
+
+``cpu`` is the process's CPU clock around the layer's kernel, so it includes every thread of the
+process. With several threads it is exact in total but lumpy per layer: Linux folds the time of the
+threads other than the caller into the process clock at scheduler ticks, so a layer can show more
+than ``threads x realTime`` and its neighbours less.
 """
 
 from __future__ import annotations
