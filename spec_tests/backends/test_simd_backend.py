@@ -77,6 +77,19 @@ def codes(draw, shape, dtype):
     return rng.integers(low, high + 1, size=shape).astype(np.uint8 if dtype == "u8" else np.int8)
 
 
+def zero_points(draw, dtype, c, oc):
+    """Input zero points (0, either extreme code, one value, one per channel) and weight zero points
+    (none, one value, one per output channel)."""
+    low, high = (0, 255) if dtype == "u8" else (-128, 127)
+    za_kind = draw(st.sampled_from(["zero", "max", "min", "scalar", "channel"]))
+    za = {"zero": (0,), "max": (high,), "min": (low,), "scalar": (draw(st.integers(low, high)),),
+          "channel": tuple(draw(st.lists(st.integers(low, high), min_size=c, max_size=c)))}[za_kind]
+    zw_kind = draw(st.sampled_from(["none", "none", "scalar", "channel"]))
+    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
+          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=oc, max_size=oc)))}[zw_kind]
+    return za, zw
+
+
 def weight_codes(draw, shape):
     style = draw(st.sampled_from(["random", "max", "min", "mixed"]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -159,13 +172,7 @@ def conv_cases(draw):
     n = draw(st.sampled_from([1, 1, 2]))
     q = codes(draw, (n, c, h, w), dtype)
     weights = weight_codes(draw, (oc, cg, kh, kw))
-    low, high = (0, 255) if dtype == "u8" else (-128, 127)
-    za_kind = draw(st.sampled_from(["zero", "max", "scalar", "channel"]))
-    za = {"zero": (0,), "max": (high,), "scalar": (draw(st.integers(low, high)),),
-          "channel": tuple(draw(st.lists(st.integers(low, high), min_size=c, max_size=c)))}[za_kind]
-    zw_kind = draw(st.sampled_from(["none", "none", "scalar", "channel"]))
-    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
-          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=oc, max_size=oc)))}[zw_kind]
+    za, zw = zero_points(draw, dtype, c, oc)
     oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
     ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
 
@@ -201,13 +208,7 @@ def depthwise_cases(draw):
     n = draw(st.sampled_from([1, 1, 2]))
     q = codes(draw, (n, c, h, w), dtype)
     weights = weight_codes(draw, (oc, 1, kh, kw))
-    low, high = (0, 255) if dtype == "u8" else (-128, 127)
-    za_kind = draw(st.sampled_from(["zero", "max", "min", "scalar", "channel"]))
-    za = {"zero": (0,), "max": (high,), "min": (low,), "scalar": (draw(st.integers(low, high)),),
-          "channel": tuple(draw(st.lists(st.integers(low, high), min_size=c, max_size=c)))}[za_kind]
-    zw_kind = draw(st.sampled_from(["none", "none", "scalar", "channel"]))
-    zw = {"none": (), "scalar": (draw(st.integers(-128, 127)),),
-          "channel": tuple(draw(st.lists(st.integers(-128, 127), min_size=oc, max_size=oc)))}[zw_kind]
+    za, zw = zero_points(draw, dtype, c, oc)
     oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
     ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
 
