@@ -457,11 +457,12 @@ static void SFX(conv_window_sums)(const r8_conv *p, int nt) {
  * started from it) - zw*S -> float32 -> post-ops
  * -> store the valid lanes into the NCHW output, a register group at a time. Returns the NaN
  * count reaching a Quantize. */
-R8_INLINE void conv_acc(const r8_conv *p, const int32_t *r, const int32_t *ws, vi comp, vi zwv,
+R8_INLINE void conv_acc(const int32_t *r, int add_comp, vi comp, const int32_t *ws, vi zwv,
                         vf *y, const int n, int i0) {
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
-        vi a = vi_add(vi_load(r + (i0 + j) * VL), comp);   /* comp is zero where the raw sums hold it */
+        vi a = vi_load(r + (i0 + j) * VL);
+        if (add_comp) a = vi_add(a, comp);   /* else the raw sums started from comp (or it is 0) */
 #if R8_MODE == 0
         if (ws) a = vi_sub(a, vi_mullo(zwv, vi_load(ws + (i0 + j) * VL)));
 #endif
@@ -501,13 +502,13 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         int i = 0;
         for (; i + PB <= nv; i += PB) {
             vf y[PB];
-            conv_acc(p, r, ws, comp, zwv, y, PB, i);
+            conv_acc(r, add_comp, comp, ws, zwv, y, PB, i);
             post_group(res, p->npost, y, PB, i);
             nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
         }
         for (; i < nv; i++) {
             vf y[1];
-            conv_acc(p, r, ws, comp, zwv, y, 1, i);
+            conv_acc(r, add_comp, comp, ws, zwv, y, 1, i);
             post_group(res, p->npost, y, 1, i);
             nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
         }

@@ -58,7 +58,8 @@ def wrap32(values: np.ndarray) -> np.ndarray:
 
 
 class Reused:
-    """Output buffers reused across runs, but only when nobody else holds the previous one.
+    """What every plan runs with: its C function, struct and lock, and an output buffer reused
+    across runs, but only when nobody else holds the previous one.
 
     A node's output of the previous inference is referenced by nothing but this object once the
     runtime's inference has returned (its slots are gone), so it can be overwritten; an output the
@@ -68,6 +69,10 @@ class Reused:
 
     out_shape: tuple
     out_dtype: np.dtype
+    function: Any        # the C kernel of the plan's variant
+    params: Any          # its cffi struct
+    ffi: Any
+    lock: Any            # one run at a time per plan (the struct's scratch is shared)
     _out: np.ndarray | None = None
 
     def output(self) -> np.ndarray:
