@@ -15,6 +15,18 @@ Kernel contract
 
 A backend that cannot run a node returns ``None`` from ``kernel``: the runtime then uses the next
 backend of the configured fallback chain (by default the reference) and reports it.
+
+Fusion contract (optional)
+    A backend may run two adjacent nodes as one kernel (OpenVINO's CPU plugin fuses, e.g., the
+    residual Eltwise into the Convolution that feeds it). The runtime offers a pair
+    ``Backend.fuse(producer, consumer)`` when the producer has one output, read by exactly one input
+    of the consumer and by nothing else (not a model output). The returned kernel's ``run`` receives
+    the producer's inputs followed by the consumer's other inputs, each group in node order, and
+    returns the consumer's outputs, which must equal what the two kernels give one after the other:
+    the producer's output is still computed exactly (its rounding and saturation included), only
+    not stored. The fused step runs at the consumer's place in the plan; the counters report the
+    producer EXECUTED (its time includes the consumer's) and the consumer NOT_RUN, as OpenVINO
+    reports a fused layer. ``None`` (the default) keeps the two kernels.
 """
 
 from __future__ import annotations
@@ -86,6 +98,10 @@ class Backend(ABC):
     @abstractmethod
     def kernel(self, node: Node) -> Kernel | None:
         """The compiled kernel for ``node`` of the lowered graph, or ``None`` if not supported."""
+
+    def fuse(self, producer: Node, consumer: Node) -> Kernel | None:
+        """One kernel for ``consumer`` with ``producer`` folded in (see the fusion contract), or ``None``."""
+        return None
 
 
 @dataclass(frozen=True)

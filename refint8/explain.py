@@ -47,7 +47,11 @@ def precision_report(compiled: CompiledModel) -> list[PrecisionRow]:
         if node.type in ("Constant", "Parameter"):
             continue
         precision = precision_of(node)
-        rows.append(PrecisionRow(node.name, layer_type_of(node), precision, _reason(node, precision)))
+        reason = _reason(node, precision)
+        producer = compiled.fusions.get(node.name)
+        if producer:   # the backend runs it inside the kernel of the node that feeds it
+            reason = (reason + "; " if reason else "") + f"runs fused into '{producer}' (one kernel)"
+        rows.append(PrecisionRow(node.name, layer_type_of(node), precision, reason))
     return rows
 
 

@@ -266,7 +266,8 @@ def _exc_text(exc: BaseException) -> str:
 
 
 def run_graph_case(case: GraphCase, target: Target) -> Outcome:
-    """Check every lowered node in context, then the whole graph through the runtime."""
+    """Check every lowered node in context, then the whole graph through the runtime (which runs
+    the pairs the backend fuses, see refint8.backend, as one kernel each)."""
     model = quantized_model(case.recipe)
     lowered = lower(model, target.capabilities)
     values: dict[Any, np.ndarray] = {}
@@ -322,14 +323,19 @@ def run_graph_case(case: GraphCase, target: Target) -> Outcome:
                 diff = float(np.nanmax(np.abs(g.astype(np.float64) - expected.astype(np.float64)))) \
                     if g.shape == expected.shape else float("inf")
             if exact_path:
+                fused = ", ".join(f"{p} + {c}" for c, p in compiled.fusions.items())
                 raise CaseFailure("mismatch", (
                     f"end to end: output '{name}' differs from the reference (largest difference "
                     f"{diff:.6g}) although every node the backend ran is exact in the tolerance "
                     "table and matched in isolation: the runtime contract (input order, dtypes, "
-                    "aliasing) is violated"), diff)
+                    "aliasing) is violated" + (f", or a fused kernel is wrong (fused: {fused})"
+                                               if fused else "")), diff)
             if diff > worst.difference:
                 worst = Comparison(True, diff)
-    return Outcome(comparison=worst, note=f"{supported} of {total} lowered nodes on the backend")
+    note = f"{supported} of {total} lowered nodes on the backend"
+    if compiled.fusions:
+        note += f", {len(compiled.fusions)} pair(s) fused"
+    return Outcome(comparison=worst, note=note)
 
 
 # -- one unit ----------------------------------------------------------------------------------------

@@ -36,6 +36,16 @@ class _Step:
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
     counter: LayerCounter
+    #: the node fused into this step's node by the backend (the step runs both), if any
+    producer: Node | None = None
+
+    @property
+    def label(self) -> str:
+        """``node 'name' (Type)``, naming both nodes of a fused step."""
+        text = f"node '{self.node.name}' ({self.node.type})"
+        if self.producer is not None:
+            text = f"node '{self.producer.name}' ({self.producer.type}) fused with {text}"
+        return text
 
 
 def precision_of(node: Node) -> str:
@@ -66,6 +76,7 @@ class CompiledModel:
         fallbacks: Sequence[tuple[str, Backend]],
         config: Config,
         notes: Sequence[str] = (),
+        fusion: bool = True,
     ) -> None:
         self.source = source
         self.model = lowered
@@ -74,6 +85,7 @@ class CompiledModel:
         self.config = config
         self.notes = list(notes)
         self.inferences = 0
+        self.fusion = fusion
         self._build_plan(fallbacks)
 
     # -- compilation ---------------------------------------------------------------------------
@@ -92,6 +104,11 @@ class CompiledModel:
             return slot_of[out]
 
         chain = [(self.backend_name, self.backend), *fallbacks]
+        fused = self._fuse_pairs() if self.fusion else {}
+        #: consumer name -> producer name, for every pair the backend runs as one kernel
+        self.fusions: dict[str, str] = {c.name: p.name for c, (p, _) in fused.items()}
+        producers = {p: k for p, k in fused.values()}
+        counters: dict[Node, LayerCounter] = {}
         for node in self.model.nodes:
             if node.type == "Constant":
                 self._constants.append((slot(node.output(0)), node.attrs["value"]))
@@ -100,14 +117,29 @@ class CompiledModel:
                 self._rows.append(LayerCounter(node.name, Status.NOT_RUN, "Parameter",
                                                f"unknown_{precision_of(node)}"))
                 continue
-            kernel, used = self._select_kernel(node, chain)
+            if node in producers:
+                # runs later, at its consumer's place, as one kernel with it
+                kernel, used = producers[node], self.backend_name
+            elif node in fused:
+                producer, kernel = fused[node]
+                self._rows.append(LayerCounter(node.name, Status.NOT_RUN, layer_type_of(node), "undef"))
+                self._add_fused_rows(node)
+                link = producer.output(0)
+                inputs = [*producer.inputs, *(i for i in node.inputs if i != link)]
+                self._steps.append(_Step(node, kernel, self.backend_name, tuple(slot(i) for i in inputs),
+                                         tuple(slot(o) for o in node.outputs), counters[producer],
+                                         producer))
+                continue
+            else:
+                kernel, used = self._select_kernel(node, chain)
             counter = LayerCounter(node.name, Status.EXECUTED, layer_type_of(node),
                                    f"{kernel.implementation}_{precision_of(node)}")
+            counters[node] = counter
             self._rows.append(counter)
-            for fused_name, fused_type in node.rt_info.get("fused", ()):
-                self._rows.append(LayerCounter(fused_name, Status.NOT_RUN, fused_type, "undef"))
-            self._steps.append(_Step(node, kernel, used, tuple(slot(i) for i in node.inputs),
-                                     tuple(slot(o) for o in node.outputs), counter))
+            self._add_fused_rows(node)
+            if node not in producers:
+                self._steps.append(_Step(node, kernel, used, tuple(slot(i) for i in node.inputs),
+                                         tuple(slot(o) for o in node.outputs), counter))
         for name, layer_type in self.model.rt_info.get("optimized_out", ()):
             self._rows.append(LayerCounter(name, Status.OPTIMIZED_OUT, layer_type, "undef"))
         # Inputs bind in the model's parameter order (not the graph's), unused parameters included.
@@ -115,6 +147,50 @@ class CompiledModel:
                             for p in self.model.parameters]
         self._output_slots = {name: slot(out) for name, out in self.model.outputs.items()}
         self._slot_count = len(slot_of)
+
+    def _add_fused_rows(self, node: Node) -> None:
+        """NOT_RUN rows for the layers LPT fused into ``node`` (its FakeQuantize, ...)."""
+        for fused_name, fused_type in node.rt_info.get("fused", ()):
+            self._rows.append(LayerCounter(fused_name, Status.NOT_RUN, fused_type, "undef"))
+
+    def _fuse_pairs(self) -> dict[Node, tuple[Node, Kernel]]:
+        """consumer -> (producer, kernel) for the pairs the chosen backend runs as one kernel.
+
+        Offered (the backend's fusion contract): a producer with one output, read by exactly one
+        input of one consumer and not a model output; each node in at most one pair, producers
+        taken in graph order.
+        """
+        fuse = getattr(self.backend, "fuse", None)
+        if fuse is None:
+            return {}
+        users = self.model.consumers()
+        model_outputs = set(self.model.outputs.values())
+        taken: set[Node] = set()
+        pairs: dict[Node, tuple[Node, Kernel]] = {}
+        for producer in self.model.nodes:
+            if producer.type in ("Constant", "Parameter") or len(producer.outputs) != 1:
+                continue
+            out = producer.output(0)
+            readers = users.get(out, [])
+            if out in model_outputs or len(readers) != 1 or producer in taken:
+                continue
+            consumer = readers[0][0]
+            if consumer in taken:
+                continue
+            try:
+                kernel = fuse(producer, consumer)
+            except Refint8Error:
+                raise
+            except Exception as exc:
+                raise BackendError(
+                    f"backend '{self.backend_name}' failed to fuse node '{producer.name}' "
+                    f"({producer.type}) into '{consumer.name}' ({consumer.type}): "
+                    f"{type(exc).__name__}: {exc}"
+                ) from exc
+            if kernel is not None:
+                pairs[consumer] = (producer, kernel)
+                taken.update((producer, consumer))
+        return pairs
 
     def _select_kernel(self, node: Node, chain: Sequence[tuple[str, Backend]]) -> tuple[Kernel, str]:
         for position, (name, backend) in enumerate(chain):
@@ -163,31 +239,30 @@ class CompiledModel:
             try:
                 results = step.kernel.run(args)
             except Refint8Error as exc:
-                exc.add_note(f"while running node '{step.node.name}' ({step.node.type}) on backend "
-                             f"'{step.backend}'")
+                exc.add_note(f"while running {step.label} on backend '{step.backend}'")
                 raise
             except Exception as exc:
                 raise BackendError(
-                    f"backend '{step.backend}' kernel for node '{step.node.name}' "
-                    f"({step.node.type}) failed: {type(exc).__name__}: {exc}"
+                    f"backend '{step.backend}' kernel for {step.label} failed: "
+                    f"{type(exc).__name__}: {exc}"
                 ) from exc
             end_cpu, end_wall = cpu(), perf()
             timings.append((step.counter, end_wall - start_wall, end_cpu - start_cpu))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
                 raise BackendError(f"backend '{step.backend}' returned a {type(results).__name__} for "
-                                   f"node '{step.node.name}', expected a sequence of "
+                                   f"{step.label}, expected a sequence of "
                                    f"{len(step.outputs)} array(s)")
             if len(results) != len(step.outputs):
-                raise BackendError(f"backend '{step.backend}' returned {len(results)} outputs for node "
-                                   f"'{step.node.name}', expected {len(step.outputs)}")
+                raise BackendError(f"backend '{step.backend}' returned {len(results)} outputs for "
+                                   f"{step.label}, expected {len(step.outputs)}")
             for index, value, expected in zip(step.outputs, results, step.node.output_types):
                 if not isinstance(value, np.ndarray):
                     raise BackendError(f"backend '{step.backend}' returned a {type(value).__name__} "
-                                       f"for node '{step.node.name}', expected {expected}")
+                                       f"for {step.label}, expected {expected}")
                 if value.dtype != expected.dtype or value.shape != expected.shape:
                     raise BackendError(
                         f"backend '{step.backend}' returned {dtypes.type_name(value.dtype)}"
-                        f"{list(value.shape)} for node '{step.node.name}', expected {expected}"
+                        f"{list(value.shape)} for {step.label}, expected {expected}"
                     )
                 slots[index] = value
         for counter, wall_ns, cpu_ns in timings:
@@ -236,6 +311,14 @@ class CompiledModel:
         """The per-layer counters (accumulated since compilation or the last reset)."""
         return list(self._rows)
 
+    def int8_layer_types(self) -> set[str]:
+        """Layer types that ran in int8: rows EXECUTED with an ``_I8`` exec type, and the layers the
+        backend fused into such a row (they ran inside its kernel; their own rows say NOT_RUN)."""
+        rows = {row.name: row for row in self._rows}
+        return {row.layer_type for name, row in rows.items()
+                if (ran := rows[self.fusions.get(name, name)]).status is Status.EXECUTED
+                and ran.exec_type.endswith("_I8")}
+
     def reset_perf_counts(self) -> None:
         for row in self._rows:
             row.reset()
@@ -255,6 +338,7 @@ def compile_model(
     *,
     registry: BackendRegistry | None = None,
     lpt: bool = True,
+    fusion: bool = True,
 ) -> CompiledModel:
     """Compile ``model`` for a backend chosen by argument, environment, config file or default.
 
@@ -264,6 +348,8 @@ def compile_model(
     ``config`` is a mapping of settings (``backend``, ``fallback``, ``threads``, ``isa``) that
     take precedence over the environment and files, or a ready :class:`~refint8.config.Config`.
     ``lpt=False`` skips the Low Precision Transformations (every layer runs FP32).
+    ``fusion=False`` keeps one kernel per node even where the backend could run two as one
+    (see the fusion contract in :mod:`refint8.backend`); results are the same either way.
     """
     from ..lowering import lower
 
@@ -301,4 +387,4 @@ def compile_model(
     fallbacks = [(n, registry.create(n, cfg.options_for(n))) for n in chain
                  if n != name and (cfg.fallback is not None or registry.usable(n, cfg.options_for(n))[0])]
     lowered = lower(model, chosen.capabilities(), enable_lpt=lpt)
-    return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes)
+    return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes, fusion=fusion)

@@ -755,3 +755,122 @@ def test_byte_plane_depthwise_stride_one_expand_pack():
             assert kernel.run.plan.params.pack_mask, variant                  # the expand pack runs
             (got,) = kernel.run([q])
             assert np.array_equal(got, reference), (variant, shape)
+
+
+# -- a convolution with its elementwise consumer, fused (Backend.fuse) ------------------------------
+
+@st.composite
+def fused_cases(draw):
+    """An Int8Convolution (any case above, its chain ending in a Quantize so it yields codes) read by
+    an Int8Add or Int8Multiply at input 0 or 1, the other input codes of the same shape."""
+    conv_node, q, weights = draw(conv_cases())
+    posts = conv_node.attrs["post_ops"]
+    ends_in_codes = bool(posts) and isinstance(posts[-1], Quantize)
+    if not ends_in_codes or draw(st.booleans()):
+        # a Quantize whose levels are not the codes (beyond the code range, fractional): the codes
+        # the convolution yields are rounded and saturated before the consumer reads them
+        if ends_in_codes:
+            posts = posts[:-1]
+        code = draw(st.sampled_from(["u8", "i8"]))
+        low, high = (0, 255) if code == "u8" else (-128, 127)
+        posts = posts + (Quantize(np.float32(-1), np.float32(1), np.float32(low - 20.5),
+                                  np.float32(high + 30.25), draw(st.sampled_from([16, 256])),
+                                  element_type=code),)
+    conv_node = make_node("Int8Convolution", list(conv_node.inputs), {**conv_node.attrs, "post_ops": posts},
+                          name="conv")
+    shape = conv_node.output_types[0].shape
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    kind = draw(st.sampled_from(["Int8Add", "Int8Add", "Int8Multiply"]))
+    other_dtype = draw(st.sampled_from(["u8", "i8"]))
+    other = codes(draw, shape, other_dtype)
+
+    def axis_shape(c):
+        return (1, c, 1, 1) if c else shape
+
+    link = draw(st.integers(0, 1))
+    sources = [conv_node.output(0), opset.parameter(list(shape), other_dtype, name="other")]
+    if link == 1:
+        sources.reverse()
+    attrs = {"post_ops": draw(post_op_chains(shape[1], axis_shape, acc_scale=255)),
+             "full_shift": operand(draw, rng, shape[1], axis_shape)}
+    if kind == "Int8Add":
+        attrs["full_scale"] = operand(draw, rng, shape[1], axis_shape)
+    consumer = make_node(kind, sources, attrs, name="elt")
+    return conv_node, consumer, q, weights, other, link
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(fused_cases())
+def test_fused_convolution_and_consumer_equal_the_two_reference_layers(case):
+    from refint8.ops import get_op
+
+    conv_node, consumer, q, weights, other, link = case
+    try:
+        (codes_out,) = INT8_OPS["Int8Convolution"].compute(conv_node.attrs, q, weights)
+        pair = [codes_out, other] if link == 0 else [other, codes_out]
+        (reference,) = get_op(consumer.type).compute(consumer.attrs, *pair)
+    except InputError:       # NaN reached a Quantize in either layer: the fused kernel refuses too
+        reference = None
+    for variant in VARIANTS:
+        kernel = backend(variant).fuse(conv_node, consumer)
+        assert kernel is not None, variant
+        if reference is None:
+            with pytest.raises(InputError):
+                kernel.run([q, weights, other])
+            continue
+        (got,) = kernel.run([q, weights, other])
+        if not same(got, reference):
+            bad = np.argwhere(got != reference)
+            raise AssertionError(f"{variant}: {len(bad)} differences, first at {bad[:3].tolist()}: "
+                                 f"{got[tuple(bad[0])]} != {reference[tuple(bad[0])]}")
+
+
+def test_nan_in_either_fused_layer_is_an_input_error():
+    # acc 0 * inf = NaN reaches the convolution's Quantize (zero codes), or, with finite
+    # convolution codes, the consumer's own Multiply(inf) meets a zero sum
+    q = np.zeros((1, 2, 3, 5), np.uint8)
+    u8 = Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8")
+    other = np.zeros((1, 2, 3, 5), np.uint8)
+    for conv_posts, add_posts in [((Multiply(np.float32(np.inf)), u8), ()),
+                                  ((u8,), (Multiply(np.float32(np.inf)), u8))]:
+        node = conv(q, np.ones((2, 2, 1, 1), np.int8), post_ops=conv_posts)
+        add = make_node("Int8Add", [node.output(0), opset.parameter([1, 2, 3, 5], "u8", name="o")],
+                        {"post_ops": add_posts, "full_shift": np.float32(0), "full_scale": np.float32(1)})
+        with pytest.raises(InputError):
+            (codes_out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, np.ones((2, 2, 1, 1), np.int8))
+            INT8_OPS["Int8Add"].compute(add.attrs, codes_out, other)
+        for variant in VARIANTS:
+            with pytest.raises(InputError):
+                backend(variant).fuse(node, add).run([q, None, other])
+
+
+def test_fusion_is_declined_where_the_consumer_alone_would_be():
+    q = np.zeros((1, 4, 3, 3), np.uint8)
+    node = conv(q, np.ones((4, 4, 1, 1), np.int8), post_ops=(Quantize(
+        np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"),))
+    simd = backend(VARIANTS[0])
+    broadcast = make_node("Int8Add", [node.output(0), opset.parameter([1, 4, 1, 1], "u8", name="b")],
+                          {"post_ops": (), "full_shift": np.float32(0), "full_scale": np.float32(1)})
+    assert simd.kernel(broadcast) is None and simd.fuse(node, broadcast) is None
+    relu = make_node("Relu", [opset.parameter([1, 4, 3, 3], "f32", name="r")], {})
+    assert simd.fuse(node, relu) is None
+
+
+def test_residual_blocks_run_fused_through_the_runtime_with_unchanged_results():
+    from refint8.models import quantized_resnet50
+
+    model = quantized_resnet50(image_size=32)
+    x = np.random.default_rng(7).uniform(-2, 2, (1, 3, 32, 32)).astype(np.float32)
+    fused = refint8.compile(model, backend="simd", config={"threads": 2})
+    apart = refint8.compile(model, backend="simd", config={"threads": 2}, fusion=False)
+    # every residual Int8Add of the 16 bottlenecks runs inside the convolution that feeds it
+    assert len(fused.fusions) == 16 and all(c.endswith("/add") for c in fused.fusions)
+    rows = {row.name: row for row in fused.perf_counts()}
+    for consumer, producer in fused.fusions.items():
+        assert rows[consumer].status.value == "NOT_RUN" and rows[consumer].exec_type == "undef"
+        assert rows[producer].exec_type.startswith("simd_")
+    assert {"Convolution", "Eltwise"} <= fused.int8_layer_types()   # the adds ran, in int8, fused
+    a, b = fused.infer(x), apart.infer(x)
+    assert all(same(a[k], b[k]) for k in a)
+    reference = refint8.compile(model, backend="reference").infer(x)
+    assert all(same(a[k], reference[k]) for k in a)

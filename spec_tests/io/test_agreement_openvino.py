@@ -318,8 +318,7 @@ def openvino_int8_layers(compiled) -> tuple[set[str], set[str]]:
 
 
 def refint8_int8_layers(compiled) -> set[str]:
-    return {r.layer_type for r in compiled.perf_counts()
-            if r.status.name == "EXECUTED" and r.exec_type.lower().endswith("_i8")}
+    return compiled.int8_layer_types()
 
 
 def report(label: str, d: np.ndarray) -> str:

@@ -12,7 +12,9 @@ zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; 
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
 and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
 sums in the reference's order). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
-CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). Other nodes, and post-op chains longer
+CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). ``fuse`` runs an Int8Convolution with the
+Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
+store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer
 than 16, return ``None`` (the runtime's fallback backend runs them). The float32 post-ops may take
 exact shortcuts, each proven where ``_plan/post_ops.py`` decides it (a Quantize by reciprocal with
 near-midpoint lanes recomputed by division, a redundant Relu dropped, final rounding and NaN
@@ -145,6 +147,31 @@ class SimdBackend(Backend):
         else:
             def run(inputs):
                 return [run_plan(inputs[0])]
+        run.plan = plan  # type: ignore[attr-defined]
+        return Kernel(run, getattr(plan, "implementation", self.implementation))
+
+    def fuse(self, producer: Node, consumer: Node) -> Kernel | None:
+        """An Int8Convolution with the Int8Add or Int8Multiply that reads its output, as one kernel
+        (``_plan/fusion.py``): both must be nodes this backend runs alone."""
+        if self._problem or producer.type != "Int8Convolution" or \
+                consumer.type not in ("Int8Add", "Int8Multiply"):
+            return None
+        from . import _plan  # noqa: PLC0415
+
+        if self._plan(consumer, _plan) is None:   # what the consumer alone would decline
+            return None
+        conv = self._plan(producer, _plan)
+        if conv is None:
+            return None
+        link = [i.node for i in consumer.inputs].index(producer)
+        kind = 1 if consumer.type == "Int8Add" else 2
+        plan = _plan.ConvConsumerPlan(self.ffi, conv, consumer, link, kind, consumer.attrs["full_shift"],
+                                      consumer.attrs.get("full_scale", 1.0), consumer.attrs["post_ops"],
+                                      self.threads)
+        run_plan = plan.run
+
+        def run(inputs):
+            return [run_plan(inputs)]
         run.plan = plan  # type: ignore[attr-defined]
         return Kernel(run, getattr(plan, "implementation", self.implementation))
 

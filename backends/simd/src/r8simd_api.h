@@ -32,6 +32,26 @@ typedef struct {
     r8_operand a[7];
 } r8_post;
 
+/* Elementwise int8 layers over an output viewed as [planes][plane] (planes = N*C of NCHW):
+ * kind 0: y = float32(in0) (Dequantize; FakeQuantize with its ranges as a post-op);
+ * kind 1: Int8Add: t = float32(in0) - h; t = t * r; y = t + float32(in1);
+ * kind 2: Int8Multiply: t = float32(in0) - h; y = t * float32(in1);
+ * then the post-ops. Input types: 0 f32, 1 u8, 2 i8, 3 i32. Operands as for the convolution
+ * (outer = plane index, inner = element index in the plane). */
+typedef struct {
+    int kind;
+    int in0_type;
+    int in1_type;
+    long planes;
+    long plane;
+    r8_operand h;
+    r8_operand r;
+    int npost;
+    const r8_post *post;
+    int out_type;
+    int threads;
+} r8_elt;
+
 /* Int8Convolution. mode 0 (VNNI/AMX): the input is packed as u8 codes (i8 codes + 128) with the
  * zero point as padding, raw = sum q'*w, acc = raw + comp[oc] - zw[oc]*window_sum.
  * mode 1 (exact s16, SSE4.2/AVX2/AVX-512): the input is packed as s16 (q - za), padding 0, the
@@ -76,6 +96,15 @@ typedef struct {
     int threads;
     void *scratch;
     int *wsum;
+    /* An elementwise consumer fused into the epilogue (NULL: none; the runtime's fusion contract):
+     * the codes this convolution would store (its post-ops, then round and saturate to its
+     * out_type) are the consumer's input elt_input (0 or 1), its other input is elt_other (u8/i8,
+     * the output's NCHW shape), and elt's step, post-ops and out_type give what is stored in out.
+     * elt's operands are in this convolution's coordinates (outer n*OC + oc, inner the virtual
+     * position). */
+    const r8_elt *elt;
+    int elt_input;
+    const void *elt_other;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),
@@ -98,26 +127,6 @@ typedef struct {
     void *scratch;
     int *rowsum;
 } r8_mm;
-
-/* Elementwise int8 layers over an output viewed as [planes][plane] (planes = N*C of NCHW):
- * kind 0: y = float32(in0) (Dequantize; FakeQuantize with its ranges as a post-op);
- * kind 1: Int8Add: t = float32(in0) - h; t = t * r; y = t + float32(in1);
- * kind 2: Int8Multiply: t = float32(in0) - h; y = t * float32(in1);
- * then the post-ops. Input types: 0 f32, 1 u8, 2 i8, 3 i32. Operands as for the convolution
- * (outer = plane index, inner = element index in the plane). */
-typedef struct {
-    int kind;
-    int in0_type;
-    int in1_type;
-    long planes;
-    long plane;
-    r8_operand h;
-    r8_operand r;
-    int npost;
-    const r8_post *post;
-    int out_type;
-    int threads;
-} r8_elt;
 
 /* MaxPool on u8/i8 codes (the maximum of the real elements of each window; padding never wins;
  * a window wholly in the padding gives the lowest code). scratch: a padded plane per thread. */

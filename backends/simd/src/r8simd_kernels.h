@@ -166,6 +166,12 @@ static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, 
     for (; i < nv; i++) post_group(res, count, y + i, 1, i);
 }
 
+/* Round half to even and saturate to the codes of kind 1 (u8) or 2 (i8), as float32. */
+R8_INLINE vf to_codes(vf y, int kind) {
+    vf lo = vf_set1(kind == 1 ? 0.0f : -128.0f), hi = vf_set1(kind == 1 ? 255.0f : 127.0f);
+    return vf_min(vf_max(vf_round(y), lo), hi);
+}
+
 /* Store VL results (selected lanes, consecutive outputs) as float32 or as integer codes.
  * out_type (_plan/post_ops.py build_posts): bits 0-1: 0 float32, 1 u8, 2 i8 (round half to even, then
  * saturate); bit 2: the values are already integers inside the code range (or NaN), stored as they
@@ -178,12 +184,33 @@ R8_INLINE int store_result(void *out, long index, vf y, unsigned mask, int out_t
         return 0;
     }
     int nan = out_type & 8 ? 0 : __builtin_popcount(vm_bits(vm_nan(y)) & mask);
-    if (!(out_type & 4)) {
-        vf lo = vf_set1(kind == 1 ? 0.0f : -128.0f), hi = vf_set1(kind == 1 ? 255.0f : 127.0f);
-        y = vf_min(vf_max(vf_round(y), lo), hi);
-    }
+    if (!(out_type & 4)) y = to_codes(y, kind);
     STORE_CODES((uint8_t *)out + index, y, mask, kind == 2);
     return nan;
+}
+
+/* VL 8-bit codes (type 1 u8, 2 i8) as float32 in the lanes selected by mask, read from consecutive
+ * bytes at src (the inverse of the stores' compress: lane order, no gaps); other lanes 0. */
+R8_INLINE vf load_codes(const uint8_t *src, unsigned mask, int type) {
+    if (mask == VM_FULL) return type == 2 ? vf_load_i8(src) : vf_load_u8(src);
+    uint8_t tmp[16] __attribute__((aligned(16))) = {0};
+    for (int i = 0, k = 0; i < VL; i++)
+        if (mask >> i & 1u) tmp[i] = src[k++];
+    return type == 2 ? vf_load_i8(tmp) : vf_load_u8(tmp);
+}
+
+/* An elementwise layer's own step on n vectors y (its input 0) and x1 (input 1), in place in y:
+ * kind 1 Int8Add, 2 Int8Multiply; kind 0 (one input) leaves y. hp/rp: operands h and r resolved
+ * for the run (vector i at hp + i*step). */
+R8_INLINE void elt_combine(const r8_elt *p, vf *y, const vf *x1, const float *hp, const float *rp,
+                           const int n, long i0) {
+    if (!p->kind) return;
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        vf t = vf_sub(y[j], vf_load(hp + (i0 + j) * p->h.step));                     /* float32(q1) - h */
+        if (p->kind == 1) y[j] = vf_add(vf_mul(t, vf_load(rp + (i0 + j) * p->r.step)), x1[j]); /* (t * r) + float32(q2) */
+        else y[j] = vf_mul(t, x1[j]);                                                  /* t * float32(q2) */
+    }
 }
 
 /* ------------------------------------------------------------------------------------------- */
@@ -481,6 +508,40 @@ R8_INLINE int conv_store(const r8_conv *p, void *out, long base, const unsigned 
     return nan;
 }
 
+/* The fused consumer (p->elt) on n vectors y of the convolution's post-op results: the codes the
+ * convolution would store (NaN counted as its store counts them), the other input's codes at the
+ * same outputs, the consumer's step and post-ops, and its store. Returns the NaN count. */
+R8_INLINE int conv_consume(const r8_conv *p, const r8_post_run *eres, const float *hp, const float *rp,
+                           void *out, long base, const unsigned *vmask, const int *vstart, vf *y,
+                           const int n, int i0) {
+    const r8_elt *e = p->elt;
+    const int kind = p->out_type & 3, other = p->elt_input ? e->in0_type : e->in1_type;
+    const uint8_t *codes = (const uint8_t *)p->elt_other + base;
+    int nan = 0;
+    vf x[PB];
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        const unsigned mask = vmask[i0 + j];
+        if (!(p->out_type & 8)) nan += __builtin_popcount(vm_bits(vm_nan(y[j])) & mask);
+        if (!(p->out_type & 4)) y[j] = to_codes(y[j], kind);
+        x[j] = mask ? load_codes(codes + vstart[i0 + j], mask, other) : vf_set1(0.0f);
+    }
+    if (p->elt_input == 0) {
+        elt_combine(e, y, x, hp, rp, n, i0);
+    } else {
+        elt_combine(e, x, y, hp, rp, n, i0);
+#pragma GCC unroll 4
+        for (int j = 0; j < n; j++) y[j] = x[j];
+    }
+    post_group(eres, e->npost, y, n, i0);
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        const unsigned mask = vmask[i0 + j];
+        if (mask) nan += store_result(out, base + vstart[i0 + j], y[j], mask, e->out_type);
+    }
+    return nan;
+}
+
 static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs, int vb0, int nv,
                               const int32_t *raw, long stride, int add_comp, void *out) {
     int nan = 0;
@@ -488,6 +549,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
     const int *vstart = p->vstart + vb0;
     const long inner0 = (long)vb0 * VL;
     const int32_t *ws = NULL;
+    const r8_elt *e = p->elt;
 #if R8_MODE == 0
     if (p->zw) ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
 #endif
@@ -497,20 +559,28 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         const vi comp = vi_set1(add_comp ? p->comp[oc] : 0), zwv = vi_set1(ws ? p->zw[oc] : 0);
         const long outer = (long)n * p->OC + oc;
         const long base = outer * p->OH * p->OW;
-        r8_post_run res[R8_MAX_POST];
+        r8_post_run res[R8_MAX_POST], eres[R8_MAX_POST];
+        const float *hp = NULL, *rp = NULL;
         post_resolve(p->post, p->npost, outer, inner0, res);
+        if (e) {
+            post_resolve(e->post, e->npost, outer, inner0, eres);
+            hp = e->h.data + outer * e->h.s_outer + inner0 * e->h.s_inner;
+            rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
+        }
         int i = 0;
         for (; i + PB <= nv; i += PB) {
             vf y[PB];
             conv_acc(r, add_comp, comp, ws, zwv, y, PB, i);
             post_group(res, p->npost, y, PB, i);
-            nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
+            if (e) nan += conv_consume(p, eres, hp, rp, out, base, vmask, vstart, y, PB, i);
+            else nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
         }
         for (; i < nv; i++) {
             vf y[1];
             conv_acc(r, add_comp, comp, ws, zwv, y, 1, i);
             post_group(res, p->npost, y, 1, i);
-            nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
+            if (e) nan += conv_consume(p, eres, hp, rp, out, base, vmask, vstart, y, 1, i);
+            else nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
         }
     }
     return nan;
@@ -1042,18 +1112,6 @@ R8_INLINE vf load_elems(const void *base, long e, long rem, int type) {
     memset(tmp, 0, sizeof tmp);
     memcpy(tmp, src, (size_t)rem * size);
     return load_as_f32(tmp, type);
-}
-
-/* The layer's own step on n vectors (kind 1: Int8Add, 2: Int8Multiply; 0: none). */
-R8_INLINE void elt_combine(const r8_elt *p, vf *y, const vf *x1, const float *hp, const float *rp,
-                           const int n, long i0) {
-    if (!p->kind) return;
-#pragma GCC unroll 4
-    for (int j = 0; j < n; j++) {
-        vf t = vf_sub(y[j], vf_load(hp + (i0 + j) * p->h.step));                     /* float32(q1) - h */
-        if (p->kind == 1) y[j] = vf_add(vf_mul(t, vf_load(rp + (i0 + j) * p->r.step)), x1[j]); /* (t * r) + float32(q2) */
-        else y[j] = vf_mul(t, x1[j]);                                                  /* t * float32(q2) */
-    }
 }
 
 /* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's

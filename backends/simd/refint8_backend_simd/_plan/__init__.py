@@ -3,7 +3,8 @@
 Everything here runs once per node in ``Backend.kernel``; the C kernels (``src/``) only run. The
 layouts are described in ``src/r8simd_api.h``; this package is where they are built, with NumPy:
 ``common`` (variants, buffers), ``post_ops`` (post-op tables and their exact shortcuts),
-``convolution``, ``matmul``, ``elementwise``, ``pooling``.
+``convolution``, ``matmul``, ``elementwise``, ``pooling``, and ``fusion`` (a convolution with the
+elementwise layer that reads its output, as one kernel).
 
 Exactness, in short (the integers are exact, so ``float32(acc)`` is the reference's):
 
@@ -28,8 +29,9 @@ Exactness, in short (the integers are exact, so ``float32(acc)`` is the referenc
 from .common import MAX_POST_OPS, NAN_MESSAGE, VARIANTS
 from .convolution import ConvPlan
 from .elementwise import ElementwisePlan
+from .fusion import ConvConsumerPlan
 from .matmul import MatMulPlan
 from .pooling import AvgPoolPlan, MaxPoolPlan
 
-__all__ = ["AvgPoolPlan", "ConvPlan", "ElementwisePlan", "MatMulPlan", "MaxPoolPlan", "MAX_POST_OPS",
+__all__ = ["AvgPoolPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "MatMulPlan", "MaxPoolPlan", "MAX_POST_OPS",
            "NAN_MESSAGE", "VARIANTS"]

@@ -37,6 +37,25 @@ def _elementwise_bound(kind: int, node: Any, shift: Any, scale: Any) -> float | 
     return ((t * r) * slack + inputs[1]) * slack if kind == 1 else t * inputs[1] * slack
 
 
+def elementwise_struct(keep: Keep, ffi: Any, node: Any, kind: int, shift: Any, scale: Any,
+                       post_ops: Sequence[Any], fill: Any, planes: int, plane: int, threads: int) -> Any:
+    """The r8_elt struct of an elementwise node (kind 0 Dequantize/FakeQuantize, 1 Int8Add,
+    2 Int8Multiply), its operands laid out by ``fill(operand_struct, array)``."""
+    p = ffi.new("r8_elt *")
+    keep.objects.append(p)
+    p.kind = kind
+    p.in0_type = _IN_TYPES[np.dtype(node.inputs[0].dtype)]
+    p.in1_type = _IN_TYPES[np.dtype(node.inputs[1].dtype)] if kind else 0
+    p.planes, p.plane = planes, plane
+    fill(p.h, shift)
+    fill(p.r, scale)
+    bound = _elementwise_bound(kind, node, shift, scale)
+    p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, fill, node.output_types[0].dtype,
+                                              input_bound=bound)
+    p.threads = threads
+    return p
+
+
 class ElementwisePlan(Reused):
     """Int8Add, Int8Multiply, Dequantize and FakeQuantize (constant ranges) as one C kernel.
 
@@ -60,19 +79,8 @@ class ElementwisePlan(Reused):
         self.ppad = round_up(max(plane, 1), 4 * vl)
         keep = Keep(ffi)
         self.keep = keep
-        p = ffi.new("r8_elt *")
-        keep.objects.append(p)
-        self.params = p
-        p.kind = kind
-        p.in0_type = _IN_TYPES[np.dtype(node.inputs[0].dtype)]
-        p.in1_type = _IN_TYPES[np.dtype(node.inputs[1].dtype)] if kind else 0
-        p.planes, p.plane = planes, plane
-        self._fill_operand(p.h, shift)
-        self._fill_operand(p.r, scale)
-        bound = _elementwise_bound(kind, node, shift, scale)
-        p.post, p.npost, p.out_type = build_posts(keep, ffi, post_ops, self._fill_operand, out_type.dtype,
-                                                  input_bound=bound)
-        p.threads = threads
+        self.params = elementwise_struct(keep, ffi, node, kind, shift, scale, post_ops, self._fill_operand,
+                                         planes, plane, threads)
         self.function = getattr(lib, f"r8_elt_{suffix}")
         self.binary = kind != 0
         self.lock = threading.Lock()
