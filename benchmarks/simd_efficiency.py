@@ -63,7 +63,8 @@ def resnet_conv_nodes():
     """The distinct Int8Convolution nodes of quantized_resnet50() (lowered for the simd backend)."""
     from refint8.models.resnet import quantized_resnet50
 
-    compiled = refint8.compile(quantized_resnet50(), backend="simd", config={"threads": 1})
+    # unfused: each convolution is measured alone (fused, the residual adds hide the conv3 layers)
+    compiled = refint8.compile(quantized_resnet50(), backend="simd", config={"threads": 1}, fusion=False)
     seen, nodes = set(), []
     for step in compiled._steps:
         node = step.node

@@ -47,8 +47,11 @@
 typedef struct { const float *p; long step; } r8_ref;
 typedef struct { int type; float steps; r8_ref a[7]; } r8_post_run;
 
-/* Resolve the operands of ops[0..count) for the run of vectors starting at (outer, inner0). */
-static void post_resolve(const r8_post *ops, int count, long outer, long inner0, r8_post_run *res) {
+/* Resolve the operands of ops[0..count) for the run of vectors starting at (outer, inner0).
+ * Returns 1 if every operand is the same vector all along the run (step 0: per-channel and scalar
+ * operands), which post_group then reads without address arithmetic. */
+static int post_resolve(const r8_post *ops, int count, long outer, long inner0, r8_post_run *res) {
+    int uniform = 1;
     for (int k = 0; k < count; k++) {
         const r8_post *o = ops + k;
         const int used = o->type <= 2 ? 1 : o->type == 4 ? 2 : o->type == 3 ? 0 : 7;
@@ -58,16 +61,20 @@ static void post_resolve(const r8_post *ops, int count, long outer, long inner0,
             const r8_operand *d = &o->a[i];
             res[k].a[i].p = d->data + outer * d->s_outer + inner0 * d->s_inner;
             res[k].a[i].step = d->step;
+            uniform &= d->step == 0;
         }
     }
+    return uniform;
 }
 
-#define OPND(k, var) const float *var##_p = o->a[k].p + i0 * o->a[k].step; const long var##_s = o->a[k].step;
+/* Operand k of post-op o as var_p/var_s (vector j of the group at var_p + j*var_s); with `uni`
+ * (a compile-time constant at each call) the step is known to be 0. */
+#define OPND(k, var) const long var##_s = uni ? 0 : o->a[k].step; const float *var##_p = o->a[k].p + i0 * var##_s;
 #define VAL(var, j) vf_load(var##_p + (j) * var##_s)
 
 /* Quantize onto an integer grid (post type 7, the reference's formula branch; see _plan/post_ops.py): one
  * vector x -> ol if x <= min(il, ih); oh if x > max(il, ih); else rint(((x - il) / (ih - il)) * steps) + ol. */
-R8_INLINE vf quantize_grid(const r8_post_run *o, vf x, long i0, int j) {
+R8_INLINE vf quantize_grid(const r8_post_run *o, vf x, long i0, int j, const int uni) {
     OPND(0, il) OPND(1, di) OPND(2, ol) OPND(4, oh) OPND(5, lo) OPND(6, hi)
     const vf st = vf_set1(o->steps), olv = VAL(ol, j);
     vf r = vf_add(vf_round(vf_mul(vf_div(vf_sub(x, VAL(il, j)), VAL(di, j)), st)), olv);
@@ -76,8 +83,9 @@ R8_INLINE vf quantize_grid(const r8_post_run *o, vf x, long i0, int j) {
 }
 
 /* Apply the resolved post-ops, in order, to the n vectors r[0..n) = vectors i0 .. i0+n-1 of the
- * run. n is a compile-time constant at each call (PB or 1), so r[] stays in registers. */
-R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n, long i0) {
+ * run. n (PB or 1) and uni (post_resolve's result) are compile-time constants at each call
+ * (POST_GROUP), so r[] stays in registers and uniform operands need no address arithmetic. */
+R8_INLINE void post_group_(const r8_post_run *ops, int count, vf *r, const int n, long i0, const int uni) {
     for (int k = 0; k < count; k++) {
         const r8_post_run *o = ops + k;
         switch (o->type) {
@@ -109,7 +117,7 @@ R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n,
         case 7: /* Quantize onto an integer grid: rint(((q / steps) * (oh - ol)) + ol) == q + ol when
                  * oh - ol == steps <= 255 and ol is an integer of magnitude <= 255 (_plan/post_ops.py) */
 #pragma GCC unroll 4
-            for (int j = 0; j < n; j++) r[j] = quantize_grid(o, r[j], i0, j);
+            for (int j = 0; j < n; j++) r[j] = quantize_grid(o, r[j], i0, j, uni);
             break;
         case 8: { /* case 7 by the reciprocal m = steps / (ih - il) (_plan/post_ops.py: ih - il > 0, finite):
                    * c = min(steps, max(0, (x - il) * m)) is within 4u*steps of the reference's
@@ -131,7 +139,7 @@ R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n,
                 r[j] = vf_add(q, VAL(ol, j));
             }
             if (__builtin_expect(near != 0, 0)) {
-                for (int j = 0; j < n; j++) r[j] = quantize_grid(o, x[j], i0, j);
+                for (int j = 0; j < n; j++) r[j] = quantize_grid(o, x[j], i0, j, uni);
             }
             break; }
         default: { /* FakeQuantize / Quantize: refint8.ops.fake_quantize per lane, in this order */
@@ -150,20 +158,23 @@ R8_INLINE void post_group(const r8_post_run *ops, int count, vf *r, const int n,
     }
 }
 
+#define POST_GROUP(ops, count, r, n, i0, uni) \
+    do { if (uni) post_group_(ops, count, r, n, i0, 1); else post_group_(ops, count, r, n, i0, 0); } while (0)
+
 /* Apply the post-ops to y[0..nv) in memory (vector i at (outer, inner0 + i*VL)). */
 static void post_run(const r8_post *ops, int count, vf *y, long nv, long outer, long inner0) {
     r8_post_run res[R8_MAX_POST];
-    post_resolve(ops, count, outer, inner0, res);
+    const int uni = post_resolve(ops, count, outer, inner0, res);
     long i = 0;
     for (; i + PB <= nv; i += PB) {
         vf r[PB];
 #pragma GCC unroll 4
         for (int j = 0; j < PB; j++) r[j] = y[i + j];
-        post_group(res, count, r, PB, i);
+        POST_GROUP(res, count, r, PB, i, uni);
 #pragma GCC unroll 4
         for (int j = 0; j < PB; j++) y[i + j] = r[j];
     }
-    for (; i < nv; i++) post_group(res, count, y + i, 1, i);
+    for (; i < nv; i++) POST_GROUP(res, count, y + i, 1, i, uni);
 }
 
 /* Round half to even and saturate to the codes of kind 1 (u8) or 2 (i8), as float32. */
@@ -511,9 +522,9 @@ R8_INLINE int conv_store(const r8_conv *p, void *out, long base, const unsigned 
 /* The fused consumer (p->elt) on n vectors y of the convolution's post-op results: the codes the
  * convolution would store (NaN counted as its store counts them), the other input's codes at the
  * same outputs, the consumer's step and post-ops, and its store. Returns the NaN count. */
-R8_INLINE int conv_consume(const r8_conv *p, const r8_post_run *eres, const float *hp, const float *rp,
-                           void *out, long base, const unsigned *vmask, const int *vstart, vf *y,
-                           const int n, int i0) {
+R8_INLINE int conv_consume(const r8_conv *p, const r8_post_run *eres, int euni, const float *hp,
+                           const float *rp, void *out, long base, const unsigned *vmask,
+                           const int *vstart, vf *y, const int n, int i0) {
     const r8_elt *e = p->elt;
     const int kind = p->out_type & 3, other = p->elt_input ? e->in0_type : e->in1_type;
     const uint8_t *codes = (const uint8_t *)p->elt_other + base;
@@ -533,7 +544,7 @@ R8_INLINE int conv_consume(const r8_conv *p, const r8_post_run *eres, const floa
 #pragma GCC unroll 4
         for (int j = 0; j < n; j++) y[j] = x[j];
     }
-    post_group(eres, e->npost, y, n, i0);
+    POST_GROUP(eres, e->npost, y, n, i0, euni);
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
         const unsigned mask = vmask[i0 + j];
@@ -561,9 +572,10 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         const long base = outer * p->OH * p->OW;
         r8_post_run res[R8_MAX_POST], eres[R8_MAX_POST];
         const float *hp = NULL, *rp = NULL;
-        post_resolve(p->post, p->npost, outer, inner0, res);
+        const int uni = post_resolve(p->post, p->npost, outer, inner0, res);
+        int euni = 0;
         if (e) {
-            post_resolve(e->post, e->npost, outer, inner0, eres);
+            euni = post_resolve(e->post, e->npost, outer, inner0, eres);
             hp = e->h.data + outer * e->h.s_outer + inner0 * e->h.s_inner;
             rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
         }
@@ -571,15 +583,15 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         for (; i + PB <= nv; i += PB) {
             vf y[PB];
             conv_acc(r, add_comp, comp, ws, zwv, y, PB, i);
-            post_group(res, p->npost, y, PB, i);
-            if (e) nan += conv_consume(p, eres, hp, rp, out, base, vmask, vstart, y, PB, i);
+            POST_GROUP(res, p->npost, y, PB, i, uni);
+            if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, PB, i);
             else nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
         }
         for (; i < nv; i++) {
             vf y[1];
             conv_acc(r, add_comp, comp, ws, zwv, y, 1, i);
-            post_group(res, p->npost, y, 1, i);
-            if (e) nan += conv_consume(p, eres, hp, rp, out, base, vmask, vstart, y, 1, i);
+            POST_GROUP(res, p->npost, y, 1, i, uni);
+            if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, 1, i);
             else nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
         }
     }
@@ -629,9 +641,12 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
 #define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
 
-/* Work items: (group, chunk of CONV_CHUNK vectors, run of output-channel blocks whose packed
- * weights fit CONV_WEIGHT_BYTES). Per block of the run: the raw sums of the chunk, tile by tile,
- * then the epilogue; the chunk's inputs and the run's weights are reused from L1 for small layers. */
+/* Work items: (group, chunk of at most CONV_CHUNK vectors, run of output-channel blocks whose
+ * packed weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ
+ * by at most one), so a plane of 49 vectors gives chunks 13, 12, 12, 12 and tiles of 3 or 4
+ * vectors, not a last chunk of 1 vector run as a 1-vector tile. Per block of the run: the raw sums
+ * of the chunk, tile by tile, then the epilogue; the chunk's inputs and the run's weights are
+ * reused from L1 for small layers. */
 static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
@@ -646,12 +661,13 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
         const int ru = (int)(it % nrun);
         const long r = it / nrun;
         const int chunk = (int)(r % nchunk), g = (int)(r / nchunk);
-        const int v0 = chunk * CONV_CHUNK, vend = R8_MIN(p->nvec, v0 + CONV_CHUNK);
+        const int v0 = (int)((long)chunk * p->nvec / nchunk), vend = (int)((long)(chunk + 1) * p->nvec / nchunk);
+        const int len = vend - v0, ntile = (len + CONV_MR - 1) / CONV_MR;
         const int ob_end = R8_MIN(nob, (ru + 1) * run);
         for (int ob = ru * run; ob < ob_end; ob++) {
             const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-            for (int vb = v0; vb < vend; vb += CONV_MR) {
-                const int mr = R8_MIN(CONV_MR, vend - vb);
+            for (int t = 0, vb = v0; t < ntile; t++) {
+                const int mr = len / ntile + (t < len % ntile);
                 switch (mr * 8 + nr) {
                     TILE_CASES(1)
                     TILE_CASES(2)
@@ -661,8 +677,9 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #endif
                 default: break;
                 }
+                vb += mr;
             }
-            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, vend - v0, raw[0], CONV_CHUNK * VL, 0, out);
+            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, len, raw[0], CONV_CHUNK * VL, 0, out);
         }
     }
     return nan;
@@ -1133,7 +1150,7 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
         const float *hp = p->h.data + pl * p->h.s_outer + i0 * p->h.s_inner;
         const float *rp = p->r.data + pl * p->r.s_outer + i0 * p->r.s_inner;
         r8_post_run res[R8_MAX_POST];
-        post_resolve(p->post, p->npost, pl, i0, res);
+        const int uni = post_resolve(p->post, p->npost, pl, i0, res);
         long i = 0;
         for (; i + PB <= full; i += PB) {
             vf y[PB], x1[PB] = {0};
@@ -1143,7 +1160,7 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
                 if (p->kind) x1[j] = load_as_f32(a1 + (i + j) * VL * s1, t1);
             }
             elt_combine(p, y, x1, hp, rp, PB, i);
-            post_group(res, p->npost, y, PB, i);
+            POST_GROUP(res, p->npost, y, PB, i, uni);
 #pragma GCC unroll 4
             for (int j = 0; j < PB; j++) nan += store_result(out, base + (i + j) * VL, y[j], VM_FULL, p->out_type);
         }
@@ -1153,7 +1170,7 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
             y[0] = rem >= VL ? load_as_f32(a0 + i * VL * s0, t0) : load_elems(a0, i * VL, rem, t0);
             if (p->kind) x1[0] = rem >= VL ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, rem, t1);
             elt_combine(p, y, x1, hp, rp, 1, i);
-            post_group(res, p->npost, y, 1, i);
+            POST_GROUP(res, p->npost, y, 1, i, uni);
             nan += store_result(out, base + i * VL, y[0], rem >= VL ? VM_FULL : (1u << rem) - 1u, p->out_type);
         }
     }
