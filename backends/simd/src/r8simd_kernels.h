@@ -508,13 +508,13 @@ R8_INLINE void conv_acc(const int32_t *r, int add_comp, vi comp, const int32_t *
     }
 }
 
-R8_INLINE int conv_store(const r8_conv *p, void *out, long base, const unsigned *vmask, const int *vstart,
+R8_INLINE int conv_store(int out_type, void *out, long base, const unsigned *vmask, const int *vstart,
                          const vf *y, const int n, int i0) {
     int nan = 0;
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
         const unsigned mask = vmask[i0 + j];
-        if (mask) nan += store_result(out, base + vstart[i0 + j], y[j], mask, p->out_type);
+        if (mask) nan += store_result(out, base + vstart[i0 + j], y[j], mask, out_type);
     }
     return nan;
 }
@@ -561,6 +561,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
     const long inner0 = (long)vb0 * VL;
     const int32_t *ws = NULL;
     const r8_elt *e = p->elt;
+    const int npost = p->npost, out_type = p->out_type;   /* (stores through out may alias *p) */
 #if R8_MODE == 0
     if (p->zw) ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
 #endif
@@ -572,7 +573,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         const long base = outer * p->OH * p->OW;
         r8_post_run res[R8_MAX_POST], eres[R8_MAX_POST];
         const float *hp = NULL, *rp = NULL;
-        const int uni = post_resolve(p->post, p->npost, outer, inner0, res);
+        const int uni = post_resolve(p->post, npost, outer, inner0, res);
         int euni = 0;
         if (e) {
             euni = post_resolve(e->post, e->npost, outer, inner0, eres);
@@ -580,19 +581,27 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
             rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
         }
         int i = 0;
+        if (!ws && !e && uni) {   /* the common case, with its conditions known to the compiler */
+            for (; i + PB <= nv; i += PB) {
+                vf y[PB];
+                conv_acc(r, add_comp, comp, NULL, zwv, y, PB, i);
+                post_group_(res, npost, y, PB, i, 1);
+                nan += conv_store(out_type, out, base, vmask, vstart, y, PB, i);
+            }
+        }
         for (; i + PB <= nv; i += PB) {
             vf y[PB];
             conv_acc(r, add_comp, comp, ws, zwv, y, PB, i);
-            POST_GROUP(res, p->npost, y, PB, i, uni);
+            POST_GROUP(res, npost, y, PB, i, uni);
             if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, PB, i);
-            else nan += conv_store(p, out, base, vmask, vstart, y, PB, i);
+            else nan += conv_store(out_type, out, base, vmask, vstart, y, PB, i);
         }
         for (; i < nv; i++) {
             vf y[1];
             conv_acc(r, add_comp, comp, ws, zwv, y, 1, i);
-            POST_GROUP(res, p->npost, y, 1, i, uni);
+            POST_GROUP(res, npost, y, 1, i, uni);
             if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, 1, i);
-            else nan += conv_store(p, out, base, vmask, vstart, y, 1, i);
+            else nan += conv_store(out_type, out, base, vmask, vstart, y, 1, i);
         }
     }
     return nan;
