@@ -210,16 +210,25 @@ R8_INLINE vf load_codes(const uint8_t *src, unsigned mask, int type) {
     return type == 2 ? vf_load_i8(tmp) : vf_load_u8(tmp);
 }
 
+/* What an elementwise layer's own step reads, copied out of its r8_elt once per kernel call: the
+ * kernels store through byte pointers, which the compiler must assume may alias the struct. */
+typedef struct { int kind; long hstep, rstep; int npost, out_type; } r8_elt_step;
+
+R8_INLINE r8_elt_step elt_step_of(const r8_elt *p) {
+    const r8_elt_step s = {p->kind, p->h.step, p->r.step, p->npost, p->out_type};
+    return s;
+}
+
 /* An elementwise layer's own step on n vectors y (its input 0) and x1 (input 1), in place in y:
  * kind 1 Int8Add, 2 Int8Multiply; kind 0 (one input) leaves y. hp/rp: operands h and r resolved
  * for the run (vector i at hp + i*step). */
-R8_INLINE void elt_combine(const r8_elt *p, vf *y, const vf *x1, const float *hp, const float *rp,
+R8_INLINE void elt_combine(const r8_elt_step *p, vf *y, const vf *x1, const float *hp, const float *rp,
                            const int n, long i0) {
     if (!p->kind) return;
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
-        vf t = vf_sub(y[j], vf_load(hp + (i0 + j) * p->h.step));                     /* float32(q1) - h */
-        if (p->kind == 1) y[j] = vf_add(vf_mul(t, vf_load(rp + (i0 + j) * p->r.step)), x1[j]); /* (t * r) + float32(q2) */
+        vf t = vf_sub(y[j], vf_load(hp + (i0 + j) * p->hstep));                      /* float32(q1) - h */
+        if (p->kind == 1) y[j] = vf_add(vf_mul(t, vf_load(rp + (i0 + j) * p->rstep)), x1[j]); /* (t * r) + float32(q2) */
         else y[j] = vf_mul(t, x1[j]);                                                  /* t * float32(q2) */
     }
 }
@@ -522,22 +531,22 @@ R8_INLINE int conv_store(int out_type, void *out, long base, const unsigned *vma
 /* The fused consumer (p->elt) on n vectors y of the convolution's post-op results: the codes the
  * convolution would store (NaN counted as its store counts them), the other input's codes at the
  * same outputs, the consumer's step and post-ops, and its store. Returns the NaN count. */
-R8_INLINE int conv_consume(const r8_conv *p, const r8_post_run *eres, int euni, const float *hp,
+R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_type,
+                           const uint8_t *codes, const r8_post_run *eres, int euni, const float *hp,
                            const float *rp, void *out, long base, const unsigned *vmask,
                            const int *vstart, vf *y, const int n, int i0) {
-    const r8_elt *e = p->elt;
-    const int kind = p->out_type & 3, other = p->elt_input ? e->in0_type : e->in1_type;
-    const uint8_t *codes = (const uint8_t *)p->elt_other + base;
+    const int kind = conv_type & 3;
     int nan = 0;
     vf x[PB];
+    codes += base;
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
         const unsigned mask = vmask[i0 + j];
-        if (!(p->out_type & 8)) nan += __builtin_popcount(vm_bits(vm_nan(y[j])) & mask);
-        if (!(p->out_type & 4)) y[j] = to_codes(y[j], kind);
+        if (!(conv_type & 8)) nan += __builtin_popcount(vm_bits(vm_nan(y[j])) & mask);
+        if (!(conv_type & 4)) y[j] = to_codes(y[j], kind);
         x[j] = mask ? load_codes(codes + vstart[i0 + j], mask, other) : vf_set1(0.0f);
     }
-    if (p->elt_input == 0) {
+    if (link == 0) {
         elt_combine(e, y, x, hp, rp, n, i0);
     } else {
         elt_combine(e, x, y, hp, rp, n, i0);
@@ -562,6 +571,14 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
     const int32_t *ws = NULL;
     const r8_elt *e = p->elt;
     const int npost = p->npost, out_type = p->out_type;   /* (stores through out may alias *p) */
+    r8_elt_step es = {0, 0, 0, 0, 0};
+    int link = 0, other = 0;
+    const uint8_t *codes = (const uint8_t *)p->elt_other;
+    if (e) {
+        es = elt_step_of(e);
+        link = p->elt_input;
+        other = link ? e->in0_type : e->in1_type;
+    }
 #if R8_MODE == 0
     if (p->zw) ws = p->wsum + (long)g * p->nvpad + (long)vb0 * VL;
 #endif
@@ -576,7 +593,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
         const int uni = post_resolve(p->post, npost, outer, inner0, res);
         int euni = 0;
         if (e) {
-            euni = post_resolve(e->post, e->npost, outer, inner0, eres);
+            euni = post_resolve(e->post, es.npost, outer, inner0, eres);
             hp = e->h.data + outer * e->h.s_outer + inner0 * e->h.s_inner;
             rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
         }
@@ -589,18 +606,26 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
                 nan += conv_store(out_type, out, base, vmask, vstart, y, PB, i);
             }
         }
+        if (!ws && e && uni && euni) {   /* the common fused case, likewise */
+            for (; i + PB <= nv; i += PB) {
+                vf y[PB];
+                conv_acc(r, add_comp, comp, NULL, zwv, y, PB, i);
+                post_group_(res, npost, y, PB, i, 1);
+                nan += conv_consume(&es, link, other, out_type, codes, eres, 1, hp, rp, out, base, vmask, vstart, y, PB, i);
+            }
+        }
         for (; i + PB <= nv; i += PB) {
             vf y[PB];
             conv_acc(r, add_comp, comp, ws, zwv, y, PB, i);
             POST_GROUP(res, npost, y, PB, i, uni);
-            if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, PB, i);
+            if (e) nan += conv_consume(&es, link, other, out_type, codes, eres, euni, hp, rp, out, base, vmask, vstart, y, PB, i);
             else nan += conv_store(out_type, out, base, vmask, vstart, y, PB, i);
         }
         for (; i < nv; i++) {
             vf y[1];
             conv_acc(r, add_comp, comp, ws, zwv, y, 1, i);
             POST_GROUP(res, npost, y, 1, i, uni);
-            if (e) nan += conv_consume(p, eres, euni, hp, rp, out, base, vmask, vstart, y, 1, i);
+            if (e) nan += conv_consume(&es, link, other, out_type, codes, eres, euni, hp, rp, out, base, vmask, vstart, y, 1, i);
             else nan += conv_store(out_type, out, base, vmask, vstart, y, 1, i);
         }
     }
@@ -1160,27 +1185,28 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
         const float *rp = p->r.data + pl * p->r.s_outer + i0 * p->r.s_inner;
         r8_post_run res[R8_MAX_POST];
         const int uni = post_resolve(p->post, p->npost, pl, i0, res);
+        const r8_elt_step es = elt_step_of(p);
         long i = 0;
         for (; i + PB <= full; i += PB) {
             vf y[PB], x1[PB] = {0};
 #pragma GCC unroll 4
             for (int j = 0; j < PB; j++) {
                 y[j] = load_as_f32(a0 + (i + j) * VL * s0, t0);
-                if (p->kind) x1[j] = load_as_f32(a1 + (i + j) * VL * s1, t1);
+                if (es.kind) x1[j] = load_as_f32(a1 + (i + j) * VL * s1, t1);
             }
-            elt_combine(p, y, x1, hp, rp, PB, i);
-            POST_GROUP(res, p->npost, y, PB, i, uni);
+            elt_combine(&es, y, x1, hp, rp, PB, i);
+            POST_GROUP(res, es.npost, y, PB, i, uni);
 #pragma GCC unroll 4
-            for (int j = 0; j < PB; j++) nan += store_result(out, base + (i + j) * VL, y[j], VM_FULL, p->out_type);
+            for (int j = 0; j < PB; j++) nan += store_result(out, base + (i + j) * VL, y[j], VM_FULL, es.out_type);
         }
         for (; i < nv; i++) {
             const long rem = count - i * VL;
             vf y[1], x1[1] = {0};
             y[0] = rem >= VL ? load_as_f32(a0 + i * VL * s0, t0) : load_elems(a0, i * VL, rem, t0);
-            if (p->kind) x1[0] = rem >= VL ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, rem, t1);
-            elt_combine(p, y, x1, hp, rp, 1, i);
-            POST_GROUP(res, p->npost, y, 1, i, uni);
-            nan += store_result(out, base + i * VL, y[0], rem >= VL ? VM_FULL : (1u << rem) - 1u, p->out_type);
+            if (es.kind) x1[0] = rem >= VL ? load_as_f32(a1 + i * VL * s1, t1) : load_elems(a1, i * VL, rem, t1);
+            elt_combine(&es, y, x1, hp, rp, 1, i);
+            POST_GROUP(res, es.npost, y, 1, i, uni);
+            nan += store_result(out, base + i * VL, y[0], rem >= VL ? VM_FULL : (1u << rem) - 1u, es.out_type);
         }
     }
     return nan;
