@@ -874,3 +874,94 @@ def test_residual_blocks_run_fused_through_the_runtime_with_unchanged_results():
     assert all(same(a[k], b[k]) for k in a)
     reference = refint8.compile(model, backend="reference").infer(x)
     assert all(same(a[k], reference[k]) for k in a)
+
+
+# -- Int8MVN, Concat, nearest Interpolate, Reshape, Transpose ---------------------------------------
+
+def _movement_case(data):
+    from refint8_conformance import strategies as S
+
+    kind = data.draw(st.sampled_from(["mvn", "concat", "nearest-codes", "nearest-f32", "reshape",
+                                      "transpose", "squeeze"]))
+    if kind == "mvn":
+        return data.draw(S.int8_mvn_case())
+    if kind.startswith("nearest"):
+        return data.draw(S.interpolate_case(kind))
+    low = data.draw(st.booleans())
+    return data.draw({"concat": S.concat_case, "reshape": S.reshape_case, "transpose": S.transpose_case,
+                      "squeeze": S.squeeze_case}[kind](low))
+
+
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.data())
+def test_movement_and_mvn_layers_equal_reference_on_every_variant(data):
+    from refint8.ops import get_op
+
+    case = _movement_case(data)
+    node = case.node()
+    try:
+        (reference,) = get_op(node.type).compute(node.attrs, *case.inputs)
+    except InputError:        # NaN reached a Quantize post-op of an Int8MVN
+        for variant in VARIANTS:
+            with pytest.raises(InputError):
+                backend(variant).kernel(node).run(case.inputs)
+        return
+    resizes_inner_axes = node.type != "Interpolate" or _plan_tables(node) is not None
+    trailing = node.type != "Int8MVN" or _mvn_layout(node) is not None
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(node)
+        if not (resizes_inner_axes and trailing):
+            assert kernel is None, variant   # declined: the fallback backend runs it
+            continue
+        (got,) = kernel.run(case.inputs)
+        assert got.dtype == reference.dtype and got.shape == reference.shape, variant
+        assert got.tobytes() == reference.tobytes() or np.array_equal(got, reference, equal_nan=True), variant
+
+
+def _plan_tables(node):
+    from refint8_backend_simd import _plan
+
+    return _plan.nearest_tables(node)
+
+
+def _mvn_layout(node):
+    from refint8_backend_simd import _plan
+
+    return _plan.trailing_groups(node)
+
+
+def test_nearest_tables_follow_the_specification_and_decline_other_axes():
+    # 2x upsampling of a 3x2 plane, asymmetric + floor: source row oy // 2, column ox // 2
+    x = opset.parameter([1, 2, 3, 2], "u8", name="x")
+    node = make_node("Interpolate", [x], {"mode": "nearest", "shape_calculation_mode": "scales",
+                                          "scales": (2.0, 2.0), "axes": (2, 3), "sizes": None,
+                                          "coordinate_transformation_mode": "asymmetric",
+                                          "nearest_mode": "floor"})
+    rows, cols = _plan_tables(node)
+    assert rows.tolist() == [0, 0, 1, 1, 2, 2] and cols.tolist() == [0, 0, 1, 1]
+    q = np.arange(12, dtype=np.uint8).reshape(1, 2, 3, 2)
+    for variant in VARIANTS:
+        (got,) = backend(variant).kernel(node).run([q])
+        assert got[0, 1, :, :].tolist() == [[6, 6, 7, 7], [6, 6, 7, 7], [8, 8, 9, 9], [8, 8, 9, 9],
+                                            [10, 10, 11, 11], [10, 10, 11, 11]]
+    channels = make_node("Interpolate", [x], {**node.attrs, "axes": (1, 2)})
+    assert _plan_tables(channels) is None and backend(VARIANTS[0]).kernel(channels) is None
+
+
+def test_int8_mvn_over_leading_axes_is_declined_and_trailing_groups_are_contiguous():
+    x = opset.parameter([2, 3, 4, 5], "u8", name="x")
+    attrs = {"normalize_variance": True, "eps": 1e-5, "eps_mode": "inside_sqrt", "post_ops": ()}
+    trailing = make_node("Int8MVN", [x], {**attrs, "axes": (-1, 2)})
+    assert _mvn_layout(trailing) == (6, 20)
+    leading = make_node("Int8MVN", [x], {**attrs, "axes": (1,)})
+    assert _mvn_layout(leading) is None and backend(VARIANTS[0]).kernel(leading) is None
+    # a group holding 0 and 2: mean 1, variance 1, so +-1 / sqrt(1 + 1e-5), rounded once to float32
+    q = np.zeros((2, 3, 4, 5), np.uint8)
+    q[0, 0, 0, 0], q[0, 0, 0, 1] = 0, 2
+    q[0, 0, 1:, :] = 1
+    q[0, 0, 0, 2:] = 1
+    (got,) = backend(VARIANTS[-1]).kernel(trailing).run([q])
+    var = np.float64(2.0) / 20   # Q = 4 + 18, S = 20: (20*22 - 400) / 400
+    assert got[0, 0, 0, 0] == np.float32((0.0 - 1.0) / np.sqrt(var + 1e-5))
+    assert got[0, 0, 0, 1] == np.float32((2.0 - 1.0) / np.sqrt(var + 1e-5))
+    assert got[1, 2, 3, 4] == np.float32(0.0)        # a constant group: d = 0

@@ -11,7 +11,9 @@ Implemented in C: Int8Convolution (any kernel size, strides, dilations, pads, gr
 zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; Int8Add,
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
 and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
-sums in the reference's order). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
+sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific code (execType
+``simd_any``): Concat and nearest Interpolate over the last two axes (C copies, any 1- or 4-byte
+dtype), Reshape, Squeeze, Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
 CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). ``fuse`` runs an Int8Convolution with the
 Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
 store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer
@@ -119,8 +121,9 @@ class SimdBackend(Backend):
             accumulation=self.accumulation,
             isa_variants=available_variants() or ("any",),
             summary="C kernels: Int8Convolution (grouped/depthwise), Int8MatMul, Int8Add, "
-                    "Int8Multiply, Dequantize, FakeQuantize, MaxPool (u8/i8), AvgPool (f32); variants "
-                    "sse42/avx2/avx512 (exact s16), avx512_vnni, amx",
+                    "Int8Multiply, Int8MVN, Dequantize, FakeQuantize, MaxPool (u8/i8), AvgPool (f32), "
+                    "Concat, Interpolate (nearest), Reshape/Transpose; variants sse42/avx2/avx512 "
+                    "(exact s16), avx512_vnni, amx",
         )
 
     def usable(self) -> tuple[bool, str]:
@@ -141,7 +144,7 @@ class SimdBackend(Backend):
         if plan is None:
             return None
         run_plan = plan.run
-        if isinstance(plan, _plan.ElementwisePlan):
+        if getattr(plan, "takes_all_inputs", False):
             def run(inputs):
                 return [run_plan(inputs)]
         else:
@@ -220,6 +223,20 @@ class SimdBackend(Backend):
             else:
                 op = post.Quantize(*ranges, levels, element_type=out_type)
             return _plan.ElementwisePlan(ffi, lib, variant, node, 0, 0.0, 1.0, (op,), threads)
+        if kind == "Int8MVN":
+            layout = _plan.trailing_groups(node)
+            if layout is None:
+                return None   # reduction axes other than the trailing ones: the fallback runs it
+            return _plan.MVNPlan(ffi, lib, variant, node, *layout, threads)
+        if kind == "Concat":
+            return _plan.ConcatPlan(ffi, lib, node, threads)
+        if kind == "Interpolate":
+            tables = _plan.nearest_tables(node)
+            return None if tables is None else _plan.ResizePlan(ffi, lib, node, *tables, threads)
+        if kind in ("Reshape", "Squeeze", "Unsqueeze"):
+            return _plan.ReshapePlan(node)
+        if kind == "Transpose":
+            return _plan.TransposePlan(node)
         if kind == "MaxPool" and node.inputs[0].dtype in low:
             return _plan.MaxPoolPlan(ffi, lib, variant, node, threads)
         if kind == "AvgPool" and node.inputs[0].dtype == np.dtype(np.float32):

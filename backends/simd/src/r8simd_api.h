@@ -151,6 +151,42 @@ typedef struct {
     int threads;
 } r8_avgpool;
 
+/* ISA-independent kernels (r8_generic.c). Concat: per outer index (the product of the dimensions
+ * before the axis), each input's contiguous block of block[i] bytes, in input order. */
+typedef struct {
+    long outer;
+    int ninputs;
+    const long *block;
+    int threads;
+} r8_concat_args;
+
+/* Nearest Interpolate over the last two axes of [planes][H][W]: out[p][oy][ox] =
+ * in[p][row[oy]][col[ox]], elements of size 1 or 4 bytes. */
+typedef struct {
+    long planes;
+    int H, W, OH, OW;
+    const int *row;
+    const int *col;
+    int size;
+    int threads;
+} r8_resize_args;
+
+/* Int8MVN's normalization over groups of n consecutive u8/i8 codes, into float32 (its post-ops run
+ * after it, as an elementwise kernel). inside: eps inside the square root. */
+typedef struct {
+    long groups;
+    long n;
+    int in_signed;
+    int normalize;
+    int inside;
+    double eps;
+    int threads;
+} r8_mvn_args;
+
+void r8_concat(const r8_concat_args *p, const void *const *in, void *out);
+void r8_resize_nearest(const r8_resize_args *p, const void *in, void *out);
+void r8_mvn_normalize(const r8_mvn_args *p, const void *in, float *y);
+
 unsigned r8_cpu_features(void);
 int r8_amx_request(void);
 int r8_max_threads(void);

@@ -3,8 +3,9 @@
 Everything here runs once per node in ``Backend.kernel``; the C kernels (``src/``) only run. The
 layouts are described in ``src/r8simd_api.h``; this package is where they are built, with NumPy:
 ``common`` (variants, buffers), ``post_ops`` (post-op tables and their exact shortcuts),
-``convolution``, ``matmul``, ``elementwise``, ``pooling``, and ``fusion`` (a convolution with the
-elementwise layer that reads its output, as one kernel).
+``convolution``, ``matmul``, ``elementwise``, ``pooling``, ``mvn``, ``movement`` (Concat, nearest
+Interpolate, Reshape, Transpose), and ``fusion`` (a convolution with the elementwise layer that
+reads its output, as one kernel).
 
 Exactness, in short (the integers are exact, so ``float32(acc)`` is the reference's):
 
@@ -31,7 +32,10 @@ from .convolution import ConvPlan
 from .elementwise import ElementwisePlan
 from .fusion import ConvConsumerPlan
 from .matmul import MatMulPlan
+from .movement import ConcatPlan, ReshapePlan, ResizePlan, TransposePlan, nearest_tables
+from .mvn import MVNPlan, trailing_groups
 from .pooling import AvgPoolPlan, MaxPoolPlan
 
-__all__ = ["AvgPoolPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "MatMulPlan", "MaxPoolPlan", "MAX_POST_OPS",
-           "NAN_MESSAGE", "VARIANTS"]
+__all__ = ["AvgPoolPlan", "ConcatPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "MatMulPlan",
+           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReshapePlan", "ResizePlan",
+           "TransposePlan", "VARIANTS", "nearest_tables", "trailing_groups"]

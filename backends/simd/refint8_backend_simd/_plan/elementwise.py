@@ -63,6 +63,8 @@ class ElementwisePlan(Reused):
     operand constant over a plane is a per-plane table, any other a full table.
     """
 
+    takes_all_inputs = True   # run(inputs), not run(first input)
+
     def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, kind: int,
                  shift: Any, scale: Any, post_ops: Sequence[Any], threads: int) -> None:
         _, vl, _, suffix = VARIANTS[variant]
