@@ -876,15 +876,19 @@ def test_residual_blocks_run_fused_through_the_runtime_with_unchanged_results():
     assert all(same(a[k], reference[k]) for k in a)
 
 
-# -- Int8MVN, Concat, nearest Interpolate, Reshape, Transpose ---------------------------------------
+# -- Int8MVN, Int8AvgPool, Relu on codes, Concat, nearest Interpolate, Reshape, Transpose ----------
 
 def _movement_case(data):
     from refint8_conformance import strategies as S
 
-    kind = data.draw(st.sampled_from(["mvn", "concat", "nearest-codes", "nearest-f32", "reshape",
-                                      "transpose", "squeeze"]))
+    kind = data.draw(st.sampled_from(["mvn", "avgpool", "relu", "concat", "nearest-codes", "nearest-f32",
+                                      "reshape", "transpose", "squeeze"]))
     if kind == "mvn":
         return data.draw(S.int8_mvn_case())
+    if kind == "avgpool":
+        return data.draw(S.int8_avg_pool_case())
+    if kind == "relu":
+        return data.draw(S.relu_case(True))
     if kind.startswith("nearest"):
         return data.draw(S.interpolate_case(kind))
     low = data.draw(st.booleans())
@@ -892,9 +896,9 @@ def _movement_case(data):
                       "squeeze": S.squeeze_case}[kind](low))
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.data())
-def test_movement_and_mvn_layers_equal_reference_on_every_variant(data):
+def test_movement_pooling_and_mvn_layers_equal_reference_on_every_variant(data):
     from refint8.ops import get_op
 
     case = _movement_case(data)
@@ -965,3 +969,14 @@ def test_int8_mvn_over_leading_axes_is_declined_and_trailing_groups_are_contiguo
     assert got[0, 0, 0, 0] == np.float32((0.0 - 1.0) / np.sqrt(var + 1e-5))
     assert got[0, 0, 0, 1] == np.float32((2.0 - 1.0) / np.sqrt(var + 1e-5))
     assert got[1, 2, 3, 4] == np.float32(0.0)        # a constant group: d = 0
+
+
+def test_int8_avg_pool_rounds_half_to_even_with_negative_sums():
+    # i8 codes, 2x2 windows: sums -2 (mean -0.5 -> -0), -6 (-1.5 -> -2), 10 (2.5 -> 2), 14 (3.5 -> 4)
+    q = np.array([[[[-1, -1, -1, -3], [0, 0, -1, -1]],
+                   [[2, 3, 3, 4], [2, 3, 3, 4]]]], np.int8).reshape(1, 2, 2, 4)
+    x = opset.parameter([1, 2, 2, 4], "i8", name="x")
+    node = make_node("Int8AvgPool", [x], {"kernel": (2, 2), "strides": (2, 2)})
+    for variant in VARIANTS:
+        (got,) = backend(variant).kernel(node).run([q])
+        assert got.reshape(-1).tolist() == [0, -2, 2, 4], variant

@@ -12,8 +12,9 @@ zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; 
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
 and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
 sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific code (execType
-``simd_any``): Concat and nearest Interpolate over the last two axes (C copies, any 1- or 4-byte
-dtype), Reshape, Squeeze, Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
+``simd_any``): Int8AvgPool (integer sums, exact rounding), Relu on codes, Concat and nearest
+Interpolate over the last two axes (C copies, any 1- or 4-byte dtype), Reshape, Squeeze, Unsqueeze
+and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
 CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). ``fuse`` runs an Int8Convolution with the
 Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
 store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer
@@ -121,8 +122,8 @@ class SimdBackend(Backend):
             accumulation=self.accumulation,
             isa_variants=available_variants() or ("any",),
             summary="C kernels: Int8Convolution (grouped/depthwise), Int8MatMul, Int8Add, "
-                    "Int8Multiply, Int8MVN, Dequantize, FakeQuantize, MaxPool (u8/i8), AvgPool (f32), "
-                    "Concat, Interpolate (nearest), Reshape/Transpose; variants sse42/avx2/avx512 "
+                    "Int8Multiply, Int8MVN, Int8AvgPool, Dequantize, FakeQuantize, MaxPool and Relu (u8/i8), "
+                    "AvgPool (f32), Concat, Interpolate (nearest), Reshape/Transpose; variants sse42/avx2/avx512 "
                     "(exact s16), avx512_vnni, amx",
         )
 
@@ -237,6 +238,10 @@ class SimdBackend(Backend):
             return _plan.ReshapePlan(node)
         if kind == "Transpose":
             return _plan.TransposePlan(node)
+        if kind == "Int8AvgPool":
+            return _plan.Int8AvgPoolPlan(ffi, lib, variant, node, threads)
+        if kind == "Relu" and node.inputs[0].dtype in low:
+            return _plan.ReluCodesPlan(ffi, lib, node)
         if kind == "MaxPool" and node.inputs[0].dtype in low:
             return _plan.MaxPoolPlan(ffi, lib, variant, node, threads)
         if kind == "AvgPool" and node.inputs[0].dtype == np.dtype(np.float32):

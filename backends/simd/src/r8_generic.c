@@ -73,3 +73,47 @@ void r8_mvn_normalize(const r8_mvn_args *p, const void *in, float *y) {
         }
     }
 }
+
+/* Int8AvgPool (refint8/int8/avg_pool.py): per output, S = the window's codes inside the input
+ * (int64) + extra[o] (the include-padding term), D = div[o]; out = S / D rounded half to even,
+ * exactly (floor division, then the remainder decides). */
+void r8_avgpool_codes(const r8_avgpool_codes_args *p, const void *in, void *out) {
+    const int nt = r8_team(p->threads);
+    const long ip = (long)p->H * p->W, op = (long)p->OH * p->OW;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && p->planes > 1)
+    for (long pl = 0; pl < p->planes; pl++) {
+        const uint8_t *u = (const uint8_t *)in + pl * ip;
+        const int8_t *s8 = (const int8_t *)in + pl * ip;
+        for (int oy = 0; oy < p->OH; oy++) {
+            for (int ox = 0; ox < p->OW; ox++) {
+                const long o = (long)oy * p->OW + ox;
+                int64_t S = p->extra[o];
+                for (int i = 0; i < p->kh; i++) {
+                    const int y = oy * p->sy + i - p->pt;
+                    if (y < 0 || y >= p->H) continue;
+                    for (int j = 0; j < p->kw; j++) {
+                        const int x = ox * p->sx + j - p->pl;
+                        if (x >= 0 && x < p->W) S += p->in_signed ? s8[(long)y * p->W + x] : u[(long)y * p->W + x];
+                    }
+                }
+                const int64_t D = p->div[o];
+                int64_t k = S / D, r = S % D;          /* C truncates: make it floor division */
+                if (r < 0) { k -= 1; r += D; }
+                if (2 * r > D || (2 * r == D && (k & 1))) k += 1;
+                if (p->in_signed) ((int8_t *)out)[pl * op + o] = (int8_t)k;
+                else ((uint8_t *)out)[pl * op + o] = (uint8_t)k;
+            }
+        }
+    }
+}
+
+/* Relu on u8/i8 codes: max(q, 0) (u8 codes are copied). */
+void r8_relu_codes(long n, int in_signed, const void *in, void *out) {
+    if (!in_signed) {
+        memcpy(out, in, (size_t)n);
+        return;
+    }
+    const int8_t *s = (const int8_t *)in;
+    int8_t *d = (int8_t *)out;
+    for (long i = 0; i < n; i++) d[i] = s[i] > 0 ? s[i] : 0;
+}

@@ -183,7 +183,22 @@ typedef struct {
     int threads;
 } r8_mvn_args;
 
+/* Int8AvgPool on [planes][H][W] codes: per output o = oy*OW + ox, the window's codes inside the
+ * input plus extra[o] (the include-padding term), divided by div[o] with exact rounding half to
+ * even (both tables from the specification's own counts, _plan/pooling.py). */
+typedef struct {
+    long planes;
+    int H, W, OH, OW;
+    int kh, kw, sy, sx, pt, pl;
+    int in_signed;
+    const long *div;
+    const long *extra;
+    int threads;
+} r8_avgpool_codes_args;
+
 void r8_concat(const r8_concat_args *p, const void *const *in, void *out);
+void r8_avgpool_codes(const r8_avgpool_codes_args *p, const void *in, void *out);
+void r8_relu_codes(long n, int in_signed, const void *in, void *out);
 void r8_resize_nearest(const r8_resize_args *p, const void *in, void *out);
 void r8_mvn_normalize(const r8_mvn_args *p, const void *in, float *y);
 

@@ -34,8 +34,8 @@ from .fusion import ConvConsumerPlan
 from .matmul import MatMulPlan
 from .movement import ConcatPlan, ReshapePlan, ResizePlan, TransposePlan, nearest_tables
 from .mvn import MVNPlan, trailing_groups
-from .pooling import AvgPoolPlan, MaxPoolPlan
+from .pooling import AvgPoolPlan, Int8AvgPoolPlan, MaxPoolPlan, ReluCodesPlan
 
-__all__ = ["AvgPoolPlan", "ConcatPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "MatMulPlan",
-           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReshapePlan", "ResizePlan",
+__all__ = ["AvgPoolPlan", "ConcatPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "Int8AvgPoolPlan", "MatMulPlan",
+           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReluCodesPlan", "ReshapePlan", "ResizePlan",
            "TransposePlan", "VARIANTS", "nearest_tables", "trailing_groups"]

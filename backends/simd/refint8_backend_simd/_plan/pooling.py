@@ -18,6 +18,7 @@ class _PoolPlan(Reused):
 
     op_name = ""
     kernel_name = ""
+    generic = False     # one C function for every variant (r8_generic.c), not one per ISA
 
     def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, threads: int, struct: str,
                  geometry: Any, extra_attrs: tuple[str, ...] = ()) -> None:
@@ -29,7 +30,7 @@ class _PoolPlan(Reused):
 
         (pt, pl), (pb, pr), (n, c, oh, ow) = geometry(
             x_shape, kernel=a["kernel"], strides=a["strides"], pads_begin=a["pads_begin"],
-            pads_end=a["pads_end"], rounding_type=a["rounding_type"], auto_pad=a["auto_pad"],
+            pads_end=a["pads_end"], rounding_type=a["rounding_type"], auto_pad=a.get("auto_pad", "explicit"),
             fail=fail, **{k: a[k] for k in extra_attrs})
         _, _, self.h, self.w = x_shape
         self.oh, self.ow = oh, ow
@@ -41,7 +42,7 @@ class _PoolPlan(Reused):
         p.kh, p.kw, p.sy, p.sx, p.pt, p.pl = self.kh, self.kw, self.sy, self.sx, pt, pl
         p.threads = threads
         self.out_shape, self.out_dtype = node.output_types[0].shape, node.output_types[0].dtype
-        self.function = getattr(lib, f"{self.kernel_name}_{VARIANTS[variant][3]}")
+        self.function = getattr(lib, self.kernel_name if self.generic else f"{self.kernel_name}_{VARIANTS[variant][3]}")
         self.lock = threading.Lock()
         self.ffi = ffi
 
@@ -104,3 +105,57 @@ class AvgPoolPlan(_PoolPlan):
         x = np.ascontiguousarray(x, np.float32)
         self.function(self.params, self.ffi.cast("float *", self.ffi.from_buffer(x)),
                       self.ffi.cast("float *", self.ffi.from_buffer(out)))
+
+
+class Int8AvgPoolPlan(_PoolPlan):
+    """Int8AvgPool on u8/i8 codes: integer window sums, exact rounding half to even of S / D, with
+    the divisor D and the include-padding term of every output from the specification's counts."""
+
+    op_name, kernel_name, generic = "Int8AvgPool", "r8_avgpool_codes", True
+    implementation = "simd_any"
+
+    def __init__(self, ffi: Any, lib: Any, variant: str, node: Any, threads: int) -> None:
+        from refint8.int8.avg_pool import inside_counts
+        from refint8.ops.avg_pool import avg_pool_geometry
+
+        super().__init__(ffi, lib, variant, node, threads, "r8_avgpool_codes_args *", avg_pool_geometry,
+                         extra_attrs=("exclude_pad",))
+        a = node.attrs
+        (pt, pl), (pb, pr) = self.pads
+        n_in = np.outer(inside_counts(self.h, self.oh, self.kh, self.sy, pt),
+                        inside_counts(self.w, self.ow, self.kw, self.sx, pl)).astype(np.int64)
+        window = self.kh * self.kw
+        if a["exclude_pad"] or not any((pt, pl, pb, pr)):
+            divisor, extra = n_in, np.zeros_like(n_in)
+        else:
+            divisor = np.full_like(n_in, window)
+            extra = (window - n_in) * int(a["pad_value"])
+        self.divisor = np.ascontiguousarray(divisor.reshape(-1), np.int64)
+        self.extra = np.ascontiguousarray(extra.reshape(-1), np.int64)
+        self.keep += [self.divisor, self.extra]
+        p = self.params
+        p.in_signed = int(node.inputs[0].dtype == np.int8)
+        p.div = ffi.cast("long *", ffi.from_buffer(self.divisor))
+        p.extra = ffi.cast("long *", ffi.from_buffer(self.extra))
+
+
+class ReluCodesPlan(Reused):
+    """Relu on u8/i8 codes: max(q, 0)."""
+
+    implementation = "simd_any"
+
+    def __init__(self, ffi: Any, lib: Any, node: Any) -> None:
+        out_type = node.output_types[0]
+        self.out_shape, self.out_dtype = out_type.shape, out_type.dtype
+        self.size = int(np.prod(self.out_shape, dtype=np.int64))
+        self.signed = int(np.dtype(self.out_dtype) == np.int8)
+        self.ffi, self.function = ffi, lib.r8_relu_codes
+        self.lock = threading.Lock()
+
+    def run(self, x: np.ndarray) -> np.ndarray:
+        x = np.ascontiguousarray(x)
+        with self.lock:
+            out = self.output()
+            if self.size:
+                self.function(self.size, self.signed, self.ffi.from_buffer(x), self.ffi.from_buffer(out))
+        return out
