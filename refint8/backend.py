@@ -19,8 +19,10 @@ backend of the configured fallback chain (by default the reference) and reports 
 Fusion contract (optional)
     A backend may run two adjacent nodes as one kernel (OpenVINO's CPU plugin fuses, e.g., the
     residual Eltwise into the Convolution that feeds it). The runtime offers a pair
-    ``Backend.fuse(producer, consumer)`` when the producer has one output, read by exactly one input
-    of the consumer and by nothing else (not a model output). The returned kernel's ``run`` receives
+    ``Backend.fuse(producer, consumer)`` when the producer (not a Constant or Parameter) has one
+    output, read by exactly one input of the consumer and by nothing else (not a model output);
+    producers are offered in graph order and each node joins at most one pair. The returned
+    kernel's ``run`` receives
     the producer's inputs followed by the consumer's other inputs, each group in node order, and
     returns the consumer's outputs, which must equal what the two kernels give one after the other:
     the producer's output is still computed exactly (its rounding and saturation included), only

@@ -2,8 +2,8 @@
 
 ``compile_model`` resolves the configuration, creates the backend through the plugin registry,
 lowers the model (the Low Precision Transformations turn FakeQuantize graphs into int8 layers), and
-asks the backend for one kernel per remaining node; nodes it does not implement go to the fallback
-chain. The result is a flat plan: a list of steps reading and writing numbered slots, so inference
+asks the backend for one kernel per remaining node, or for one kernel per pair of nodes it offers to
+fuse (``Backend.fuse``); nodes it does not implement go to the fallback chain. The result is a flat plan: a list of steps reading and writing numbered slots, so inference
 is a loop over pre-bound kernel calls with a timer around each.
 """
 
@@ -107,6 +107,7 @@ class CompiledModel:
         fused = self._fuse_pairs() if self.fusion else {}
         #: consumer name -> producer name, for every pair the backend runs as one kernel
         self.fusions: dict[str, str] = {c.name: p.name for c, (p, _) in fused.items()}
+        self._fused_layers = [(layer_type_of(c), precision_of(c)) for c in fused]
         producers = {p: k for p, k in fused.values()}
         counters: dict[Node, LayerCounter] = {}
         for node in self.model.nodes:
@@ -313,11 +314,11 @@ class CompiledModel:
 
     def int8_layer_types(self) -> set[str]:
         """Layer types that ran in int8: rows EXECUTED with an ``_I8`` exec type, and the layers the
-        backend fused into such a row (they ran inside its kernel; their own rows say NOT_RUN)."""
-        rows = {row.name: row for row in self._rows}
-        return {row.layer_type for name, row in rows.items()
-                if (ran := rows[self.fusions.get(name, name)]).status is Status.EXECUTED
-                and ran.exec_type.endswith("_I8")}
+        backend fused into another one's kernel whose own input is u8/i8 (they ran there, at their
+        own precision; their rows say NOT_RUN)."""
+        executed = {row.layer_type for row in self._rows
+                    if row.status is Status.EXECUTED and row.exec_type.endswith("_I8")}
+        return executed | {layer for layer, precision in self._fused_layers if precision == "I8"}
 
     def reset_perf_counts(self) -> None:
         for row in self._rows:

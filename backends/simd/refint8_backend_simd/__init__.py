@@ -12,9 +12,9 @@ zero points, post-ops) and Int8MatMul (FullyConnected), accumulation ``exact``; 
 Int8Multiply (same-shape inputs), Dequantize, FakeQuantize with constant ranges (requantization
 and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 (float64 window
 sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific code (execType
-``simd_any``): Int8AvgPool (integer sums, exact rounding), Relu on codes, Concat and nearest
-Interpolate over the last two axes (C copies, any 1- or 4-byte dtype), Reshape, Squeeze, Unsqueeze
-and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
+``simd_any``): Int8AvgPool (integer sums, exact rounding), Relu on codes, Concat (any dtype) and
+nearest Interpolate over the last two axes (1- or 4-byte dtypes) as C copies, Reshape, Squeeze,
+Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
 CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). ``fuse`` runs an Int8Convolution with the
 Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
 store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer

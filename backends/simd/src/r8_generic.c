@@ -1,6 +1,7 @@
 /* ISA-independent kernels, compiled with the baseline flags: data movement (Concat, nearest
- * Interpolate) and the normalization step of Int8MVN. Copies are exact by construction; MVN's
- * arithmetic is the specification's (refint8/int8/mvn.py), one float64 operation at a time. */
+ * Interpolate), Int8AvgPool, Relu on codes, and the normalization step of Int8MVN. Copies are exact
+ * by construction; AvgPool's arithmetic is integer (refint8/int8/avg_pool.py) and MVN's the
+ * specification's (refint8/int8/mvn.py), one float64 operation at a time. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -11,7 +12,7 @@ int r8_team(int requested);
 
 void r8_concat(const r8_concat_args *p, const void *const *in, void *out) {
     const int nt = r8_team(p->threads);
-    long total = 0;
+    int64_t total = 0;
     for (int i = 0; i < p->ninputs; i++) total += p->block[i];
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && p->outer > 1)
     for (long o = 0; o < p->outer; o++) {

@@ -156,7 +156,7 @@ typedef struct {
 typedef struct {
     long outer;
     int ninputs;
-    const long *block;
+    const long long *block;
     int threads;
 } r8_concat_args;
 
@@ -191,8 +191,8 @@ typedef struct {
     int H, W, OH, OW;
     int kh, kw, sy, sx, pt, pl;
     int in_signed;
-    const long *div;
-    const long *extra;
+    const long long *div;
+    const long long *extra;
     int threads;
 } r8_avgpool_codes_args;
 

@@ -528,14 +528,17 @@ R8_INLINE int conv_store(int out_type, void *out, long base, const unsigned *vma
     return nan;
 }
 
-/* The fused consumer (p->elt) on n vectors y of the convolution's post-op results: the codes the
- * convolution would store (NaN counted as its store counts them), the other input's codes at the
- * same outputs, the consumer's step and post-ops, and its store. Returns the NaN count. */
+/* The fused consumer (r8_conv.elt) on n vectors y of the convolution's post-op results: the codes
+ * the convolution would store, as the consumer would read them back (NaN counted as the store
+ * counts them; -0.0 made +0.0), the other input's codes at the same outputs (link: the
+ * convolution's input position in the consumer; other: the other input's type), the consumer's
+ * step and post-ops, and its store. Returns the NaN count. */
 R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_type,
                            const uint8_t *codes, const r8_post_run *eres, int euni, const float *hp,
                            const float *rp, void *out, long base, const unsigned *vmask,
                            const int *vstart, vf *y, const int n, int i0) {
     const int kind = conv_type & 3;
+    const vf zero = vf_set1(0.0f);
     int nan = 0;
     vf x[PB];
     codes += base;
@@ -544,7 +547,10 @@ R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_t
         const unsigned mask = vmask[i0 + j];
         if (!(conv_type & 8)) nan += __builtin_popcount(vm_bits(vm_nan(y[j])) & mask);
         if (!(conv_type & 4)) y[j] = to_codes(y[j], kind);
-        x[j] = mask ? load_codes(codes + vstart[i0 + j], mask, other) : vf_set1(0.0f);
+        /* the stored code 0 reads back as +0.0: rint of a value in (-0.5, 0] (or an ol of -0.0)
+         * gives -0.0, which + 0.0 turns into +0.0 and leaves every other value as it is */
+        y[j] = vf_add(y[j], zero);
+        x[j] = mask ? load_codes(codes + vstart[i0 + j], mask, other) : zero;
     }
     if (link == 0) {
         elt_combine(e, y, x, hp, rp, n, i0);
@@ -677,7 +683,7 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 
 /* Work items: (group, chunk of at most CONV_CHUNK vectors, run of output-channel blocks whose
  * packed weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ
- * by at most one), so a plane of 49 vectors gives chunks 13, 12, 12, 12 and tiles of 3 or 4
+ * by at most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4
  * vectors, not a last chunk of 1 vector run as a 1-vector tile. Per block of the run: the raw sums
  * of the chunk, tile by tile, then the epilogue; the chunk's inputs and the run's weights are
  * reused from L1 for small layers. */

@@ -34,7 +34,7 @@ class ConcatPlan(Reused):
         p.outer = int(np.prod(self.out_shape[:axis], dtype=np.int64))
         p.ninputs = len(node.inputs)
         blocks = [int(np.prod(i.shape[axis:], dtype=np.int64)) * itemsize for i in node.inputs]
-        p.block = self.keep.ptr("long *", np.array(blocks, np.int64))
+        p.block = self.keep.ptr("long long *", np.array(blocks, np.int64))
         p.threads = threads
         self.params, self.function, self.ffi = p, lib.r8_concat, ffi
         self.pointers = ffi.new("void *[]", len(node.inputs))

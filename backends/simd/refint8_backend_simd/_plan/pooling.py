@@ -135,8 +135,8 @@ class Int8AvgPoolPlan(_PoolPlan):
         self.keep += [self.divisor, self.extra]
         p = self.params
         p.in_signed = int(node.inputs[0].dtype == np.int8)
-        p.div = ffi.cast("long *", ffi.from_buffer(self.divisor))
-        p.extra = ffi.cast("long *", ffi.from_buffer(self.extra))
+        p.div = ffi.cast("long long *", ffi.from_buffer(self.divisor))
+        p.extra = ffi.cast("long long *", ffi.from_buffer(self.extra))
 
 
 class ReluCodesPlan(Reused):
