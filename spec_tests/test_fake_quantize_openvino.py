@@ -12,13 +12,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from hypothesis import given
-from hypothesis import strategies as st
-from hypothesis.extra import numpy as hnp
 
 from refint8.errors import InputError
 from refint8.ops.fake_quantize import fake_quantize
 
-from test_fake_quantize import ANY_F32, LEVELS, aligned, range_shape  # shared strategies
+from test_fake_quantize import fq_cases  # the same strategy: ranges with NaN/inf/huge, x on (near-)ties
 
 ov = pytest.importorskip("openvino", reason="openvino is a test dependency; install with the test extras")
 ov_ops = pytest.importorskip("openvino.opset13", reason="openvino is a test dependency; install with the test extras")
@@ -235,57 +233,6 @@ def test_per_channel_random_inputs_match_openvino():
 
 
 # -- Hypothesis: random shapes, ranges, levels and inputs concentrated on (near-)ties ---------------
-
-@st.composite
-def fq_cases(draw):
-    """(x, il, ih, ol, oh, levels, auto_broadcast): nice / random / equal / reversed input ranges,
-    some range elements arbitrary float32 (NaN, inf, subnormal, huge), x on level midpoints
-    +-2 ulps, on the bounds, or arbitrary float32."""
-    levels = draw(LEVELS)
-    x_shape = tuple(draw(st.lists(st.integers(1, 3), min_size=0, max_size=4)))
-    mode = draw(st.sampled_from(["numpy"] * 4 + ["none"]))
-
-    def shape() -> tuple[int, ...]:
-        return draw(range_shape(x_shape, mode))
-
-    def uniform(shape_: tuple[int, ...], low: float, high: float) -> np.ndarray:
-        return draw(hnp.arrays(np.float64, shape_, elements=st.floats(low, high)))
-
-    def spoil(r: np.ndarray) -> np.ndarray:
-        if draw(st.integers(0, 3)):
-            return r.astype(np.float32)
-        wild = draw(hnp.arrays(np.float32, r.shape, elements=ANY_F32))
-        return np.where(draw(hnp.arrays(np.bool_, r.shape)), wild, r).astype(np.float32)
-
-    kind = draw(st.sampled_from(["nice", "nice", "random", "random", "equal", "reversed"]))
-    if kind == "nice":
-        il = draw(st.integers(-300, 300)) + draw(hnp.arrays(np.int64, shape(), elements=st.integers(-2, 2)))
-        ih = il + (levels - 1) * 2.0 ** draw(st.integers(-3, 2)) + np.zeros(shape())
-    else:
-        center = draw(st.sampled_from([0.0, 1.0, -50.0, 127.0, 1000.0]))
-        scale = draw(st.sampled_from([1.0, 4.0, 128.0, 255.0, 3e4]))
-        il = center + scale * uniform(shape(), -1, 1)
-        ih = il + scale * uniform(shape(), 2.0**-8, 2) if kind != "equal" else il.copy()
-        if kind == "reversed":
-            il, ih = ih, il
-    il, ih = spoil(il.astype(np.float32)), spoil(ih.astype(np.float32))
-    ol = spoil(draw(st.sampled_from([1.0, 128.0, 255.0])) * uniform(shape(), -1, 1))
-    oh = spoil(draw(st.sampled_from([1.0, 128.0, 255.0])) * uniform(shape(), -1, 1))
-
-    lo, hi = aligned(il, x_shape).astype(np.float64), aligned(ih, x_shape).astype(np.float64)
-    k = draw(hnp.arrays(np.int64, x_shape, elements=st.integers(-1, levels - 1)))
-    nudge = draw(hnp.arrays(np.int64, x_shape, elements=st.integers(-2, 2)))
-    with np.errstate(all="ignore"):
-        x = (lo + (hi - lo) * ((k + 0.5) / (levels - 1))).astype(np.float32)
-        for _ in range(2):
-            x = np.where(nudge > 0, np.nextafter(x, np.float32(np.inf)), x)
-            x = np.where(nudge < 0, np.nextafter(x, np.float32(-np.inf)), x)
-            nudge = nudge - np.sign(nudge)
-    wild = draw(hnp.arrays(np.float32, x_shape, elements=ANY_F32))
-    pick = draw(hnp.arrays(np.int64, x_shape, elements=st.integers(0, 7)))
-    x = np.select([pick == 0, pick == 1, pick == 2], [wild, lo.astype(np.float32), hi.astype(np.float32)], x)
-    return x.astype(np.float32), il, ih, ol, oh, levels, mode
-
 
 @given(fq_cases())
 def test_random_cases_match_openvino(case):

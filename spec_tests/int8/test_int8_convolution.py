@@ -19,31 +19,17 @@ from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Multiply, Quantize, Subtract
 
+from int8_layer_cases import i8, layer_node, run_layer, u8
+
 Int8Convolution = INT8_OPS["Int8Convolution"]
 
 
 def conv_node(q_shape, q_dtype, w, name="conv", **attrs):
-    x = opset.parameter(list(q_shape), q_dtype, name=f"{name}/x")
-    wc = opset.constant(np.asarray(w, dtype=np.int8), name=f"{name}/w")
-    return make_node("Int8Convolution", [x, wc], attrs, name=name)
+    return layer_node("Int8Convolution", q_shape, q_dtype, w, name, **attrs)
 
 
 def run(q, w, **attrs):
-    """Build the node (shape/dtype inference and checks), compute, check the inferred type."""
-    q = np.asarray(q)
-    w = np.asarray(w, dtype=np.int8)
-    node = conv_node(q.shape, "u8" if q.dtype == np.uint8 else "i8", w, **attrs)
-    (y,) = Int8Convolution.compute(node.attrs, q, w)
-    assert y.dtype == node.output_types[0].dtype and y.shape == node.output_types[0].shape
-    return y
-
-
-def u8(values):
-    return np.asarray(values, dtype=np.uint8)
-
-
-def i8(values):
-    return np.asarray(values, dtype=np.int8)
+    return run_layer("Int8Convolution", q, w, "conv", **attrs)
 
 
 def col(values):

@@ -19,30 +19,17 @@ from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Multiply, Quantize
 
+from int8_layer_cases import i8, layer_node, run_layer, u8
+
 Int8MatMul = INT8_OPS["Int8MatMul"]
 
 
 def fc_node(q_shape, q_dtype, w, name="fc", **attrs):
-    x = opset.parameter(list(q_shape), q_dtype, name=f"{name}/x")
-    wc = opset.constant(np.asarray(w, dtype=np.int8), name=f"{name}/w")
-    return make_node("Int8MatMul", [x, wc], attrs, name=name)
+    return layer_node("Int8MatMul", q_shape, q_dtype, w, name, **attrs)
 
 
 def run(q, w, **attrs):
-    q = np.asarray(q)
-    w = np.asarray(w, dtype=np.int8)
-    node = fc_node(q.shape, "u8" if q.dtype == np.uint8 else "i8", w, **attrs)
-    (y,) = Int8MatMul.compute(node.attrs, q, w)
-    assert y.dtype == node.output_types[0].dtype and y.shape == node.output_types[0].shape
-    return y
-
-
-def u8(values):
-    return np.asarray(values, dtype=np.uint8)
-
-
-def i8(values):
-    return np.asarray(values, dtype=np.int8)
+    return run_layer("Int8MatMul", q, w, "fc", **attrs)
 
 
 def test_onednn_example():
