@@ -133,8 +133,57 @@ class ConvPlan(Reused):
         if amx:
             kc = min(ck, 16)
             ck = round_up(ck, kc)
-        cpad = ck * kp
 
+        p.N, p.C, p.H, p.W = n, c, h, w
+        p.OC, p.OH, p.OW = oc, oh, ow
+        p.G, p.Cg, p.OCg = group, cg, ocg
+        p.in_signed = int(signed)
+        p.mode = mode
+        p.pt, p.pl, p.sy, p.sx = pt, pl, sy, sx
+        p.Hp, p.Wp, p.Wq = hp, wp, wq
+        p.nphase = len(phases)
+        p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
+        p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
+        p.ck = ck
+        p.kc = kc
+        p.plane_pos = plane_pos
+        p.ntaps = ntaps
+        p.tap_phase = keep.ptr("int *", np.array(tap_phase, np.int32))
+        p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
+        p.nvec = nvec
+        p.nvpad = nvpad
+        p.vmask = keep.ptr("unsigned *", bits)
+        p.vstart = keep.ptr("int *", vstart)
+        p.nr = AMX_OC_BLOCK if amx else CONV_NR
+        p.zw = p.ones = p.wsum = ffi.NULL
+        self.nvpad = nvpad
+        self.vl = vl
+        p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
+                                                  out_type.dtype, input_bound=2.0 ** 31)
+        p.threads = threads
+        self.depthwise = common.DEPTHWISE_KERNEL and cg == 1 and not variant.endswith("_pairs")
+        if not self.depthwise:
+            self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
+                               ntaps, nvpad, suffix)
+            self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
+        elif _byte_depthwise_fits(variant, lib, geo, has_zw):
+            self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
+                                      threads, suffix)
+        else:
+            self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
+                                      tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
+        p.scratch = keep.ptr("void *", self.scratch)
+        self.lock = threading.Lock()
+        self.ffi = ffi
+
+    def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
+                      za: np.ndarray, zw: np.ndarray, has_zw: bool, mode: int, amx: bool, signed: bool,
+                      ck: int, kc: int, ntaps: int, nvpad: int, suffix: str) -> None:
+        """The general kernels (r8_conv_*, AMX included): weights packed in the variant's layout,
+        the zero-point compensation, the padding codes and, with weight zero points on mode 0, the
+        window-sum tables (see _plan/__init__.py for the arithmetic)."""
+        group, ocg, cg, kh, kw, oc = geo.group, geo.ocg, geo.cg, geo.kh, geo.kw, geo.oc
+        cpad = ck * (4 if mode == 0 else 2)
         if mode == 0:
             shift = 128 if signed else 0
             zap = za + shift
@@ -174,55 +223,12 @@ class ConvPlan(Reused):
             full[:, :ocg, :cg] = wz
             packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
             packed = np.ascontiguousarray(packed).reshape(-1)
-        if not has_zw or mode == 1:
-            p.zw = ffi.NULL
-            p.ones = ffi.NULL
-            p.wsum = ffi.NULL
-
-        p.N, p.C, p.H, p.W = n, c, h, w
-        p.OC, p.OH, p.OW = oc, oh, ow
-        p.G, p.Cg, p.OCg = group, cg, ocg
-        p.in_signed = int(signed)
-        p.mode = mode
-        p.pt, p.pl, p.sy, p.sx = pt, pl, sy, sx
-        p.Hp, p.Wp, p.Wq = hp, wp, wq
-        p.nphase = len(phases)
-        p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
-        p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
-        p.ck = ck
-        p.kc = kc
-        p.plane_pos = plane_pos
-        p.ntaps = ntaps
-        p.tap_phase = keep.ptr("int *", np.array(tap_phase, np.int32))
-        p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
-        p.nvec = nvec
-        p.nvpad = nvpad
-        p.vmask = keep.ptr("unsigned *", bits)
-        p.vstart = keep.ptr("int *", vstart)
-        p.nr = AMX_OC_BLOCK if amx else CONV_NR
         packed_buffer = aligned(packed.nbytes)
         packed_buffer[:] = packed.view(np.uint8)
         p.w = keep.ptr("void *", packed_buffer)
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
-        self.nvpad = nvpad
-        self.vl = vl
-        p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
-                                                  out_type.dtype, input_bound=2.0 ** 31)
-        p.threads = threads
         self.function = getattr(lib, f"r8_conv_{suffix}")
-        self.depthwise = common.DEPTHWISE_KERNEL and cg == 1 and not variant.endswith("_pairs")
-        if not self.depthwise:
-            self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
-        elif _byte_depthwise_fits(variant, lib, geo, has_zw):
-            self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
-                                      threads, suffix)
-        else:
-            self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
-                                      tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
-        p.scratch = keep.ptr("void *", self.scratch)
-        self.lock = threading.Lock()
-        self.ffi = ffi
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
