@@ -142,8 +142,10 @@ class SimdBackend(Backend):
         from . import _plan  # noqa: PLC0415
 
         plan = self._plan(node, _plan)
-        if plan is None:
-            return None
+        return None if plan is None else self._kernel_of(plan)
+
+    def _kernel_of(self, plan) -> Kernel:
+        """The Kernel running ``plan``: with every input, or the first only (single-input plans)."""
         run_plan = plan.run
         if getattr(plan, "takes_all_inputs", False):
             def run(inputs):
@@ -158,37 +160,42 @@ class SimdBackend(Backend):
         """An Int8Convolution with the Int8Add or Int8Multiply that reads its output, as one kernel
         (``_plan/fusion.py``): both must be nodes this backend runs alone."""
         if self._problem or producer.type != "Int8Convolution" or \
-                consumer.type not in ("Int8Add", "Int8Multiply"):
+                consumer.type not in ("Int8Add", "Int8Multiply") or self._declines(consumer):
             return None
         from . import _plan  # noqa: PLC0415
 
-        if self._plan(consumer, _plan) is None:   # what the consumer alone would decline
-            return None
         conv = self._plan(producer, _plan)
         if conv is None:
             return None
         link = [i.node for i in consumer.inputs].index(producer)
         kind = 1 if consumer.type == "Int8Add" else 2
-        plan = _plan.ConvConsumerPlan(self.ffi, conv, consumer, link, kind, consumer.attrs["full_shift"],
-                                      consumer.attrs.get("full_scale", 1.0), consumer.attrs["post_ops"],
-                                      self.threads)
-        run_plan = plan.run
+        return self._kernel_of(_plan.ConvConsumerPlan(
+            self.ffi, conv, consumer, link, kind, consumer.attrs["full_shift"],
+            consumer.attrs.get("full_scale", 1.0), consumer.attrs["post_ops"], self.threads))
 
-        def run(inputs):
-            return [run_plan(inputs)]
-        run.plan = plan  # type: ignore[attr-defined]
-        return Kernel(run, getattr(plan, "implementation", self.implementation))
+    @staticmethod
+    def _declines(node: Node) -> bool:
+        """What the C kernels leave to the fallback backend whatever the layer: post-op chains
+        longer than they hold, a Clamp whose low exceeds its high (the reference raises at run time;
+        let it), and an Int8Add/Int8Multiply whose inputs broadcast."""
+        from refint8.int8 import post_ops as post  # noqa: PLC0415
+
+        from ._plan import MAX_POST_OPS  # noqa: PLC0415
+
+        chain = node.attrs.get("post_ops", ())
+        if len(chain) > MAX_POST_OPS:
+            return True
+        if any(isinstance(op, post.Clamp) and not np.float32(op.low) <= np.float32(op.high) for op in chain):
+            return True
+        out_shape = node.output_types[0].shape
+        return node.type in ("Int8Add", "Int8Multiply") and any(i.shape != out_shape for i in node.inputs)
 
     def _plan(self, node: Node, _plan):
         kind = node.type
         from refint8.int8 import post_ops as post  # noqa: PLC0415
 
-        if len(node.attrs.get("post_ops", ())) > _plan.MAX_POST_OPS:
-            return None   # longer chains than the C kernels hold: the fallback backend runs them
-        for op in node.attrs.get("post_ops", ()):
-            if isinstance(op, post.Clamp) and not np.float32(op.low) <= np.float32(op.high):
-                return None   # the reference raises at run time; let it
-
+        if self._declines(node):
+            return None
         low = (np.dtype(np.uint8), np.dtype(np.int8))
         ffi, lib, variant, threads = self.ffi, self.lib, self.variant, self.threads
         if kind in ("Int8Convolution", "Int8MatMul"):
@@ -205,9 +212,6 @@ class SimdBackend(Backend):
                 plan.implementation = implementation
             return plan
         if kind in ("Int8Add", "Int8Multiply"):
-            out_shape = node.output_types[0].shape
-            if any(i.shape != out_shape for i in node.inputs):
-                return None
             scale = node.attrs.get("full_scale", 1.0)
             return _plan.ElementwisePlan(ffi, lib, variant, node, 1 if kind == "Int8Add" else 2,
                                          node.attrs["full_shift"], scale, node.attrs["post_ops"], threads)

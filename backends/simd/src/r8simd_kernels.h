@@ -502,8 +502,8 @@ static void SFX(conv_window_sums)(const r8_conv *p, int nt) {
 /* Epilogue of output channels oc0 .. oc0+nocs-1 over nv (<= CHV) vectors starting at vector vb0:
  * raw dot products (row j at raw + j*stride) -> acc = raw (+ comp if add_comp, else the raw sums
  * started from it) - zw*S -> float32 -> post-ops
- * -> store the valid lanes into the NCHW output, a register group at a time. Returns the NaN
- * count reaching a Quantize. */
+ * -> store the valid lanes into the NCHW output (or, with a fused consumer, conv_consume), a
+ * register group at a time. Returns the NaN count reaching a Quantize. */
 R8_INLINE void conv_acc(const int32_t *r, int add_comp, vi comp, const int32_t *ws, vi zwv,
                         vf *y, const int n, int i0) {
 #pragma GCC unroll 4

@@ -25,6 +25,8 @@ class ConvConsumerPlan(Reused):
     is the consumer's input ``link`` (0 or 1). Inputs: the convolution's, then the consumer's other
     input (same shape as the output)."""
 
+    takes_all_inputs = True
+
     def __init__(self, ffi: Any, conv: ConvPlan, consumer: Any, link: int, kind: int, shift: Any,
                  scale: Any, post_ops: Sequence[Any], threads: int) -> None:
         out_type = consumer.output_types[0]
