@@ -158,9 +158,31 @@ def post_op_chains(draw, channels, axis_shape, acc_scale):
 
 
 @st.composite
-def conv_cases(draw):
+def requantization_chains(draw, channels, axis_shape, acc_scale):
+    """Multiply, Add, Quantize to u8 or i8 with scalar or per-channel operands: the chain the
+    convolution requantizes interleaved with its accumulation (r8_conv.rq)."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+
+    def values(low, high):
+        shape = axis_shape(channels) if draw(st.booleans()) else ()
+        return rng.uniform(low, high, size=shape).astype(np.float32)
+
+    scale = values(0.2, 1.0) / np.float32(acc_scale) * np.float32(draw(st.sampled_from([1, -1, 64])))
+    chain = [Multiply(scale), Add(values(-2, 2))]
+    if draw(st.booleans()):
+        chain.append(Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256,
+                              element_type="u8"))
+    else:
+        low = values(-2, -0.5)
+        chain.append(Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8"))
+    return tuple(chain)
+
+
+@st.composite
+def conv_cases(draw, chains=post_op_chains, layouts=("plain", "grouped", "depthwise"),
+               weight_zero_points=True):
     dtype = draw(st.sampled_from(["u8", "i8"]))
-    layout = draw(st.sampled_from(["plain", "grouped", "depthwise"]))
+    layout = draw(st.sampled_from(layouts))
     if layout == "plain":
         group, cg, ocg = 1, draw(st.sampled_from(WIDTHS)), draw(st.sampled_from(WIDTHS))
     elif layout == "grouped":
@@ -180,13 +202,15 @@ def conv_cases(draw):
     q = codes(draw, (n, c, h, w), dtype)
     weights = weight_codes(draw, (oc, cg, kh, kw))
     za, zw = zero_points(draw, dtype, c, oc)
+    if not weight_zero_points:
+        zw = ()
     oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
     ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
 
     def axis_shape(channels):
         return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
 
-    posts = draw(post_op_chains(oc, axis_shape, acc_scale=cg * kh * kw * 255 * 128))
+    posts = draw(chains(oc, axis_shape, acc_scale=cg * kh * kw * 255 * 128))
     attrs = dict(strides=(sy, sx), dilations=(dy, dx), pads_begin=(pads[0], pads[2]),
                  pads_end=(pads[1], pads[3]), group=group, input_zero_point=za,
                  weight_zero_point=zw, post_ops=posts,
@@ -356,6 +380,20 @@ def test_convolution_equals_reference_on_every_variant(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
+
+
+#: the variants whose general convolution kernel requantizes interleaved (r8_conv.rq): 16 lanes, not AMX
+INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs")]
+
+
+@given(conv_cases(chains=requantization_chains, layouts=("plain", "grouped"), weight_zero_points=False))
+def test_interleaved_requantization_equals_reference(case):
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    for variant in INTERLEAVED:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.depthwise or plan.params.rq != plan.ffi.NULL, variant   # (one input channel per group: r8_dw)
 
 
 @settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -663,6 +701,35 @@ def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
         assert np.array_equal(got, reference), variant
 
 
+def test_interleaved_requantization_recomputes_lanes_near_midpoints():
+    # acc = q0 + q1 (1x1, two input channels, weights 1), x = acc/64 + 0 exactly, and per-channel
+    # ranges that put one value x0 of each output channel next to a level midpoint
+    # (il = x0 - (k + 1/2)(ih - il)/255, rounded): the interleaved requantization must send those
+    # lanes to the general epilogue, which recomputes them with the division.
+    rng = np.random.default_rng(11)
+    oc = 48
+    q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
+    weights = np.ones((oc, 2, 1, 1), np.int8)
+    x0 = rng.integers(0, 255, size=oc) / 64
+    di = rng.uniform(2.0, 3.0, size=oc)
+    il = (x0 - (rng.integers(0, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
+    ih = (il + di.reshape(1, oc, 1, 1)).astype(np.float32)
+    chain = (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
+             Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    x = (q.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
+        shortcut = np.rint(np.clip((x - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
+    for variant in INTERLEAVED:
+        kernel = backend(variant).kernel(node)
+        assert kernel.run.plan.params.rq != kernel.run.plan.ffi.NULL, variant
+        (got,) = kernel.run([q])
+        assert np.array_equal(got, reference), variant
+
+
 def test_byte_plane_depthwise_kernel_on_vnni():
     # r8_dwb (VNNI + VBMI): i8 codes (flipped to u8), a channel multiplier of 2, stride 3, dilation
     # (1, 3), a 3x7 kernel (two cells per kernel row, the second with 3 taps), rows of 70 codes (two
@@ -830,6 +897,92 @@ def test_fused_convolution_and_consumer_equal_the_two_reference_layers(case):
             bad = np.argwhere(got != reference)
             raise AssertionError(f"{variant}: {len(bad)} differences, first at {bad[:3].tolist()}: "
                                  f"{got[tuple(bad[0])]} != {reference[tuple(bad[0])]}")
+
+
+@st.composite
+def interleaved_fused_cases(draw):
+    """A convolution whose chain the interleaved requantization runs, read by an Int8Add or
+    Int8Multiply (input 0 or 1, scalar or per-channel h and r) whose chain is Multiply, Quantize."""
+    conv_node, q, weights = draw(conv_cases(chains=requantization_chains, layouts=("plain", "grouped"),
+                                            weight_zero_points=False))
+    shape = conv_node.output_types[0].shape
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    channel = (1, shape[1], 1, 1)
+
+    def values(low, high):
+        return rng.uniform(low, high, size=channel if draw(st.booleans()) else ()).astype(np.float32)
+
+    kind = draw(st.sampled_from(["Int8Add", "Int8Multiply"]))
+    other_dtype = draw(st.sampled_from(["u8", "i8"]))
+    other = codes(draw, shape, other_dtype)
+    link = draw(st.integers(0, 1))
+    sources = [conv_node.output(0), opset.parameter(list(shape), other_dtype, name="other")]
+    if link == 1:
+        sources.reverse()
+    if draw(st.booleans()):
+        quantize = Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256, element_type="u8")
+    else:
+        low = values(-2, -0.5)
+        quantize = Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8")
+    scale = values(0.2, 1) / np.float32(255 * (255 if kind == "Int8Multiply" else 1))
+    attrs = {"post_ops": (Multiply(scale), quantize), "full_shift": values(-50, 50)}
+    if kind == "Int8Add":
+        attrs["full_scale"] = values(-2, 2)
+    consumer = make_node(kind, sources, attrs, name="elt")
+    return conv_node, consumer, q, weights, other, link
+
+
+def check_fused(conv_node, consumer, q, weights, other, link, interleaved=True):
+    from refint8.ops import get_op
+
+    (codes_out,) = INT8_OPS["Int8Convolution"].compute(conv_node.attrs, q, weights)
+    pair = [codes_out, other] if link == 0 else [other, codes_out]
+    (reference,) = get_op(consumer.type).compute(consumer.attrs, *pair)
+    for variant in VARIANTS:
+        kernel = backend(variant).fuse(conv_node, consumer)
+        plan = kernel.run.plan
+        if interleaved and variant in INTERLEAVED and not plan.conv.depthwise:
+            assert plan.params.rq != plan.ffi.NULL and plan.params.rq_elt != plan.ffi.NULL, variant
+        (got,) = kernel.run([q, weights, other])
+        if not same(got, reference):
+            bad = np.argwhere(got != reference)
+            raise AssertionError(f"{variant}: {len(bad)} differences, first at {bad[:3].tolist()}: "
+                                 f"{got[tuple(bad[0])]} != {reference[tuple(bad[0])]}")
+    return reference
+
+
+@given(interleaved_fused_cases())
+def test_interleaved_requantization_with_fused_consumer_equals_the_two_reference_layers(case):
+    check_fused(*case)
+
+
+def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints():
+    # Convolution codes = q0 exactly (weights (1, 0), Quantize over [0, 255]); Int8Add(h 0, r 1)
+    # gives y = q0 + q2, its Multiply y/64, and per-channel Quantize ranges put one value x0 of each
+    # channel next to a level midpoint: those lanes need the consumer's exact recomputation.
+    rng = np.random.default_rng(5)
+    oc = 24
+    q = rng.integers(0, 256, size=(1, 2, 7, 37)).astype(np.uint8)
+    weights = np.zeros((oc, 2, 1, 1), np.int8)
+    weights[:, 0] = 1
+    conv_chain = (Multiply(np.float32(1)), Add(np.float32(0)),
+                  Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=conv_chain)
+    other = rng.integers(0, 256, size=(1, oc, 7, 37)).astype(np.uint8)
+    x0 = rng.integers(0, 511, size=oc) / 64
+    di = rng.uniform(6.0, 9.0, size=oc)
+    il = (x0 - (rng.integers(0, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
+    ih = (il + di.reshape(1, oc, 1, 1)).astype(np.float32)
+    add = make_node("Int8Add", [node.output(0), opset.parameter([1, oc, 7, 37], "u8", name="o")],
+                    {"post_ops": (Multiply(np.float32(1 / 64)),
+                                  Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")),
+                     "full_shift": np.float32(0), "full_scale": np.float32(1)}, name="add")
+    reference = check_fused(node, add, q, weights, other, 0)
+    x = ((q[:, :1].astype(np.float32) + other.astype(np.float32)) * np.float32(1 / 64)).astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
+        shortcut = np.rint(np.clip((x - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
 
 
 def test_nan_in_either_fused_layer_is_an_input_error():

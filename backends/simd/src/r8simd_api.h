@@ -105,6 +105,17 @@ typedef struct {
     const r8_elt *elt;
     int elt_input;
     const void *elt_other;
+    /* The interleaved requantization (r8simd_kernels.h conv_compute_rq) or NULL. Set by
+     * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
+     * with operands constant over each output plane, the results are codes in range that cannot be
+     * NaN (out_type bits 2 and 3), and there are no weight zero points:
+     * rq[(n*OC + oc)*5 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
+     * reciprocal m (3) and ol (4), the values of the post-op tables. With a fused consumer (elt),
+     * set only where its operands h and r are constant over each plane and its post-ops are
+     * exactly Multiply, Quantize (type 8) with such operands and codes in range, never NaN:
+     * rq_elt[(n*OC + oc)*6 + k] holds h (0), r (1), the Multiply operand (2), il (3), m (4), ol (5). */
+    const float *rq;
+    const float *rq_elt;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),

@@ -726,6 +726,278 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 }
 
 #define CONV_COMPUTE SFX(conv_compute)
+
+#if defined(R8_ZMM)
+/* The interleaved requantization (r8_conv.rq, the common chain Multiply, Add, reciprocal Quantize):
+ * each tile's accumulation also requantizes the previous tile's raw sums, a vector or two per
+ * input-channel step. The epilogue's float operations run on other execution ports than vpdpbusd
+ * (measured on Zen 4: 8 vaddps/vmaxps/vcvtdq2ps/vrndscaleps zmm add nothing to 12 vpdpbusd, while
+ * vmulps and vcmpps do), so interleaved they mostly hide behind the dot products, where run after
+ * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8 (and, with
+ * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt); a vector with
+ * a near-midpoint lane goes through the general epilogue (conv_rq_exact). Registers: 24
+ * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
+ * operands come from memory as embedded broadcasts. */
+#define RQ_FIELDS 5
+#define RQ_ELT_FIELDS 6
+#define RQ_MR 4   /* vectors per tile (3, leaving room for constants in registers, was no faster) */
+
+/* A finished tile whose vectors wait for their requantization, output vector by output vector,
+ * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
+ * has its raw sums at raw + j*RQ_MR*VL + i*VL. */
+typedef struct {
+    const int32_t *raw;
+    const float *rq;           /* rq fields of channel oc0 */
+    const float *rq_elt;       /* with a fused consumer: its rq_elt fields of channel oc0 */
+    uint8_t *dst;              /* the output plane of channel oc0 (the consumer's, if fused) */
+    const unsigned *vmask;     /* at vector vb */
+    const int *vstart;
+    long plane;                /* OH*OW: from one channel's plane to the next */
+    int mr, nr, n, oc0, vb;
+} rq_tile;
+
+/* Where the requantization of a tile stands: the next vector's sums, its channel's rq fields, its
+ * first output byte, its lane mask, the channels of its output vector i still to do. Kept in
+ * locals of the tile loop (registers: the output stores cannot alias them). */
+typedef struct {
+    const int32_t *raw;
+    const float *q, *qe;
+    uint8_t *dst;
+    unsigned mask;
+    int left, i;
+} rq_cursor;
+
+/* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
+ * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
+ * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps and
+ * near-midpoint limit; its out_type. kind 0: no consumer. */
+typedef struct {
+    int kind, link, other, out_type;
+    const uint8_t *codes;
+    float steps;
+    vi limit2;
+} rq_consumer;
+
+R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
+    c->i = i;
+    c->raw = t->raw + i * VL;
+    c->q = t->rq;
+    c->qe = t->rq_elt;
+    c->dst = t->dst + t->vstart[i];
+    c->mask = t->vmask[i];
+    c->left = t->nr;
+}
+
+/* One vector (outer = n*OC + oc, output vector v, raw sums at raw) through the general epilogue:
+ * post_resolve, the post-ops with their near-midpoint recomputation, the fused consumer if any
+ * (conv_consume), the store. */
+static __attribute__((noinline, cold)) void SFX(conv_rq_exact)(const r8_conv *p, int n, int oc, int v,
+                                                                 const int32_t *raw, void *out) {
+    r8_post_run res[R8_MAX_POST];
+    const long outer = (long)n * p->OC + oc;
+    const int uni = post_resolve(p->post, p->npost, outer, (long)v * VL, res);
+    const long base = outer * p->OH * p->OW, inner0 = (long)v * VL;
+    vf y[1];
+    y[0] = vf_cvt(vi_load(raw));
+    POST_GROUP(res, p->npost, y, 1, 0, uni);
+    const r8_elt *e = p->elt;
+    if (!e) {
+        conv_store(p->out_type, out, base, p->vmask + v, p->vstart + v, y, 1, 0);
+        return;
+    }
+    r8_post_run eres[R8_MAX_POST];
+    const int euni = post_resolve(e->post, e->npost, outer, inner0, eres);
+    const r8_elt_step es = elt_step_of(e);
+    const float *hp = e->h.data + outer * e->h.s_outer + inner0 * e->h.s_inner;
+    const float *rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
+    const int other = p->elt_input ? e->in0_type : e->in1_type;
+    conv_consume(&es, p->elt_input, other, p->out_type, (const uint8_t *)p->elt_other, eres, euni, hp, rp,
+                 out, base, p->vmask + v, p->vstart + v, y, 1, 0);
+}
+
+/* The bits of limit (> 0) shifted left by one, in every lane (rq_next's near-midpoint compare). */
+R8_INLINE vi rq_limit2(float limit) {
+    uint32_t bits;
+    memcpy(&bits, &limit, 4);
+    return vi_set1((int32_t)(bits << 1));
+}
+
+/* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
+ * nonzero when a lane lies near a midpoint: |x - r| >= limit, compared as integers (the bits of a
+ * float without its sign, shifted left by one, order like its magnitude; an integer compare stays
+ * off the ports of the dot products). */
+R8_INLINE int rq_quantize(vf y, const float *il, const float *m, vf steps, vi limit2, vf *r) {
+    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(y, vf_set1(*il)), vf_set1(*m))));
+    *r = vf_round(x);
+    const vi gap = _mm512_slli_epi32(_mm512_castps_si512(vf_sub(x, *r)), 1);
+    return _mm512_cmpge_epu32_mask(gap, limit2) != 0;
+}
+
+/* Requantize and store the vector at the cursor and move it on (the tile must have one left):
+ * post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind), conv_consume's steps for
+ * codes in range (the code + 0.0, the other input's codes, elt_combine, the consumer's Multiply
+ * and Quantize). A near-midpoint lane in either Quantize sends the vector to conv_rq_exact. */
+R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vi limit2,
+                       const rq_consumer *e, void *out) {
+    if (c->left == 0) rq_column(t, c, c->i + 1);
+    const int32_t *raw = c->raw;
+    const float *q = c->q, *qe = c->qe;
+    uint8_t *dst = c->dst;
+    c->raw = raw + RQ_MR * VL;
+    c->q = q + RQ_FIELDS;
+    c->qe = qe + RQ_ELT_FIELDS;
+    c->dst = dst + t->plane;
+    c->left--;
+    const unsigned mask = c->mask;
+    if (!mask) return;
+    vf y = vf_mul(vf_cvt(vi_load(raw)), vf_set1(q[0]));                      /* Multiply */
+    y = vf_add(y, vf_set1(q[1]));                                            /* Add */
+    vf r;
+    int near = rq_quantize(y, q + 2, q + 3, steps, limit2, &r);              /* Quantize */
+    y = vf_add(r, vf_set1(q[4]));
+    if (e->kind) {
+        const long at = dst - (uint8_t *)out;
+        const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
+        const vf x = load_codes(e->codes + at, mask, e->other);
+        const vf a = e->link ? x : code, b = e->link ? code : x;
+        const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
+        y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
+        y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
+        near |= rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), e->limit2, &r);
+        y = vf_add(r, vf_set1(qe[5]));
+    }
+    if (__builtin_expect(near, 0)) {
+        SFX(conv_rq_exact)(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i, raw, out);
+        return;
+    }
+    store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
+}
+
+/* conv_tile, also requantizing the `pending` vectors left of tile t (cursor *cur), `per` of them
+ * after each input-channel step, then any left; the tile's sums go to raw (vector (j, i) at
+ * raw + j*RQ_MR*VL + i*VL). */
+R8_INLINE void conv_tile_rq(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
+                            int32_t *raw, const rq_tile *t, rq_cursor *cur, int pending, int per,
+                            float steps_f, float limit_f, const rq_consumer *e, void *out) {
+    vi acc[CONV_NR][RQ_MR];
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; j++) {
+        const vi c = vi_set1(p->comp[p->OCg * g + ob * CONV_NR + j]);
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) acc[j][i] = c;
+    }
+    const vf steps = vf_set1(steps_f);
+    const vi limit2 = rq_limit2(limit_f);
+    rq_cursor c = *cur;
+    const long ppos = p->plane_pos;
+    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
+    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
+    const int32_t *wp = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * p->ck * CONV_NR;
+    const int ck = p->ck, ntaps = p->ntaps;
+    for (int tap = 0; tap < ntaps; tap++) {
+        const uint8_t *src = base + ((long)p->tap_phase[tap] * ck * ppos + v0 + p->tap_off[tap]) * 4;
+        for (int k = 0; k < ck; k++) {
+            vi in[RQ_MR];
+#pragma GCC unroll 8
+            for (int i = 0; i < MR; i++) in[i] = vi_load(src + i * VL * 4);
+#pragma GCC unroll 8
+            for (int j = 0; j < NR; j++) {
+                vi b = vi_set1(wp[j]);
+#pragma GCC unroll 8
+                for (int i = 0; i < MR; i++) acc[j][i] = vdot(acc[j][i], in[i], b);
+            }
+            src += ppos * 4;
+            wp += CONV_NR;
+            for (int done = 0; done < per && pending; done++, pending--) rq_next(p, t, &c, steps, limit2, e, out);
+        }
+    }
+    for (; pending; pending--) rq_next(p, t, &c, steps, limit2, e, out);
+    *cur = c;
+#pragma GCC unroll 8
+    for (int j = 0; j < NR; j++)
+#pragma GCC unroll 8
+        for (int i = 0; i < MR; i++) vi_store(raw + j * (RQ_MR * VL) + i * VL, acc[j][i]);
+}
+
+#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile_rq(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], &tile, &cur, pending, per, steps, limit, &consumer, out); break;
+#define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
+
+/* conv_compute's work items, tiles of at most RQ_MR vectors, with the interleaved requantization:
+ * two raw buffers alternate between the tile being accumulated and the one being requantized;
+ * the last tile of a work item is requantized alone. Results as conv_compute's (the NaN count is
+ * 0: out_type bit 3). */
+static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
+    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
+    const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
+    const int run = (int)R8_MAX(1, R8_MIN((long)nob, CONV_WEIGHT_BYTES / ob_bytes));
+    const int nrun = (nob + run - 1) / run;
+    const int nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
+    const long items = (long)p->G * nchunk * nrun;
+    const float steps = p->post[p->npost - 1].steps;
+    const float limit = 0.5f - steps * 0x1p-21f;          /* as post_group_ case 8 */
+    const int csteps = p->ntaps * p->ck;
+    rq_consumer consumer = {0};
+    if (p->elt) {
+        const r8_elt *el = p->elt;
+        const float esteps = el->post[el->npost - 1].steps;
+        consumer.kind = el->kind, consumer.link = p->elt_input, consumer.out_type = el->out_type;
+        consumer.other = p->elt_input ? el->in0_type : el->in1_type;
+        consumer.codes = (const uint8_t *)p->elt_other;
+        consumer.steps = esteps;
+        consumer.limit2 = rq_limit2(0.5f - esteps * 0x1p-21f);
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (long it = 0; it < items; it++) {
+        int32_t raw[2][CONV_NR][RQ_MR * VL] __attribute__((aligned(64)));
+        const int ru = (int)(it % nrun);
+        const long r = it / nrun;
+        const int chunk = (int)(r % nchunk), g = (int)(r / nchunk);
+        const int v0 = (int)((long)chunk * p->nvec / nchunk), vend = (int)((long)(chunk + 1) * p->nvec / nchunk);
+        const int len = vend - v0, ntile = (len + RQ_MR - 1) / RQ_MR;
+        const int ob_end = R8_MIN(nob, (ru + 1) * run);
+        rq_tile tile = {0};
+        rq_cursor cur = {0};
+        int buf = 0, pending = 0;
+        for (int ob = ru * run; ob < ob_end; ob++) {
+            const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+            const int oc0 = g * p->OCg + ob * CONV_NR;
+            for (int t = 0, vb = v0; t < ntile; t++) {
+                const int mr = len / ntile + (t < len % ntile);
+                const int per = (pending + csteps - 1) / csteps;
+                switch (mr * 8 + nr) {
+                    RQ_CASES(1)
+                    RQ_CASES(2)
+#if RQ_MR > 2
+                    RQ_CASES(3)
+#endif
+#if RQ_MR > 3
+                    RQ_CASES(4)
+#endif
+                default: break;
+                }
+                const long outer = (long)n * p->OC + oc0;
+                tile.raw = raw[buf][0];
+                tile.rq = p->rq + outer * RQ_FIELDS;
+                tile.rq_elt = p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL;
+                tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
+                tile.vmask = p->vmask + vb;
+                tile.vstart = p->vstart + vb;
+                tile.plane = (long)p->OH * p->OW;
+                tile.mr = mr, tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
+                pending = mr * nr;
+                rq_column(&tile, &cur, 0);
+                buf ^= 1;
+                vb += mr;
+            }
+        }
+        const vf steps_v = vf_set1(steps);
+        const vi limit2 = rq_limit2(limit);
+        for (; pending; pending--) rq_next(p, &tile, &cur, steps_v, limit2, &consumer, out);
+    }
+    return 0;
+}
+#define CONV_COMPUTE_RQ SFX(conv_compute_rq)
+#endif
 #endif
 
 int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
@@ -738,6 +1010,9 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt);
 #if R8_MODE == 0
         if (p->zw) SFX(conv_window_sums)(p, nt);
+#endif
+#if defined(CONV_COMPUTE_RQ)
+        if (p->rq) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
 #endif
         nan += CONV_COMPUTE(p, n, out, nt);
     }

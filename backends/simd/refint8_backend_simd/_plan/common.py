@@ -116,3 +116,27 @@ def scalar_operand(keep: Keep, struct: Any, value: Any) -> None:
     """One value for every lane, vector and output: LANES copies, all strides 0."""
     struct.data = keep.ptr("float *", np.full(LANES, value, np.float32))
     struct.s_outer, struct.s_inner, struct.step = 0, 0, 0
+
+
+def plane_values(ffi: Any, operand: Any, planes: int) -> np.ndarray | None:
+    """The value of a C operand (r8_operand) on each of ``planes`` output planes, or None if it
+    varies within a plane (read back from its table: the values the kernels use)."""
+    if operand.step != 0 or operand.s_inner != 0:
+        return None
+    stride = operand.s_outer
+    values = np.frombuffer(ffi.buffer(operand.data, 4 * ((planes - 1) * stride + 1)), np.float32)
+    return values[::stride].copy() if stride else np.repeat(values[:1], planes)
+
+
+def requantization_fields(ffi: Any, post: Any, npost: int, out_type: int, planes: int,
+                          types: tuple[int, ...], fields: tuple[tuple[int, int], ...]) -> np.ndarray | None:
+    """Per plane, the operands ``fields`` ((post-op index, operand index) pairs) of a C post-op
+    table whose types are exactly ``types`` and whose results are stored as they are (out_type
+    bits 2 and 3: codes in range, never NaN), as a [planes, len(fields)] float32 table; None if the
+    table is another chain or an operand varies within a plane."""
+    if tuple(post[i].type for i in range(npost)) != types or out_type & 12 != 12:
+        return None
+    columns = [plane_values(ffi, post[op].a[k], planes) for op, k in fields]
+    if any(column is None for column in columns):
+        return None
+    return np.stack(columns, axis=1)

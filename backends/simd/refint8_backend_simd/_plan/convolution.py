@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, VARIANTS, Keep,
-                     Reused, aligned, ceil_div, round_up, scalar_operand, wrap32)
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, VARIANTS, Keep, Reused, aligned,
+                     ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 
 
@@ -172,6 +172,8 @@ class ConvPlan(Reused):
         else:
             self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
+        if vl == 16 and not amx and not self.depthwise and not has_zw:
+            self._plan_interleaved_requantization(ffi, p, keep, geo)
         p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
         self.ffi = ffi
@@ -229,6 +231,15 @@ class ConvPlan(Reused):
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.function = getattr(lib, f"r8_conv_{suffix}")
+
+    def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
+        """r8_conv.rq (r8simd_kernels.h conv_compute_rq) where the built post-op table is exactly
+        Multiply, Add, reciprocal Quantize (types 0, 1, 8) with operands constant over each output
+        plane, and the stores take the values as they are (codes in range, never NaN)."""
+        table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
+                                      ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2)))   # s, b, il, m, ol
+        if table is not None:
+            p.rq = keep.ptr("float *", table)
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,

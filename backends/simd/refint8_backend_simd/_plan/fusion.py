@@ -15,7 +15,7 @@ import numpy as np
 
 from refint8.errors import InputError
 
-from .common import NAN_MESSAGE, Reused
+from .common import NAN_MESSAGE, Reused, plane_values, requantization_fields
 from .convolution import ConvPlan
 from .elementwise import elementwise_struct
 
@@ -37,10 +37,26 @@ class ConvConsumerPlan(Reused):
                                    conv._fill_operand, g.n * g.oc, g.oh * g.ow, threads)
         p.elt_input = link
         p.elt_other = ffi.NULL
+        if p.rq != ffi.NULL:
+            self._plan_interleaved_requantization(ffi, conv.keep, p, g.n * g.oc)
         self.conv = conv
         self.params, self.function, self.lock, self.ffi = p, conv.function, conv.lock, ffi
         if hasattr(conv, "implementation"):
             self.implementation = conv.implementation
+
+    @staticmethod
+    def _plan_interleaved_requantization(ffi: Any, keep: Any, p: Any, planes: int) -> None:
+        """Keep the convolution's interleaved requantization (r8_conv.rq) for the pair where the
+        consumer's step operands h, r are constant over each plane and its post-ops are exactly
+        Multiply, reciprocal Quantize with such operands, stored as they are: r8_conv.rq_elt."""
+        e = p.elt
+        step = [plane_values(ffi, e.h, planes), plane_values(ffi, e.r, planes)]
+        table = requantization_fields(ffi, e.post, e.npost, e.out_type, planes, (0, 8),
+                                      ((0, 0), (1, 0), (1, 3), (1, 2)))   # s, il, m, ol
+        if table is None or step[0] is None or step[1] is None:
+            p.rq = ffi.NULL
+            return
+        p.rq_elt = keep.ptr("float *", np.column_stack([step[0], step[1], table]))
 
     def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
         x = np.ascontiguousarray(inputs[0])
