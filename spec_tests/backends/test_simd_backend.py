@@ -615,6 +615,24 @@ def _fq_node(shape, il, ih, out_type="u8"):
                      {"levels": 256, "output_type": out_type}, name="fq"), [np.float32(v) for v in (il, ih, ol, oh)]
 
 
+def test_elementwise_layers_with_single_value_operands_run_as_one_plane():
+    # after a global pooling, [1, 1280, 1, 1]: per-plane operand resolution would cost more than the
+    # arithmetic; with every operand a single value the layer is one plane of 1280, with
+    # per-channel ranges it stays per plane, and both equal the reference
+    from refint8.ops import get_op
+
+    x = np.random.default_rng(3).uniform(-1, 3, (1, 1280, 1, 1)).astype(np.float32)
+    scalar, _ = _fq_node(x.shape, 0.0, 2.0)
+    per_channel, _ = _fq_node(x.shape, np.zeros((1, 1280, 1, 1)), np.full((1, 1280, 1, 1), 2.0))
+    for node, planes in ((scalar, 1), (per_channel, 1280)):
+        (reference,) = get_op("FakeQuantize").compute(node.attrs, x, *[i.node.constant_value() for i in node.inputs[1:]])
+        for variant in VARIANTS:
+            kernel = backend(variant).kernel(node)
+            assert kernel.run.plan.planes == planes, variant
+            (got,) = kernel.run([x] + [i.node.constant_value() for i in node.inputs[1:]])
+            assert same(got, reference), variant
+
+
 def test_reciprocal_quantize_is_exact_next_to_every_midpoint():
     # x within 4 ulp of each midpoint il + (k + 1/2)(ih - il)/255 (and on it): the reciprocal form
     # rint(clip((x - il) * (255 / (ih - il)))) alone gets some of these wrong (checked below, so this

@@ -1496,9 +1496,35 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
 /* ------------------------------------------------------------------------------------------- */
 /* AvgPool on float32 (scalar float64 sums in the reference's order: exact by construction)     */
 
+/* A global pooling (one output per plane, the window exactly the plane): the taps in order are
+ * the plane's elements in order, so 8 planes are summed side by side, each sum in its own order
+ * (8 independent float64 chains instead of one chain at the latency of an addition). */
+static void SFX(avgpool_global)(const r8_avgpool *p, const float *in, float *out, int nt) {
+    const long hw = (long)p->H * p->W, groups = p->planes / 8;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && groups > 1 && groups * hw > 262144)
+    for (long g = 0; g < groups; g++) {
+        const float *src = in + g * 8 * hw;
+        double sum[8] = {0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0};
+        for (long k = 0; k < hw; k++)
+#pragma GCC unroll 8
+            for (int j = 0; j < 8; j++) sum[j] += (double)src[j * hw + k];
+#pragma GCC unroll 8
+        for (int j = 0; j < 8; j++) out[g * 8 + j] = (float)(sum[j] / p->div[0]);
+    }
+    for (long pl = groups * 8; pl < p->planes; pl++) {
+        double sum = 0.0;
+        for (long k = 0; k < hw; k++) sum += (double)in[pl * hw + k];
+        out[pl] = (float)(sum / p->div[0]);
+    }
+}
+
 void SFX(r8_avgpool)(const r8_avgpool *p, const float *in, float *out) {
     const int nt = r8_team(p->threads);
     const long work = p->planes * p->OH * p->OW * p->kh * p->kw;
+    if (p->OH == 1 && p->OW == 1 && p->kh == p->H && p->kw == p->W && p->pt == 0 && p->pl == 0) {
+        SFX(avgpool_global)(p, in, out, nt);
+        return;
+    }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && p->planes > 1 && work > 262144)
     for (long pl = 0; pl < p->planes; pl++) {
         const float *src = in + pl * p->H * p->W;

@@ -56,11 +56,22 @@ def elementwise_struct(keep: Keep, ffi: Any, node: Any, kind: int, shift: Any, s
     return p
 
 
+def _all_scalar(operands: Sequence[Any], post_ops: Sequence[Any]) -> bool:
+    """Whether every operand of the layer's step and of its post-ops is a single value."""
+    arrays = list(operands)
+    for op in post_ops:
+        arrays += [getattr(op, name) for name in ("operand", "input_low", "input_high", "output_low",
+                                                  "output_high") if hasattr(op, name)]
+    return all(np.size(a) == 1 for a in arrays)
+
+
 class ElementwisePlan(Reused):
     """Int8Add, Int8Multiply, Dequantize and FakeQuantize (constant ranges) as one C kernel.
 
-    The output is viewed as ``[planes][plane]`` (``planes = N*C`` for rank >= 3, else 1); an
-    operand constant over a plane is a per-plane table, any other a full table.
+    The output is viewed as ``[planes][plane]`` (``planes = N*C`` for rank >= 3 with an operand
+    that is not one value, else 1: the kernel resolves operands per plane, which costs as much as
+    the arithmetic on planes of a few elements, as after a global pooling); an operand constant
+    over a plane is a per-plane table, any other a full table.
     """
 
     takes_all_inputs = True   # run(inputs), not run(first input)
@@ -73,7 +84,7 @@ class ElementwisePlan(Reused):
         self.out_shape, self.out_dtype = shape, out_type.dtype
         self.vl = vl
         size = int(np.prod(shape, dtype=np.int64))
-        if len(shape) >= 3:
+        if len(shape) >= 3 and not _all_scalar([shift, scale], post_ops):
             planes, plane = shape[0] * shape[1], size // max(shape[0] * shape[1], 1)
         else:
             planes, plane = 1, size
