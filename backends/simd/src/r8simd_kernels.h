@@ -770,9 +770,9 @@ typedef struct {
 /* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
  * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
  * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps and
- * near-midpoint limit; its out_type. kind 0: no consumer. */
+ * near-midpoint limit (rq_limit2). kind 0: no consumer. */
 typedef struct {
-    int kind, link, other, out_type;
+    int kind, link, other;
     const uint8_t *codes;
     float steps;
     vi limit2;
@@ -824,8 +824,9 @@ R8_INLINE vi rq_limit2(float limit) {
 
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
  * nonzero when a lane lies near a midpoint: |x - r| >= limit, compared as integers (the bits of a
- * float without its sign, shifted left by one, order like its magnitude; an integer compare stays
- * off the ports of the dot products). */
+ * float without its sign, shifted left by one, order like its magnitude). Same answer as
+ * post_group_'s vm_ge(vf_abs(..)); measured a few percent faster here: the shift issues with the
+ * additions, where the and of vf_abs may take a port of the dot products. */
 R8_INLINE int rq_quantize(vf y, const float *il, const float *m, vf steps, vi limit2, vf *r) {
     const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(y, vf_set1(*il)), vf_set1(*m))));
     *r = vf_round(x);
@@ -940,7 +941,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     if (p->elt) {
         const r8_elt *el = p->elt;
         const float esteps = el->post[el->npost - 1].steps;
-        consumer.kind = el->kind, consumer.link = p->elt_input, consumer.out_type = el->out_type;
+        consumer.kind = el->kind, consumer.link = p->elt_input;
         consumer.other = p->elt_input ? el->in0_type : el->in1_type;
         consumer.codes = (const uint8_t *)p->elt_other;
         consumer.steps = esteps;
