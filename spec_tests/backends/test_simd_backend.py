@@ -520,12 +520,15 @@ def test_results_do_not_depend_on_thread_count():
     rng = np.random.default_rng(3)
     q = rng.integers(0, 256, size=(2, 33, 15, 17)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
-    node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1),
-                post_ops=(Multiply(np.float32(1e-4)), Relu()))
-    for variant in VARIANTS:
-        one = backend(variant, threads=1).kernel(node).run([q])[0]
-        three = backend(variant, threads=3).kernel(node).run([q])[0]
-        assert one.tobytes() == three.tobytes(), variant
+    requantized = (Multiply(rng.uniform(1e-5, 2e-5, (1, 65, 1, 1)).astype(np.float32)), Add(np.float32(0.1)),
+                   Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    for chain in [(Multiply(np.float32(1e-4)), Relu()), requantized]:   # the second: interleaved (r8_conv.rq)
+        node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1), post_ops=chain)
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in VARIANTS:
+            one = backend(variant, threads=1).kernel(node).run([q])[0]
+            three = backend(variant, threads=3).kernel(node).run([q])[0]
+            assert one.tobytes() == three.tobytes() == reference.tobytes(), variant
 
 
 def test_kernel_does_not_modify_its_input():
