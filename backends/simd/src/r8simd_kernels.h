@@ -638,96 +638,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
     return nan;
 }
 
-/* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of block ob. */
-R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
-                         int32_t *raw, long stride) {
-    vi acc[CONV_NR][CONV_MR];
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; j++) {
-        const vi c = vi_set1(p->comp[p->OCg * g + ob * CONV_NR + j]);   /* acc starts at comp[oc] */
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) acc[j][i] = c;
-    }
-    const long ppos = p->plane_pos;
-    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
-    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
-    const int32_t *wp = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * p->ck * CONV_NR;
-    const int ck = p->ck;
-    for (int t = 0; t < p->ntaps; t++) {
-        const uint8_t *src = base + ((long)p->tap_phase[t] * ck * ppos + v0 + p->tap_off[t]) * 4;
-        for (int c = 0; c < ck; c++) {
-            vi in[CONV_MR];
-#pragma GCC unroll 8
-            for (int i = 0; i < MR; i++) in[i] = vi_load(src + i * VL * 4);
-#pragma GCC unroll 8
-            for (int j = 0; j < NR; j++) {
-                vi b = vi_set1(wp[j]);
-#pragma GCC unroll 8
-                for (int i = 0; i < MR; i++) acc[j][i] = vdot(acc[j][i], in[i], b);
-            }
-            src += ppos * 4;
-            wp += CONV_NR;
-        }
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < NR; j++)
-#pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
-}
-
-#ifndef R8_CUSTOM_CONV_COMPUTE
-#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL); break;
-#define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
-#define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
-#define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
-
-/* Work items: (group, chunk of at most CONV_CHUNK vectors, run of output-channel blocks whose
- * packed weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ
- * by at most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4
- * vectors, not a last chunk of 1 vector run as a 1-vector tile. Per block of the run: the raw sums
- * of the chunk, tile by tile, then the epilogue; the chunk's inputs and the run's weights are
- * reused from L1 for small layers. */
-static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
-    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
-    const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
-    const int run = (int)R8_MAX(1, R8_MIN((long)nob, CONV_WEIGHT_BYTES / ob_bytes));
-    const int nrun = (nob + run - 1) / run;
-    const int nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
-    const long items = (long)p->G * nchunk * nrun;
-    int nan = 0;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
-    for (long it = 0; it < items; it++) {
-        int32_t raw[CONV_NR][CONV_CHUNK * VL] __attribute__((aligned(64)));
-        const int ru = (int)(it % nrun);
-        const long r = it / nrun;
-        const int chunk = (int)(r % nchunk), g = (int)(r / nchunk);
-        const int v0 = (int)((long)chunk * p->nvec / nchunk), vend = (int)((long)(chunk + 1) * p->nvec / nchunk);
-        const int len = vend - v0, ntile = (len + CONV_MR - 1) / CONV_MR;
-        const int ob_end = R8_MIN(nob, (ru + 1) * run);
-        for (int ob = ru * run; ob < ob_end; ob++) {
-            const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-            for (int t = 0, vb = v0; t < ntile; t++) {
-                const int mr = len / ntile + (t < len % ntile);
-                switch (mr * 8 + nr) {
-                    TILE_CASES(1)
-                    TILE_CASES(2)
-#if CONV_MR > 2
-                    TILE_CASES(3)
-                    TILE_CASES(4)
-#endif
-                default: break;
-                }
-                vb += mr;
-            }
-            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, len, raw[0], CONV_CHUNK * VL, 0, out);
-        }
-    }
-    return nan;
-}
-
-#define CONV_COMPUTE SFX(conv_compute)
-
-#if defined(R8_ZMM)
+#if defined(R8_ZMM) && !defined(R8_CUSTOM_CONV_COMPUTE)
 /* The interleaved requantization (r8_conv.rq, the common chain Multiply, Add, reciprocal Quantize):
  * each tile's accumulation also requantizes the previous tile's raw sums, a vector or two per
  * input-channel step. The epilogue's float operations run on other execution ports than vpdpbusd
@@ -740,11 +651,10 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 5
 #define RQ_ELT_FIELDS 6
-#define RQ_MR 4   /* vectors per tile (3, leaving room for constants in registers, was no faster) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
- * has its raw sums at raw + j*RQ_MR*VL + i*VL. */
+ * has its raw sums at raw + j*CONV_MR*VL + i*VL. */
 typedef struct {
     const int32_t *raw;
     const float *rq;           /* rq fields of channel oc0 */
@@ -844,7 +754,7 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     const int32_t *raw = c->raw;
     const float *q = c->q, *qe = c->qe;
     uint8_t *dst = c->dst;
-    c->raw = raw + RQ_MR * VL;
+    c->raw = raw + CONV_MR * VL;
     c->q = q + RQ_FIELDS;
     c->qe = qe + RQ_ELT_FIELDS;
     c->dst = dst + t->plane;
@@ -874,31 +784,74 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
 }
 
-/* conv_tile, also requantizing the `pending` vectors left of tile t (cursor *cur), `per` of them
- * after each input-channel step, then any left; the tile's sums go to raw (vector (j, i) at
- * raw + j*RQ_MR*VL + i*VL). */
-R8_INLINE void conv_tile_rq(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
-                            int32_t *raw, const rq_tile *t, rq_cursor *cur, int pending, int per,
-                            float steps_f, float limit_f, const rq_consumer *e, void *out) {
-    vi acc[CONV_NR][RQ_MR];
+/* The requantization a tile runs between its input-channel steps: `per` vectors of tile t after
+ * each step, `pending` left in all, from cursor c. */
+typedef struct {
+    const r8_conv *p;
+    const rq_tile *t;
+    rq_cursor c;
+    int pending, per;
+    float steps, limit;
+    const rq_consumer *e;
+    void *out;
+} rq_work;
+
+/* The part of rq_work a tile changes or reads at every vector, in its locals (registers: the
+ * output stores cannot alias them). */
+typedef struct {
+    rq_cursor c;
+    int pending;
+    vf steps;
+    vi limit2;
+} rq_state;
+
+R8_INLINE rq_state rq_begin(const rq_work *w) {
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->limit)};
+    return s;
+}
+
+R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
+    for (int done = 0; done < w->per && s->pending; done++, s->pending--)
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out);
+}
+
+R8_INLINE void rq_end(rq_work *w, rq_state *s) {
+    for (; s->pending; s->pending--) rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out);
+    w->c = s->c;
+    w->pending = 0;
+}
+#else
+/* only AVX-512 builds interleave the requantization */
+typedef struct { int none; } rq_work;
+typedef struct { int none; } rq_state;
+R8_INLINE rq_state rq_begin(const rq_work *w) { const rq_state s = {0}; (void)w; return s; }
+R8_INLINE void rq_between(const rq_work *w, rq_state *s) { (void)w; (void)s; }
+R8_INLINE void rq_end(rq_work *w, rq_state *s) { (void)w; (void)s; }
+#endif
+
+/* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of
+ * block ob, into raw (vector (j, i) at raw + j*stride + i*VL); with w, the interleaved
+ * requantization of the previous tile between the input-channel steps (conv_compute_rq). */
+R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
+                         int32_t *raw, long stride, rq_work *w) {
+    vi acc[CONV_NR][CONV_MR];
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
-        const vi c = vi_set1(p->comp[p->OCg * g + ob * CONV_NR + j]);
+        const vi c = vi_set1(p->comp[p->OCg * g + ob * CONV_NR + j]);   /* acc starts at comp[oc] */
 #pragma GCC unroll 8
         for (int i = 0; i < MR; i++) acc[j][i] = c;
     }
-    const vf steps = vf_set1(steps_f);
-    const vi limit2 = rq_limit2(limit_f);
-    rq_cursor c = *cur;
     const long ppos = p->plane_pos;
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
     const int32_t *wp = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * p->ck * CONV_NR;
-    const int ck = p->ck, ntaps = p->ntaps;
-    for (int tap = 0; tap < ntaps; tap++) {
-        const uint8_t *src = base + ((long)p->tap_phase[tap] * ck * ppos + v0 + p->tap_off[tap]) * 4;
-        for (int k = 0; k < ck; k++) {
-            vi in[RQ_MR];
+    const int ck = p->ck;
+    rq_state rs = {0};
+    if (w) rs = rq_begin(w);
+    for (int t = 0; t < p->ntaps; t++) {
+        const uint8_t *src = base + ((long)p->tap_phase[t] * ck * ppos + v0 + p->tap_off[t]) * 4;
+        for (int c = 0; c < ck; c++) {
+            vi in[CONV_MR];
 #pragma GCC unroll 8
             for (int i = 0; i < MR; i++) in[i] = vi_load(src + i * VL * 4);
 #pragma GCC unroll 8
@@ -909,31 +862,97 @@ R8_INLINE void conv_tile_rq(const r8_conv *p, int g, int ob, long v0, const int 
             }
             src += ppos * 4;
             wp += CONV_NR;
-            for (int done = 0; done < per && pending; done++, pending--) rq_next(p, t, &c, steps, limit2, e, out);
+            if (w) rq_between(w, &rs);
         }
     }
-    for (; pending; pending--) rq_next(p, t, &c, steps, limit2, e, out);
-    *cur = c;
+    if (w) rq_end(w, &rs);
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++)
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) vi_store(raw + j * (RQ_MR * VL) + i * VL, acc[j][i]);
+        for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
 }
 
-#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile_rq(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], &tile, &cur, pending, per, steps, limit, &consumer, out); break;
+#ifndef R8_CUSTOM_CONV_COMPUTE
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL); break;
+#define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
+#define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
+#define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
+
+/* Work items: (group, chunk of at most CONV_CHUNK vectors, run of output-channel blocks whose
+ * packed weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ
+ * by at most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4
+ * vectors, not a last chunk of 1 vector run as a 1-vector tile. */
+typedef struct { int nob, run, nrun, nchunk; long items; } conv_split;
+typedef struct { int g, v0, len, ntile, ob0, ob_end; } conv_item;
+
+R8_INLINE conv_split conv_split_of(const r8_conv *p) {
+    conv_split s;
+    s.nob = (p->OCg + CONV_NR - 1) / CONV_NR;
+    const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
+    s.run = (int)R8_MAX(1, R8_MIN((long)s.nob, CONV_WEIGHT_BYTES / ob_bytes));
+    s.nrun = (s.nob + s.run - 1) / s.run;
+    s.nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
+    s.items = (long)p->G * s.nchunk * s.nrun;
+    return s;
+}
+
+R8_INLINE conv_item conv_item_of(const r8_conv *p, const conv_split *s, long it) {
+    conv_item w;
+    const int ru = (int)(it % s->nrun);
+    const long r = it / s->nrun;
+    const int chunk = (int)(r % s->nchunk);
+    w.g = (int)(r / s->nchunk);
+    w.v0 = (int)((long)chunk * p->nvec / s->nchunk);
+    w.len = (int)((long)(chunk + 1) * p->nvec / s->nchunk) - w.v0;
+    w.ntile = (w.len + CONV_MR - 1) / CONV_MR;
+    w.ob0 = ru * s->run;
+    w.ob_end = R8_MIN(s->nob, (ru + 1) * s->run);
+    return w;
+}
+
+/* Per block of a work item's run: the raw sums of the chunk, tile by tile, then the epilogue; the
+ * chunk's inputs and the run's weights are reused from L1 for small layers. */
+static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
+    const conv_split split = conv_split_of(p);
+    int nan = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
+    for (long it = 0; it < split.items; it++) {
+        int32_t raw[CONV_NR][CONV_CHUNK * VL] __attribute__((aligned(64)));
+        const conv_item w = conv_item_of(p, &split, it);
+        const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
+        for (int ob = w.ob0; ob < w.ob_end; ob++) {
+            const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+            for (int t = 0, vb = v0; t < ntile; t++) {
+                const int mr = len / ntile + (t < len % ntile);
+                switch (mr * 8 + nr) {
+                    TILE_CASES(1)
+                    TILE_CASES(2)
+#if CONV_MR > 2
+                    TILE_CASES(3)
+                    TILE_CASES(4)
+#endif
+                default: break;
+                }
+                vb += mr;
+            }
+            nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, len, raw[0], CONV_CHUNK * VL, 0, out);
+        }
+    }
+    return nan;
+}
+
+#define CONV_COMPUTE SFX(conv_compute)
+
+#if defined(R8_ZMM)
+#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work); break;
 #define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
 
-/* conv_compute's work items, tiles of at most RQ_MR vectors, with the interleaved requantization:
+/* conv_compute's work items, tiles of at most CONV_MR vectors, with the interleaved requantization:
  * two raw buffers alternate between the tile being accumulated and the one being requantized;
  * the last tile of a work item is requantized alone. Results as conv_compute's (the NaN count is
  * 0: out_type bit 3). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
-    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
-    const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
-    const int run = (int)R8_MAX(1, R8_MIN((long)nob, CONV_WEIGHT_BYTES / ob_bytes));
-    const int nrun = (nob + run - 1) / run;
-    const int nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
-    const long items = (long)p->G * nchunk * nrun;
+    const conv_split split = conv_split_of(p);
     const float steps = p->post[p->npost - 1].steps;
     const float limit = 0.5f - steps * 0x1p-21f;          /* as post_group_ case 8 */
     const int csteps = p->ntaps * p->ck;
@@ -948,30 +967,26 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         consumer.limit2 = rq_limit2(0.5f - esteps * 0x1p-21f);
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long it = 0; it < items; it++) {
-        int32_t raw[2][CONV_NR][RQ_MR * VL] __attribute__((aligned(64)));
-        const int ru = (int)(it % nrun);
-        const long r = it / nrun;
-        const int chunk = (int)(r % nchunk), g = (int)(r / nchunk);
-        const int v0 = (int)((long)chunk * p->nvec / nchunk), vend = (int)((long)(chunk + 1) * p->nvec / nchunk);
-        const int len = vend - v0, ntile = (len + RQ_MR - 1) / RQ_MR;
-        const int ob_end = R8_MIN(nob, (ru + 1) * run);
+    for (long it = 0; it < split.items; it++) {
+        int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
+        const conv_item w = conv_item_of(p, &split, it);
+        const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
         rq_tile tile = {0};
-        rq_cursor cur = {0};
-        int buf = 0, pending = 0;
-        for (int ob = ru * run; ob < ob_end; ob++) {
+        rq_work work = {p, &tile, {0}, 0, 0, steps, limit, &consumer, out};
+        int buf = 0;
+        for (int ob = w.ob0; ob < w.ob_end; ob++) {
             const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
             const int oc0 = g * p->OCg + ob * CONV_NR;
             for (int t = 0, vb = v0; t < ntile; t++) {
                 const int mr = len / ntile + (t < len % ntile);
-                const int per = (pending + csteps - 1) / csteps;
+                work.per = (work.pending + csteps - 1) / csteps;
                 switch (mr * 8 + nr) {
                     RQ_CASES(1)
                     RQ_CASES(2)
-#if RQ_MR > 2
+#if CONV_MR > 2
                     RQ_CASES(3)
 #endif
-#if RQ_MR > 3
+#if CONV_MR > 3
                     RQ_CASES(4)
 #endif
                 default: break;
@@ -985,15 +1000,14 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
                 tile.vstart = p->vstart + vb;
                 tile.plane = (long)p->OH * p->OW;
                 tile.mr = mr, tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
-                pending = mr * nr;
-                rq_column(&tile, &cur, 0);
+                work.pending = mr * nr;
+                rq_column(&tile, &work.c, 0);
                 buf ^= 1;
                 vb += mr;
             }
         }
-        const vf steps_v = vf_set1(steps);
-        const vi limit2 = rq_limit2(limit);
-        for (; pending; pending--) rq_next(p, &tile, &cur, steps_v, limit2, &consumer, out);
+        rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
+        rq_end(&work, &last);
     }
     return 0;
 }
