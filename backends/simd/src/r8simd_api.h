@@ -111,9 +111,10 @@ typedef struct {
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
      * rq[(n*OC + oc)*5 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
      * reciprocal m (3) and ol (4), the values of the post-op tables. With a fused consumer (elt),
-     * set only where its operands h and r are constant over each plane and its post-ops are
-     * exactly Multiply, Quantize (type 8) with such operands and codes in range, never NaN:
-     * rq_elt[(n*OC + oc)*6 + k] holds h (0), r (1), the Multiply operand (2), il (3), m (4), ol (5). */
+     * _plan/fusion.py keeps it only where the consumer's operands h and r are constant over each
+     * plane and its post-ops are exactly Multiply, Quantize (type 8) with such operands and codes in
+     * range, never NaN: rq_elt[(n*OC + oc)*6 + k] holds h (0), r (1), the Multiply operand (2),
+     * il (3), m (4), ol (5). */
     const float *rq;
     const float *rq_elt;
 } r8_conv;

@@ -5,6 +5,9 @@ the codes the convolution has just stored. Fused, the convolution's post-ops end
 codes it would store: rounded, saturated, NaN counted), and the consumer's step, post-ops and store
 follow in the same registers (r8simd_kernels.h ``conv_consume``); only the other input is read.
 The arithmetic is the two layers' own, in their order, so the result is bit for bit theirs.
+Where both chains are the common ones (the convolution's Multiply, Add, Quantize; the consumer's
+Multiply, Quantize; operands constant over each plane), the pair runs in the convolution's
+interleaved requantization instead (``conv_compute_rq`` with ``r8_conv.rq_elt``), the same steps.
 """
 
 from __future__ import annotations
