@@ -221,7 +221,7 @@ def conv_cases(draw, chains=post_op_chains, layouts=("plain", "grouped", "depthw
 
 
 @st.composite
-def depthwise_cases(draw):
+def depthwise_cases(draw, chains=post_op_chains):
     """Depthwise convolutions (one input channel per group) wide enough for the vector paths of
     the dedicated depthwise kernel (rows up to 70 codes, planes up to 40 rows) and their tails."""
     dtype = draw(st.sampled_from(["u8", "i8"]))
@@ -246,7 +246,7 @@ def depthwise_cases(draw):
     def axis_shape(channels):
         return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
 
-    posts = draw(post_op_chains(oc, axis_shape, acc_scale=kh * kw * 255 * 128))
+    posts = draw(chains(oc, axis_shape, acc_scale=kh * kw * 255 * 128))
     attrs = dict(strides=(sy, sx), dilations=(dy, dx), pads_begin=(pads[0], pads[2]),
                  pads_end=(pads[1], pads[3]), group=c, input_zero_point=za,
                  weight_zero_point=zw, post_ops=posts)
@@ -386,14 +386,29 @@ def test_convolution_equals_reference_on_every_variant(case):
 INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs")]
 
 
-@given(conv_cases(chains=requantization_chains, layouts=("plain", "grouped"), weight_zero_points=False))
+@given(conv_cases(chains=requantization_chains, weight_zero_points=False))
 def test_interleaved_requantization_equals_reference(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
     for variant in INTERLEAVED:
         plan = backend(variant).kernel(node).run.plan
-        assert plan.depthwise or plan.params.rq != plan.ffi.NULL, variant   # (one input channel per group: r8_dw)
+        assert plan.params.rq != plan.ffi.NULL, variant
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(depthwise_cases(chains=requantization_chains))
+def test_depthwise_kernels_requantize_the_common_chain_exactly(case):
+    # r8_dw and r8_dwb run the common chain through rq_channel (weight zero points included: r8_dw
+    # folds them into its weights)
+    node, q, weights, threads = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in VARIANTS:
+        kernel = backend(variant, threads=threads).kernel(node)
+        plan = kernel.run.plan
+        assert plan.depthwise and (plan.params.rq != plan.ffi.NULL) == (variant in INTERLEAVED), variant
+        (got,) = kernel.run([q])
+        assert same(got, reference), (variant, threads)
 
 
 @settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -722,31 +737,40 @@ def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
         assert np.array_equal(got, reference), variant
 
 
-def test_interleaved_requantization_recomputes_lanes_near_midpoints():
-    # acc = q0 + q1 (1x1, two input channels, weights 1), x = acc/64 + 0 exactly, and per-channel
-    # ranges that put one value x0 of each output channel next to a level midpoint
-    # (il = x0 - (k + 1/2)(ih - il)/255, rounded): the interleaved requantization must send those
-    # lanes to the general epilogue, which recomputes them with the division.
+@pytest.mark.parametrize("layout", ["plain", "depthwise"])
+def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout):
+    # acc = q0 + q1 (1x1, two input channels, weights 1) or, depthwise, acc = q of the channel;
+    # x = acc/64 exactly, and per-channel ranges that put one value x0 of each output channel next
+    # to a level midpoint (il = x0 - (k + 1/2)(ih - il)/255, rounded): the interleaved
+    # requantization (conv_compute_rq; rq_channel in r8_dw/r8_dwb) must send those lanes to the
+    # general epilogue, which recomputes them with the division.
     rng = np.random.default_rng(11)
     oc = 48
-    q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
-    weights = np.ones((oc, 2, 1, 1), np.int8)
+    if layout == "plain":
+        q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
+        weights = np.ones((oc, 2, 1, 1), np.int8)
+        acc = q.astype(np.int64).sum(axis=1, keepdims=True)
+    else:
+        q = rng.integers(0, 255, size=(1, oc, 9, 40)).astype(np.uint8)
+        weights = np.ones((oc, 1, 1, 1), np.int8)
+        acc = q.astype(np.int64)
     x0 = rng.integers(0, 255, size=oc) / 64
     di = rng.uniform(2.0, 3.0, size=oc)
     il = (x0 - (rng.integers(0, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
     ih = (il + di.reshape(1, oc, 1, 1)).astype(np.float32)
     chain = (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
              Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8"))
-    node = conv(q, weights, post_ops=chain)
+    node = conv(q, weights, post_ops=chain, group=1 if layout == "plain" else oc)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-    x = (q.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
+    x = (acc / 64).astype(np.float32)
     with np.errstate(all="ignore"):
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
         shortcut = np.rint(np.clip((x - il) * m, 0, 255))
     assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
     for variant in INTERLEAVED:
         kernel = backend(variant).kernel(node)
-        assert kernel.run.plan.params.rq != kernel.run.plan.ffi.NULL, variant
+        plan = kernel.run.plan
+        assert plan.params.rq != plan.ffi.NULL and plan.depthwise == (layout == "depthwise"), variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
 

@@ -698,17 +698,17 @@ R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
     c->left = t->nr;
 }
 
-/* One vector (outer = n*OC + oc, output vector v, raw sums at raw) through the general epilogue:
+/* One vector (outer = n*OC + oc, output vector v, accumulators acc) through the general epilogue:
  * post_resolve, the post-ops with their near-midpoint recomputation, the fused consumer if any
  * (conv_consume), the store. */
 static __attribute__((noinline, cold)) void SFX(conv_rq_exact)(const r8_conv *p, int n, int oc, int v,
-                                                                 const int32_t *raw, void *out) {
+                                                                 vi acc, void *out) {
     r8_post_run res[R8_MAX_POST];
     const long outer = (long)n * p->OC + oc;
     const int uni = post_resolve(p->post, p->npost, outer, (long)v * VL, res);
     const long base = outer * p->OH * p->OW, inner0 = (long)v * VL;
     vf y[1];
-    y[0] = vf_cvt(vi_load(raw));
+    y[0] = vf_cvt(acc);
     POST_GROUP(res, p->npost, y, 1, 0, uni);
     const r8_elt *e = p->elt;
     if (!e) {
@@ -744,29 +744,20 @@ R8_INLINE int rq_quantize(vf y, const float *il, const float *m, vf steps, vi li
     return _mm512_cmpge_epu32_mask(gap, limit2) != 0;
 }
 
-/* Requantize and store the vector at the cursor and move it on (the tile must have one left):
- * post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind), conv_consume's steps for
- * codes in range (the code + 0.0, the other input's codes, elt_combine, the consumer's Multiply
- * and Quantize). A near-midpoint lane in either Quantize sends the vector to conv_rq_exact. */
-R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vi limit2,
-                       const rq_consumer *e, void *out) {
-    if (c->left == 0) rq_column(t, c, c->i + 1);
-    const int32_t *raw = c->raw;
-    const float *q = c->q, *qe = c->qe;
-    uint8_t *dst = c->dst;
-    c->raw = raw + CONV_MR * VL;
-    c->q = q + RQ_FIELDS;
-    c->qe = qe + RQ_ELT_FIELDS;
-    c->dst = dst + t->plane;
-    c->left--;
-    const unsigned mask = c->mask;
-    if (!mask) return;
-    vf y = vf_mul(vf_cvt(vi_load(raw)), vf_set1(q[0]));                      /* Multiply */
+/* Requantize and store one vector: accumulators acc of output channel oc (plane outer = n*OC + oc,
+ * its rq fields at q, its consumer's rq_elt fields at qe), output vector v, first output byte dst,
+ * lane mask `mask`: post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind),
+ * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
+ * the consumer's Multiply and Quantize). A near-midpoint lane in either Quantize sends the vector
+ * to conv_rq_exact. */
+R8_INLINE void rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
+                         uint8_t *dst, unsigned mask, vf steps, vi limit2, const rq_consumer *e, void *out) {
+    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     vf r;
     int near = rq_quantize(y, q + 2, q + 3, steps, limit2, &r);              /* Quantize */
     y = vf_add(r, vf_set1(q[4]));
-    if (e->kind) {
+    if (e && e->kind) {
         const long at = dst - (uint8_t *)out;
         const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
         const vf x = load_codes(e->codes + at, mask, e->other);
@@ -778,10 +769,45 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
         y = vf_add(r, vf_set1(qe[5]));
     }
     if (__builtin_expect(near, 0)) {
-        SFX(conv_rq_exact)(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i, raw, out);
+        SFX(conv_rq_exact)(p, n, oc, v, acc, out);
         return;
     }
     store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
+}
+
+/* Requantize and store the vector at the cursor and move it on (the tile must have one left). */
+R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vi limit2,
+                       const rq_consumer *e, void *out) {
+    if (c->left == 0) rq_column(t, c, c->i + 1);
+    const int32_t *raw = c->raw;
+    const float *q = c->q, *qe = c->qe;
+    uint8_t *dst = c->dst;
+    c->raw = raw + CONV_MR * VL;
+    c->q = q + RQ_FIELDS;
+    c->qe = qe + RQ_ELT_FIELDS;
+    c->dst = dst + t->plane;
+    c->left--;
+    if (c->mask)
+        rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i, vi_load(raw), q, qe, dst, c->mask,
+                  steps, limit2, e, out);
+}
+
+/* The depthwise kernels' epilogue with r8_conv.rq (no fused consumer): output channel oc of image
+ * n over nv vectors from vb0, accumulators raw + comp[oc]. */
+static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
+    const long outer = (long)n * p->OC + oc;
+    const float *q = p->rq + outer * RQ_FIELDS;
+    uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
+    const float steps_f = p->post[p->npost - 1].steps;
+    const vf steps = vf_set1(steps_f);
+    const vi limit2 = rq_limit2(0.5f - steps_f * 0x1p-21f), comp = vi_set1(p->comp[oc]);
+    for (int i = 0; i < nv; i++) {
+        const unsigned mask = p->vmask[vb0 + i];
+        if (mask)
+            rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q, NULL,
+                      plane + p->vstart[vb0 + i], mask, steps, limit2, NULL, out);
+    }
+    return 0;
 }
 
 /* The requantization a tile runs between its input-channel steps: `per` vectors of tile t after
@@ -1037,6 +1063,18 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
 /* ------------------------------------------------------------------------------------------- */
 /* Depthwise Int8Convolution (one input channel per group, any channel multiplier)             */
 
+/* A depthwise channel's epilogue over raw sums of nv vectors from vb0 (add_comp: + comp[oc]):
+ * rq_channel where r8_conv.rq is set and no consumer is fused (comp is 0 where add_comp is, so it
+ * may always add it), else the general one. */
+#if defined(CONV_COMPUTE_RQ)
+#define DW_EPILOGUE(p, n, g, oc, vb0, nv, raw, add_comp, out) \
+    ((p)->rq && !(p)->elt ? SFX(rq_channel)(p, n, oc, vb0, nv, raw, out) \
+             : SFX(conv_epilogue)(p, n, g, oc, 1, vb0, nv, raw, CHV * VL, add_comp, out))
+#else
+#define DW_EPILOGUE(p, n, g, oc, vb0, nv, raw, add_comp, out) \
+    SFX(conv_epilogue)(p, n, g, oc, 1, vb0, nv, raw, CHV * VL, add_comp, out)
+#endif
+
 /* Layout as the general kernel (virtual positions v = oy*Wq + ox, phase planes), but one output
  * channel at a time. The planes are first packed with one int32 value q - za per position
  * (padding 0), then turned in place into int16 pair cells: cell[pos] = (val[pos], val[pos + 1]).
@@ -1189,7 +1227,7 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
                         acc = dw_madd(acc, vi_load(plane + p->tap_phase[t] * ppos + v0 + p->tap_off[t]), vi_set1(wt[t]));
                     vi_store(raw + i * VL, acc);
                 }
-                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, 0, out);   /* comp is 0 */
+                nan += DW_EPILOGUE(p, n, c, oc, vb0, nv, raw, 0, out);   /* comp is 0 */
             }
         }
     }
@@ -1315,7 +1353,7 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
             for (int vb0 = 0; vb0 < p->nvec; vb0 += CHV) {
                 const int nv = R8_MIN(CHV, p->nvec - vb0);
                 SFX(dwb_sums)(p, planes, wt, vb0, nv, raw);
-                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, 1, out);
+                nan += DW_EPILOGUE(p, n, c, oc, vb0, nv, raw, 1, out);
             }
         }
     }

@@ -172,7 +172,7 @@ class ConvPlan(Reused):
         else:
             self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
-        if vl == 16 and not amx and not self.depthwise and not has_zw:
+        if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
             self._plan_interleaved_requantization(ffi, p, keep, geo)
         p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
@@ -233,9 +233,10 @@ class ConvPlan(Reused):
         self.function = getattr(lib, f"r8_conv_{suffix}")
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
-        """r8_conv.rq (r8simd_kernels.h conv_compute_rq) where the built post-op table is exactly
-        Multiply, Add, reciprocal Quantize (types 0, 1, 8) with operands constant over each output
-        plane, and the stores take the values as they are (codes in range, never NaN)."""
+        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, and rq_channel for the depthwise kernels)
+        where the built post-op table is exactly Multiply, Add, reciprocal Quantize (types 0, 1, 8)
+        with operands constant over each output plane, and the stores take the values as they are
+        (codes in range, never NaN)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2)))   # s, b, il, m, ol
         if table is not None:

@@ -40,7 +40,9 @@ class ConvConsumerPlan(Reused):
                                    conv._fill_operand, g.n * g.oc, g.oh * g.ow, threads)
         p.elt_input = link
         p.elt_other = ffi.NULL
-        if p.rq != ffi.NULL:
+        if conv.depthwise:
+            p.rq = ffi.NULL      # the depthwise kernels' interleaved epilogue has no consumer step
+        elif p.rq != ffi.NULL:
             self._plan_interleaved_requantization(ffi, conv.keep, p, g.n * g.oc)
         self.conv = conv
         self.params, self.function, self.lock, self.ffi = p, conv.function, conv.lock, ffi
