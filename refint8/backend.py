@@ -22,11 +22,10 @@ Fusion contract (optional)
     ``Backend.fuse(producer, consumer)`` when the producer (not a Constant or Parameter) has one
     output, read by exactly one input of the consumer and by nothing else (not a model output);
     producers are offered in graph order and each node joins at most one pair. The returned
-    kernel's ``run`` receives
-    the producer's inputs followed by the consumer's other inputs, each group in node order, and
-    returns the consumer's outputs, which must equal what the two kernels give one after the other:
-    the producer's output is still computed exactly (its rounding and saturation included), only
-    not stored. The fused step runs at the consumer's place in the plan; the counters report the
+    kernel's ``run`` receives the producer's inputs followed by the consumer's other inputs, each
+    group in node order, and returns the consumer's outputs, which must equal what the two kernels
+    give one after the other: the producer's output is still computed exactly (its rounding and
+    saturation included), only not stored. The fused step runs at the consumer's place in the plan; the counters report the
     producer EXECUTED (its time includes the consumer's) and the consumer NOT_RUN, as OpenVINO
     reports a fused layer. ``None`` (the default) keeps the two kernels.
 """

@@ -3,8 +3,9 @@
 ``compile_model`` resolves the configuration, creates the backend through the plugin registry,
 lowers the model (the Low Precision Transformations turn FakeQuantize graphs into int8 layers), and
 asks the backend for one kernel per remaining node, or for one kernel per pair of nodes it offers to
-fuse (``Backend.fuse``); nodes it does not implement go to the fallback chain. The result is a flat plan: a list of steps reading and writing numbered slots, so inference
-is a loop over pre-bound kernel calls with a timer around each.
+fuse (``Backend.fuse``); nodes it does not implement go to the fallback chain. The result is a flat
+plan: a list of steps reading and writing numbered slots, so inference is a loop over pre-bound
+kernel calls with a timer around each.
 """
 
 from __future__ import annotations

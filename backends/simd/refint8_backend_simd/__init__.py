@@ -14,8 +14,9 @@ and the quantization of fp32 inputs), MaxPool on u8/i8 codes and AvgPool on f32 
 sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific code (execType
 ``simd_any``): Int8AvgPool (integer sums, exact rounding), Relu on codes, Concat (any dtype) and
 nearest Interpolate over the last two axes (1- or 4-byte dtypes) as C copies, Reshape, Squeeze,
-Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels (``r8_dw``; on VNNI
-CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). ``fuse`` runs an Int8Convolution with the
+Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels
+(``r8_dw``; on VNNI CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). On AVX-512 builds the
+common requantization chain runs interleaved with the next tile's dot products (``r8_conv.rq``). ``fuse`` runs an Int8Convolution with the
 Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
 store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer
 than 16, return ``None`` (the runtime's fallback backend runs them). The float32 post-ops may take

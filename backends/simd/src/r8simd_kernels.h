@@ -663,7 +663,7 @@ typedef struct {
     const unsigned *vmask;     /* at vector vb */
     const int *vstart;
     long plane;                /* OH*OW: from one channel's plane to the next */
-    int mr, nr, n, oc0, vb;
+    int nr, n, oc0, vb;
 } rq_tile;
 
 /* Where the requantization of a tile stands: the next vector's sums, its channel's rq fields, its
@@ -725,8 +725,10 @@ static __attribute__((noinline, cold)) void SFX(conv_rq_exact)(const r8_conv *p,
                  out, base, p->vmask + v, p->vstart + v, y, 1, 0);
 }
 
-/* The bits of limit (> 0) shifted left by one, in every lane (rq_next's near-midpoint compare). */
-R8_INLINE vi rq_limit2(float limit) {
+/* The near-midpoint limit of a reciprocal Quantize with `steps` levels (post_group_ case 8's
+ * 0.5 - steps*2^-21), its bits shifted left by one, in every lane (rq_quantize's compare). */
+R8_INLINE vi rq_limit2(float steps) {
+    const float limit = 0.5f - steps * 0x1p-21f;
     uint32_t bits;
     memcpy(&bits, &limit, 4);
     return vi_set1((int32_t)(bits << 1));
@@ -800,7 +802,7 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
     const float steps_f = p->post[p->npost - 1].steps;
     const vf steps = vf_set1(steps_f);
-    const vi limit2 = rq_limit2(0.5f - steps_f * 0x1p-21f), comp = vi_set1(p->comp[oc]);
+    const vi limit2 = rq_limit2(steps_f), comp = vi_set1(p->comp[oc]);
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
@@ -817,7 +819,7 @@ typedef struct {
     const rq_tile *t;
     rq_cursor c;
     int pending, per;
-    float steps, limit;
+    float steps;
     const rq_consumer *e;
     void *out;
 } rq_work;
@@ -832,7 +834,7 @@ typedef struct {
 } rq_state;
 
 R8_INLINE rq_state rq_begin(const rq_work *w) {
-    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->limit)};
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->steps)};
     return s;
 }
 
@@ -980,7 +982,6 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p);
     const float steps = p->post[p->npost - 1].steps;
-    const float limit = 0.5f - steps * 0x1p-21f;          /* as post_group_ case 8 */
     const int csteps = p->ntaps * p->ck;
     rq_consumer consumer = {0};
     if (p->elt) {
@@ -990,7 +991,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         consumer.other = p->elt_input ? el->in0_type : el->in1_type;
         consumer.codes = (const uint8_t *)p->elt_other;
         consumer.steps = esteps;
-        consumer.limit2 = rq_limit2(0.5f - esteps * 0x1p-21f);
+        consumer.limit2 = rq_limit2(esteps);
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (long it = 0; it < split.items; it++) {
@@ -998,7 +999,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         const conv_item w = conv_item_of(p, &split, it);
         const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
         rq_tile tile = {0};
-        rq_work work = {p, &tile, {0}, 0, 0, steps, limit, &consumer, out};
+        rq_work work = {p, &tile, {0}, 0, 0, steps, &consumer, out};
         int buf = 0;
         for (int ob = w.ob0; ob < w.ob_end; ob++) {
             const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1025,7 +1026,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
                 tile.vmask = p->vmask + vb;
                 tile.vstart = p->vstart + vb;
                 tile.plane = (long)p->OH * p->OW;
-                tile.mr = mr, tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
+                tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
                 work.pending = mr * nr;
                 rq_column(&tile, &work.c, 0);
                 buf ^= 1;
