@@ -645,8 +645,11 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * (measured on Zen 4: 8 vaddps/vmaxps/vcvtdq2ps/vrndscaleps zmm add nothing to 12 vpdpbusd, while
  * vmulps and vcmpps do), so interleaved they mostly hide behind the dot products, where run after
  * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8 (and, with
- * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt); a vector with
- * a near-midpoint lane goes through the general epilogue (conv_rq_exact). Registers: 24
+ * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt). A lane near a
+ * midpoint of a Quantize needs the general epilogue (conv_rq_exact); the check is deferred to the
+ * end of the tile (a compare and its mask take a dot-product port, the running maximum of the
+ * gaps does not): a tile with such a lane is requantized again vector by vector, each vector
+ * checked (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 5
@@ -679,13 +682,15 @@ typedef struct {
 
 /* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
  * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
- * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps and
- * near-midpoint limit (rq_limit2). kind 0: no consumer. */
+ * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps. Both
+ * Quantizes' gaps are lifted onto one limit, rq_limit2(min of their steps), the larger one: lift
+ * (the convolution's) and lift_own (the consumer's) are that limit minus each one's own, >= 0, so
+ * no gap wraps. kind 0: no consumer. */
 typedef struct {
     int kind, link, other;
     const uint8_t *codes;
     float steps;
-    vi limit2;
+    vi lift, lift_own;
 } rq_consumer;
 
 R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
@@ -735,29 +740,32 @@ R8_INLINE vi rq_limit2(float steps) {
 }
 
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
- * nonzero when a lane lies near a midpoint: |x - r| >= limit, compared as integers (the bits of a
- * float without its sign, shifted left by one, order like its magnitude). Same answer as
- * post_group_'s vm_ge(vf_abs(..)); measured a few percent faster here: the shift issues with the
- * additions, where the and of vf_abs may take a port of the dot products. */
-R8_INLINE int rq_quantize(vf y, const float *il, const float *m, vf steps, vi limit2, vf *r) {
+ * returns the gap |x - r| of every lane as ordered bits: the bits of the float without its sign,
+ * shifted left by one, order like its magnitude (as unsigned integers). A lane lies near a
+ * midpoint when its gap >= rq_limit2(steps): post_group_'s vm_ge(vf_abs(..)) >= limit. The shift
+ * issues with the float additions; the and of vf_abs may take a port of the dot products. */
+R8_INLINE vi rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r) {
     const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(y, vf_set1(*il)), vf_set1(*m))));
     *r = vf_round(x);
-    const vi gap = _mm512_slli_epi32(_mm512_castps_si512(vf_sub(x, *r)), 1);
-    return _mm512_cmpge_epu32_mask(gap, limit2) != 0;
+    return _mm512_slli_epi32(_mm512_castps_si512(vf_sub(x, *r)), 1);
 }
+
+R8_INLINE int rq_near(vi gap, vi limit2) { return _mm512_cmpge_epu32_mask(gap, limit2) != 0; }
 
 /* Requantize and store one vector: accumulators acc of output channel oc (plane outer = n*OC + oc,
  * its rq fields at q, its consumer's rq_elt fields at qe), output vector v, first output byte dst,
  * lane mask `mask`: post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind),
  * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
- * the consumer's Multiply and Quantize). A near-midpoint lane in either Quantize sends the vector
- * to conv_rq_exact. */
-R8_INLINE void rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
-                         uint8_t *dst, unsigned mask, vf steps, vi limit2, const rq_consumer *e, void *out) {
+ * the consumer's Multiply and Quantize). Returns the larger gap of the lanes' Quantizes (rq_quantize;
+ * a consumer's lifted onto the common limit). checked: a vector whose gap reaches limit2 goes to
+ * conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). */
+R8_INLINE vi rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
+                       uint8_t *dst, unsigned mask, vf steps, vi limit2, const rq_consumer *e, void *out,
+                       const int checked) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     vf r;
-    int near = rq_quantize(y, q + 2, q + 3, steps, limit2, &r);              /* Quantize */
+    vi gap = rq_quantize(y, q + 2, q + 3, steps, &r);                        /* Quantize */
     y = vf_add(r, vf_set1(q[4]));
     if (e && e->kind) {
         const long at = dst - (uint8_t *)out;
@@ -767,19 +775,22 @@ R8_INLINE void rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const f
         const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
         y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
         y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
-        near |= rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), e->limit2, &r);
+        const vi own = rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r);
+        gap = _mm512_max_epu32(_mm512_add_epi32(gap, e->lift), _mm512_add_epi32(own, e->lift_own));
         y = vf_add(r, vf_set1(qe[5]));
     }
-    if (__builtin_expect(near, 0)) {
+    if (checked && __builtin_expect(rq_near(gap, limit2), 0)) {
         SFX(conv_rq_exact)(p, n, oc, v, acc, out);
-        return;
+        return gap;
     }
     store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
+    return gap;
 }
 
-/* Requantize and store the vector at the cursor and move it on (the tile must have one left). */
+/* Requantize and store the vector at the cursor and move it on (the tile must have one left);
+ * its gap into *worst (rq_vector, checked or not). */
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vi limit2,
-                       const rq_consumer *e, void *out) {
+                       const rq_consumer *e, void *out, vi *worst, const int checked) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
     const int32_t *raw = c->raw;
     const float *q = c->q, *qe = c->qe;
@@ -790,12 +801,14 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     c->dst = dst + t->plane;
     c->left--;
     if (c->mask)
-        rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i, vi_load(raw), q, qe, dst, c->mask,
-                  steps, limit2, e, out);
+        *worst = _mm512_max_epu32(*worst, rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i,
+                                                    vi_load(raw), q, qe, dst, c->mask, steps, limit2, e,
+                                                    out, checked));
 }
 
 /* The depthwise kernels' epilogue with r8_conv.rq (no fused consumer): output channel oc of image
- * n over nv vectors from vb0, accumulators raw + comp[oc]. */
+ * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
+ * channel, then (rarely) vector by vector. */
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
@@ -803,51 +816,82 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
     const float steps_f = p->post[p->npost - 1].steps;
     const vf steps = vf_set1(steps_f);
     const vi limit2 = rq_limit2(steps_f), comp = vi_set1(p->comp[oc]);
+    vi worst = vi_set1(0);
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
-            rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q, NULL,
-                      plane + p->vstart[vb0 + i], mask, steps, limit2, NULL, out);
+            worst = _mm512_max_epu32(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp),
+                                                      q, NULL, plane + p->vstart[vb0 + i], mask, steps,
+                                                      limit2, NULL, out, 0));
     }
+    if (__builtin_expect(rq_near(worst, limit2), 0))
+        for (int i = 0; i < nv; i++) {
+            const unsigned mask = p->vmask[vb0 + i];
+            if (mask)
+                rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q, NULL,
+                          plane + p->vstart[vb0 + i], mask, steps, limit2, NULL, out, 1);
+        }
     return 0;
 }
 
 /* The requantization a tile runs between its input-channel steps: `per` vectors of tile t after
- * each step, `pending` left in all, from cursor c. */
+ * each step, `pending` left in all, from cursor c; steps: the convolution's Quantize's;
+ * near_steps: the one whose near-midpoint limit the gaps are checked against (rq_consumer); near:
+ * set by rq_end when a lane of the tile came near a midpoint (the tile of `vectors` vectors must
+ * then be requantized again, checked: rq_recheck). */
 typedef struct {
     const r8_conv *p;
     const rq_tile *t;
     rq_cursor c;
-    int pending, per;
-    float steps;
+    int pending, per, vectors, near;
+    float steps, near_steps;
     const rq_consumer *e;
     void *out;
 } rq_work;
 
 /* The part of rq_work a tile changes or reads at every vector, in its locals (registers: the
- * output stores cannot alias them). */
+ * output stores cannot alias them); worst: the largest gap so far. */
 typedef struct {
     rq_cursor c;
     int pending;
     vf steps;
-    vi limit2;
+    vi limit2, worst;
 } rq_state;
 
 R8_INLINE rq_state rq_begin(const rq_work *w) {
-    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->steps)};
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->near_steps), vi_set1(0)};
     return s;
 }
 
 R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
     for (int done = 0; done < w->per && s->pending; done++, s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out, &s->worst, 0);
 }
 
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
-    for (; s->pending; s->pending--) rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out);
+    for (; s->pending; s->pending--)
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out, &s->worst, 0);
+    w->near = rq_near(s->worst, s->limit2);
     w->c = s->c;
     w->pending = 0;
 }
+
+/* Tile t (`vectors` vectors) again from its start, every vector checked: its stores replace the
+ * unchecked ones (these kernels write the output, never read it; a fused consumer reads another
+ * buffer). Called outside conv_tile (a call there makes it spill its accumulators), with values:
+ * the address of rq_work must not escape (it would keep rq_work out of registers). */
+static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
+                                                             float steps, float near_steps,
+                                                             const rq_consumer *e, void *out) {
+    rq_cursor c;
+    rq_column(t, &c, 0);
+    vi ignored = vi_set1(0);
+    for (int k = 0; k < vectors; k++)
+        rq_next(p, t, &c, vf_set1(steps), rq_limit2(near_steps), e, out, &ignored, 1);
+}
+#define RQ_RECHECK(w) \
+    if (__builtin_expect((w).near, 0)) \
+        SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps, (w).near_steps, (w).e, (w).out)
 #else
 /* only AVX-512 builds interleave the requantization */
 typedef struct { int none; } rq_work;
@@ -991,7 +1035,9 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         consumer.other = p->elt_input ? el->in0_type : el->in1_type;
         consumer.codes = (const uint8_t *)p->elt_other;
         consumer.steps = esteps;
-        consumer.limit2 = rq_limit2(esteps);
+        const float near_steps = R8_MIN(steps, esteps);
+        consumer.lift = vi_sub(rq_limit2(near_steps), rq_limit2(steps));
+        consumer.lift_own = vi_sub(rq_limit2(near_steps), rq_limit2(esteps));
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (long it = 0; it < split.items; it++) {
@@ -999,7 +1045,8 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         const conv_item w = conv_item_of(p, &split, it);
         const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
         rq_tile tile = {0};
-        rq_work work = {p, &tile, {0}, 0, 0, steps, &consumer, out};
+        rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, p->elt ? R8_MIN(steps, consumer.steps) : steps,
+                        &consumer, out};
         int buf = 0;
         for (int ob = w.ob0; ob < w.ob_end; ob++) {
             const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1018,6 +1065,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 #endif
                 default: break;
                 }
+                RQ_RECHECK(work);
                 const long outer = (long)n * p->OC + oc0;
                 tile.raw = raw[buf][0];
                 tile.rq = p->rq + outer * RQ_FIELDS;
@@ -1027,7 +1075,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
                 tile.vstart = p->vstart + vb;
                 tile.plane = (long)p->OH * p->OW;
                 tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
-                work.pending = mr * nr;
+                work.pending = work.vectors = mr * nr;
                 rq_column(&tile, &work.c, 0);
                 buf ^= 1;
                 vb += mr;
@@ -1035,6 +1083,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         }
         rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
         rq_end(&work, &last);
+        RQ_RECHECK(work);
     }
     return 0;
 }
