@@ -396,6 +396,80 @@ def test_interleaved_requantization_equals_reference(case):
         assert plan.params.rq != plan.ffi.NULL, variant
 
 
+#: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
+#: every width (7x7 = 3*16 + 1 positions; 9x9 3x3 pad 1 runs 11 virtual columns: 99 = 6*16 + 3,
+#: of which only column 8 of row 8 is an output): the tail (r8_conv.tail_n, conv_tail) on every
+#: variant but AMX
+ONE_LANE_TAILS = [(7, 7, 1, 1, 1, 0), (14, 14, 1, 1, 2, 0), (9, 9, 3, 3, 1, 1), (3, 11, 1, 1, 1, 0), (1, 17, 1, 1, 1, 0)]
+
+
+@st.composite
+def tail_conv_cases(draw, chains):
+    """Convolutions whose output plane ends in a one-position vector, plain or grouped, any
+    channel counts (not multiples of the lanes too), u8 or i8 input with zero points."""
+    h, w, kh, kw, s, pad = draw(st.sampled_from(ONE_LANE_TAILS))
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    group = draw(st.sampled_from([1, 1, 2, 3]))
+    cg, ocg = draw(st.sampled_from([2, 3, 4, 17, 64])), draw(st.sampled_from([1, 5, 16, 17, 40]))   # cg 1: depthwise
+    c, oc = group * cg, group * ocg
+    q = codes(draw, (1, c, h, w), dtype)
+    weights = weight_codes(draw, (oc, cg, kh, kw))
+    za, _ = zero_points(draw, dtype, c, oc)
+    oh, ow = (h + 2 * pad - kh) // s + 1, (w + 2 * pad - kw) // s + 1
+
+    def axis_shape(channels):
+        return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
+
+    attrs = dict(strides=(s, s), dilations=(1, 1), pads_begin=(pad, pad), pads_end=(pad, pad), group=group,
+                 input_zero_point=za, weight_zero_point=(),
+                 post_ops=draw(chains(oc, axis_shape, acc_scale=cg * kh * kw * 255 * 128)),
+                 accumulation=draw(st.sampled_from(["exact", "exact", "s16_pairs"])))
+    x = opset.parameter(list(q.shape), dtype, name="x")
+    node = make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="conv")
+    return node, q, weights
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(tail_conv_cases(post_op_chains), tail_conv_cases(requantization_chains)))
+def test_one_position_tail_vector_runs_channels_across_lanes_exactly(case):
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    amx = node.attrs["accumulation"] == "exact"   # (an s16_pairs node runs avx512_pairs on amx)
+    for variant in VARIANTS:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.params.tail_n == (0 if variant == "amx_emu" and amx else 1), variant
+
+
+@settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(tail_conv_cases(requantization_chains), st.data())
+def test_tail_vector_with_fused_consumer_equals_the_two_reference_layers(case, data):
+    conv_node, q, weights = case
+    shape = conv_node.output_types[0].shape
+    other = codes(data.draw, shape, "u8")
+    link = data.draw(st.integers(0, 1))
+    sources = [conv_node.output(0), opset.parameter(list(shape), "u8", name="other")]
+    if link == 1:
+        sources.reverse()
+    quantize = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
+    attrs = {"post_ops": (Multiply(np.float32(0.004)), quantize), "full_shift": np.float32(-3.5),
+             "full_scale": np.float32(0.75)}
+    check_fused(conv_node, make_node("Int8Add", sources, attrs, name="elt"), q, weights, other, link)
+
+
+def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
+    """14x14 (196 = 12*16 + 4 positions): a tail of 4 on the 16-lane variants, none on AVX2
+    (196 = 24*8 + 4: more than 8/4) or SSE4.2 (196 = 49*4: no partial vector); 7x7 3x3 pad 1
+    (9 virtual columns, 63 positions): 11 outputs in the last vector at 16 lanes, 5 at 8, 1 at 4."""
+    for (h, kh, pad), expected in (((14, 1, 0), {16: 4, 8: 0, 4: 0}), ((7, 3, 1), {16: 0, 8: 0, 4: 1})):
+        q = np.zeros((1, 8, h, h), np.uint8)
+        node = conv(q, np.ones((8, 8, kh, kh), np.int8), pads_begin=(pad, pad), pads_end=(pad, pad))
+        for variant in VARIANTS:
+            plan = backend(variant).kernel(node).run.plan
+            want = 0 if variant == "amx_emu" else expected[plan.vl]
+            assert plan.params.tail_n == want, (variant, h, kh)
+
+
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(depthwise_cases(chains=requantization_chains))
 def test_depthwise_kernels_requantize_the_common_chain_exactly(case):

@@ -739,6 +739,23 @@ R8_INLINE vi rq_limit2(float steps) {
     return vi_set1((int32_t)(bits << 1));
 }
 
+/* r8_conv's fused consumer as rq_vector reads it (kind 0 without one). */
+R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
+    rq_consumer consumer = {0};
+    if (p->elt) {
+        const r8_elt *el = p->elt;
+        const float steps = p->post[p->npost - 1].steps, esteps = el->post[el->npost - 1].steps;
+        consumer.kind = el->kind, consumer.link = p->elt_input;
+        consumer.other = p->elt_input ? el->in0_type : el->in1_type;
+        consumer.codes = (const uint8_t *)p->elt_other;
+        consumer.steps = esteps;
+        const float near_steps = R8_MIN(steps, esteps);
+        consumer.lift = vi_sub(rq_limit2(near_steps), rq_limit2(steps));
+        consumer.lift_own = vi_sub(rq_limit2(near_steps), rq_limit2(esteps));
+    }
+    return consumer;
+}
+
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
  * returns the gap |x - r| of every lane as ordered bits: the bits of the float without its sign,
  * shifted left by one, order like its magnitude (as unsigned integers). A lane lies near a
@@ -957,13 +974,16 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 typedef struct { int nob, run, nrun, nchunk; long items; } conv_split;
 typedef struct { int g, v0, len, ntile, ob0, ob_end; } conv_item;
 
+/* The virtual vectors the tiles compute: all but a tail (conv_tail). */
+R8_INLINE int conv_tile_vectors(const r8_conv *p) { return p->nvec - (p->tail_n ? 1 : 0); }
+
 R8_INLINE conv_split conv_split_of(const r8_conv *p) {
     conv_split s;
     s.nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
     s.run = (int)R8_MAX(1, R8_MIN((long)s.nob, CONV_WEIGHT_BYTES / ob_bytes));
     s.nrun = (s.nob + s.run - 1) / s.run;
-    s.nchunk = (p->nvec + CONV_CHUNK - 1) / CONV_CHUNK;
+    s.nchunk = (conv_tile_vectors(p) + CONV_CHUNK - 1) / CONV_CHUNK;
     s.items = (long)p->G * s.nchunk * s.nrun;
     return s;
 }
@@ -974,8 +994,9 @@ R8_INLINE conv_item conv_item_of(const r8_conv *p, const conv_split *s, long it)
     const long r = it / s->nrun;
     const int chunk = (int)(r % s->nchunk);
     w.g = (int)(r / s->nchunk);
-    w.v0 = (int)((long)chunk * p->nvec / s->nchunk);
-    w.len = (int)((long)(chunk + 1) * p->nvec / s->nchunk) - w.v0;
+    const int nvec = conv_tile_vectors(p);
+    w.v0 = (int)((long)chunk * nvec / s->nchunk);
+    w.len = (int)((long)(chunk + 1) * nvec / s->nchunk) - w.v0;
     w.ntile = (w.len + CONV_MR - 1) / CONV_MR;
     w.ob0 = ru * s->run;
     w.ob_end = R8_MIN(s->nob, (ru + 1) * s->run);
@@ -1027,18 +1048,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p);
     const float steps = p->post[p->npost - 1].steps;
     const int csteps = p->ntaps * p->ck;
-    rq_consumer consumer = {0};
-    if (p->elt) {
-        const r8_elt *el = p->elt;
-        const float esteps = el->post[el->npost - 1].steps;
-        consumer.kind = el->kind, consumer.link = p->elt_input;
-        consumer.other = p->elt_input ? el->in0_type : el->in1_type;
-        consumer.codes = (const uint8_t *)p->elt_other;
-        consumer.steps = esteps;
-        const float near_steps = R8_MIN(steps, esteps);
-        consumer.lift = vi_sub(rq_limit2(near_steps), rq_limit2(steps));
-        consumer.lift_own = vi_sub(rq_limit2(near_steps), rq_limit2(esteps));
-    }
+    const rq_consumer consumer = rq_consumer_of(p);
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
     for (long it = 0; it < split.items; it++) {
         int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
@@ -1091,6 +1101,76 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 #endif
 #endif
 
+#ifndef R8_CUSTOM_CONV_COMPUTE
+#define TAIL_MAX (VL / 4)   /* _plan/convolution.py: a tail of at most VL/4 valid lanes */
+
+/* Block ob of group g of the tail: its sums acc[m] (tail position m, VL channels across the lanes)
+ * transposed into one vector per channel (lanes of the positions, 0 elsewhere), then each
+ * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where r8_conv.rq is set, else
+ * the general one. */
+static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, const vi *acc, void *out) {
+    const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * VL, nocs = R8_MIN(VL, p->OCg - ob * VL);
+    int32_t lanes[TAIL_MAX][VL], raw[VL][VL] __attribute__((aligned(64)));
+    memset(raw, 0, sizeof raw);
+    for (int m = 0; m < p->tail_n; m++) vi_store(lanes[m], acc[m]);
+    for (int j = 0; j < nocs; j++)
+        for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = lanes[m][j];
+#if defined(CONV_COMPUTE_RQ)
+    if (p->rq) {
+        const rq_consumer e = rq_consumer_of(p);
+        const float steps = p->post[p->npost - 1].steps;
+        const float near_steps = p->elt ? R8_MIN(steps, e.steps) : steps;
+        const long plane = (long)p->OH * p->OW;
+        for (int j = 0; j < nocs; j++) {
+            const long outer = (long)n * p->OC + oc0 + j;
+            rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
+                      p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
+                      (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
+                      rq_limit2(near_steps), &e, out, 1);
+        }
+        return 0;
+    }
+#endif
+    return SFX(conv_epilogue)(p, n, g, oc0, nocs, vt, 1, raw[0], VL, 0, out);
+}
+
+/* The last virtual vector vt = nvec - 1 when only tail_n of its lanes are valid (r8_conv.tail_n):
+ * per group and block of VL output channels, the tail positions' sums with the channels across
+ * the lanes (the input cell of a position broadcast, a vector of VL channels' weights: exact
+ * integer sums like the tiles', tail_n dot products per step where a tile spends one per output
+ * channel), then tail_epilogue. Its own copy of the weights (tail_w) streams from memory: on
+ * ResNet-50's 7x7 layers this costs about half of what the tiles save; reading the tiles' weights
+ * right after them, a block of CONV_NR channels at a time, measured slower. */
+static int SFX(conv_tail)(const r8_conv *p, int n, void *out, int nt) {
+    const int nob = (p->OCg + VL - 1) / VL, tn = p->tail_n, ck = p->ck;
+    const long ppos = p->plane_pos;
+    int nan = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
+    for (long it = 0; it < (long)p->G * nob; it++) {
+        const int g = (int)(it / nob), ob = (int)(it % nob);
+        const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * ck * ppos * 4;
+        const int32_t *wp = (const int32_t *)p->tail_w + (long)it * p->ntaps * ck * VL;
+        vi acc[TAIL_MAX];
+        for (int m = 0; m < TAIL_MAX; m++) acc[m] = vi_load(p->tail_comp + it * VL);
+        for (int t = 0; t < p->ntaps; t++) {
+            const uint8_t *src = base + ((long)p->tap_phase[t] * ck * ppos + p->tap_off[t]) * 4;
+            for (int c = 0; c < ck; c++) {
+                const vi w = vi_load(wp);
+                for (int m = 0; m < tn; m++) {
+                    int32_t cell;
+                    memcpy(&cell, src + (long)p->tail_pos[m] * 4, 4);
+                    acc[m] = vdot(acc[m], vi_set1(cell), w);
+                }
+                src += ppos * 4;
+                wp += VL;
+            }
+        }
+        nan += SFX(tail_epilogue)(p, n, g, ob, acc, out);
+    }
+    return nan;
+}
+#endif
+
 int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
@@ -1101,6 +1181,9 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt);
 #if R8_MODE == 0
         if (p->zw) SFX(conv_window_sums)(p, nt);
+#endif
+#ifndef R8_CUSTOM_CONV_COMPUTE
+        if (p->tail_n) nan += SFX(conv_tail)(p, n, out, nt);
 #endif
 #if defined(CONV_COMPUTE_RQ)
         if (p->rq) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
