@@ -471,6 +471,24 @@ def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
 
 
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(conv_cases(), tail_conv_cases(post_op_chains)), st.integers(0, 255))
+def test_convolutions_write_the_shared_scratch_before_reading_it(case, fill):
+    """The plans of a thread share one scratch buffer (_plan.common.scratch_pointer): whatever
+    another layer left in it must not change a result."""
+    from refint8_backend_simd._plan import common
+
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(node)
+        plan = kernel.run.plan
+        common.scratch_pointer(plan.ffi, plan.scratch_bytes)
+        common._ARENA.buffer[:] = fill
+        (got,) = kernel.run([q])
+        assert same(got, reference), variant
+
+
+@settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(depthwise_cases(chains=requantization_chains))
 def test_depthwise_kernels_requantize_the_common_chain_exactly(case):
     # r8_dw and r8_dwb run the common chain through rq_channel (weight zero points included: r8_dw
@@ -611,13 +629,17 @@ def test_results_do_not_depend_on_thread_count():
     weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
     requantized = (Multiply(rng.uniform(1e-5, 2e-5, (1, 65, 1, 1)).astype(np.float32)), Add(np.float32(0.1)),
                    Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    # a 7x7 plane of 1x1 convolutions also runs the tail vector (conv_tail)
+    q7, weights7 = q[:, :, :7, :7].copy(), weights[:, :, :1, :1].copy()
+    layers = [(q, weights, dict(pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1))), (q7, weights7, {})]
     for chain in [(Multiply(np.float32(1e-4)), Relu()), requantized]:   # the second: interleaved (r8_conv.rq)
-        node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1), post_ops=chain)
-        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-        for variant in VARIANTS:
-            one = backend(variant, threads=1).kernel(node).run([q])[0]
-            three = backend(variant, threads=3).kernel(node).run([q])[0]
-            assert one.tobytes() == three.tobytes() == reference.tobytes(), variant
+        for x, w, attrs in layers:
+            node = conv(x, w, post_ops=chain, **attrs)
+            (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, x, w)
+            for variant in VARIANTS:
+                one = backend(variant, threads=1).kernel(node).run([x])[0]
+                three = backend(variant, threads=3).kernel(node).run([x])[0]
+                assert one.tobytes() == three.tobytes() == reference.tobytes(), variant
 
 
 def test_kernel_does_not_modify_its_input():

@@ -167,7 +167,7 @@ class ConvPlan(Reused):
         if not self.depthwise:
             self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
                                ntaps, nvpad, suffix)
-            self.scratch = aligned(group * len(phases) * ck * plane_pos * 4)
+            self.scratch_bytes = group * len(phases) * ck * plane_pos * 4
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
@@ -176,7 +176,6 @@ class ConvPlan(Reused):
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
         if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
             self._plan_interleaved_requantization(ffi, p, keep, geo)
-        p.scratch = keep.ptr("void *", self.scratch)
         self.lock = threading.Lock()
         self.ffi = ffi
 
@@ -305,7 +304,7 @@ class ConvPlan(Reused):
         p.ones = keep.ffi.NULL
         p.wsum = keep.ffi.NULL
         p.pad = keep.ptr("int *", np.asarray(za, np.int32))
-        self.scratch = aligned(max(threads, 1) * (planes_per_thread + DW_SLACK) * 4)
+        self.scratch_bytes = max(threads, 1) * (planes_per_thread + DW_SLACK) * 4
         self.function = getattr(lib, f"r8_dw_{suffix}")
 
     def _plan_byte_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
@@ -343,7 +342,7 @@ class ConvPlan(Reused):
         p.plane_pos = plane_pos
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
-        self.scratch = aligned(max(threads, 1) * (len(row_phases) * plane_pos + 64))
+        self.scratch_bytes = max(threads, 1) * (len(row_phases) * plane_pos + 64)
         self.function = getattr(lib, f"r8_dwb_{suffix}")
         if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:
             self._dwb_pack_mask = _code_blocks(geo, wb, plane_pos)

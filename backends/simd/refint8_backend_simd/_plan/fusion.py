@@ -46,6 +46,7 @@ class ConvConsumerPlan(Reused):
             self._plan_interleaved_requantization(ffi, conv.keep, p, g.n * g.oc)
         self.conv = conv
         self.params, self.function, self.lock, self.ffi = p, conv.function, conv.lock, ffi
+        self.scratch_bytes = conv.scratch_bytes
         if hasattr(conv, "implementation"):
             self.implementation = conv.implementation
 
@@ -71,6 +72,7 @@ class ConvConsumerPlan(Reused):
             out = self.output()
             other_buffer = ffi.from_buffer(other)
             self.params.elt_other = other_buffer
+            self.lend_scratch()
             try:
                 nan = self.function(self.params, ffi.from_buffer(x), ffi.from_buffer(out))
             finally:
