@@ -683,13 +683,14 @@ typedef struct {
 /* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
  * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
  * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps. Both
- * Quantizes' gaps are lifted onto one limit, rq_limit2(min of their steps), the larger one: lift
- * (the convolution's) and lift_own (the consumer's) are that limit minus each one's own, >= 0, so
- * no gap wraps. kind 0: no consumer. */
+ * Quantizes' gaps are lifted onto one limit, rq_limit2(near_steps) with near_steps the smaller of
+ * their steps (the larger limit): lift (the convolution's) and lift_own (the consumer's) are that
+ * limit minus each one's own, >= 0, so no gap wraps. kind 0: no consumer (near_steps: the
+ * convolution's steps). */
 typedef struct {
     int kind, link, other;
     const uint8_t *codes;
-    float steps;
+    float steps, near_steps;
     vi lift, lift_own;
 } rq_consumer;
 
@@ -742,16 +743,18 @@ R8_INLINE vi rq_limit2(float steps) {
 /* r8_conv's fused consumer as rq_vector reads it (kind 0 without one). */
 R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
     rq_consumer consumer = {0};
+    const float steps = p->post[p->npost - 1].steps;
+    consumer.near_steps = steps;
     if (p->elt) {
         const r8_elt *el = p->elt;
-        const float steps = p->post[p->npost - 1].steps, esteps = el->post[el->npost - 1].steps;
+        const float esteps = el->post[el->npost - 1].steps;
         consumer.kind = el->kind, consumer.link = p->elt_input;
         consumer.other = p->elt_input ? el->in0_type : el->in1_type;
         consumer.codes = (const uint8_t *)p->elt_other;
         consumer.steps = esteps;
-        const float near_steps = R8_MIN(steps, esteps);
-        consumer.lift = vi_sub(rq_limit2(near_steps), rq_limit2(steps));
-        consumer.lift_own = vi_sub(rq_limit2(near_steps), rq_limit2(esteps));
+        consumer.near_steps = R8_MIN(steps, esteps);
+        consumer.lift = vi_sub(rq_limit2(consumer.near_steps), rq_limit2(steps));
+        consumer.lift_own = vi_sub(rq_limit2(consumer.near_steps), rq_limit2(esteps));
     }
     return consumer;
 }
@@ -853,7 +856,7 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
 
 /* The requantization a tile runs between its input-channel steps: `per` vectors of tile t after
  * each step, `pending` left in all, from cursor c; steps: the convolution's Quantize's;
- * near_steps: the one whose near-midpoint limit the gaps are checked against (rq_consumer); near:
+ * near_steps: the one whose near-midpoint limit the gaps are checked against (rq_consumer's); near:
  * set by rq_end when a lane of the tile came near a midpoint (the tile of `vectors` vectors must
  * then be requantized again, checked: rq_recheck). */
 typedef struct {
@@ -1055,8 +1058,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
         const conv_item w = conv_item_of(p, &split, it);
         const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
         rq_tile tile = {0};
-        rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, p->elt ? R8_MIN(steps, consumer.steps) : steps,
-                        &consumer, out};
+        rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, consumer.near_steps, &consumer, out};
         int buf = 0;
         for (int ob = w.ob0; ob < w.ob_end; ob++) {
             const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1119,14 +1121,13 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, const vi *
     if (p->rq) {
         const rq_consumer e = rq_consumer_of(p);
         const float steps = p->post[p->npost - 1].steps;
-        const float near_steps = p->elt ? R8_MIN(steps, e.steps) : steps;
         const long plane = (long)p->OH * p->OW;
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
             rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
                       p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit2(near_steps), &e, out, 1);
+                      rq_limit2(e.near_steps), &e, out, 1);
         }
         return 0;
     }

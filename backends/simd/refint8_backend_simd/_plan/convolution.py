@@ -157,7 +157,7 @@ class ConvPlan(Reused):
         p.nr = AMX_OC_BLOCK if amx else CONV_NR
         p.zw = p.ones = p.wsum = ffi.NULL
         p.tail_n = 0
-        self._bits = bits
+        self._vmask = bits       # each virtual vector's valid lanes (p.vmask), for _plan_tail
         self.nvpad = nvpad
         self.vl = vl
         p.post, p.npost, p.out_type = build_posts(keep, ffi, attrs["post_ops"], self._fill_operand,
@@ -241,7 +241,7 @@ class ConvPlan(Reused):
         VL/4 valid lanes (1 of 16 on a 7x7 plane): its positions are computed VL output channels at
         a time instead of a vector per output channel. cells: the weights [G, OCg, ck*cell, kh, kw]
         in the variant's cell type (4 int8 or 2 int16 per int32 cell); comp as the tiles'."""
-        vl, bits = self.vl, self._bits
+        vl, bits = self.vl, self._vmask
         lanes = [i for i in range(vl) if int(bits[-1]) >> i & 1]
         if len(bits) < 2 or len(lanes) > vl // 4:
             return
