@@ -94,7 +94,7 @@ typedef struct {
     const r8_post *post;
     int out_type;
     int threads;
-    void *scratch;
+    void *scratch;   /* set for each call: the calling thread's shared buffer (_plan/common.py scratch_pointer) */
     int *wsum;
     /* An elementwise consumer fused into the epilogue (NULL: none; the runtime's fusion contract):
      * the codes this convolution would store (its post-ops, then round and saturate to its

@@ -826,31 +826,32 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
                                                     out, checked));
 }
 
-/* The depthwise kernels' epilogue with r8_conv.rq (no fused consumer): output channel oc of image
- * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
- * channel, then (rarely) vector by vector. */
-static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
+/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not); the largest gap. */
+R8_INLINE vi rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
+                             void *out, const int checked) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
-    const float steps_f = p->post[p->npost - 1].steps;
-    const vf steps = vf_set1(steps_f);
-    const vi limit2 = rq_limit2(steps_f), comp = vi_set1(p->comp[oc]);
+    const float steps = p->post[p->npost - 1].steps;
+    const vi limit2 = rq_limit2(steps), comp = vi_set1(p->comp[oc]);
     vi worst = vi_set1(0);
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
             worst = _mm512_max_epu32(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp),
-                                                      q, NULL, plane + p->vstart[vb0 + i], mask, steps,
-                                                      limit2, NULL, out, 0));
+                                                      q, NULL, plane + p->vstart[vb0 + i], mask,
+                                                      vf_set1(steps), limit2, NULL, out, checked));
     }
-    if (__builtin_expect(rq_near(worst, limit2), 0))
-        for (int i = 0; i < nv; i++) {
-            const unsigned mask = p->vmask[vb0 + i];
-            if (mask)
-                rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q, NULL,
-                          plane + p->vstart[vb0 + i], mask, steps, limit2, NULL, out, 1);
-        }
+    return worst;
+}
+
+/* The depthwise kernels' epilogue with r8_conv.rq (no fused consumer): output channel oc of image
+ * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
+ * channel, then (rarely) vector by vector. */
+static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
+    const vi worst = rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0);
+    if (__builtin_expect(rq_near(worst, rq_limit2(p->post[p->npost - 1].steps)), 0))
+        rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1);
     return 0;
 }
 
