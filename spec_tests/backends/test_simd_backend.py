@@ -1097,22 +1097,28 @@ def test_interleaved_requantization_with_fused_consumer_equals_the_two_reference
     check_fused(*case)
 
 
-def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints():
-    # Convolution codes = q0 exactly (weights (1, 0), Quantize over [0, 255]); Int8Add(h 0, r 1)
-    # gives y = q0 + q2, its Multiply y/64, and per-channel Quantize ranges put one value x0 of each
-    # channel next to a level midpoint: those lanes need the consumer's exact recomputation.
+@pytest.mark.parametrize("conv_levels", [256, 16])
+def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints(conv_levels):
+    # Convolution codes = q0 exactly (weights (1, 0), Quantize over [0, levels - 1]); Int8Add(h 0,
+    # r 1) gives y = q0 + q2, its Multiply y/64, and per-channel Quantize ranges put one value x0 of
+    # each channel next to a level midpoint: those lanes need the consumer's exact recomputation.
+    # With 16 levels in the convolution's Quantize its near-midpoint limit is wider than the
+    # consumer's (0.5 - steps * 2^-21): the consumer's lanes must be checked against their own.
     rng = np.random.default_rng(5)
-    oc = 24
-    q = rng.integers(0, 256, size=(1, 2, 7, 37)).astype(np.uint8)
+    oc = 64
+    top = np.float32(conv_levels - 1)
+    q = rng.integers(0, conv_levels, size=(1, 2, 7, 37)).astype(np.uint8)
     weights = np.zeros((oc, 2, 1, 1), np.int8)
     weights[:, 0] = 1
     conv_chain = (Multiply(np.float32(1)), Add(np.float32(0)),
-                  Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+                  Quantize(np.float32(0), top, np.float32(0), top, conv_levels, element_type="u8"))
     node = conv(q, weights, post_ops=conv_chain)
     other = rng.integers(0, 256, size=(1, oc, 7, 37)).astype(np.uint8)
-    x0 = rng.integers(0, 511, size=oc) / 64
+    x0 = rng.integers(0, 256, size=oc) / 64                # q0 = 0 and q2 = 64 x0 reach it
     di = rng.uniform(6.0, 9.0, size=oc)
-    il = (x0 - (rng.integers(0, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
+    # upper levels: their float32 ulp (up to 2^-16) puts some lanes that the reciprocal rounds the
+    # wrong way farther from the midpoint than a 16-level Quantize's limit (15 * 2^-21)
+    il = (x0 - (rng.integers(128, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
     ih = (il + di.reshape(1, oc, 1, 1)).astype(np.float32)
     add = make_node("Int8Add", [node.output(0), opset.parameter([1, oc, 7, 37], "u8", name="o")],
                     {"post_ops": (Multiply(np.float32(1 / 64)),
@@ -1122,8 +1128,10 @@ def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints():
     x = ((q[:, :1].astype(np.float32) + other.astype(np.float32)) * np.float32(1 / 64)).astype(np.float32)
     with np.errstate(all="ignore"):
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
-        shortcut = np.rint(np.clip((x - il) * m, 0, 255))
-    assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
+        levels = np.clip((x - il) * m, 0, 255)
+    wrong = np.rint(levels) != reference                  # the recomputation is needed here
+    assert wrong.any()
+    assert (np.abs(levels - np.rint(levels)) < 0.5 - 15 * 2.0**-21)[wrong].any()
 
 
 def test_nan_in_either_fused_layer_is_an_input_error():

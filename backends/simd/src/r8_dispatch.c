@@ -16,7 +16,7 @@ static uint64_t xgetbv0(void) {
     return ((uint64_t)hi << 32) | lo;
 }
 
-/* bit 0: SSE4.2 (with SSE4.1/SSSE3), 1: AVX2 (+ OS AVX state), 2: AVX-512 F/BW/VL (+ OS zmm/opmask
+/* bit 0: SSE4.2 (with SSE4.1/SSSE3), 1: AVX2 (+ OS AVX state), 2: AVX-512 F/BW/VL/DQ (+ OS zmm/opmask
  * state), 3: AVX-512 VNNI, 4: AMX-TILE + AMX-INT8 (+ OS tile state in XCR0; the per-process
  * permission is r8_amx_request), 5: AVX-512 VBMI (vpermb; with bit 2), 6: AVX-512 VBMI2 (vpexpandb;
  * with bit 2). */
@@ -32,7 +32,7 @@ unsigned r8_cpu_features(void) {
     __cpuid_count(7, 0, a, b, c, d);
     int ymm_os = (xcr0 & 0x6) == 0x6, zmm_os = (xcr0 & 0xE6) == 0xE6, tile_os = (xcr0 & 0x60000) == 0x60000;
     if (sse42 && avx && ymm_os && (b >> 5 & 1)) f |= 2u;
-    if ((f & 2u) && zmm_os && (b >> 16 & 1) && (b >> 30 & 1) && (b >> 31 & 1)) f |= 4u;
+    if ((f & 2u) && zmm_os && (b >> 16 & 1) && (b >> 17 & 1) && (b >> 30 & 1) && (b >> 31 & 1)) f |= 4u;
     if ((f & 4u) && (c >> 11 & 1)) f |= 8u;
     if ((f & 8u) && tile_os && (d >> 24 & 1) && (d >> 25 & 1)) f |= 16u;
     if ((f & 4u) && (c >> 1 & 1)) f |= 32u;

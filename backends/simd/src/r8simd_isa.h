@@ -78,7 +78,7 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
 /* codes: integral floats already clamped to the output range. */
 R8_INLINE void store_codes(void *dst, vf codes, unsigned mask) {
     vi c = _mm512_cvtps_epi32(codes);
-    if (mask == VM_FULL) { _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(c)); return; }
+    if (__builtin_expect(mask == VM_FULL, 1)) { _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(c)); return; }
     c = _mm512_maskz_compress_epi32((__mmask16)mask, c);
     _mm_mask_storeu_epi8(dst, (__mmask16)((1u << __builtin_popcount(mask)) - 1u), _mm512_cvtepi32_epi8(c));
 }

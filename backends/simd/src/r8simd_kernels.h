@@ -647,9 +647,9 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8 (and, with
  * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt). A lane near a
  * midpoint of a Quantize needs the general epilogue (conv_rq_exact); the check is deferred to the
- * end of the tile (a compare and its mask take a dot-product port, the running maximum of the
- * gaps does not): a tile with such a lane is requantized again vector by vector, each vector
- * checked (rq_recheck). Registers: 24
+ * end of the tile (a compare and its mask take a dot-product port; the running maximum of the
+ * gaps, a vrangeps, does not, where the integer shift and max it replaces did): a tile with such a
+ * lane is requantized again vector by vector, each vector checked (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 5
@@ -682,16 +682,15 @@ typedef struct {
 
 /* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
  * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
- * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps. Both
- * Quantizes' gaps are lifted onto one limit, rq_limit2(near_steps) with near_steps the smaller of
- * their steps (the larger limit): lift (the convolution's) and lift_own (the consumer's) are that
- * limit minus each one's own, >= 0, so no gap wraps. kind 0: no consumer (near_steps: the
+ * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps.
+ * near_steps: the larger of the two Quantizes' steps, whose limit (rq_limit) is the smaller: both
+ * gaps are checked against it, so a lane near a midpoint of either reaches it (a few lanes just
+ * below the other's limit are recomputed exactly too). kind 0: no consumer (near_steps: the
  * convolution's steps). */
 typedef struct {
     int kind, link, other;
     const uint8_t *codes;
     float steps, near_steps;
-    vi lift, lift_own;
 } rq_consumer;
 
 R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
@@ -732,13 +731,8 @@ static __attribute__((noinline, cold)) void SFX(conv_rq_exact)(const r8_conv *p,
 }
 
 /* The near-midpoint limit of a reciprocal Quantize with `steps` levels (post_group_ case 8's
- * 0.5 - steps*2^-21), its bits shifted left by one, in every lane (rq_quantize's compare). */
-R8_INLINE vi rq_limit2(float steps) {
-    const float limit = 0.5f - steps * 0x1p-21f;
-    uint32_t bits;
-    memcpy(&bits, &limit, 4);
-    return vi_set1((int32_t)(bits << 1));
-}
+ * 0.5 - steps*2^-21) in every lane. */
+R8_INLINE vf rq_limit(float steps) { return vf_set1(0.5f - steps * 0x1p-21f); }
 
 /* r8_conv's fused consumer as rq_vector reads it (kind 0 without one). */
 R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
@@ -752,40 +746,41 @@ R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
         consumer.other = p->elt_input ? el->in0_type : el->in1_type;
         consumer.codes = (const uint8_t *)p->elt_other;
         consumer.steps = esteps;
-        consumer.near_steps = R8_MIN(steps, esteps);
-        consumer.lift = vi_sub(rq_limit2(consumer.near_steps), rq_limit2(steps));
-        consumer.lift_own = vi_sub(rq_limit2(consumer.near_steps), rq_limit2(esteps));
+        consumer.near_steps = R8_MAX(steps, esteps);
     }
     return consumer;
 }
 
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
- * returns the gap |x - r| of every lane as ordered bits: the bits of the float without its sign,
- * shifted left by one, order like its magnitude (as unsigned integers). A lane lies near a
- * midpoint when its gap >= rq_limit2(steps): post_group_'s vm_ge(vf_abs(..)) >= limit. The shift
- * issues with the float additions; the and of vf_abs may take a port of the dot products. */
-R8_INLINE vi rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r) {
+ * returns x - r, whose magnitude (the gap) tells how near a midpoint the lane lies: near when
+ * |x - r| >= rq_limit(steps), post_group_'s vm_ge(vf_abs(..), limit). */
+R8_INLINE vf rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r) {
     const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(y, vf_set1(*il)), vf_set1(*m))));
     *r = vf_round(x);
-    return _mm512_slli_epi32(_mm512_castps_si512(vf_sub(x, *r)), 1);
+    return vf_sub(x, *r);
 }
 
-R8_INLINE int rq_near(vi gap, vi limit2) { return _mm512_cmpge_epu32_mask(gap, limit2) != 0; }
+/* The larger magnitude of a and b, sign cleared (vrangeps: on Zen 4 it issues with the float
+ * additions, where an integer shift and max take ports of the dot products). */
+R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
+
+/* Whether a lane's gap reaches the limit (gap: x - r, or a maximum of magnitudes). */
+R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap), limit, _CMP_GE_OQ) != 0; }
 
 /* Requantize and store one vector: accumulators acc of output channel oc (plane outer = n*OC + oc,
  * its rq fields at q, its consumer's rq_elt fields at qe), output vector v, first output byte dst,
  * lane mask `mask`: post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind),
  * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
- * the consumer's Multiply and Quantize). Returns the larger gap of the lanes' Quantizes (rq_quantize;
- * a consumer's lifted onto the common limit). checked: a vector whose gap reaches limit2 goes to
- * conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). */
-R8_INLINE vi rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
-                       uint8_t *dst, unsigned mask, vf steps, vi limit2, const rq_consumer *e, void *out,
+ * the consumer's Multiply and Quantize). Returns the gap of the lanes' Quantize (rq_quantize's
+ * x - r; with a consumer, the larger magnitude of both). checked: a vector whose gap reaches limit
+ * goes to conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). */
+R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
+                       uint8_t *dst, unsigned mask, vf steps, vf limit, const rq_consumer *e, void *out,
                        const int checked) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     vf r;
-    vi gap = rq_quantize(y, q + 2, q + 3, steps, &r);                        /* Quantize */
+    vf gap = rq_quantize(y, q + 2, q + 3, steps, &r);                        /* Quantize */
     y = vf_add(r, vf_set1(q[4]));
     if (e && e->kind) {
         const long at = dst - (uint8_t *)out;
@@ -795,11 +790,10 @@ R8_INLINE vi rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const flo
         const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
         y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
         y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
-        const vi own = rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r);
-        gap = _mm512_max_epu32(_mm512_add_epi32(gap, e->lift), _mm512_add_epi32(own, e->lift_own));
+        gap = rq_wider(gap, rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r));
         y = vf_add(r, vf_set1(qe[5]));
     }
-    if (checked && __builtin_expect(rq_near(gap, limit2), 0)) {
+    if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
         SFX(conv_rq_exact)(p, n, oc, v, acc, out);
         return gap;
     }
@@ -809,8 +803,8 @@ R8_INLINE vi rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const flo
 
 /* Requantize and store the vector at the cursor and move it on (the tile must have one left);
  * its gap into *worst (rq_vector, checked or not). */
-R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vi limit2,
-                       const rq_consumer *e, void *out, vi *worst, const int checked) {
+R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit,
+                       const rq_consumer *e, void *out, vf *worst, const int checked) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
     const int32_t *raw = c->raw;
     const float *q = c->q, *qe = c->qe;
@@ -820,27 +814,28 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     c->qe = qe + RQ_ELT_FIELDS;
     c->dst = dst + t->plane;
     c->left--;
-    if (c->mask)
-        *worst = _mm512_max_epu32(*worst, rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i,
-                                                    vi_load(raw), q, qe, dst, c->mask, steps, limit2, e,
-                                                    out, checked));
+    if (__builtin_expect(c->mask != 0, 1))
+        *worst = rq_wider(*worst, rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i,
+                                            vi_load(raw), q, qe, dst, c->mask, steps, limit, e, out,
+                                            checked));
 }
 
 /* One pass of rq_channel over the channel's vectors (rq_vector, checked or not); the largest gap. */
-R8_INLINE vi rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
+R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
                              void *out, const int checked) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
     const float steps = p->post[p->npost - 1].steps;
-    const vi limit2 = rq_limit2(steps), comp = vi_set1(p->comp[oc]);
-    vi worst = vi_set1(0);
+    const vf limit = rq_limit(steps);
+    const vi comp = vi_set1(p->comp[oc]);
+    vf worst = vf_set1(0.0f);
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
-            worst = _mm512_max_epu32(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp),
-                                                      q, NULL, plane + p->vstart[vb0 + i], mask,
-                                                      vf_set1(steps), limit2, NULL, out, checked));
+            worst = rq_wider(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q,
+                                              NULL, plane + p->vstart[vb0 + i], mask, vf_set1(steps),
+                                              limit, NULL, out, checked));
     }
     return worst;
 }
@@ -849,8 +844,8 @@ R8_INLINE vi rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
  * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
  * channel, then (rarely) vector by vector. */
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
-    const vi worst = rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0);
-    if (__builtin_expect(rq_near(worst, rq_limit2(p->post[p->npost - 1].steps)), 0))
+    const vf worst = rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0);
+    if (__builtin_expect(rq_near(worst, rq_limit(p->post[p->npost - 1].steps)), 0))
         rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1);
     return 0;
 }
@@ -875,24 +870,23 @@ typedef struct {
 typedef struct {
     rq_cursor c;
     int pending;
-    vf steps;
-    vi limit2, worst;
+    vf steps, limit, worst;
 } rq_state;
 
 R8_INLINE rq_state rq_begin(const rq_work *w) {
-    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit2(w->near_steps), vi_set1(0)};
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit(w->near_steps), vf_set1(0.0f)};
     return s;
 }
 
 R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
     for (int done = 0; done < w->per && s->pending; done++, s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out, &s->worst, 0);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0);
 }
 
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     for (; s->pending; s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit2, w->e, w->out, &s->worst, 0);
-    w->near = rq_near(s->worst, s->limit2);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0);
+    w->near = rq_near(s->worst, s->limit);
     w->c = s->c;
     w->pending = 0;
 }
@@ -906,9 +900,9 @@ static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, co
                                                              const rq_consumer *e, void *out) {
     rq_cursor c;
     rq_column(t, &c, 0);
-    vi ignored = vi_set1(0);
+    vf ignored = vf_set1(0.0f);
     for (int k = 0; k < vectors; k++)
-        rq_next(p, t, &c, vf_set1(steps), rq_limit2(near_steps), e, out, &ignored, 1);
+        rq_next(p, t, &c, vf_set1(steps), rq_limit(near_steps), e, out, &ignored, 1);
 }
 #define RQ_RECHECK(w) \
     if (__builtin_expect((w).near, 0)) \
@@ -1044,59 +1038,70 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work); break;
 #define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
 
-/* conv_compute's work items, tiles of at most CONV_MR vectors, with the interleaved requantization:
- * two raw buffers alternate between the tile being accumulated and the one being requantized;
- * the last tile of a work item is requantized alone. Results as conv_compute's (the NaN count is
- * 0: out_type bit 3). */
-static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
-    const conv_split split = conv_split_of(p);
+/* Work item `it` of conv_compute's, tiles of at most CONV_MR vectors, with the interleaved
+ * requantization: two raw buffers alternate between the tile being accumulated and the one being
+ * requantized; the last tile of the item is requantized alone. e: the fused consumer, or a literal
+ * NULL (conv_compute_rq), so that the loop without one carries none of its code. */
+R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
+                            const rq_consumer *e) {
+    int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
     const float steps = p->post[p->npost - 1].steps;
     const int csteps = p->ntaps * p->ck;
-    const rq_consumer consumer = rq_consumer_of(p);
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long it = 0; it < split.items; it++) {
-        int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
-        const conv_item w = conv_item_of(p, &split, it);
-        const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
-        rq_tile tile = {0};
-        rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, consumer.near_steps, &consumer, out};
-        int buf = 0;
-        for (int ob = w.ob0; ob < w.ob_end; ob++) {
-            const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-            const int oc0 = g * p->OCg + ob * CONV_NR;
-            for (int t = 0, vb = v0; t < ntile; t++) {
-                const int mr = len / ntile + (t < len % ntile);
-                work.per = (work.pending + csteps - 1) / csteps;
-                switch (mr * 8 + nr) {
-                    RQ_CASES(1)
-                    RQ_CASES(2)
+    const conv_item w = conv_item_of(p, split, it);
+    const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
+    rq_tile tile = {0};
+    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, e ? e->near_steps : steps, e, out};
+    int buf = 0;
+    for (int ob = w.ob0; ob < w.ob_end; ob++) {
+        const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+        const int oc0 = g * p->OCg + ob * CONV_NR;
+        for (int t = 0, vb = v0; t < ntile; t++) {
+            const int mr = len / ntile + (t < len % ntile);
+            work.per = (work.pending + csteps - 1) / csteps;
+            switch (mr * 8 + nr) {
+                RQ_CASES(1)
+                RQ_CASES(2)
 #if CONV_MR > 2
-                    RQ_CASES(3)
+                RQ_CASES(3)
 #endif
 #if CONV_MR > 3
-                    RQ_CASES(4)
+                RQ_CASES(4)
 #endif
-                default: break;
-                }
-                RQ_RECHECK(work);
-                const long outer = (long)n * p->OC + oc0;
-                tile.raw = raw[buf][0];
-                tile.rq = p->rq + outer * RQ_FIELDS;
-                tile.rq_elt = p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL;
-                tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
-                tile.vmask = p->vmask + vb;
-                tile.vstart = p->vstart + vb;
-                tile.plane = (long)p->OH * p->OW;
-                tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
-                work.pending = work.vectors = mr * nr;
-                rq_column(&tile, &work.c, 0);
-                buf ^= 1;
-                vb += mr;
+            default: break;
             }
+            RQ_RECHECK(work);
+            const long outer = (long)n * p->OC + oc0;
+            tile.raw = raw[buf][0];
+            tile.rq = p->rq + outer * RQ_FIELDS;
+            tile.rq_elt = p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL;
+            tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
+            tile.vmask = p->vmask + vb;
+            tile.vstart = p->vstart + vb;
+            tile.plane = (long)p->OH * p->OW;
+            tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
+            work.pending = work.vectors = mr * nr;
+            rq_column(&tile, &work.c, 0);
+            buf ^= 1;
+            vb += mr;
         }
-        rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
-        rq_end(&work, &last);
-        RQ_RECHECK(work);
+    }
+    rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
+    rq_end(&work, &last);
+    RQ_RECHECK(work);
+}
+
+/* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
+ * (conv_rq_item); the loops with and without a fused consumer are compiled apart: the one without
+ * issues fewer instructions between the dot products, which bounds its speed. */
+static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
+    const conv_split split = conv_split_of(p);
+    if (p->elt) {
+        const rq_consumer consumer = rq_consumer_of(p);
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, NULL);
     }
     return 0;
 }
@@ -1128,7 +1133,7 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, const vi *
             rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
                       p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit2(e.near_steps), &e, out, 1);
+                      rq_limit(e.near_steps), &e, out, 1);
         }
         return 0;
     }
