@@ -5,9 +5,10 @@
    VNNI vpdpbusd zmm, AMX tdpbusd with 2x2 tile blocking (only where AMX is usable).
 2. Per layer: every distinct Int8Convolution of quantized_resnet50() (the lowered nodes, with their
    real post-ops) run alone, single-threaded, per ISA variant: GOPS (2 ops per MAC) and the fraction
-   of the peak of the same path measured again right before the layer (on a shared machine the
-   core's speed drifts with its neighbours' load; a ratio of two adjacent measurements drifts
-   less). CPU time (time.process_time) is used throughout; medians of several runs.
+   of the peak of the same path. On a shared machine the core's speed drifts with its neighbours'
+   load, so each round measures the peak and then the layer, and the fraction is the median of
+   the rounds' ratios (two adjacent measurements drift less than two distant ones). CPU time
+   (time.process_time) is used throughout.
 3. End to end, quantized_resnet50() at 224x224: simd int8 (best variant) vs numpy fp32 (the fp32
    model) vs numpy int8, with 1 and 2 threads, if the numpy backend is installed; each case in a
    fresh process, every case once per round, medians over rounds.
@@ -48,14 +49,15 @@ def cpu_seconds(function, repeat: int, number: int) -> float:
     return statistics.median(rounds)
 
 
-def peak_gops(lib, variant: str) -> float:
+def peak_gops(lib, variant: str, repeat: int = 5, scale: float = 1.0) -> float:
+    """GOPS of the variant's register-only loop (median of ``repeat`` runs of about 25 ms * scale)."""
     function = getattr(lib, f"r8_peak_{variant}")
     function(10_000)
-    iters = 200_000 if variant == "amx" else 2_000_000
+    iters = int((200_000 if variant == "amx" else 2_000_000) * scale)
     macs = function(iters)
     if macs < 0:
         return float("nan")
-    seconds = cpu_seconds(lambda: function(iters), repeat=5, number=1)
+    seconds = cpu_seconds(lambda: function(iters), repeat=repeat, number=1)
     return 2 * macs / seconds / 1e9
 
 
@@ -101,16 +103,20 @@ def layer_table(variants, repeat: int) -> None:
             info = np.iinfo(dtype)
             x = rng.integers(info.min, info.max + 1, size=(n, c, h, w)).astype(dtype)
             kernel.run([x])
-            number = max(1, int(0.05 / max(macs / (peak * 0.5e9), 1e-6)))
-            local_peak = peak_gops(backend.lib, variant)
-            seconds = cpu_seconds(lambda: kernel.run([x]), repeat=repeat, number=number)
+            number = max(1, int(0.02 / max(macs / (peak * 0.5e9), 1e-6)))
+            times, peaks, ratios = [], [], []
+            for _ in range(repeat):   # each round: the peak, then the layer right after it
+                peaks.append(peak_gops(backend.lib, variant, repeat=1, scale=0.5))
+                times.append(cpu_seconds(lambda: kernel.run([x]), repeat=1, number=number))
+                ratios.append(2 * macs / times[-1] / 1e9 / peaks[-1])
+            seconds, local_peak = statistics.median(times), statistics.median(peaks)
             gops = 2 * macs / seconds / 1e9
             total_macs += macs * count
             total_time += seconds * count
             total_ideal += 2 * macs * count / (local_peak * 1e9)
             label = f"{c}x{h}x{w} -> {oc} k{kh} s{node.attrs['strides'][0]} ({count})"
             print(f"  {label:44s} {macs / 1e6:7.1f} {seconds * 1e3:8.3f} {gops:7.1f} {local_peak:7.0f} "
-                  f"{gops / local_peak:8.1%}")
+                  f"{statistics.median(ratios):8.1%}")
         gops = 2 * total_macs / total_time / 1e9
         print(f"  {'all ResNet-50 convolutions':44s} {total_macs / 1e6:7.0f} {total_time * 1e3:8.2f} "
               f"{gops:7.1f} {'':7s} {total_ideal / total_time:8.1%}")

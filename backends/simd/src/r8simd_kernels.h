@@ -307,19 +307,29 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
  * per step, masked loads and stores for the last ones. The 4 channel rows (every other byte picked
  * by vpermt2b at sx 2) are interleaved into byte pairs (vpermt2b) and the pairs into 4-byte cells
  * (vpermt2w). */
+/* The permutation indices, constants (built per call, they cost more than a short run's packing:
+ * rows of 7-28 positions at stride 2 took 2-3x longer). */
+#define R8_SEQ2(f, i) f(i), f((i) + 1)
+#define R8_SEQ4(f, i) R8_SEQ2(f, i), R8_SEQ2(f, (i) + 2)
+#define R8_SEQ8(f, i) R8_SEQ4(f, i), R8_SEQ4(f, (i) + 4)
+#define R8_SEQ16(f, i) R8_SEQ8(f, i), R8_SEQ8(f, (i) + 8)
+#define R8_SEQ32(f, i) R8_SEQ16(f, i), R8_SEQ16(f, (i) + 16)
+#define R8_SEQ64(f, i) R8_SEQ32(f, i), R8_SEQ32(f, (i) + 32)
+#define PACK_EVEN(i) (2 * (i))                          /* byte 2i of the 128 loaded */
+#define PACK_PAIR_LO(i) ((i) / 2 + (i) % 2 * 64)        /* (r0[k], r1[k]), k = 0..31 */
+#define PACK_PAIR_HI(i) (32 + (i) / 2 + (i) % 2 * 64)   /* k = 32..63 */
+#define PACK_CELL_LO(j) ((j) / 2 + (j) % 2 * 32)        /* (pair01[k], pair23[k]), k = 0..15 */
+#define PACK_CELL_HI(j) (16 + (j) / 2 + (j) % 2 * 32)   /* k = 16..31 */
+static const uint8_t pack_even[64] = {R8_SEQ64(PACK_EVEN, 0)};
+static const uint8_t pack_pair_lo[64] = {R8_SEQ64(PACK_PAIR_LO, 0)};
+static const uint8_t pack_pair_hi[64] = {R8_SEQ64(PACK_PAIR_HI, 0)};
+static const uint16_t pack_cell_lo[32] = {R8_SEQ32(PACK_CELL_LO, 0)};
+static const uint16_t pack_cell_hi[32] = {R8_SEQ32(PACK_CELL_HI, 0)};
+
 __attribute__((target("avx512vbmi")))
 static void pack_u8_run_vbmi(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
-    uint8_t even[64], pair_lo[64], pair_hi[64];
-    uint16_t cell_lo[32], cell_hi[32];
-    for (int i = 0; i < 64; i++) {
-        even[i] = (uint8_t)(2 * i);                          /* byte 2i of the 128 loaded */
-        pair_lo[i] = (uint8_t)(i / 2 + (i % 2) * 64);        /* (r0[k], r1[k]), k = 0..31 */
-        pair_hi[i] = (uint8_t)(32 + i / 2 + (i % 2) * 64);   /* k = 32..63 */
-    }
-    for (int j = 0; j < 32; j++) {
-        cell_lo[j] = (uint16_t)(j / 2 + (j % 2) * 32);       /* (pair01[k], pair23[k]), k = 0..15 */
-        cell_hi[j] = (uint16_t)(16 + j / 2 + (j % 2) * 32);  /* k = 16..31 */
-    }
+    const uint8_t *even = pack_even, *pair_lo = pack_pair_lo, *pair_hi = pack_pair_hi;
+    const uint16_t *cell_lo = pack_cell_lo, *cell_hi = pack_cell_hi;
     const __m512i ev = _mm512_loadu_si512(even), plo = _mm512_loadu_si512(pair_lo), phi = _mm512_loadu_si512(pair_hi);
     const __m512i clo = _mm512_loadu_si512(cell_lo), chi = _mm512_loadu_si512(cell_hi);
     const __m512i fl = _mm512_set1_epi8((char)flip);
