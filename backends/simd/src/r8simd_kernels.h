@@ -303,12 +303,8 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
     }
 }
 #if defined(R8_ZMM)
-/* pack_u8_run with AVX-512 VBMI (used when r8_cpu_features() reports it; sx 1 or 2): 64 positions
- * per step, masked loads and stores for the last ones. The 4 channel rows (every other byte picked
- * by vpermt2b at sx 2) are interleaved into byte pairs (vpermt2b) and the pairs into 4-byte cells
- * (vpermt2w). */
-/* The permutation indices, constants (built per call, they cost more than a short run's packing:
- * rows of 7-28 positions at stride 2 took 2-3x longer). */
+/* pack_u8_run_vbmi's permutation indices (constants: built per call, they took 5-10 % of the
+ * stride-2 packs, whose rows are 7-28 positions long). */
 #define R8_SEQ2(f, i) f(i), f((i) + 1)
 #define R8_SEQ4(f, i) R8_SEQ2(f, i), R8_SEQ2(f, (i) + 2)
 #define R8_SEQ8(f, i) R8_SEQ4(f, i), R8_SEQ4(f, (i) + 4)
@@ -326,12 +322,15 @@ static const uint8_t pack_pair_hi[64] = {R8_SEQ64(PACK_PAIR_HI, 0)};
 static const uint16_t pack_cell_lo[32] = {R8_SEQ32(PACK_CELL_LO, 0)};
 static const uint16_t pack_cell_hi[32] = {R8_SEQ32(PACK_CELL_HI, 0)};
 
+/* pack_u8_run with AVX-512 VBMI (used when r8_cpu_features() reports it; sx 1 or 2): 64 positions
+ * per step, masked loads and stores for the last ones. The 4 channel rows (every other byte picked
+ * by vpermt2b at sx 2) are interleaved into byte pairs (vpermt2b) and the pairs into 4-byte cells
+ * (vpermt2w). */
 __attribute__((target("avx512vbmi")))
 static void pack_u8_run_vbmi(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
-    const uint8_t *even = pack_even, *pair_lo = pack_pair_lo, *pair_hi = pack_pair_hi;
-    const uint16_t *cell_lo = pack_cell_lo, *cell_hi = pack_cell_hi;
-    const __m512i ev = _mm512_loadu_si512(even), plo = _mm512_loadu_si512(pair_lo), phi = _mm512_loadu_si512(pair_hi);
-    const __m512i clo = _mm512_loadu_si512(cell_lo), chi = _mm512_loadu_si512(cell_hi);
+    const __m512i ev = _mm512_loadu_si512(pack_even), plo = _mm512_loadu_si512(pack_pair_lo);
+    const __m512i phi = _mm512_loadu_si512(pack_pair_hi);
+    const __m512i clo = _mm512_loadu_si512(pack_cell_lo), chi = _mm512_loadu_si512(pack_cell_hi);
     const __m512i fl = _mm512_set1_epi8((char)flip);
     for (long x = 0; x < n; x += 64) {
         const long count = R8_MIN(64, n - x);
