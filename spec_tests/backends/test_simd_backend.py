@@ -540,6 +540,25 @@ def test_elementwise_and_pooling_layers_equal_reference_on_every_variant(case):
     check_all_variants(node, inputs, reference)
 
 
+@pytest.mark.parametrize("dtype", ["u8", "i8"])
+@pytest.mark.parametrize("outputs", [1, 31, 32, 33, 64, 65])
+def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outputs):
+    # a stride-2 row of maxima narrows to its even bytes 32 outputs at a time (AVX-512 builds):
+    # rows of 2 to 66 outputs (a row of 2 * outputs + 1 columns, a 3x3 window with padding 1 as in
+    # ResNet's stem) cover a masked last group alone, after whole groups, and whole groups only
+    from refint8.ops import get_op
+
+    shape = (1, 3, 5, 2 * outputs + 1)
+    node = make_node("MaxPool", [opset.parameter(list(shape), dtype, name="x")],
+                     {"kernel": (3, 3), "strides": (2, 2), "pads_begin": [1, 1], "pads_end": [1, 1],
+                      "rounding_type": "floor"}, name="pool")
+    info = np.iinfo(np.dtype(dtype.replace("u8", "uint8").replace("i8", "int8")))
+    x = np.random.default_rng(outputs).integers(info.min, info.max + 1, size=shape).astype(info.dtype)
+    (reference,) = get_op("MaxPool").compute(node.attrs, x)
+    assert reference.shape[-1] == outputs + 1
+    check_all_variants(node, [x], reference)
+
+
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(avg_pool_cases())
 def test_avg_pool_equals_reference_on_every_variant(case):

@@ -1752,6 +1752,18 @@ void SFX(r8_avgpool)(const r8_avgpool *p, const float *in, float *out) {
 /* ------------------------------------------------------------------------------------------- */
 /* MaxPool on codes                                                                            */
 
+#if defined(R8_ZMM)
+/* d[i] = s[2i] for i < n, 32 at a time (the low byte of each 16-bit lane); reads s[0 .. 2n) rounded
+ * up to 64 bytes (the maxima buffer's slack). */
+R8_INLINE void even_bytes(uint8_t *d, const uint8_t *s, long n) {
+    for (long i = 0; i < n; i += 32) {
+        const __m256i even = _mm512_cvtepi16_epi8(_mm512_loadu_si512(s + 2 * i));
+        const long left = n - i;
+        _mm256_mask_storeu_epi8(d + i, left >= 32 ? ~0u : (1u << left) - 1u, even);
+    }
+}
+#endif
+
 void SFX(r8_maxpool)(const r8_pool *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const int B = VL * 4;                          /* bytes per vector */
@@ -1789,6 +1801,9 @@ void SFX(r8_maxpool)(const r8_pool *p, const void *in, void *out) {
                 }
                 uint8_t *d = dst + (long)oy * p->OW;
                 if (p->sx == 1) memcpy(d, vmax, p->OW);
+#if defined(R8_ZMM)
+                else if (p->sx == 2) even_bytes(d, vmax, p->OW);
+#endif
                 else for (int ox = 0; ox < p->OW; ox++) d[ox] = vmax[(long)ox * p->sx];
             }
         }
