@@ -552,7 +552,7 @@ def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outpu
     node = make_node("MaxPool", [opset.parameter(list(shape), dtype, name="x")],
                      {"kernel": (3, 3), "strides": (2, 2), "pads_begin": [1, 1], "pads_end": [1, 1],
                       "rounding_type": "floor"}, name="pool")
-    info = np.iinfo(np.dtype(dtype.replace("u8", "uint8").replace("i8", "int8")))
+    info = np.iinfo(refint8.dtypes.element_type(dtype))
     x = np.random.default_rng(outputs).integers(info.min, info.max + 1, size=shape).astype(info.dtype)
     (reference,) = get_op("MaxPool").compute(node.attrs, x)
     assert reference.shape[-1] == outputs + 1
