@@ -402,12 +402,19 @@ def test_interleaved_requantization_equals_reference(case):
 #: variant but AMX
 ONE_LANE_TAILS = [(7, 7, 1, 1, 1, 0), (14, 14, 1, 1, 2, 0), (9, 9, 3, 3, 1, 1), (3, 11, 1, 1, 1, 0), (1, 17, 1, 1, 1, 0)]
 
+#: planes whose last vector holds 2-4 positions, and the tail each lane count gives (VL/4 at most)
+MULTI_LANE_TAILS = {(14, 14, 1, 1, 1, 0): {16: 4, 8: 0, 4: 0},    # 196 = 12*16 + 4 = 24*8 + 4
+                    (28, 28, 1, 1, 2, 0): {16: 4, 8: 0, 4: 0},    # the same plane at stride 2
+                    (3, 6, 1, 1, 1, 0): {16: 2, 8: 2, 4: 0},      # 18 = 16 + 2
+                    (1, 19, 1, 1, 1, 0): {16: 3, 8: 0, 4: 0}}     # 19 = 16 + 3
+
 
 @st.composite
-def tail_conv_cases(draw, chains):
-    """Convolutions whose output plane ends in a one-position vector, plain or grouped, any
-    channel counts (not multiples of the lanes too), u8 or i8 input with zero points."""
-    h, w, kh, kw, s, pad = draw(st.sampled_from(ONE_LANE_TAILS))
+def tail_conv_cases(draw, chains, planes=ONE_LANE_TAILS):
+    """Convolutions whose output plane ends in a vector of few positions (one: ONE_LANE_TAILS),
+    plain or grouped, any channel counts (not multiples of the lanes too), u8 or i8 input with
+    zero points."""
+    h, w, kh, kw, s, pad = draw(st.sampled_from(list(planes)))
     dtype = draw(st.sampled_from(["u8", "i8"]))
     group = draw(st.sampled_from([1, 1, 2, 3]))
     cg, ocg = draw(st.sampled_from([2, 3, 4, 17, 64])), draw(st.sampled_from([1, 5, 16, 17, 40]))   # cg 1: depthwise
@@ -439,6 +446,25 @@ def test_one_position_tail_vector_runs_channels_across_lanes_exactly(case):
     for variant in VARIANTS:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.tail_n == (0 if variant == "amx_emu" and amx else 1), variant
+
+
+@settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(st.one_of(tail_conv_cases(post_op_chains, MULTI_LANE_TAILS),
+                 tail_conv_cases(requantization_chains, MULTI_LANE_TAILS)))
+def test_tail_of_two_to_four_positions_equals_the_reference(case):
+    """conv_tail's dot products run all positions of the tail against each weight load."""
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    plane = next(key for key in MULTI_LANE_TAILS
+                 if (key[0] + 2 * key[5] - key[2]) // key[4] + 1 == node.output_types[0].shape[2]
+                 and (key[1] + 2 * key[5] - key[3]) // key[4] + 1 == node.output_types[0].shape[3]
+                 and q.shape[2:] == key[:2])
+    amx = node.attrs["accumulation"] == "exact"
+    for variant in VARIANTS:
+        plan = backend(variant).kernel(node).run.plan
+        want = 0 if variant == "amx_emu" and amx else MULTI_LANE_TAILS[plane][plan.vl]
+        assert plan.params.tail_n == want, variant
 
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

@@ -119,14 +119,12 @@ typedef struct {
     const float *rq_elt;
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
-     * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) are computed for
-     * VL output channels at a time: weights tail_w[G][ceil(OCg/VL)][ntaps][ck][VL] (cells as in
-     * w), tail_comp[G][ceil(OCg/VL)*VL] (comp, padded with zeros). Set by _plan/convolution.py
-     * for the general kernels without weight zero points (not AMX). */
+     * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) meet the tiles'
+     * weights w with the channels across the lanes, their input cells laid out in the scratch
+     * after the phase planes. Set by _plan/convolution.py for the general kernels without weight
+     * zero points (not AMX). */
     int tail_n;
     const int *tail_pos;
-    const void *tail_w;
-    const int *tail_comp;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),

@@ -969,6 +969,136 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
 }
 
 #ifndef R8_CUSTOM_CONV_COMPUTE
+#define TAIL_MAX (VL / 4)   /* _plan/convolution.py: a tail of at most VL/4 valid lanes */
+#define TAIL_CELLS (8 * CONV_NR)   /* a group of 8 input cells of a block: a whole number of vectors */
+
+/* The cells of a tail row: the block's weight cells of one tap, ck x CONV_NR, rounded up to
+ * whole groups of TAIL_CELLS. */
+R8_INLINE long tail_row_cells(const r8_conv *p) { return (long)((p->ck + 7) / 8) * TAIL_CELLS; }
+
+/* The tail rows sit in the scratch after the phase planes of conv_pack. */
+R8_INLINE int32_t *tail_rows(const r8_conv *p) {
+    return (int32_t *)((uint8_t *)p->scratch + (long)p->G * p->nphase * p->ck * p->plane_pos * 4);
+}
+
+/* The tail's inputs, written once per image after conv_pack: for group g, tail position m and tap t,
+ * the row rows[((g*tail_n + m)*ntaps + t)*tail_row_cells + f] = the position's input cell
+ * c = f / CONV_NR of that tap, each repeated for the CONV_NR channels of a weight block (whose
+ * cells of a tap are [ck][CONV_NR], r8simd_api.h), zero after c = ck - 1. A row and the block's
+ * weights then line up cell for cell: lane f of their dot product is channel f % CONV_NR's. */
+static void SFX(conv_tail_inputs)(const r8_conv *p) {
+    const long rw = tail_row_cells(p), ppos = p->plane_pos;
+    int32_t *row = tail_rows(p);
+    for (int g = 0; g < p->G; g++)
+        for (int m = 0; m < p->tail_n; m++)
+            for (int t = 0; t < p->ntaps; t++, row += rw) {
+                const uint8_t *src = (const uint8_t *)p->scratch +
+                    (((long)g * p->nphase + p->tap_phase[t]) * p->ck * ppos + p->tail_pos[m] + p->tap_off[t]) * 4;
+                for (long f = 0; f < rw; f++) {
+                    const long c = f / CONV_NR;
+                    int32_t cell = 0;
+                    if (c < p->ck) memcpy(&cell, src + c * ppos * 4, 4);
+                    row[f] = cell;
+                }
+            }
+}
+
+/* Block ob of group g of the tail: sums[m][j] (tail position m, channel j of the block, comp
+ * included) placed at the position's lane of one vector per channel (0 elsewhere), then each
+ * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where r8_conv.rq is set, else
+ * the general one. */
+static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t sums[][CONV_NR], void *out) {
+    const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+    int32_t raw[CONV_NR][VL] __attribute__((aligned(64)));
+    memset(raw, 0, sizeof raw);
+    for (int j = 0; j < nocs; j++)
+        for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = sums[m][j];
+#if defined(R8_ZMM)
+    if (p->rq) {
+        const rq_consumer e = rq_consumer_of(p);
+        const float steps = p->post[p->npost - 1].steps;
+        const long plane = (long)p->OH * p->OW;
+        for (int j = 0; j < nocs; j++) {
+            const long outer = (long)n * p->OC + oc0 + j;
+            rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
+                      p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
+                      (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
+                      rq_limit(e.near_steps), &e, out, 1);
+        }
+        return 0;
+    }
+#endif
+    return SFX(conv_epilogue)(p, n, g, oc0, nocs, vt, 1, raw[0], VL, 0, out);
+}
+
+/* sums[j] += the lanes f = j, j + CONV_NR, ... of the TAIL_CELLS lanes of acc[0..TAIL_CELLS/VL). */
+R8_INLINE void tail_add_lanes(const vi *acc, int32_t *sums) {
+#if defined(R8_ZMM)
+    /* the 8 windows of 16 lanes starting at f = 6i (lanes 0-5 of each are channels 0-5), added */
+    const vi z = vi_zero();
+    vi s = vi_add(acc[0], _mm512_alignr_epi32(acc[1], acc[0], 6));
+    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[1], acc[0], 12), _mm512_alignr_epi32(acc[2], acc[1], 2)));
+    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[2], acc[1], 8), _mm512_alignr_epi32(acc[2], acc[1], 14)));
+    s = vi_add(s, vi_add(_mm512_alignr_epi32(z, acc[2], 4), _mm512_alignr_epi32(z, acc[2], 10)));
+    int32_t lanes[VL] __attribute__((aligned(64)));
+    vi_store(lanes, s);
+    for (int j = 0; j < CONV_NR; j++) sums[j] += lanes[j];
+#else
+    int32_t lanes[TAIL_CELLS] __attribute__((aligned(64)));
+    for (int k = 0; k < TAIL_CELLS / VL; k++) vi_store(lanes + k * VL, acc[k]);
+    for (int f = 0; f < TAIL_CELLS; f++) sums[f % CONV_NR] += lanes[f];
+#endif
+}
+
+/* The dot products of tn tail positions with block ob of group g, TAIL_CELLS / VL vectors at a
+ * time along the block's weights as the tiles read them (no copy): lane f of the sums of position
+ * m belongs to channel f % CONV_NR (conv_tail_inputs), and is added into sums[m][f % CONV_NR]. */
+R8_INLINE void tail_dots(const r8_conv *p, int g, int ob, const int tn, int32_t sums[][CONV_NR]) {
+    enum { P = TAIL_CELLS / VL };
+    const long rw = tail_row_cells(p), wstep = (long)p->ck * CONV_NR;
+    const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
+    const int32_t *rows = tail_rows(p) + (long)g * p->tail_n * p->ntaps * rw;
+    const int32_t *wt = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * wstep;
+    vi acc[TAIL_MAX][P];
+    for (int m = 0; m < tn; m++)
+        for (int k = 0; k < P; k++) acc[m][k] = vi_zero();
+    for (int t = 0; t < p->ntaps; t++, wt += wstep)
+        for (long f = 0; f < rw; f += TAIL_CELLS)
+#pragma GCC unroll 12
+            for (int k = 0; k < P; k++) {
+                const vi w = vi_load(wt + f + k * VL);   /* past ck: the next cells, times zero */
+#pragma GCC unroll 4
+                for (int m = 0; m < tn; m++)
+                    acc[m][k] = vdot(acc[m][k], vi_load(rows + ((long)m * p->ntaps + t) * rw + f + k * VL), w);
+            }
+    for (int m = 0; m < tn; m++) tail_add_lanes(acc[m], sums[m]);
+}
+
+/* The last virtual vector vt = nvec - 1 when only tail_n of its lanes are valid (r8_conv.tail_n),
+ * for block ob of group g: run by the work item of the last chunk of the block's run, right after
+ * its tiles (the block's weights are in L1). The input cell of a position meets the weights of
+ * the block's channels across the lanes: per position TAIL_CELLS / VL dot products per 8 cells,
+ * where a tile's vector costs one per cell and channel (6 of a block), and the weights are read
+ * where the tiles read them. Exact integer sums like the tiles', then tail_epilogue. */
+static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int g, int ob, void *out) {
+    int32_t sums[TAIL_MAX][CONV_NR];
+    const int oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+    for (int m = 0; m < p->tail_n; m++)
+        for (int j = 0; j < CONV_NR; j++) sums[m][j] = j < nocs ? p->comp[oc0 + j] : 0;
+    switch (p->tail_n) {   /* the positions' accumulators in registers: tn a constant */
+    case 1: tail_dots(p, g, ob, 1, sums); break;
+#if TAIL_MAX > 1
+    case 2: tail_dots(p, g, ob, 2, sums); break;
+#endif
+#if TAIL_MAX > 3
+    case 3: tail_dots(p, g, ob, 3, sums); break;
+    case 4: tail_dots(p, g, ob, 4, sums); break;
+#endif
+    default: break;
+    }
+    return SFX(tail_epilogue)(p, n, g, ob, sums, out);
+}
+
 #define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
@@ -979,7 +1109,7 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
  * by at most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4
  * vectors, not a last chunk of 1 vector run as a 1-vector tile. */
 typedef struct { int nob, run, nrun, nchunk; long items; } conv_split;
-typedef struct { int g, v0, len, ntile, ob0, ob_end; } conv_item;
+typedef struct { int g, v0, len, ntile, ob0, ob_end, last; } conv_item;   /* last: the last chunk */
 
 /* The virtual vectors the tiles compute: all but a tail (conv_tail). */
 R8_INLINE int conv_tile_vectors(const r8_conv *p) { return p->nvec - (p->tail_n ? 1 : 0); }
@@ -1007,6 +1137,7 @@ R8_INLINE conv_item conv_item_of(const r8_conv *p, const conv_split *s, long it)
     w.ntile = (w.len + CONV_MR - 1) / CONV_MR;
     w.ob0 = ru * s->run;
     w.ob_end = R8_MIN(s->nob, (ru + 1) * s->run);
+    w.last = chunk == s->nchunk - 1;
     return w;
 }
 
@@ -1036,6 +1167,7 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
                 vb += mr;
             }
             nan += SFX(conv_epilogue)(p, n, g, g * p->OCg + ob * CONV_NR, nr, v0, len, raw[0], CONV_CHUNK * VL, 0, out);
+            if (p->tail_n && w.last) nan += SFX(conv_tail)(p, n, g, ob, out);
         }
     }
     return nan;
@@ -1093,6 +1225,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             buf ^= 1;
             vb += mr;
         }
+        if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
     }
     rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
     rq_end(&work, &last);
@@ -1118,75 +1251,6 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 #endif
 #endif
 
-#ifndef R8_CUSTOM_CONV_COMPUTE
-#define TAIL_MAX (VL / 4)   /* _plan/convolution.py: a tail of at most VL/4 valid lanes */
-
-/* Block ob of group g of the tail: its sums acc[m] (tail position m, VL channels across the lanes)
- * transposed into one vector per channel (lanes of the positions, 0 elsewhere), then each
- * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where r8_conv.rq is set, else
- * the general one. */
-static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, const vi *acc, void *out) {
-    const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * VL, nocs = R8_MIN(VL, p->OCg - ob * VL);
-    int32_t lanes[TAIL_MAX][VL], raw[VL][VL] __attribute__((aligned(64)));
-    memset(raw, 0, sizeof raw);
-    for (int m = 0; m < p->tail_n; m++) vi_store(lanes[m], acc[m]);
-    for (int j = 0; j < nocs; j++)
-        for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = lanes[m][j];
-#if defined(CONV_COMPUTE_RQ)
-    if (p->rq) {
-        const rq_consumer e = rq_consumer_of(p);
-        const float steps = p->post[p->npost - 1].steps;
-        const long plane = (long)p->OH * p->OW;
-        for (int j = 0; j < nocs; j++) {
-            const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
-                      p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
-                      (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit(e.near_steps), &e, out, 1);
-        }
-        return 0;
-    }
-#endif
-    return SFX(conv_epilogue)(p, n, g, oc0, nocs, vt, 1, raw[0], VL, 0, out);
-}
-
-/* The last virtual vector vt = nvec - 1 when only tail_n of its lanes are valid (r8_conv.tail_n):
- * per group and block of VL output channels, the tail positions' sums with the channels across
- * the lanes (the input cell of a position broadcast, a vector of VL channels' weights: exact
- * integer sums like the tiles', tail_n dot products per step where a tile spends one per output
- * channel), then tail_epilogue. Its own copy of the weights (tail_w) streams from memory: on
- * ResNet-50's 7x7 layers this costs about half of what the tiles save; reading the tiles' weights
- * right after them, a block of CONV_NR channels at a time, measured slower. */
-static int SFX(conv_tail)(const r8_conv *p, int n, void *out, int nt) {
-    const int nob = (p->OCg + VL - 1) / VL, tn = p->tail_n, ck = p->ck;
-    const long ppos = p->plane_pos;
-    int nan = 0;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
-    for (long it = 0; it < (long)p->G * nob; it++) {
-        const int g = (int)(it / nob), ob = (int)(it % nob);
-        const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * ck * ppos * 4;
-        const int32_t *wp = (const int32_t *)p->tail_w + (long)it * p->ntaps * ck * VL;
-        vi acc[TAIL_MAX];
-        for (int m = 0; m < TAIL_MAX; m++) acc[m] = vi_load(p->tail_comp + it * VL);
-        for (int t = 0; t < p->ntaps; t++) {
-            const uint8_t *src = base + ((long)p->tap_phase[t] * ck * ppos + p->tap_off[t]) * 4;
-            for (int c = 0; c < ck; c++) {
-                const vi w = vi_load(wp);
-                for (int m = 0; m < tn; m++) {
-                    int32_t cell;
-                    memcpy(&cell, src + (long)p->tail_pos[m] * 4, 4);
-                    acc[m] = vdot(acc[m], vi_set1(cell), w);
-                }
-                src += ppos * 4;
-                wp += VL;
-            }
-        }
-        nan += SFX(tail_epilogue)(p, n, g, ob, acc, out);
-    }
-    return nan;
-}
-#endif
-
 int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
@@ -1199,7 +1263,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
         if (p->zw) SFX(conv_window_sums)(p, nt);
 #endif
 #ifndef R8_CUSTOM_CONV_COMPUTE
-        if (p->tail_n) nan += SFX(conv_tail)(p, n, out, nt);
+        if (p->tail_n) SFX(conv_tail_inputs)(p);
 #endif
 #if defined(CONV_COMPUTE_RQ)
         if (p->rq) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }

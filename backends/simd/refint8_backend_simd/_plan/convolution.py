@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, VARIANTS, Keep, Reused, aligned,
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, TAIL_CELLS, VARIANTS, Keep, Reused, aligned,
                      ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 
@@ -167,7 +167,7 @@ class ConvPlan(Reused):
         if not self.depthwise:
             self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
                                ntaps, nvpad, suffix)
-            self.scratch_bytes = group * len(phases) * ck * plane_pos * 4
+            self.scratch_bytes = group * len(phases) * ck * plane_pos * 4 + self._tail_row_bytes
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
@@ -226,39 +226,32 @@ class ConvPlan(Reused):
             full[:, :ocg, :cg] = wz
             packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
             packed = np.ascontiguousarray(packed).reshape(-1)
+        self._tail_row_bytes = 0
         if not amx and not has_zw:
-            self._plan_tail(p, keep, geo, full[:, :ocg], comp, ck)
-        packed_buffer = aligned(packed.nbytes)
-        packed_buffer[:] = packed.view(np.uint8)
+            self._plan_tail(p, keep, geo, ck, ntaps)
+        # + one group of tail cells: conv_tail reads whole groups, past the last block's last tap
+        packed_buffer = aligned(packed.nbytes + TAIL_CELLS * 4)
+        packed_buffer[:] = 0
+        packed_buffer[:packed.nbytes] = packed.view(np.uint8)
         p.w = keep.ptr("void *", packed_buffer)
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.function = getattr(lib, f"r8_conv_{suffix}")
 
-    def _plan_tail(self, p: Any, keep: Keep, geo: ConvGeometry, cells: np.ndarray, comp: np.ndarray,
-                   ck: int) -> None:
+    def _plan_tail(self, p: Any, keep: Keep, geo: ConvGeometry, ck: int, ntaps: int) -> None:
         """r8_conv.tail_* (r8simd_kernels.h conv_tail) where the last virtual vector has at most
-        VL/4 valid lanes (1 of 16 on a 7x7 plane): its positions are computed VL output channels at
-        a time instead of a vector per output channel. cells: the weights [G, OCg, ck*cell, kh, kw]
-        in the variant's cell type (4 int8 or 2 int16 per int32 cell); comp as the tiles'."""
+        VL/4 valid lanes (1 of 16 on a 7x7 plane): its positions are computed against the tiles'
+        own weights with the output channels across the lanes instead of a vector per output
+        channel; their inputs, each cell repeated for the CONV_NR channels of a block, are rows in
+        the scratch after the phase planes (conv_tail_inputs)."""
         vl, bits = self.vl, self._vmask
         lanes = [i for i in range(vl) if int(bits[-1]) >> i & 1]
         if len(bits) < 2 or len(lanes) > vl // 4:
             return
-        group, ocg = geo.group, geo.ocg
-        nobv = ceil_div(ocg, vl)
-        per_cell = 4 // cells.dtype.itemsize
-        full = np.zeros((group, nobv * vl) + cells.shape[2:], cells.dtype)
-        full[:, :ocg] = cells
-        tail_w = full.reshape(group, nobv, vl, ck, per_cell, geo.kh, geo.kw).transpose(0, 1, 5, 6, 3, 2, 4)
-        self._tail_w = aligned(full.nbytes)
-        self._tail_w[:] = np.ascontiguousarray(tail_w).reshape(-1).view(np.uint8)
-        tail_comp = np.zeros((group, nobv * vl), np.int32)
-        tail_comp[:, :ocg] = wrap32(comp).reshape(group, ocg)
-        p.tail_w = keep.ptr("void *", self._tail_w)
-        p.tail_comp = keep.ptr("int *", tail_comp)
         p.tail_pos = keep.ptr("int *", np.array([(len(bits) - 1) * vl + i for i in lanes], np.int32))
         p.tail_n = len(lanes)
+        row_cells = ceil_div(ck, 8) * TAIL_CELLS   # r8simd_kernels.h tail_row_cells
+        self._tail_row_bytes = geo.group * len(lanes) * ntaps * row_cells * 4
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
         """r8_conv.rq (r8simd_kernels.h conv_compute_rq, and rq_channel for the depthwise kernels)
