@@ -762,9 +762,11 @@ R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
 
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
  * returns x - r, whose magnitude (the gap) tells how near a midpoint the lane lies: near when
- * |x - r| >= rq_limit(steps), post_group_'s vm_ge(vf_abs(..), limit). */
-R8_INLINE vf rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r) {
-    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(y, vf_set1(*il)), vf_set1(*m))));
+ * |x - r| >= rq_limit(steps), post_group_'s vm_ge(vf_abs(..), limit). zero_il: il is 0 (a
+ * literal; y - 0 is y, so the subtraction is left out). */
+R8_INLINE vf rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r, const int zero_il) {
+    const vf d = zero_il ? y : vf_sub(y, vf_set1(*il));
+    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(d, vf_set1(*m))));
     *r = vf_round(x);
     return vf_sub(x, *r);
 }
@@ -782,15 +784,17 @@ R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap),
  * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
  * the consumer's Multiply and Quantize). Returns the gap of the lanes' Quantize (rq_quantize's
  * x - r; with a consumer, the larger magnitude of both). checked: a vector whose gap reaches limit
- * goes to conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). */
+ * goes to conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
+ * literal, set where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
+ * left out (r + 0 only turns a -0 into +0, the same code). */
 R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
                        uint8_t *dst, unsigned mask, vf steps, vf limit, const rq_consumer *e, void *out,
-                       const int checked) {
+                       const int checked, const int zero_low) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     vf r;
-    vf gap = rq_quantize(y, q + 2, q + 3, steps, &r);                        /* Quantize */
-    y = vf_add(r, vf_set1(q[4]));
+    vf gap = rq_quantize(y, q + 2, q + 3, steps, &r, zero_low);              /* Quantize */
+    y = zero_low ? r : vf_add(r, vf_set1(q[4]));
     if (e && e->kind) {
         const long at = dst - (uint8_t *)out;
         const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
@@ -799,7 +803,7 @@ R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const flo
         const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
         y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
         y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
-        gap = rq_wider(gap, rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r));
+        gap = rq_wider(gap, rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r, 0));
         y = vf_add(r, vf_set1(qe[5]));
     }
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
@@ -811,9 +815,9 @@ R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const flo
 }
 
 /* Requantize and store the vector at the cursor and move it on (the tile must have one left);
- * its gap into *worst (rq_vector, checked or not). */
+ * its gap into *worst (rq_vector, checked or not, zero_low or not). */
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit,
-                       const rq_consumer *e, void *out, vf *worst, const int checked) {
+                       const rq_consumer *e, void *out, vf *worst, const int checked, const int zero_low) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
     const int32_t *raw = c->raw;
     const float *q = c->q, *qe = c->qe;
@@ -826,12 +830,13 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     if (__builtin_expect(c->mask != 0, 1))
         *worst = rq_wider(*worst, rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i,
                                             vi_load(raw), q, qe, dst, c->mask, steps, limit, e, out,
-                                            checked));
+                                            checked, zero_low));
 }
 
-/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not); the largest gap. */
+/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not, zero_low or not);
+ * the largest gap. */
 R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
-                             void *out, const int checked) {
+                             void *out, const int checked, const int zero_low) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
@@ -844,7 +849,7 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
         if (mask)
             worst = rq_wider(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q,
                                               NULL, plane + p->vstart[vb0 + i], mask, vf_set1(steps),
-                                              limit, NULL, out, checked));
+                                              limit, NULL, out, checked, zero_low));
     }
     return worst;
 }
@@ -853,9 +858,10 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
  * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
  * channel, then (rarely) vector by vector. */
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
-    const vf worst = rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0);
+    const vf worst = p->rq_zero_low ? rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 1)
+                                    : rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 0);
     if (__builtin_expect(rq_near(worst, rq_limit(p->post[p->npost - 1].steps)), 0))
-        rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1);
+        rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1, 0);
     return 0;
 }
 
@@ -872,6 +878,7 @@ typedef struct {
     float steps, near_steps;
     const rq_consumer *e;
     void *out;
+    int zero_low;   /* a literal: rq_vector's */
 } rq_work;
 
 /* The part of rq_work a tile changes or reads at every vector, in its locals (registers: the
@@ -889,12 +896,12 @@ R8_INLINE rq_state rq_begin(const rq_work *w) {
 
 R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
     for (int done = 0; done < w->per && s->pending; done++, s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0, w->zero_low);
 }
 
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     for (; s->pending; s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0, w->zero_low);
     w->near = rq_near(s->worst, s->limit);
     w->c = s->c;
     w->pending = 0;
@@ -911,7 +918,7 @@ static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, co
     rq_column(t, &c, 0);
     vf ignored = vf_set1(0.0f);
     for (int k = 0; k < vectors; k++)
-        rq_next(p, t, &c, vf_set1(steps), rq_limit(near_steps), e, out, &ignored, 1);
+        rq_next(p, t, &c, vf_set1(steps), rq_limit(near_steps), e, out, &ignored, 1, 0);
 }
 #define RQ_RECHECK(w) \
     if (__builtin_expect((w).near, 0)) \
@@ -1023,7 +1030,7 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
             rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
                       p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit(e.near_steps), &e, out, 1);
+                      rq_limit(e.near_steps), &e, out, 1, 0);
         }
         return 0;
     }
@@ -1182,16 +1189,18 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 /* Work item `it` of conv_compute's, tiles of at most CONV_MR vectors, with the interleaved
  * requantization: two raw buffers alternate between the tile being accumulated and the one being
  * requantized; the last tile of the item is requantized alone. consumer: rq_consumer_of(p);
- * fused: a literal (conv_compute_rq), so that the loop without a consumer carries none of its code. */
+ * fused, zero_low: literals (conv_compute_rq), so that the loop without a consumer carries none of
+ * its code, and the one for zero il and ol none of their operations (rq_vector). */
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
-                            const rq_consumer *consumer, const int fused) {
+                            const rq_consumer *consumer, const int fused, const int zero_low) {
     int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
     const float steps = p->post[p->npost - 1].steps;
     const int csteps = p->ntaps * p->ck;
     const conv_item w = conv_item_of(p, split, it);
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     rq_tile tile = {0};
-    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, consumer->near_steps, fused ? consumer : NULL, out};
+    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, consumer->near_steps, fused ? consumer : NULL, out,
+                    zero_low};
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1234,16 +1243,21 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
 
 /* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
  * (conv_rq_item); the loops with and without a fused consumer are compiled apart, the one without
- * carrying none of the consumer's code (2-5 % faster on the 64-channel 1x1 layers). */
+ * carrying none of the consumer's code (2-5 % faster on the 64-channel 1x1 layers), and without a
+ * consumer once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's codes, u8; 10-12 % on
+ * MobileNetV2's layers of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p);
     const rq_consumer consumer = rq_consumer_of(p);
     if (consumer.kind) {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 1);
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 1, 0);
+    } else if (p->rq_zero_low) {
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 0, 1);
     } else {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 0);
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 0, 0);
     }
     return 0;
 }

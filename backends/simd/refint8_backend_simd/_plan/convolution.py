@@ -262,6 +262,8 @@ class ConvPlan(Reused):
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2)))   # s, b, il, m, ol
         if table is not None:
             p.rq = keep.ptr("float *", table)
+            fields = table.reshape(-1, 5)
+            p.rq_zero_low = int(not np.any(fields[:, 2]) and not np.any(fields[:, 4]))   # il, ol
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
