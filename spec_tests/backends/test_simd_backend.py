@@ -401,10 +401,10 @@ def test_interleaved_requantization_equals_reference(case):
 
 
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
-#: every width (7x7 = 3*16 + 1 positions; 9x9 3x3 pad 1 runs 11 virtual columns: 99 = 6*16 + 3,
-#: of which only column 8 of row 8 is an output): the tail (r8_conv.tail_n, conv_tail) on every
-#: variant but AMX
-ONE_LANE_TAILS = [(7, 7, 1, 1, 1, 0), (14, 14, 1, 1, 2, 0), (9, 9, 3, 3, 1, 1), (3, 11, 1, 1, 1, 0), (1, 17, 1, 1, 1, 0)]
+#: every width (7x7 = 3*16 + 1 positions; 14x14 3x3 pad 1 runs 15 virtual columns, the right pad
+#: left out (virtual_row_width): 210 = 13*16 + 2, of which only column 13 of row 13 is an output):
+#: the tail (r8_conv.tail_n, conv_tail) on every variant but AMX
+ONE_LANE_TAILS = [(7, 7, 1, 1, 1, 0), (14, 14, 1, 1, 2, 0), (14, 14, 3, 3, 1, 1), (3, 11, 1, 1, 1, 0), (1, 17, 1, 1, 1, 0)]
 
 #: planes whose last vector holds 2-4 positions, and the tail each lane count gives (VL/4 at most)
 MULTI_LANE_TAILS = {(14, 14, 1, 1, 1, 0): {16: 4, 8: 0, 4: 0},    # 196 = 12*16 + 4 = 24*8 + 4
@@ -489,9 +489,9 @@ def test_tail_vector_with_fused_consumer_equals_the_two_reference_layers(case, d
 
 def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
     """14x14 (196 = 12*16 + 4 positions): a tail of 4 on the 16-lane variants, none on AVX2
-    (196 = 24*8 + 4: more than 8/4) or SSE4.2 (196 = 49*4: no partial vector); 7x7 3x3 pad 1
-    (9 virtual columns, 63 positions): 11 outputs in the last vector at 16 lanes, 5 at 8, 1 at 4."""
-    for (h, kh, pad), expected in (((14, 1, 0), {16: 4, 8: 0, 4: 0}), ((7, 3, 1), {16: 0, 8: 0, 4: 1})):
+    (196 = 24*8 + 4: more than 8/4) or SSE4.2 (196 = 49*4: no partial vector); 5x5 3x3 pad 1
+    (6 virtual columns, 30 positions): 11 outputs in the last vector at 16 lanes, 5 at 8, 1 at 4."""
+    for (h, kh, pad), expected in (((14, 1, 0), {16: 4, 8: 0, 4: 0}), ((5, 3, 1), {16: 0, 8: 0, 4: 1})):
         q = np.zeros((1, 8, h, h), np.uint8)
         node = conv(q, np.ones((8, 8, kh, kh), np.int8), pads_begin=(pad, pad), pads_end=(pad, pad))
         for variant in VARIANTS:
