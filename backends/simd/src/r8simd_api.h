@@ -109,12 +109,13 @@ typedef struct {
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
      * with operands constant over each output plane, the results are codes in range that cannot be
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
-     * rq[(n*OC + oc)*5 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
-     * reciprocal m (3) and ol (4), the values of the post-op tables. With a fused consumer (elt),
-     * _plan/fusion.py keeps it only where the consumer's operands h and r are constant over each
-     * plane and its post-ops are exactly Multiply, Quantize (type 8) with such operands and codes in
-     * range, never NaN: rq_elt[(n*OC + oc)*6 + k] holds h (0), r (1), the Multiply operand (2),
-     * il (3), m (4), ol (5). */
+     * rq[(n*OC + oc)*9 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
+     * reciprocal m (3), ol (4), and for the exact recomputation ih - il (5), oh (6), lo (7),
+     * hi (8), the values of the post-op tables. With a fused consumer (elt), _plan/fusion.py keeps
+     * it only where the consumer's operands h and r are constant over each plane and its post-ops
+     * are exactly Multiply, Quantize (type 8) with such operands and codes in range, never NaN:
+     * rq_elt[(n*OC + oc)*10 + k] holds h (0), r (1), the Multiply operand (2), il (3), m (4),
+     * ol (5), ih - il (6), oh (7), lo (8), hi (9). */
     const float *rq;
     const float *rq_elt;
     int rq_zero_low;   /* every rq il (k 2) and ol (k 4) is 0: rq_vector leaves out y - il, r + ol */

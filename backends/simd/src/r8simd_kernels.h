@@ -655,14 +655,14 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * vmulps and vcmpps do), so interleaved they mostly hide behind the dot products, where run after
  * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8 (and, with
  * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt). A lane near a
- * midpoint of a Quantize needs the general epilogue (conv_rq_exact); the check is deferred to the
+ * midpoint of a Quantize needs the reference's formula (rq_vector_exact); the check is deferred to the
  * end of the tile (a compare and its mask take a dot-product port; the running maximum of the
  * gaps, a vrangeps, does not, where the integer shift and max it replaces did): a tile with such a
  * lane is requantized again vector by vector, each vector checked (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
-#define RQ_FIELDS 5
-#define RQ_ELT_FIELDS 6
+#define RQ_FIELDS 9
+#define RQ_ELT_FIELDS 10
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
@@ -712,33 +712,6 @@ R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
     c->left = t->nr;
 }
 
-/* One vector (outer = n*OC + oc, output vector v, accumulators acc) through the general epilogue:
- * post_resolve, the post-ops with their near-midpoint recomputation, the fused consumer if any
- * (conv_consume), the store. */
-static __attribute__((noinline, cold)) void SFX(conv_rq_exact)(const r8_conv *p, int n, int oc, int v,
-                                                                 vi acc, void *out) {
-    r8_post_run res[R8_MAX_POST];
-    const long outer = (long)n * p->OC + oc;
-    const int uni = post_resolve(p->post, p->npost, outer, (long)v * VL, res);
-    const long base = outer * p->OH * p->OW, inner0 = (long)v * VL;
-    vf y[1];
-    y[0] = vf_cvt(acc);
-    POST_GROUP(res, p->npost, y, 1, 0, uni);
-    const r8_elt *e = p->elt;
-    if (!e) {
-        conv_store(p->out_type, out, base, p->vmask + v, p->vstart + v, y, 1, 0);
-        return;
-    }
-    r8_post_run eres[R8_MAX_POST];
-    const int euni = post_resolve(e->post, e->npost, outer, inner0, eres);
-    const r8_elt_step es = elt_step_of(e);
-    const float *hp = e->h.data + outer * e->h.s_outer + inner0 * e->h.s_inner;
-    const float *rp = e->r.data + outer * e->r.s_outer + inner0 * e->r.s_inner;
-    const int other = p->elt_input ? e->in0_type : e->in1_type;
-    conv_consume(&es, p->elt_input, other, p->out_type, (const uint8_t *)p->elt_other, eres, euni, hp, rp,
-                 out, base, p->vmask + v, p->vstart + v, y, 1, 0);
-}
-
 /* The near-midpoint limit of a reciprocal Quantize with `steps` levels (post_group_ case 8's
  * 0.5 - steps*2^-21) in every lane. */
 R8_INLINE vf rq_limit(float steps) { return vf_set1(0.5f - steps * 0x1p-21f); }
@@ -778,16 +751,46 @@ R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
 /* Whether a lane's gap reaches the limit (gap: x - r, or a maximum of magnitudes). */
 R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap), limit, _CMP_GE_OQ) != 0; }
 
-/* Requantize and store one vector: accumulators acc of output channel oc (plane outer = n*OC + oc,
- * its rq fields at q, its consumer's rq_elt fields at qe), output vector v, first output byte dst,
- * lane mask `mask`: post_group_ types 0, 1, 8 op by op, then, with a consumer (e->kind),
+/* Quantize type 7's formula (quantize_grid, the reference's) on the fields f = il, ih - il, ol, oh,
+ * lo, hi (rq k 2, 5, 4, 6, 7, 8; rq_elt k 3, 6, 5, 7, 8, 9): the code as a float. */
+R8_INLINE vf rq_quantize_exact(vf x, float il, float di, float ol, float oh, float lo, float hi, float steps) {
+    vf r = vf_add(vf_round(vf_mul(vf_div(vf_sub(x, vf_set1(il)), vf_set1(di)), vf_set1(steps))), vf_set1(ol));
+    r = vf_blend(vm_gt(x, vf_set1(hi)), r, vf_set1(oh));
+    return vf_blend(vm_le(x, vf_set1(lo)), r, vf_set1(ol));
+}
+
+/* rq_vector's vector with every Quantize by the reference's formula (rq_quantize_exact), for a
+ * vector with a lane near a midpoint: the general epilogue's results (post_group_ case 8
+ * recomputes such lanes by case 7's formula, and agrees with it on the others), without its
+ * operand resolution. */
+static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *p, vi acc, const float *q,
+                                                                   const float *qe, uint8_t *dst, unsigned mask,
+                                                                   const rq_consumer *e, void *out) {
+    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
+    y = vf_add(y, vf_set1(q[1]));                                            /* Add */
+    y = rq_quantize_exact(y, q[2], q[5], q[4], q[6], q[7], q[8], p->post[p->npost - 1].steps);
+    if (e && e->kind) {
+        const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
+        const vf x = load_codes(e->codes + (dst - (uint8_t *)out), mask, e->other);
+        const vf a = e->link ? x : code, b = e->link ? code : x;
+        const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
+        y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
+        y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
+        y = rq_quantize_exact(y, qe[3], qe[6], qe[5], qe[7], qe[8], qe[9], e->steps);
+    }
+    store_codes(dst, y, mask);
+}
+
+/* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q, its
+ * consumer's rq_elt fields at qe), first output byte dst, lane mask `mask`: post_group_ types 0,
+ * 1, 8 op by op, then, with a consumer (e->kind),
  * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
  * the consumer's Multiply and Quantize). Returns the gap of the lanes' Quantize (rq_quantize's
  * x - r; with a consumer, the larger magnitude of both). checked: a vector whose gap reaches limit
- * goes to conv_rq_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
+ * goes to rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
  * literal, set where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
  * left out (r + 0 only turns a -0 into +0, the same code). */
-R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const float *q, const float *qe,
+R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, const float *qe,
                        uint8_t *dst, unsigned mask, vf steps, vf limit, const rq_consumer *e, void *out,
                        const int checked, const int zero_low) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
@@ -807,7 +810,7 @@ R8_INLINE vf rq_vector(const r8_conv *p, int n, int oc, int v, vi acc, const flo
         y = vf_add(r, vf_set1(qe[5]));
     }
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
-        SFX(conv_rq_exact)(p, n, oc, v, acc, out);
+        SFX(rq_vector_exact)(p, acc, q, qe, dst, mask, e, out);
         return gap;
     }
     store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
@@ -828,8 +831,7 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     c->dst = dst + t->plane;
     c->left--;
     if (__builtin_expect(c->mask != 0, 1))
-        *worst = rq_wider(*worst, rq_vector(p, t->n, t->oc0 + t->nr - 1 - c->left, t->vb + c->i,
-                                            vi_load(raw), q, qe, dst, c->mask, steps, limit, e, out,
+        *worst = rq_wider(*worst, rq_vector(p, vi_load(raw), q, qe, dst, c->mask, steps, limit, e, out,
                                             checked, zero_low));
 }
 
@@ -847,7 +849,7 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
-            worst = rq_wider(worst, rq_vector(p, n, oc, vb0 + i, vi_add(vi_load(raw + i * VL), comp), q,
+            worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(raw + i * VL), comp), q,
                                               NULL, plane + p->vstart[vb0 + i], mask, vf_set1(steps),
                                               limit, NULL, out, checked, zero_low));
     }
@@ -1027,7 +1029,7 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
         const long plane = (long)p->OH * p->OW;
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, n, oc0 + j, vt, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
+            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
                       p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
                       rq_limit(e.near_steps), &e, out, 1, 0);

@@ -277,11 +277,11 @@ class ConvPlan(Reused):
         with operands constant over each output plane, and the stores take the values as they are
         (codes in range, never NaN)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
-                                      ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2)))   # s, b, il, m, ol
+                                      ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
+                                       (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi
         if table is not None:
             p.rq = keep.ptr("float *", table)
-            fields = table.reshape(-1, 5)
-            p.rq_zero_low = int(not np.any(fields[:, 2]) and not np.any(fields[:, 4]))   # il, ol
+            p.rq_zero_low = int(not np.any(table[:, 2]) and not np.any(table[:, 4]))   # il, ol
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,

@@ -58,7 +58,8 @@ class ConvConsumerPlan(Reused):
         e = p.elt
         step = [plane_values(ffi, e.h, planes), plane_values(ffi, e.r, planes)]
         table = requantization_fields(ffi, e.post, e.npost, e.out_type, planes, (0, 8),
-                                      ((0, 0), (1, 0), (1, 3), (1, 2)))   # s, il, m, ol
+                                      ((0, 0), (1, 0), (1, 3), (1, 2),    # s, il, m, ol
+                                       (1, 1), (1, 4), (1, 5), (1, 6)))   # ih - il, oh, lo, hi
         if table is None or step[0] is None or step[1] is None:
             p.rq = ffi.NULL
             return
