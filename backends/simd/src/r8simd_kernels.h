@@ -759,6 +759,19 @@ R8_INLINE vf rq_quantize_exact(vf x, float il, float di, float ol, float oh, flo
     return vf_blend(vm_le(x, vf_set1(lo)), r, vf_set1(ol));
 }
 
+/* The fused consumer's value before its Quantize, conv_consume's steps for codes in range: the
+ * convolution's code y + 0.0 (as stored, read back), the other input's codes at the same place,
+ * elt_combine, the consumer's Multiply. */
+R8_INLINE vf rq_consume(const rq_consumer *e, vf y, const float *qe, const uint8_t *dst, unsigned mask,
+                        void *out) {
+    const vf code = vf_add(y, vf_set1(0.0f));
+    const vf x = load_codes(e->codes + (dst - (uint8_t *)out), mask, e->other);
+    const vf a = e->link ? x : code, b = e->link ? code : x;
+    const vf d = vf_sub(a, vf_set1(qe[0]));                                  /* float32(q1) - h */
+    const vf z = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
+    return vf_mul(z, vf_set1(qe[2]));                                        /* Multiply */
+}
+
 /* rq_vector's vector with every Quantize by the reference's formula (rq_quantize_exact), for a
  * vector with a lane near a midpoint: the general epilogue's results (post_group_ case 8
  * recomputes such lanes by case 7's formula, and agrees with it on the others), without its
@@ -769,15 +782,9 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     y = rq_quantize_exact(y, q[2], q[5], q[4], q[6], q[7], q[8], p->post[p->npost - 1].steps);
-    if (e && e->kind) {
-        const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
-        const vf x = load_codes(e->codes + (dst - (uint8_t *)out), mask, e->other);
-        const vf a = e->link ? x : code, b = e->link ? code : x;
-        const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
-        y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
-        y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
-        y = rq_quantize_exact(y, qe[3], qe[6], qe[5], qe[7], qe[8], qe[9], e->steps);
-    }
+    if (e && e->kind)
+        y = rq_quantize_exact(rq_consume(e, y, qe, dst, mask, out), qe[3], qe[6], qe[5], qe[7], qe[8], qe[9],
+                              e->steps);
     store_codes(dst, y, mask);
 }
 
@@ -799,14 +806,8 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, const float *qe
     vf gap = rq_quantize(y, q + 2, q + 3, steps, &r, zero_low);              /* Quantize */
     y = zero_low ? r : vf_add(r, vf_set1(q[4]));
     if (e && e->kind) {
-        const long at = dst - (uint8_t *)out;
-        const vf code = vf_add(y, vf_set1(0.0f));                            /* as stored, read back */
-        const vf x = load_codes(e->codes + at, mask, e->other);
-        const vf a = e->link ? x : code, b = e->link ? code : x;
-        const vf d = vf_sub(a, vf_set1(qe[0]));                              /* float32(q1) - h */
-        y = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
-        y = vf_mul(y, vf_set1(qe[2]));                                       /* Multiply */
-        gap = rq_wider(gap, rq_quantize(y, qe + 3, qe + 4, vf_set1(e->steps), &r, 0));
+        gap = rq_wider(gap, rq_quantize(rq_consume(e, y, qe, dst, mask, out), qe + 3, qe + 4, vf_set1(e->steps),
+                                        &r, 0));
         y = vf_add(r, vf_set1(qe[5]));
     }
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {

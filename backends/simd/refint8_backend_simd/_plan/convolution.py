@@ -185,7 +185,8 @@ class ConvPlan(Reused):
         if not self.depthwise:
             self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
                                ntaps, nvpad, suffix)
-            self.scratch_bytes = group * len(phases) * ck * plane_pos * 4 + self._tail_row_bytes
+            tail_rows = group * p.tail_n * ntaps * ceil_div(ck, 8) * TAIL_CELLS   # conv_tail_inputs
+            self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
@@ -244,9 +245,8 @@ class ConvPlan(Reused):
             full[:, :ocg, :cg] = wz
             packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
             packed = np.ascontiguousarray(packed).reshape(-1)
-        self._tail_row_bytes = 0
         if not amx and not has_zw:
-            self._plan_tail(p, keep, geo, ck, ntaps)
+            self._plan_tail(p, keep)
         # + one group of tail cells: conv_tail reads whole groups, past the last block's last tap
         packed_buffer = aligned(packed.nbytes + TAIL_CELLS * 4)
         packed_buffer[:] = 0
@@ -256,7 +256,7 @@ class ConvPlan(Reused):
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.function = getattr(lib, f"r8_conv_{suffix}")
 
-    def _plan_tail(self, p: Any, keep: Keep, geo: ConvGeometry, ck: int, ntaps: int) -> None:
+    def _plan_tail(self, p: Any, keep: Keep) -> None:
         """r8_conv.tail_* (r8simd_kernels.h conv_tail) where the last virtual vector has at most
         VL/4 valid lanes (1 of 16 on a 7x7 plane): its positions are computed against the tiles'
         own weights with the output channels across the lanes instead of a vector per output
@@ -268,8 +268,6 @@ class ConvPlan(Reused):
             return
         p.tail_pos = keep.ptr("int *", np.array([(len(bits) - 1) * vl + i for i in lanes], np.int32))
         p.tail_n = len(lanes)
-        row_cells = ceil_div(ck, 8) * TAIL_CELLS   # r8simd_kernels.h tail_row_cells
-        self._tail_row_bytes = geo.group * len(lanes) * ntaps * row_cells * 4
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
         """r8_conv.rq (r8simd_kernels.h conv_compute_rq, and rq_channel for the depthwise kernels)
