@@ -1112,25 +1112,33 @@ static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int
 #define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
+#define CONV_CHUNK_RQ (2048 / VL)   /* conv_compute_rq's (it buffers 2 tiles, not a chunk) */
 #define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
 
-/* Work items: (group, chunk of at most CONV_CHUNK vectors, run of output-channel blocks whose
- * packed weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ
- * by at most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4
- * vectors, not a last chunk of 1 vector run as a 1-vector tile. */
+/* Work items: (group, chunk of at most `chunk` vectors, run of output-channel blocks whose packed
+ * weights fit CONV_WEIGHT_BYTES). Chunks and the tiles of a chunk are balanced (sizes differ by at
+ * most one), so a plane of 49 vectors gives chunks 12, 12, 12, 13 and tiles of 3 or 4 vectors, not a
+ * last chunk of 1 vector run as a 1-vector tile. With nt threads the chunks are cut smaller where
+ * there would be fewer than 4 items per thread (the items are statically scheduled). The split
+ * only schedules the work: every output is the same whatever the chunks. */
 typedef struct { int nob, run, nrun, nchunk; long items; } conv_split;
 typedef struct { int g, v0, len, ntile, ob0, ob_end, last; } conv_item;   /* last: the last chunk */
 
 /* The virtual vectors the tiles compute: all but a tail (conv_tail). */
 R8_INLINE int conv_tile_vectors(const r8_conv *p) { return p->nvec - (p->tail_n ? 1 : 0); }
 
-R8_INLINE conv_split conv_split_of(const r8_conv *p) {
+R8_INLINE conv_split conv_split_of(const r8_conv *p, int chunk, int nt) {
     conv_split s;
     s.nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
     s.run = (int)R8_MAX(1, R8_MIN((long)s.nob, CONV_WEIGHT_BYTES / ob_bytes));
     s.nrun = (s.nob + s.run - 1) / s.run;
-    s.nchunk = (conv_tile_vectors(p) + CONV_CHUNK - 1) / CONV_CHUNK;
+    const int vectors = conv_tile_vectors(p);
+    s.nchunk = (vectors + chunk - 1) / chunk;
+    if (nt > 1) {   /* at least 4 items per thread, chunks of CONV_CHUNK vectors at the least */
+        const long want = ((long)4 * nt + (long)p->G * s.nrun - 1) / ((long)p->G * s.nrun);
+        s.nchunk = (int)R8_MAX(s.nchunk, R8_MIN(want, (vectors + CONV_CHUNK - 1) / CONV_CHUNK));
+    }
     s.items = (long)p->G * s.nchunk * s.nrun;
     return s;
 }
@@ -1154,7 +1162,7 @@ R8_INLINE conv_item conv_item_of(const r8_conv *p, const conv_split *s, long it)
 /* Per block of a work item's run: the raw sums of the chunk, tile by tile, then the epilogue; the
  * chunk's inputs and the run's weights are reused from L1 for small layers. */
 static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
-    const conv_split split = conv_split_of(p);
+    const conv_split split = conv_split_of(p, CONV_CHUNK, 1);
     int nan = 0;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1) reduction(+ : nan)
     for (long it = 0; it < split.items; it++) {
@@ -1250,7 +1258,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
  * consumer once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's codes, u8; 10-12 % on
  * MobileNetV2's layers of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
-    const conv_split split = conv_split_of(p);
+    const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
     const rq_consumer consumer = rq_consumer_of(p);
     if (consumer.kind) {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
