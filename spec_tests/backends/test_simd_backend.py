@@ -678,9 +678,13 @@ def test_results_do_not_depend_on_thread_count():
     weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
     requantized = (Multiply(rng.uniform(1e-5, 2e-5, (1, 65, 1, 1)).astype(np.float32)), Add(np.float32(0.1)),
                    Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
-    # a 7x7 plane of 1x1 convolutions also runs the tail vector (conv_tail)
+    # a 7x7 plane of 1x1 convolutions also runs the tail vector (conv_tail); a 49x49 plane (2401 =
+    # 150*16 + 1 positions) is two of the interleaved loop's chunks on 1 thread and ten on 3
+    # (conv_split_of), the tail run by the last one
     q7, weights7 = q[:, :, :7, :7].copy(), weights[:, :, :1, :1].copy()
-    layers = [(q, weights, dict(pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1))), (q7, weights7, {})]
+    q49 = rng.integers(0, 256, size=(1, 33, 49, 49)).astype(np.uint8)
+    layers = [(q, weights, dict(pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1))), (q7, weights7, {}),
+              (q49, weights7, {})]
     for chain in [(Multiply(np.float32(1e-4)), Relu()), requantized]:   # the second: interleaved (r8_conv.rq)
         for x, w, attrs in layers:
             node = conv(x, w, post_ops=chain, **attrs)
