@@ -1197,9 +1197,9 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work); break;
 #define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
 
-/* Work item `it` of conv_compute's, tiles of at most CONV_MR vectors, with the interleaved
- * requantization: two raw buffers alternate between the tile being accumulated and the one being
- * requantized; the last tile of the item is requantized alone. consumer: rq_consumer_of(p);
+/* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
+ * with the interleaved requantization: two raw buffers alternate between the tile being
+ * accumulated and the one being requantized; the last tile of the item is requantized alone. consumer: rq_consumer_of(p);
  * fused, zero_low: literals (conv_compute_rq), so that the loop without a consumer carries none of
  * its code, and the one for zero il and ol none of their operations (rq_vector). */
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
@@ -1255,7 +1255,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
 /* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
  * (conv_rq_item); the loops with and without a fused consumer are compiled apart, the one without
  * carrying none of the consumer's code (2-5 % faster on the 64-channel 1x1 layers), and without a
- * consumer once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's codes, u8; 10-12 % on
+ * consumer once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's codes, u8; 5-11 % on
  * MobileNetV2's layers of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
