@@ -6,7 +6,8 @@ Inside a model a layer finds its weights, tables and code as the previous infere
 flushing every cache (also the interpreter's and the shared scratch, which a model keeps warm).
 This script times each convolution step of quantized_resnet50() (fused steps included) from the
 model's own counters, then re-runs the same step on the inputs it received, right after itself.
-Single thread, wall time, medians over inferences.
+Single thread, wall time, medians over inferences. The model is compiled with ``sequences=False``
+(each step's kernel called from the runtime's loop, which this script wraps to record inputs).
 
     python benchmarks/simd_in_model_layers.py [--inferences 15] [--isa avx512_vnni]
 """
@@ -30,7 +31,7 @@ def main() -> None:
     parser.add_argument("--isa", default=None, help="cap the simd variant (default: the best)")
     args = parser.parse_args()
     config = {"threads": 1} | ({"isa": args.isa} if args.isa else {})
-    compiled = refint8.compile(quantized_resnet50(), backend="simd", config=config)
+    compiled = refint8.compile(quantized_resnet50(), backend="simd", config=config, sequences=False)
     x = {name: np.random.default_rng(0).random(t.shape).astype(np.float32)
          for name, t in compiled.model.input_types.items()}
     convolutions = [step for step in compiled._steps

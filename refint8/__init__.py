@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 from . import opset
-from .backend import Backend, BackendOptions, BackendSpec, Capabilities, Kernel
+from .backend import Backend, BackendOptions, BackendSpec, Capabilities, Kernel, PlannedStep
 from .config import Config, load_config
 from .errors import (BackendError, ConfigError, GraphError, InputError, ModelFileError,
                      Refint8Error, UnsupportedError)
@@ -29,7 +29,7 @@ __version__ = "0.1.0"
 __all__ = [
     "Backend", "BackendError", "BackendOptions", "BackendSpec", "Capabilities", "CompiledModel",
     "Config", "ConfigError", "GraphError", "InputError", "Kernel", "Model", "ModelFileError",
-    "Node", "Output", "Refint8Error", "TensorType", "UnsupportedError", "compile",
+    "Node", "Output", "PlannedStep", "Refint8Error", "TensorType", "UnsupportedError", "compile",
     "compile_model", "fake_quantize", "hookimpl", "load_config", "opset", "read_model",
     "write_model",
 ]

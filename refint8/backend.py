@@ -28,6 +28,21 @@ Fusion contract (optional)
     saturation included), only not stored. The fused step runs at the consumer's place in the plan; the counters report the
     producer EXECUTED (its time includes the consumer's) and the consumer NOT_RUN, as OpenVINO
     reports a fused layer. ``None`` (the default) keeps the two kernels.
+
+Sequence contract (optional)
+    Once the plan is built, the runtime offers the backend every maximal run of two or more
+    consecutive steps whose kernels it returned (``Backend.sequence(steps)``, in plan order, each a
+    :class:`PlannedStep`: its kernel and the numbers of the value slots it reads and writes). The
+    backend may return a callable ``run(slots, timings)`` that does, for one inference, what the
+    steps' kernels would do one after the other, but without the runtime between them (e.g. one
+    call into compiled code): it reads each step's inputs from ``slots`` (the inference's values,
+    a list indexed by slot number), stores each step's outputs there (arrays of exactly the
+    declared types and shapes, which the runtime checks after the run; an array may be reused by
+    a later run only where nothing but the backend still references it), and appends one
+    ``(wall_ns, cpu_ns)`` pair to ``timings`` as each step finishes, measured with the clocks of
+    ``time.perf_counter_ns`` and ``time.process_time_ns``. An exception means the step after the
+    last timed one failed: the runtime names it, as for a kernel. The counters are the steps' own,
+    as without the sequence. ``None`` (the default) keeps the runtime's loop over the kernels.
 """
 
 from __future__ import annotations
@@ -69,6 +84,20 @@ class Kernel:
 
 
 @dataclass(frozen=True)
+class PlannedStep:
+    """A step of the compiled plan as ``Backend.sequence`` sees it: its kernel and the value slots
+    it reads (its kernel's inputs, in order) and writes (its outputs, in order)."""
+
+    kernel: Kernel
+    inputs: tuple[int, ...]
+    outputs: tuple[int, ...]
+
+
+#: ``run(slots, timings)`` of a sequence of steps (see the sequence contract).
+SequenceRun = Callable[[list, list], None]
+
+
+@dataclass(frozen=True)
 class Capabilities:
     """What a backend declares about itself; the conformance suite checks it against the reference."""
 
@@ -102,6 +131,10 @@ class Backend(ABC):
 
     def fuse(self, producer: Node, consumer: Node) -> Kernel | None:
         """One kernel for ``consumer`` with ``producer`` folded in (see the fusion contract), or ``None``."""
+        return None
+
+    def sequence(self, steps: Sequence[PlannedStep]) -> SequenceRun | None:
+        """One callable running ``steps`` (see the sequence contract), or ``None``."""
         return None
 
 

@@ -21,6 +21,7 @@ AVX512 = ["-mavx512f", "-mavx512bw", "-mavx512vl", "-mavx512dq"]
 UNITS = [
     ("r8_dispatch.c", []),
     ("r8_generic.c", []),
+    ("r8_steps.c", []),
     ("r8_sse42.c", ["-msse4.2"]),
     ("r8_avx2.c", ["-mavx2"]),
     ("r8_avx512.c", AVX512),

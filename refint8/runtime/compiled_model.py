@@ -5,7 +5,8 @@ lowers the model (the Low Precision Transformations turn FakeQuantize graphs int
 asks the backend for one kernel per remaining node, or for one kernel per pair of nodes it offers to
 fuse (``Backend.fuse``); nodes it does not implement go to the fallback chain. The result is a flat
 plan: a list of steps reading and writing numbered slots, so inference is a loop over pre-bound
-kernel calls with a timer around each.
+kernel calls with a timer around each. Runs of consecutive steps of the chosen backend are offered
+to it whole (``Backend.sequence``): what it accepts runs as one call, which times its steps itself.
 """
 
 from __future__ import annotations
@@ -14,14 +15,14 @@ import dataclasses
 import os
 import time
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from collections.abc import Sequence as SequenceABC
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
 from .. import dtypes
-from ..backend import Backend, Kernel
+from ..backend import Backend, Kernel, PlannedStep, SequenceRun
 from ..config import Config, load_config
 from ..errors import BackendError, InputError, Refint8Error
 from ..graph import Model, Node, Output, TensorType
@@ -47,6 +48,20 @@ class _Step:
         if self.producer is not None:
             text = f"node '{self.producer.name}' ({self.producer.type}) fused with {text}"
         return text
+
+
+@dataclass
+class _Sequence:
+    """Consecutive steps the backend runs with one call (its sequence contract)."""
+
+    steps: list[_Step]
+    run: SequenceRun
+    #: (slot, dtype, shape, step) of every output, for the check after each run
+    checks: list[tuple[int, np.dtype, tuple[int, ...], _Step]] = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.checks = [(index, np.dtype(expected.dtype), tuple(expected.shape), step)
+                       for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)]
 
 
 def precision_of(node: Node) -> str:
@@ -78,6 +93,7 @@ class CompiledModel:
         config: Config,
         notes: Sequence[str] = (),
         fusion: bool = True,
+        sequences: bool = True,
     ) -> None:
         self.source = source
         self.model = lowered
@@ -88,6 +104,10 @@ class CompiledModel:
         self.inferences = 0
         self.fusion = fusion
         self._build_plan(fallbacks)
+        #: the rows that count an inference without timing one (NOT_RUN, OPTIMIZED_OUT)
+        self._idle_rows = [row for row in self._rows if row.status is not Status.EXECUTED]
+        #: what inference runs: the steps, runs of them taken by the backend as sequences
+        self._program: list[_Step | _Sequence] = self._sequences() if sequences else list(self._steps)
 
     # -- compilation ---------------------------------------------------------------------------
 
@@ -149,6 +169,36 @@ class CompiledModel:
                             for p in self.model.parameters]
         self._output_slots = {name: slot(out) for name, out in self.model.outputs.items()}
         self._slot_count = len(slot_of)
+
+    def _sequences(self) -> list[_Step | _Sequence]:
+        """The plan with every run of two or more consecutive steps of the chosen backend that it
+        accepts (``Backend.sequence``) as one entry."""
+        offer = getattr(self.backend, "sequence", None)
+        program: list[_Step | _Sequence] = []
+        run: list[_Step] = []
+
+        def close() -> None:
+            runner = None
+            if len(run) >= 2 and offer is not None:
+                try:
+                    runner = offer([PlannedStep(s.kernel, s.inputs, s.outputs) for s in run])
+                except Refint8Error:
+                    raise
+                except Exception as exc:
+                    raise BackendError(f"backend '{self.backend_name}' failed to take a sequence of "
+                                       f"{len(run)} steps from {run[0].label}: "
+                                       f"{type(exc).__name__}: {exc}") from exc
+            program.extend([_Sequence(list(run), runner)] if runner is not None else run)
+            run.clear()
+
+        for step in self._steps:
+            if step.backend != self.backend_name:
+                close()
+                program.append(step)
+            else:
+                run.append(step)
+        close()
+        return program
 
     def _add_fused_rows(self, node: Node) -> None:
         """NOT_RUN rows for the layers LPT fused into ``node`` (its FakeQuantize, ...)."""
@@ -235,19 +285,17 @@ class CompiledModel:
         # timings are committed to the counters only once the whole inference succeeded, so every
         # row counts the same inferences even after one that raised midway
         timings: list[tuple[LayerCounter, int, int]] = []
-        for step in self._steps:
+        for entry in self._program:
+            if isinstance(entry, _Sequence):
+                self._run_sequence(entry, slots, timings)
+                continue
+            step = entry
             args = [slots[i] for i in step.inputs]
             start_wall, start_cpu = perf(), cpu()
             try:
                 results = step.kernel.run(args)
-            except Refint8Error as exc:
-                exc.add_note(f"while running {step.label} on backend '{step.backend}'")
-                raise
             except Exception as exc:
-                raise BackendError(
-                    f"backend '{step.backend}' kernel for {step.label} failed: "
-                    f"{type(exc).__name__}: {exc}"
-                ) from exc
+                raise self._failure(step, exc) from exc
             end_cpu, end_wall = cpu(), perf()
             timings.append((step.counter, end_wall - start_wall, end_cpu - start_cpu))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
@@ -257,27 +305,62 @@ class CompiledModel:
             if len(results) != len(step.outputs):
                 raise BackendError(f"backend '{step.backend}' returned {len(results)} outputs for "
                                    f"{step.label}, expected {len(step.outputs)}")
-            for index, value, expected in zip(step.outputs, results, step.node.output_types):
-                if not isinstance(value, np.ndarray):
-                    raise BackendError(f"backend '{step.backend}' returned a {type(value).__name__} "
-                                       f"for {step.label}, expected {expected}")
-                if value.dtype != expected.dtype or value.shape != expected.shape:
-                    raise BackendError(
-                        f"backend '{step.backend}' returned {dtypes.type_name(value.dtype)}"
-                        f"{list(value.shape)} for {step.label}, expected {expected}"
-                    )
+            for index, value in zip(step.outputs, results):
                 slots[index] = value
+            self._check_outputs(step, slots)
         for counter, wall_ns, cpu_ns in timings:
             counter.real_time_us += wall_ns / 1000.0
             counter.cpu_time_us += cpu_ns / 1000.0
             counter.count += 1
-        for row in self._rows:
-            if row.status is not Status.EXECUTED:
-                row.count += 1
+        for row in self._idle_rows:
+            row.count += 1
         self.inferences += 1
         return {name: slots[index] for name, index in self._output_slots.items()}
 
     __call__ = infer
+
+    @staticmethod
+    def _failure(step: _Step, exc: Exception) -> Exception:
+        """The error to raise for a step's kernel that raised ``exc``: a refint8 error with a note
+        naming the step, anything else wrapped in a BackendError naming it."""
+        if isinstance(exc, Refint8Error):
+            exc.add_note(f"while running {step.label} on backend '{step.backend}'")
+            return exc
+        return BackendError(f"backend '{step.backend}' kernel for {step.label} failed: "
+                            f"{type(exc).__name__}: {exc}")
+
+    @staticmethod
+    def _check_outputs(step: _Step, slots: list[Any]) -> None:
+        """A BackendError unless the step's outputs in ``slots`` are arrays of the declared types."""
+        for index, expected in zip(step.outputs, step.node.output_types):
+            value = slots[index]
+            if not isinstance(value, np.ndarray):
+                raise BackendError(f"backend '{step.backend}' returned a {type(value).__name__} "
+                                   f"for {step.label}, expected {expected}")
+            if value.dtype != expected.dtype or value.shape != expected.shape:
+                raise BackendError(
+                    f"backend '{step.backend}' returned {dtypes.type_name(value.dtype)}"
+                    f"{list(value.shape)} for {step.label}, expected {expected}"
+                )
+
+    def _run_sequence(self, sequence: _Sequence, slots: list[Any],
+                      timings: list[tuple[LayerCounter, int, int]]) -> None:
+        """One inference of a sequence (the backend's sequence contract): its steps' timings and
+        outputs, checked as a kernel's; an error names the step after the last timed one."""
+        done: list[tuple[int, int]] = []
+        try:
+            sequence.run(slots, done)
+        except Exception as exc:
+            failed = sequence.steps[min(len(done), len(sequence.steps) - 1)]
+            raise self._failure(failed, exc) from exc
+        if len(done) != len(sequence.steps):
+            raise BackendError(f"backend '{self.backend_name}' timed {len(done)} of the "
+                               f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")
+        timings.extend((step.counter, wall_ns, cpu_ns) for step, (wall_ns, cpu_ns) in zip(sequence.steps, done))
+        for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
+            value = slots[index]
+            if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
+                self._check_outputs(step, slots)
 
     def _bind_inputs(self, inputs: Any) -> list[np.ndarray]:
         names = [name for name, _, _ in self._parameters]
@@ -341,6 +424,7 @@ def compile_model(
     registry: BackendRegistry | None = None,
     lpt: bool = True,
     fusion: bool = True,
+    sequences: bool = True,
 ) -> CompiledModel:
     """Compile ``model`` for a backend chosen by argument, environment, config file or default.
 
@@ -352,6 +436,8 @@ def compile_model(
     ``lpt=False`` skips the Low Precision Transformations (every layer runs FP32).
     ``fusion=False`` keeps one kernel per node even where the backend could run two as one
     (see the fusion contract in :mod:`refint8.backend`); results are the same either way.
+    ``sequences=False`` runs every step's kernel from the runtime's loop even where the backend
+    could run consecutive steps itself (the sequence contract); results and counters are the same.
     """
     from ..lowering import lower
 
@@ -389,4 +475,5 @@ def compile_model(
     fallbacks = [(n, registry.create(n, cfg.options_for(n))) for n in chain
                  if n != name and (cfg.fallback is not None or registry.usable(n, cfg.options_for(n))[0])]
     lowered = lower(model, chosen.capabilities(), enable_lpt=lpt)
-    return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes, fusion=fusion)
+    return CompiledModel(model, lowered, chosen, name, fallbacks, cfg, notes, fusion=fusion,
+                         sequences=sequences)

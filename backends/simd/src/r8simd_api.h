@@ -224,6 +224,28 @@ void r8_relu_codes(long n, int in_signed, const void *in, void *out);
 void r8_resize_nearest(const r8_resize_args *p, const void *in, void *out);
 void r8_mvn_normalize(const r8_mvn_args *p, const void *in, float *y);
 
+/* One step of a sequence the backend runs in one call (r8_run_steps; _plan/sequence.py builds
+ * them): a kernel of this header called as fn(params, in0, out), or fn(params, in0, in1, out) with
+ * two_inputs; returns_count: it returns the count of NaNs that reached a quantizing FakeQuantize
+ * (int), else void; consumer: an r8_conv with a fused consumer, whose other input in1 goes into
+ * params->elt_other for the call. */
+typedef struct {
+    void *fn;
+    void *params;
+    const void *in0;
+    const void *in1;
+    void *out;
+    int returns_count;
+    int two_inputs;
+    int consumer;
+} r8_step;
+
+/* Run steps[0 .. n) in order, each timed: ns[2i] its wall time (CLOCK_MONOTONIC) and ns[2i + 1]
+ * its CPU time (CLOCK_PROCESS_CPUTIME_ID), in nanoseconds, the clocks of Python's perf_counter_ns
+ * and process_time_ns. Stops after a step that returned a nonzero count: returns its index, or n
+ * when all ran. */
+int r8_run_steps(r8_step *steps, int n, long long *ns);
+
 unsigned r8_cpu_features(void);
 int r8_amx_request(void);
 int r8_max_threads(void);

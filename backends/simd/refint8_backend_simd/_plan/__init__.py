@@ -4,8 +4,8 @@ Everything here runs once per node in ``Backend.kernel``; the C kernels (``src/`
 layouts are described in ``src/r8simd_api.h``; this package is where they are built, with NumPy:
 ``common`` (variants, buffers), ``post_ops`` (post-op tables and their exact shortcuts),
 ``convolution``, ``matmul``, ``elementwise``, ``pooling``, ``mvn``, ``movement`` (Concat, nearest
-Interpolate, Reshape, Transpose), and ``fusion`` (a convolution with the elementwise layer that
-reads its output, as one kernel).
+Interpolate, Reshape, Transpose), ``fusion`` (a convolution with the elementwise layer that
+reads its output, as one kernel), and ``sequence`` (consecutive steps in one C call).
 
 Exactness, in short (the integers are exact, so ``float32(acc)`` is the reference's):
 
@@ -35,7 +35,8 @@ from .matmul import MatMulPlan
 from .movement import ConcatPlan, ReshapePlan, ResizePlan, TransposePlan, nearest_tables
 from .mvn import MVNPlan, trailing_groups
 from .pooling import AvgPoolPlan, Int8AvgPoolPlan, MaxPoolPlan, ReluCodesPlan
+from .sequence import SequenceRun, c_call_of
 
 __all__ = ["AvgPoolPlan", "ConcatPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "Int8AvgPoolPlan", "MatMulPlan",
-           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReluCodesPlan", "ReshapePlan", "ResizePlan",
+           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReluCodesPlan", "ReshapePlan", "ResizePlan", "SequenceRun", "c_call_of",
            "TransposePlan", "VARIANTS", "nearest_tables", "trailing_groups"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -77,6 +78,19 @@ def scratch_pointer(ffi: Any, nbytes: int) -> Any:
     return _ARENA.pointer
 
 
+@dataclass(frozen=True)
+class CCall:
+    """How a plan's ``run`` is one call of its C function on ``(params, inputs..., out)``.
+
+    ``inputs``: the step inputs the function reads, in argument order (an index may repeat: a
+    unary elementwise kernel reads its input twice). ``consumer``: an ``r8_conv`` with a fused
+    consumer, whose second input goes into ``params.elt_other`` (the function takes one input).
+    """
+
+    inputs: tuple[int, ...]
+    consumer: bool = False
+
+
 class Reused:
     """What every plan runs with: its C function, struct and lock, and an output buffer reused
     across runs, but only when nobody else holds the previous one.
@@ -95,6 +109,11 @@ class Reused:
     lock: Any            # one run at a time per plan (the struct is shared)
     scratch_bytes = 0    # the scratch it borrows from its thread's arena for each call (scratch_pointer)
     _out: np.ndarray | None = None
+
+    def c_call(self) -> CCall | None:
+        """How ``run`` is one call of the C function, for a sequence (_plan/sequence.py); ``None``
+        where it does more (the default)."""
+        return None
 
     def lend_scratch(self) -> None:
         """Point the struct's scratch at the calling thread's arena (under the plan's lock)."""

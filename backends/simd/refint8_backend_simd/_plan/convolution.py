@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, TAIL_CELLS, VARIANTS, Keep, Reused, aligned,
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, TAIL_CELLS, VARIANTS, CCall, Keep, Reused, aligned,
                      ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 
@@ -382,3 +382,6 @@ class ConvPlan(Reused):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.run_kernel(x)
+
+    def c_call(self) -> CCall:
+        return CCall((0,))

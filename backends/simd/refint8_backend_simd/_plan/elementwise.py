@@ -9,7 +9,7 @@ import numpy as np
 
 from refint8.errors import InputError
 
-from .common import LANES, NAN_MESSAGE, VARIANTS, Keep, Reused, round_up, scalar_operand
+from .common import LANES, NAN_MESSAGE, VARIANTS, CCall, Keep, Reused, round_up, scalar_operand
 from .post_ops import build_posts
 
 
@@ -131,3 +131,6 @@ class ElementwisePlan(Reused):
         if nan:
             raise InputError(NAN_MESSAGE)
         return out
+
+    def c_call(self) -> CCall | None:
+        return (CCall((0, 1)) if self.binary else CCall((0, 0))) if self.size else None

@@ -18,7 +18,7 @@ import numpy as np
 
 from refint8.errors import InputError
 
-from .common import NAN_MESSAGE, Reused, plane_values, requantization_fields
+from .common import NAN_MESSAGE, CCall, Reused, plane_values, requantization_fields
 from .convolution import ConvPlan
 from .elementwise import elementwise_struct
 
@@ -81,3 +81,6 @@ class ConvConsumerPlan(Reused):
         if nan:
             raise InputError(NAN_MESSAGE)
         return out
+
+    def c_call(self) -> CCall:
+        return CCall((0, -1), consumer=True)

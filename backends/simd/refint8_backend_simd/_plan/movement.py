@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .common import Keep, Reused
+from .common import CCall, Keep, Reused
 
 #: execType prefix of kernels with no ISA-specific code
 GENERIC = "simd_any"
@@ -79,6 +79,9 @@ class ResizePlan(Reused):
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return self.run_kernel(x)
+
+    def c_call(self) -> CCall:
+        return CCall((0,))
 
 
 def nearest_tables(node: Any) -> tuple[np.ndarray, np.ndarray] | None:

@@ -9,7 +9,7 @@ import numpy as np
 
 from refint8.errors import InputError
 
-from .common import VARIANTS, Reused, aligned, round_up
+from .common import VARIANTS, CCall, Reused, aligned, round_up
 
 
 class _PoolPlan(Reused):
@@ -57,6 +57,9 @@ class _PoolPlan(Reused):
             out = self.output()
             self._call(x, out)
         return out
+
+    def c_call(self) -> CCall | None:
+        return CCall((0,)) if int(np.prod(self.out_shape)) else None
 
 
 class MaxPoolPlan(_PoolPlan):

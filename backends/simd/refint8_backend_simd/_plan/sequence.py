@@ -1,0 +1,175 @@
+"""Runs of the plan's steps executed by one C call (the runtime's sequence contract).
+
+Between two kernels the runtime's loop and a plan's ``run`` cost 6-10 us of interpreter work with
+the caches warm, and 15-30 us after a convolution has evicted them: 1.4 ms of a ResNet-50
+inference (5 %) and 0.9 ms of a MobileNetV2 one (17 %) went to it. Here a run of steps whose
+plans are each one C call (``Reused.c_call``) becomes an array of ``r8_step`` structs, bound once:
+each output is a buffer owned by the sequence, each input the buffer of the step that produced it
+or, read from the inference's slots at every run, a value from outside the run; ``r8_run_steps``
+calls the kernels in order and times each with the runtime's clocks. Steps whose plans do more than
+one C call (Reshape, Concat, MVN, ...) run from Python between the C runs, timed the same way.
+
+An output buffer is written again by the next inference only when nothing but the sequence
+references it (as ``Reused.output``): one the caller kept (a model output, or a view of one) is
+replaced by a fresh array first, and every step reading it is pointed at the new one.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+from refint8.backend import PlannedStep
+from refint8.errors import InputError
+
+from .common import NAN_MESSAGE, CCall, scratch_pointer
+
+
+def c_call_of(kernel: Any) -> tuple[Any, CCall] | None:
+    """(plan, its CCall) of one of this backend's kernels whose run is one C call, else ``None``."""
+    plan = getattr(kernel.run, "plan", None)
+    call = getattr(plan, "c_call", lambda: None)()
+    return None if call is None else (plan, call)
+
+
+@dataclass
+class _Input:
+    """Where a C step's argument (``field``: ``in0`` or ``in1``) comes from: the buffer of C step
+    ``producer`` of the sequence, or else the inference's value in ``slot``."""
+
+    step: int
+    field: str
+    slot: int
+    producer: int | None
+
+
+class SequenceRun:
+    """``run(slots, timings)`` for a run of the simd backend's steps (see the module docstring)."""
+
+    def __init__(self, ffi: Any, lib: Any, steps: Sequence[PlannedStep]) -> None:
+        self.ffi, self.lib = ffi, lib
+        self.lock = threading.Lock()
+        self.plans: list[Any] = []                 # of the C steps, in order
+        self.out_slots: list[int] = []             # each C step's output slot
+        self.buffers: list[np.ndarray] = []        # each C step's output
+        self.inputs: list[_Input] = []
+        #: the program: (first C step, count, external inputs) for a run of C steps, or a PlannedStep
+        self.program: list[tuple[int, int, list[_Input]] | PlannedStep] = []
+        producer_of: dict[int, int] = {}
+        for step in steps:
+            bound = c_call_of(step.kernel)
+            if bound is None:
+                self.program.append(step)
+                for slot in step.outputs:
+                    producer_of.pop(slot, None)
+                continue
+            if not self.program or not isinstance(self.program[-1], tuple):
+                self.program.append((len(self.plans), 0, []))
+            first, count, external = self.program[-1]
+            index = len(self.plans)
+            for field, position in zip(("in0", "in1"), bound[1].inputs):
+                slot = step.inputs[position]
+                source = _Input(index, field, slot, producer_of.get(slot))
+                self.inputs.append(source)
+                if source.producer is None:
+                    external.append(source)
+            self.program[-1] = (first, count + 1, external)
+            self.plans.append(bound)
+            self.out_slots.append(step.outputs[0])
+            producer_of[step.outputs[0]] = index
+        self.structs = ffi.new("r8_step[]", max(len(self.plans), 1))
+        self.ns = ffi.new("long long[]", 2 * max(len(self.plans), 1))
+        self.scratch_bytes = max((getattr(plan, "scratch_bytes", 0) for plan, _ in self.plans), default=0)
+        self._scratch = None
+        for index, (plan, call) in enumerate(self.plans):
+            s = self.structs[index]
+            kernel = ffi.typeof(plan.function)
+            s.fn = ffi.cast("void *", ffi.addressof(lib, plan.function.__name__))
+            s.params = ffi.cast("void *", plan.params)
+            s.returns_count = int(kernel.result.cname != "void")
+            s.two_inputs = int(len(call.inputs) == 2 and not call.consumer)
+            s.consumer = int(call.consumer)
+            self.buffers.append(np.empty(plan.out_shape, plan.out_dtype))
+        self.readers: list[list[_Input]] = [[] for _ in self.plans]   # the inputs reading each buffer
+        for source in self.inputs:
+            if source.producer is not None:
+                self.readers[source.producer].append(source)
+        self._pointers: list[Any] = [None] * len(self.plans)
+        self._point_at_buffers(range(len(self.plans)))
+        #: each buffer's references while only the sequence holds it
+        self._alone = self._references()
+
+    def _point_at_buffers(self, steps: Sequence[int]) -> None:
+        """Point the given steps' outputs, and the inputs that read them, at their buffers."""
+        for index in steps:
+            self._pointers[index] = pointer = self.ffi.from_buffer(self.buffers[index])
+            self.structs[index].out = pointer
+            for source in self.readers[index]:
+                setattr(self.structs[source.step], source.field, pointer)
+
+    def _references(self) -> list[int]:
+        return [sys.getrefcount(buffer) for buffer in self.buffers]
+
+    def _replace_kept_buffers(self) -> None:
+        """A fresh output for every step whose previous one is referenced outside the sequence."""
+        kept = [i for i, (now, alone) in enumerate(zip(self._references(), self._alone)) if now != alone]
+        if kept:
+            for i in kept:
+                self.buffers[i] = np.empty_like(self.buffers[i])
+            self._point_at_buffers(kept)
+
+    def _lend_scratch(self) -> None:
+        """Point the plans' scratch at the calling thread's arena (scratch_pointer)."""
+        if self.scratch_bytes:
+            pointer = scratch_pointer(self.ffi, self.scratch_bytes)
+            if pointer is not self._scratch:
+                for plan, _ in self.plans:
+                    if getattr(plan, "scratch_bytes", 0):
+                        plan.params.scratch = pointer
+                self._scratch = pointer
+
+    def __call__(self, slots: list, timings: list) -> None:
+        with self.lock:
+            self._replace_kept_buffers()
+            self._lend_scratch()
+            for part in self.program:
+                if isinstance(part, PlannedStep):
+                    self._run_python_step(part, slots, timings)
+                else:
+                    self._run_c_steps(*part, slots, timings)
+
+    def _run_c_steps(self, first: int, count: int, external: list[_Input], slots: list,
+                     timings: list) -> None:
+        ffi, structs, ns = self.ffi, self.structs, self.ns
+        held = []    # the inputs' arrays and buffers, alive until the call returns
+        for source in external:
+            value = slots[source.slot]
+            if not value.flags.c_contiguous:
+                value = np.ascontiguousarray(value)
+            pointer = ffi.from_buffer(value)
+            held.append((value, pointer))
+            setattr(structs[source.step], source.field, pointer)
+        done = self.lib.r8_run_steps(structs + first, count, ns + 2 * first)
+        times = ffi.unpack(ns + 2 * first, 2 * done)
+        timings.extend(zip(times[0::2], times[1::2]))
+        for i in range(first, first + min(done + 1, count)):
+            slots[self.out_slots[i]] = self.buffers[i]
+        for source in external:
+            setattr(structs[source.step], source.field, ffi.NULL)
+        if done < count:
+            raise InputError(NAN_MESSAGE)
+
+    @staticmethod
+    def _run_python_step(step: PlannedStep, slots: list, timings: list) -> None:
+        args = [slots[i] for i in step.inputs]
+        start_wall, start_cpu = time.perf_counter_ns(), time.process_time_ns()
+        results = step.kernel.run(args)
+        end_cpu, end_wall = time.process_time_ns(), time.perf_counter_ns()
+        for slot, value in zip(step.outputs, results):
+            slots[slot] = value
+        timings.append((end_wall - start_wall, end_cpu - start_cpu))

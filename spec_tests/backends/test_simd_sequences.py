@@ -1,0 +1,147 @@
+"""The simd backend's sequences (_plan/sequence.py, the runtime's sequence contract): consecutive
+steps run by one C call (r8_run_steps) give the results, counters and errors of the same kernels
+run one by one from the runtime's loop."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+import refint8
+from refint8.backend import PlannedStep
+from refint8.errors import InputError
+from refint8.int8.post_ops import Multiply, Quantize
+from refint8.registry import default_registry
+
+REGISTRY = default_registry()
+_PROBE = REGISTRY.create("simd")
+pytestmark = pytest.mark.skipif(not _PROBE.usable()[0], reason=f"simd unusable: {_PROBE.usable()[1]}")
+VARIANTS = list(_PROBE.capabilities().isa_variants) if _PROBE.usable()[0] else []
+
+
+def _resnet():
+    from refint8.models.resnet import quantized_resnet50
+
+    # 32x32: every kind of step of the real model (fused residual adds, MaxPool, AvgPool, Reshape,
+    # FullyConnected), small enough to compile twice per variant
+    return quantized_resnet50(image_size=32, calibration_samples=1)
+
+
+@pytest.fixture(scope="module")
+def resnet():
+    return _resnet()
+
+
+def _image(seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, 1, (1, 3, 32, 32)).astype(np.float32)
+
+
+def _compile(model, variant: str, sequences: bool, threads: int = 1):
+    return refint8.compile(model, backend="simd", config={"isa": variant, "threads": threads},
+                           sequences=sequences)
+
+
+def _logits(compiled, x: np.ndarray) -> np.ndarray:
+    (out,) = compiled.infer([x]).values()
+    return out
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_a_model_runs_as_sequences_with_the_results_and_counters_of_its_kernels(resnet, variant):
+    one_by_one, sequenced = _compile(resnet, variant, False), _compile(resnet, variant, True)
+    kinds = [type(entry).__name__ for entry in sequenced._program]
+    assert kinds == ["_Sequence"], kinds       # every step is the simd backend's: one sequence
+    runner = sequenced._program[0].run
+    assert sum(1 for part in runner.program if isinstance(part, tuple)) >= 2   # C runs around the Reshape
+    for seed in (0, 1):
+        x = _image(seed)
+        expected, got = one_by_one.infer([x]), sequenced.infer([x])
+        for name in expected:
+            assert got[name].tobytes() == expected[name].tobytes(), (variant, name)
+    rows = [row for row in sequenced.perf_counts() if row.status.name == "EXECUTED"]
+    assert [(r.name, r.exec_type) for r in rows] == \
+        [(r.name, r.exec_type) for r in one_by_one.perf_counts() if r.status.name == "EXECUTED"]
+    assert all(row.count == 2 and row.real_time_us > 0 for row in rows)
+
+
+def test_an_output_the_caller_keeps_is_not_overwritten_by_the_next_inference(resnet):
+    compiled = _compile(resnet, VARIANTS[-1], True)
+    reference = _compile(resnet, VARIANTS[-1], False)
+    first = _logits(compiled, _image(0))
+    second = _logits(compiled, _image(1))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(first, _logits(reference, _image(0)))
+    np.testing.assert_array_equal(second, _logits(reference, _image(1)))
+    # the next inference writes a fresh array for the output kept, its old one for the others
+    third = _logits(compiled, _image(2))
+    assert third is not second
+    np.testing.assert_array_equal(second, _logits(reference, _image(1)))
+
+
+def test_inferences_from_two_threads_at_once_are_each_right(resnet):
+    compiled = _compile(resnet, VARIANTS[-1], True)
+    expected = {seed: _logits(_compile(resnet, VARIANTS[-1], False), _image(seed)) for seed in (0, 1)}
+    failures: list[str] = []
+
+    def work(seed: int) -> None:
+        for _ in range(3):
+            if not np.array_equal(_logits(compiled, _image(seed)), expected[seed]):
+                failures.append(f"seed {seed}")
+
+    threads = [threading.Thread(target=work, args=(seed,)) for seed in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+
+
+def _conv(x_shape, oc, post_ops, name):
+    from refint8 import opset
+    from refint8.graph import make_node
+
+    x = opset.parameter(list(x_shape), "u8", name=f"{name}_in")
+    w = opset.constant(np.ones((oc, x_shape[1], 1, 1), np.int8))
+    return make_node("Int8Convolution", [x, w], {
+        "strides": (1, 1), "pads_begin": (0, 0), "pads_end": (0, 0), "dilations": (1, 1), "group": 1,
+        "input_zero_point": None, "weight_zero_point": None, "post_ops": post_ops,
+        "accumulation": "exact"}, name=name)
+
+
+U8 = Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8")
+
+
+def _two_convolutions(second_posts):
+    """A SequenceRun of two 1x1 convolutions, slot 0 -> 1 -> 2 (the first copies its input's
+    single channel: weights 1, codes kept by the u8 Quantize), and the simd backend's ffi."""
+    backend = REGISTRY.create("simd", refint8.BackendOptions(threads=1))
+    first = backend.kernel(_conv((1, 1, 3, 4), 1, (U8,), "first"))
+    second = backend.kernel(_conv((1, 1, 3, 4), 2, second_posts, "second"))
+    steps = [PlannedStep(first, (0,), (1,)), PlannedStep(second, (1,), (2,))]
+    return backend.sequence(steps)
+
+
+def test_a_nan_in_the_second_step_stops_after_timing_the_first():
+    run = _two_convolutions((Multiply(np.float32(np.inf)), U8))     # 0 * inf: NaN at the Quantize
+    slots = [np.zeros((1, 1, 3, 4), np.uint8), None, None]
+    timings: list[tuple[int, int]] = []
+    with pytest.raises(InputError, match="NaN"):
+        run(slots, timings)
+    assert len(timings) == 1 and timings[0][0] > 0
+
+
+def test_an_input_from_outside_that_is_not_c_contiguous_is_read_as_its_values():
+    run = _two_convolutions((Multiply(np.float32(2.0)), U8))
+    codes = np.arange(12, dtype=np.uint8).reshape(1, 1, 4, 3)
+    x = codes.transpose(0, 1, 3, 2)                  # (1, 1, 3, 4), not C-contiguous
+    assert not x.flags.c_contiguous
+    slots = [x, None, None]
+    timings: list[tuple[int, int]] = []
+    run(slots, timings)
+    expected = np.minimum(2 * x.astype(np.int32), 255).astype(np.uint8)
+    np.testing.assert_array_equal(slots[1][0, 0], x[0, 0])
+    for channel in (0, 1):
+        np.testing.assert_array_equal(slots[2][0, channel], expected[0, 0])
+    assert len(timings) == 2
