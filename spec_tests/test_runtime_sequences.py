@@ -133,3 +133,23 @@ def test_a_sequence_that_times_too_few_steps_is_a_backend_error():
     compiled._program[0].run = lambda slots, timings: None
     with pytest.raises(BackendError, match="timed 0 of the 4 steps"):
         compiled.infer([X])
+
+
+def test_a_refint8_error_inside_a_sequence_is_raised_as_itself_not_chained_to_itself():
+    compiled = _compile(Sequencing(fail_at=0))
+    with pytest.raises(InputError) as info:
+        compiled.infer([X])
+    assert info.value.__cause__ is None
+    assert any("node 'first' (Relu)" in note for note in info.value.__notes__)
+
+
+def test_any_other_exception_inside_a_sequence_is_a_backend_error_naming_the_step():
+    compiled = _compile(Sequencing())
+
+    def broken(slots, timings):
+        timings.append((1, 1))
+        raise KeyError("lost table")
+    compiled._program[0].run = broken
+    with pytest.raises(BackendError, match=r"kernel for node 'double' \(Multiply\) failed: KeyError") as info:
+        compiled.infer([X])
+    assert isinstance(info.value.__cause__, KeyError)

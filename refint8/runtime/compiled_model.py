@@ -294,8 +294,11 @@ class CompiledModel:
             start_wall, start_cpu = perf(), cpu()
             try:
                 results = step.kernel.run(args)
+            except Refint8Error as exc:
+                exc.add_note(self._failure_note(step))
+                raise
             except Exception as exc:
-                raise self._failure(step, exc) from exc
+                raise self._backend_failure(step, exc) from exc
             end_cpu, end_wall = cpu(), perf()
             timings.append((step.counter, end_wall - start_wall, end_cpu - start_cpu))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
@@ -320,12 +323,13 @@ class CompiledModel:
     __call__ = infer
 
     @staticmethod
-    def _failure(step: _Step, exc: Exception) -> Exception:
-        """The error to raise for a step's kernel that raised ``exc``: a refint8 error with a note
-        naming the step, anything else wrapped in a BackendError naming it."""
-        if isinstance(exc, Refint8Error):
-            exc.add_note(f"while running {step.label} on backend '{step.backend}'")
-            return exc
+    def _failure_note(step: _Step) -> str:
+        """The note a refint8 error raised by a step's kernel gets."""
+        return f"while running {step.label} on backend '{step.backend}'"
+
+    @staticmethod
+    def _backend_failure(step: _Step, exc: Exception) -> BackendError:
+        """Any other exception of a step's kernel, as a BackendError naming the step."""
         return BackendError(f"backend '{step.backend}' kernel for {step.label} failed: "
                             f"{type(exc).__name__}: {exc}")
 
@@ -350,9 +354,11 @@ class CompiledModel:
         done: list[tuple[int, int]] = []
         try:
             sequence.run(slots, done)
+        except Refint8Error as exc:
+            exc.add_note(self._failure_note(sequence.steps[min(len(done), len(sequence.steps) - 1)]))
+            raise
         except Exception as exc:
-            failed = sequence.steps[min(len(done), len(sequence.steps) - 1)]
-            raise self._failure(failed, exc) from exc
+            raise self._backend_failure(sequence.steps[min(len(done), len(sequence.steps) - 1)], exc) from exc
         if len(done) != len(sequence.steps):
             raise BackendError(f"backend '{self.backend_name}' timed {len(done)} of the "
                                f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")

@@ -16,11 +16,11 @@ sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific
 nearest Interpolate over the last two axes (1- or 4-byte dtypes) as C copies, Reshape, Squeeze,
 Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels
 (``r8_dw``; on VNNI CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). On AVX-512 builds the
-common requantization chain runs interleaved with the next tile's dot products (``r8_conv.rq``). ``sequence``
-runs consecutive steps in one C call (``r8_run_steps``), timing each, where the runtime's loop
-between them cost 5-17 % of an inference. ``fuse`` runs an Int8Convolution with the
-Int8Add or Int8Multiply that reads its output as one kernel (the consumer's step, post-ops and
-store in the convolution's epilogue: ResNet's residual adds). Other nodes, and post-op chains longer
+common requantization chain runs interleaved with the next tile's dot products (``r8_conv.rq``).
+``fuse`` runs an Int8Convolution with the Int8Add or Int8Multiply that reads its output as one
+kernel (the consumer's step, post-ops and store in the convolution's epilogue: ResNet's residual
+adds). ``sequence`` runs consecutive steps in one C call (``r8_run_steps``), timing each: the
+runtime's loop between them had cost 5-17 % of an inference. Other nodes, and post-op chains longer
 than 16, return ``None`` (the runtime's fallback backend runs them). The float32 post-ops may take
 exact shortcuts, each proven where ``_plan/post_ops.py`` decides it (a Quantize by reciprocal with
 near-midpoint lanes recomputed by division, a redundant Relu dropped, final rounding and NaN
