@@ -19,7 +19,7 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
@@ -39,13 +39,23 @@ def c_call_of(kernel: Any) -> tuple[Any, CCall] | None:
 
 @dataclass
 class _Input:
-    """Where a C step's argument (``field``: ``in0`` or ``in1``) comes from: the buffer of C step
+    """Where a C step's argument (``in0`` or ``in1``) comes from: the buffer of C step
     ``producer`` of the sequence, or else the inference's value in ``slot``."""
 
     step: int
-    field: str
+    argument: str
     slot: int
     producer: int | None
+
+
+@dataclass
+class _CRun:
+    """Consecutive C steps ``first .. first + count`` of a sequence, one r8_run_steps call, and
+    their inputs from outside the sequence's C steps (read from the slots at every run)."""
+
+    first: int
+    count: int = 0
+    external: list[_Input] = field(default_factory=list)
 
 
 class SequenceRun:
@@ -58,8 +68,8 @@ class SequenceRun:
         self.out_slots: list[int] = []             # each C step's output slot
         self.buffers: list[np.ndarray] = []        # each C step's output
         self.inputs: list[_Input] = []
-        #: the program: (first C step, count, external inputs) for a run of C steps, or a PlannedStep
-        self.program: list[tuple[int, int, list[_Input]] | PlannedStep] = []
+        #: what a run does, in order: C runs and the steps that run from Python
+        self.program: list[_CRun | PlannedStep] = []
         producer_of: dict[int, int] = {}
         for step in steps:
             bound = c_call_of(step.kernel)
@@ -68,17 +78,17 @@ class SequenceRun:
                 for slot in step.outputs:
                     producer_of.pop(slot, None)
                 continue
-            if not self.program or not isinstance(self.program[-1], tuple):
-                self.program.append((len(self.plans), 0, []))
-            first, count, external = self.program[-1]
+            if not self.program or not isinstance(self.program[-1], _CRun):
+                self.program.append(_CRun(len(self.plans)))
+            run = self.program[-1]
             index = len(self.plans)
-            for field, position in zip(("in0", "in1"), bound[1].inputs):
+            for argument, position in zip(("in0", "in1"), bound[1].inputs):
                 slot = step.inputs[position]
-                source = _Input(index, field, slot, producer_of.get(slot))
+                source = _Input(index, argument, slot, producer_of.get(slot))
                 self.inputs.append(source)
                 if source.producer is None:
-                    external.append(source)
-            self.program[-1] = (first, count + 1, external)
+                    run.external.append(source)
+            run.count += 1
             self.plans.append(bound)
             self.out_slots.append(step.outputs[0])
             producer_of[step.outputs[0]] = index
@@ -110,7 +120,7 @@ class SequenceRun:
             self._pointers[index] = pointer = self.ffi.from_buffer(self.buffers[index])
             self.structs[index].out = pointer
             for source in self.readers[index]:
-                setattr(self.structs[source.step], source.field, pointer)
+                setattr(self.structs[source.step], source.argument, pointer)
 
     def _references(self) -> list[int]:
         return [sys.getrefcount(buffer) for buffer in self.buffers]
@@ -138,29 +148,28 @@ class SequenceRun:
             self._replace_kept_buffers()
             self._lend_scratch()
             for part in self.program:
-                if isinstance(part, PlannedStep):
-                    self._run_python_step(part, slots, timings)
+                if isinstance(part, _CRun):
+                    self._run_c_steps(part, slots, timings)
                 else:
-                    self._run_c_steps(*part, slots, timings)
+                    self._run_python_step(part, slots, timings)
 
-    def _run_c_steps(self, first: int, count: int, external: list[_Input], slots: list,
-                     timings: list) -> None:
-        ffi, structs, ns = self.ffi, self.structs, self.ns
+    def _run_c_steps(self, run: _CRun, slots: list, timings: list) -> None:
+        ffi, structs, ns, first, count = self.ffi, self.structs, self.ns, run.first, run.count
         held = []    # the inputs' arrays and buffers, alive until the call returns
-        for source in external:
+        for source in run.external:
             value = slots[source.slot]
             if not value.flags.c_contiguous:
                 value = np.ascontiguousarray(value)
             pointer = ffi.from_buffer(value)
             held.append((value, pointer))
-            setattr(structs[source.step], source.field, pointer)
+            setattr(structs[source.step], source.argument, pointer)
         done = self.lib.r8_run_steps(structs + first, count, ns + 2 * first)
         times = ffi.unpack(ns + 2 * first, 2 * done)
         timings.extend(zip(times[0::2], times[1::2]))
         for i in range(first, first + min(done + 1, count)):
             slots[self.out_slots[i]] = self.buffers[i]
-        for source in external:
-            setattr(structs[source.step], source.field, ffi.NULL)
+        for source in run.external:
+            setattr(structs[source.step], source.argument, ffi.NULL)
         if done < count:
             raise InputError(NAN_MESSAGE)
 
