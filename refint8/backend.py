@@ -39,8 +39,9 @@ Sequence contract (optional)
     a list indexed by slot number), stores each step's outputs there (arrays of exactly the
     declared types and shapes, which the runtime checks after the run; an array may be reused by
     a later run only where nothing but the backend still references it), and appends one
-    ``(wall_ns, cpu_ns)`` pair to ``timings`` as each step finishes, measured with the clocks of
-    ``time.perf_counter_ns`` and ``time.process_time_ns``. An exception means the step after the
+    ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the latest before
+    it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
+    ``time.process_time_ns``. An exception means the step after the
     last timed one failed: the runtime names it, as for a kernel. The counters are the steps' own,
     as without the sequence. ``None`` (the default) keeps the runtime's loop over the kernels.
 """

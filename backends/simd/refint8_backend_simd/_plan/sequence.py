@@ -6,8 +6,9 @@ inference (5 %) and 0.9 ms of a MobileNetV2 one (17 %) went to it. Here a run of
 plans are each one C call (``Reused.c_call``) becomes an array of ``r8_step`` structs, bound once:
 each output is a buffer owned by the sequence, each input the buffer of the step that produced it
 or, read from the inference's slots at every run, a value from outside the run; ``r8_run_steps``
-calls the kernels in order and times each with the runtime's clocks. Steps whose plans do more than
-one C call (Reshape, Concat, MVN, ...) run from Python between the C runs, timed the same way.
+calls the kernels in order and times each with the runtime's clocks. Steps whose plans are not one
+C call (Reshape and Transpose in NumPy, Concat, MVN, Relu on codes) run from Python between the C
+runs, timed the same way.
 
 An output buffer is written again by the next inference only when nothing but the sequence
 references it (as ``Reused.output``): one the caller kept (a model output, or a view of one) is
