@@ -17,6 +17,8 @@ from refint8.models import small_fq_cnn
 from refint8.registry import BackendRegistry, reset_default_registry
 from refint8.runtime import LayerCounter, Status, format_perf_counts, perf_counts_to_json
 
+from hand_plugins import SpecsPlugin
+
 ENV_VARS = ("REFINT8_BACKEND", "REFINT8_FALLBACK", "REFINT8_THREADS", "REFINT8_ISA",
             "REFINT8_LOAD_PLUGINS", "REFINT8_TRACE_PLUGINS")
 
@@ -206,7 +208,7 @@ def test_an_inference_that_fails_midway_leaves_the_counters_untouched():
             return Kernel(run, "flaky_any")
 
     registry = _registry("good")
-    registry.register(_Plugin(BackendSpec("flaky", lambda options: FailsOnSecondCall())), distribution="f")
+    registry.register(SpecsPlugin(BackendSpec("flaky", lambda options: FailsOnSecondCall())), distribution="f")
     compiled = refint8.compile(two_input_model(), backend="flaky", registry=registry)
     compiled.infer([A, B])
     with pytest.raises(InputError, match="second call refused"):
@@ -375,21 +377,12 @@ class _Sloppy(Backend):
         return Kernel(lambda inputs: results(inputs[0]), "sloppy_any")
 
 
-class _Plugin:
-    def __init__(self, *specs):
-        self.specs = specs
-
-    @refint8.hookimpl
-    def refint8_backends(self):
-        return list(self.specs)
-
-
 def _registry(mode: str) -> BackendRegistry:
     import refint8_backend_reference
 
     registry = BackendRegistry(load_entry_points=False)
     registry.register(refint8_backend_reference, distribution="refint8-backend-reference")
-    registry.register(_Plugin(BackendSpec("sloppy", lambda options: _Sloppy(mode))),
+    registry.register(SpecsPlugin(BackendSpec("sloppy", lambda options: _Sloppy(mode))),
                       distribution="sloppy-dist")
     return registry
 
@@ -433,7 +426,7 @@ def test_kernel_that_fails_to_compile_is_a_backend_error():
 
 def test_node_without_any_kernel():
     registry = BackendRegistry(load_entry_points=False)
-    registry.register(_Plugin(BackendSpec("sloppy", lambda options: _Sloppy("good"))),
+    registry.register(SpecsPlugin(BackendSpec("sloppy", lambda options: _Sloppy("good"))),
                       distribution="sloppy-dist")
     with pytest.raises(BackendError, match="no backend implements node 'sub' \\(Subtract, FP32\\); "
                                            "tried: sloppy"):
@@ -447,11 +440,11 @@ def test_node_without_any_kernel():
 
 def test_default_fallback_chain_is_the_other_backends_by_priority():
     registry = BackendRegistry(load_entry_points=False)
-    registry.register(_Plugin(BackendSpec("sloppy", lambda options: _Sloppy("good"), priority=5)),
+    registry.register(SpecsPlugin(BackendSpec("sloppy", lambda options: _Sloppy("good"), priority=5)),
                       distribution="sloppy-dist")
-    registry.register(_Plugin(BackendSpec("low", lambda options: _Sloppy("good"), priority=1)),
+    registry.register(SpecsPlugin(BackendSpec("low", lambda options: _Sloppy("good"), priority=1)),
                       distribution="low-dist")
-    registry.register(_Plugin(BackendSpec("high", lambda options: _Sloppy("good"), priority=9)),
+    registry.register(SpecsPlugin(BackendSpec("high", lambda options: _Sloppy("good"), priority=9)),
                       distribution="high-dist")
     assert registry.ranked() == ["high", "sloppy", "low"]
     with pytest.raises(BackendError, match="tried: low, high, sloppy$"):
@@ -466,7 +459,7 @@ def test_refint8_errors_from_a_kernel_keep_their_type_and_gain_the_node():
             return Kernel(run, "strict_any") if node.type == "Relu" else None
 
     registry = _registry("good")
-    registry.register(_Plugin(BackendSpec("strict", lambda options: Strict())), distribution="s")
+    registry.register(SpecsPlugin(BackendSpec("strict", lambda options: Strict())), distribution="s")
     compiled = refint8.compile(two_input_model(), backend="strict", registry=registry)
     with pytest.raises(InputError, match="value out of range") as info:
         compiled.infer([A, B])

@@ -8,11 +8,13 @@ import pytest
 
 import refint8
 from refint8 import opset as ops
-from refint8.backend import Backend, BackendSpec, Kernel
+from refint8.backend import Backend, Kernel
 from refint8.errors import BackendError, InputError
 from refint8.ops import get_op
 from refint8.registry import BackendRegistry
 from refint8.runtime import Status
+
+from hand_plugins import register_instance
 
 A = np.array([[1.0, -2.0, 3.5], [0.0, 4.0, -1.0]], dtype=np.float32)
 B = np.array([[-1.0, 2.0, 0.5], [3.0, -4.0, 2.0]], dtype=np.float32)
@@ -66,18 +68,8 @@ class Fusing(Backend):
         return Kernel(run, "fusing_any")
 
 
-class _Plugin:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    @refint8.hookimpl
-    def refint8_backends(self):
-        return [BackendSpec("fusing", lambda options: self.backend)]
-
-
 def _compile(model: refint8.Model, backend: Fusing, **kwargs) -> refint8.CompiledModel:
-    registry = BackendRegistry(load_entry_points=False)
-    registry.register(_Plugin(backend), distribution="fusing-dist")
+    registry = register_instance(BackendRegistry(load_entry_points=False), "fusing", backend)
     return refint8.compile(model, backend="fusing", registry=registry, config={"fallback": []}, **kwargs)
 
 

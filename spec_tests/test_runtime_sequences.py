@@ -9,11 +9,13 @@ import pytest
 
 import refint8
 from refint8 import opset as ops
-from refint8.backend import Backend, BackendSpec, Kernel, PlannedStep
+from refint8.backend import Backend, Kernel, PlannedStep
 from refint8.errors import BackendError, InputError
 from refint8.ops import get_op
 from refint8.registry import BackendRegistry
 from refint8.runtime import Status
+
+from hand_plugins import register_instance
 
 X = np.array([[1.0, -2.0, 3.5], [0.0, 4.0, -1.0]], dtype=np.float32)
 #: relu(relu(x) * 2 - 1) for X, worked by hand: relu(x) = [[1, 0, 3.5], [0, 4, 0]]
@@ -59,18 +61,9 @@ class Sequencing(Backend):
         return run
 
 
-class _Plugin:
-    def __init__(self, backend: Backend) -> None:
-        self.backend = backend
-
-    @refint8.hookimpl
-    def refint8_backends(self):
-        return [BackendSpec("sequencing", lambda options: self.backend)]
-
-
 def _compile(backend: Sequencing, **kwargs) -> refint8.CompiledModel:
-    registry = BackendRegistry()            # the installed backends (the reference: the fallback)
-    registry.register(_Plugin(backend), distribution="sequencing-dist")
+    # the installed backends too (the reference: the fallback)
+    registry = register_instance(BackendRegistry(), "sequencing", backend)
     return refint8.compile(chain_model(), backend="sequencing", registry=registry,
                            config={"fallback": ["reference"]}, fusion=False, **kwargs)
 

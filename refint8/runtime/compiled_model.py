@@ -354,11 +354,12 @@ class CompiledModel:
         done: list[tuple[int, int]] = []
         try:
             sequence.run(slots, done)
-        except Refint8Error as exc:
-            exc.add_note(self._failure_note(sequence.steps[min(len(done), len(sequence.steps) - 1)]))
-            raise
         except Exception as exc:
-            raise self._backend_failure(sequence.steps[min(len(done), len(sequence.steps) - 1)], exc) from exc
+            failed = sequence.steps[min(len(done), len(sequence.steps) - 1)]
+            if isinstance(exc, Refint8Error):
+                exc.add_note(self._failure_note(failed))
+                raise
+            raise self._backend_failure(failed, exc) from exc
         if len(done) != len(sequence.steps):
             raise BackendError(f"backend '{self.backend_name}' timed {len(done)} of the "
                                f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")

@@ -186,10 +186,8 @@ class SimdBackend(Backend):
             return None
         from . import _plan  # noqa: PLC0415
 
-        calls = [_plan.c_call_of(s.kernel) for s in steps]
-        if not any(a is not None and b is not None for a, b in zip(calls, calls[1:])):
-            return None
-        return _plan.SequenceRun(self.ffi, self.lib, steps)
+        run = _plan.SequenceRun(self.ffi, self.lib, steps)
+        return run if run.joins_c_calls else None
 
     @staticmethod
     def _declines(node: Node) -> bool:

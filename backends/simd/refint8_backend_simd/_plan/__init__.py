@@ -35,8 +35,8 @@ from .matmul import MatMulPlan
 from .movement import ConcatPlan, ReshapePlan, ResizePlan, TransposePlan, nearest_tables
 from .mvn import MVNPlan, trailing_groups
 from .pooling import AvgPoolPlan, Int8AvgPoolPlan, MaxPoolPlan, ReluCodesPlan
-from .sequence import SequenceRun, c_call_of
+from .sequence import SequenceRun
 
 __all__ = ["AvgPoolPlan", "ConcatPlan", "ConvConsumerPlan", "ConvPlan", "ElementwisePlan", "Int8AvgPoolPlan", "MatMulPlan",
-           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReluCodesPlan", "ReshapePlan", "ResizePlan", "SequenceRun", "c_call_of",
+           "MaxPoolPlan", "MAX_POST_OPS", "MVNPlan", "NAN_MESSAGE", "ReluCodesPlan", "ReshapePlan", "ResizePlan", "SequenceRun",
            "TransposePlan", "VARIANTS", "nearest_tables", "trailing_groups"]

@@ -115,6 +115,11 @@ class SequenceRun:
         #: each buffer's references while only the sequence holds it
         self._alone = self._references()
 
+    @property
+    def joins_c_calls(self) -> bool:
+        """Whether two or more C steps follow each other (else the sequence saves nothing)."""
+        return any(isinstance(part, _CRun) and part.count >= 2 for part in self.program)
+
     def _point_at_buffers(self, steps: Sequence[int]) -> None:
         """Point the given steps' outputs, and the inputs that read them, at their buffers."""
         for index in steps:
