@@ -32,7 +32,7 @@ UNITS = [
     ("r8_avx2_pairs.c", ["-mavx2"]),
     ("r8_avx512_pairs.c", AVX512),
 ]
-HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h"]
+HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h", "r8simd_conv_oc.h"]
 
 
 class BuildSimd(build_ext):

@@ -255,6 +255,25 @@ def test_int8_convolution_depthwise_with_zero_points(backends):
     check(backends, node, inputs)
 
 
+def test_clamp_post_op_keeps_the_sign_of_zeros_in_range(backends):
+    # weights 0 and 1: acc 0 at one output, 3 at the other; Multiply(0) makes both +0.0 (0*0 and
+    # 3*0); Clamp(-0.0, 1.0): +0.0 is not below lo = -0.0, so it stays +0.0 (a bug: NumPy's
+    # maximum(+0.0, -0.0) is -0.0); Multiply(-1) then gives -0.0 for both, and Clamp(0.0, 1.0)
+    # keeps -0.0 (not below +0.0)
+    q = np.full((1, 1, 1, 2), 3, np.uint8)
+    weights = np.array([[[[0]]], [[[1]]]], np.int8)
+    for chain, sign in [((po.Multiply(np.float32(0)), po.Clamp(-0.0, 1.0)), False),
+                        ((po.Multiply(np.float32(0)), po.Multiply(np.float32(-1)), po.Clamp(0.0, 1.0)), True)]:
+        attrs = dict(group=1, pads_begin=[0, 0], pads_end=[0, 0], strides=[1, 1], dilations=[1, 1],
+                     input_zero_point=[0], weight_zero_point=[], post_ops=chain)
+        node, inputs = build("Int8Convolution", [q, weights], attrs, constants=(1,))
+        numpy_backend, _ = backends
+        (got,) = numpy_backend.kernel(node).run(inputs)
+        assert np.array_equal(got, np.zeros((1, 2, 1, 2), np.float32))
+        assert np.all(np.signbit(got) == sign)
+        check(backends, node, inputs)
+
+
 @pytest.mark.parametrize("dtype, za", [(np.uint8, [128]), (np.int8, [-5, 0, 7, 127])])
 def test_int8_pointwise_convolution_with_zero_point(backends, dtype, za):
     # 1x1, stride 1, no padding: the image itself (shifted by za) is the patch matrix

@@ -10,6 +10,7 @@ post-op chains including Quantize on exact ties.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 
 import numpy as np
@@ -37,6 +38,24 @@ _AVAILABLE = [v for v in _PROBE.capabilities().isa_variants if v != "any"]
 #: every variant this machine can run, plus the emulated AMX kernels (they run on AVX-512 VNNI)
 VARIANTS = _AVAILABLE + (["amx_emu"] if "avx512_vnni" in _AVAILABLE else [])
 WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
+
+
+@contextlib.contextmanager
+def output_channel_lanes(mode: str):
+    """Plans built inside run the avx512_vnni convolutions with output channels across the lanes
+    (r8simd_conv_oc.h) "always" where they can, "never", or by the plan's rule ("auto")."""
+    from refint8_backend_simd._plan import common
+
+    before, common.CHANNELS_ACROSS_LANES = common.CHANNELS_ACROSS_LANES, mode
+    try:
+        yield
+    finally:
+        common.CHANNELS_ACROSS_LANES = before
+
+
+#: the two layouts of the avx512_vnni convolution with the interleaved requantization's chain:
+#: positions across the lanes (conv_compute_rq) and output channels across the lanes (conv_compute_oc)
+LANE_MODES = {"positions": "never", "channels": "always"}
 
 
 def backend(variant: str, threads: int = 1):
@@ -470,7 +489,7 @@ def test_tail_of_two_to_four_positions_equals_the_reference(case):
 
 @settings(max_examples=30, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(tail_conv_cases(requantization_chains), st.data())
-def test_tail_vector_with_fused_consumer_equals_the_two_reference_layers(case, data):
+def test_tail_vector_with_its_consumer_equals_the_two_reference_layers(case, data):
     conv_node, q, weights = case
     shape = conv_node.output_types[0].shape
     other = codes(data.draw, shape, "u8")
@@ -481,7 +500,7 @@ def test_tail_vector_with_fused_consumer_equals_the_two_reference_layers(case, d
     quantize = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
     attrs = {"post_ops": (Multiply(np.float32(0.004)), quantize), "full_shift": np.float32(-3.5),
              "full_scale": np.float32(0.75)}
-    check_fused(conv_node, make_node("Int8Add", sources, attrs, name="elt"), q, weights, other, link)
+    check_pair(conv_node, make_node("Int8Add", sources, attrs, name="elt"), q, weights, other, link)
 
 
 def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
@@ -669,7 +688,8 @@ def test_nan_reaching_quantize_is_an_input_error():
             backend(variant).kernel(node).run([q])
 
 
-def test_results_do_not_depend_on_thread_count():
+@pytest.mark.parametrize("lanes", LANE_MODES)
+def test_results_do_not_depend_on_thread_count(lanes):
     rng = np.random.default_rng(3)
     q = rng.integers(0, 256, size=(2, 33, 15, 17)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
@@ -687,8 +707,12 @@ def test_results_do_not_depend_on_thread_count():
             node = conv(x, w, post_ops=chain, **attrs)
             (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, x, w)
             for variant in VARIANTS:
-                one = backend(variant, threads=1).kernel(node).run([x])[0]
-                three = backend(variant, threads=3).kernel(node).run([x])[0]
+                with output_channel_lanes(LANE_MODES[lanes]):
+                    one, three = (backend(variant, threads=t).kernel(node) for t in (1, 3))
+                if variant == "avx512_vnni":
+                    across = chain is requantized and lanes == "channels"
+                    assert (one.run.plan.params.w_oc != one.run.plan.ffi.NULL) == across
+                one, three = one.run([x])[0], three.run([x])[0]
                 assert one.tobytes() == three.tobytes() == reference.tobytes(), variant
 
 
@@ -883,8 +907,9 @@ def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
         assert np.array_equal(got, reference), variant
 
 
+@pytest.mark.parametrize("lanes", LANE_MODES)
 @pytest.mark.parametrize("layout", ["plain", "depthwise"])
-def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout):
+def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lanes):
     # acc = q0 + q1 (1x1, two input channels, weights 1) or, depthwise, acc = q of the channel;
     # x = acc/64 exactly, and per-channel ranges that put one value x0 of each output channel next
     # to a level midpoint (il = x0 - (k + 1/2)(ih - il)/255, rounded): the interleaved
@@ -914,9 +939,12 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout):
         shortcut = np.rint(np.clip((x - il) * m, 0, 255))
     assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
     for variant in INTERLEAVED:
-        kernel = backend(variant).kernel(node)
+        with output_channel_lanes(LANE_MODES[lanes]):
+            kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
         assert plan.params.rq != plan.ffi.NULL and plan.depthwise == (layout == "depthwise"), variant
+        across = variant == "avx512_vnni" and layout == "plain" and lanes == "channels"
+        assert (plan.params.w_oc != plan.ffi.NULL) == across, variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
 
@@ -1078,7 +1106,9 @@ def test_fused_convolution_and_consumer_equal_the_two_reference_layers(case):
         reference = None
     for variant in VARIANTS:
         kernel = backend(variant).fuse(conv_node, consumer)
-        assert kernel is not None, variant
+        if kernel is None:   # declined: either layer alone requantizes (check_pair runs such pairs)
+            assert requantizing(variant, conv_node, consumer), variant
+            continue
         if reference is None:
             with pytest.raises(InputError):
                 kernel.run([q, weights, other])
@@ -1123,18 +1153,36 @@ def interleaved_fused_cases(draw):
     return conv_node, consumer, q, weights, other, link
 
 
-def check_fused(conv_node, consumer, q, weights, other, link, interleaved=True):
+def requantizing(variant, conv_node, consumer) -> bool:
+    """Whether the convolution's or the consumer's own kernel requantizes (r8_conv.rq, r8_elt.rq):
+    the pairs the simd backend declines to fuse."""
+    simd = backend(variant)
+    return simd.kernel(conv_node).run.plan.requantizes or simd.kernel(consumer).run.plan.requantizes
+
+
+def check_pair(conv_node, consumer, q, weights, other, link, declined=False, lanes="auto"):
+    """The convolution and its consumer on every variant against the two reference layers: one
+    fused kernel where the backend fuses them, else the two kernels one after the other. The
+    backend must decline exactly where either layer alone requantizes; `declined`: the pair must
+    be declined on the variants that requantize interleaved. `lanes`: output_channel_lanes'."""
     from refint8.ops import get_op
 
     (codes_out,) = INT8_OPS["Int8Convolution"].compute(conv_node.attrs, q, weights)
     pair = [codes_out, other] if link == 0 else [other, codes_out]
     (reference,) = get_op(consumer.type).compute(consumer.attrs, *pair)
     for variant in VARIANTS:
-        kernel = backend(variant).fuse(conv_node, consumer)
-        plan = kernel.run.plan
-        if interleaved and variant in INTERLEAVED and not plan.conv.depthwise:
-            assert plan.params.rq != plan.ffi.NULL and plan.params.rq_elt != plan.ffi.NULL, variant
-        (got,) = kernel.run([q, weights, other])
+        simd = backend(variant)
+        with output_channel_lanes(lanes):
+            fused, conv_kernel, alone = simd.fuse(conv_node, consumer), simd.kernel(conv_node), simd.kernel(consumer)
+        apart = conv_kernel.run.plan.requantizes or alone.run.plan.requantizes
+        assert (fused is None) == apart, variant
+        if declined and variant in INTERLEAVED and conv_node.attrs["accumulation"] == "exact":
+            assert fused is None and alone.run.plan.requantizes, variant
+        if fused is not None:
+            (got,) = fused.run([q, weights, other])
+        else:
+            (mine,) = conv_kernel.run([q])
+            (got,) = alone.run([mine, other] if link == 0 else [other, mine])
         if not same(got, reference):
             bad = np.argwhere(got != reference)
             raise AssertionError(f"{variant}: {len(bad)} differences, first at {bad[:3].tolist()}: "
@@ -1143,17 +1191,18 @@ def check_fused(conv_node, consumer, q, weights, other, link, interleaved=True):
 
 
 @given(interleaved_fused_cases())
-def test_interleaved_requantization_with_fused_consumer_equals_the_two_reference_layers(case):
-    check_fused(*case)
+def test_requantizing_pairs_run_apart_and_equal_the_two_reference_layers(case):
+    check_pair(*case, declined=True)
 
 
+@pytest.mark.parametrize("lanes", LANE_MODES)
 @pytest.mark.parametrize("conv_levels", [256, 16])
-def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints(conv_levels):
+def test_requantizing_consumer_recomputes_lanes_near_midpoints(conv_levels, lanes):
     # Convolution codes = q0 exactly (weights (1, 0), Quantize over [0, levels - 1]); Int8Add(h 0,
     # r 1) gives y = q0 + q2, its Multiply y/64, and per-channel Quantize ranges put one value x0 of
-    # each channel next to a level midpoint: those lanes need the consumer's exact recomputation.
-    # With 16 levels in the convolution's Quantize its near-midpoint limit is wider than the
-    # consumer's (0.5 - steps * 2^-21): the consumer's lanes must be checked against their own.
+    # each channel next to a level midpoint: those lanes need the consumer's exact recomputation
+    # (elt_rq: the pair runs apart). With 16 levels in the convolution's Quantize its near-midpoint
+    # limit is wider than the consumer's (0.5 - steps * 2^-21): each layer checks its own.
     rng = np.random.default_rng(5)
     oc = 64
     top = np.float32(conv_levels - 1)
@@ -1174,7 +1223,7 @@ def test_interleaved_fused_consumer_recomputes_lanes_near_midpoints(conv_levels)
                     {"post_ops": (Multiply(np.float32(1 / 64)),
                                   Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")),
                      "full_shift": np.float32(0), "full_scale": np.float32(1)}, name="add")
-    reference = check_fused(node, add, q, weights, other, 0)
+    reference = check_pair(node, add, q, weights, other, 0, declined=True, lanes=LANE_MODES[lanes])
     x = ((q[:, :1].astype(np.float32) + other.astype(np.float32)) * np.float32(1 / 64)).astype(np.float32)
     with np.errstate(all="ignore"):
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
@@ -1238,20 +1287,29 @@ def test_fusion_is_declined_where_the_consumer_alone_would_be():
     assert simd.fuse(node, relu) is None
 
 
-def test_residual_blocks_run_fused_through_the_runtime_with_unchanged_results():
+@pytest.mark.parametrize("variant", sorted({VARIANTS[0], _AVAILABLE[-1]}))
+def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
+    # the residual Int8Add of each of the 16 bottlenecks runs inside the convolution that feeds it
+    # where neither layer requantizes alone; on the variants that requantize interleaved the
+    # backend declines and the adds run as their own int8 layers
     from refint8.models import quantized_resnet50
 
     model = quantized_resnet50(image_size=32)
     x = np.random.default_rng(7).uniform(-2, 2, (1, 3, 32, 32)).astype(np.float32)
-    fused = refint8.compile(model, backend="simd", config={"threads": 2})
-    apart = refint8.compile(model, backend="simd", config={"threads": 2}, fusion=False)
-    # every residual Int8Add of the 16 bottlenecks runs inside the convolution that feeds it
-    assert len(fused.fusions) == 16 and all(c.endswith("/add") for c in fused.fusions)
+    config = {"threads": 2, "isa": variant}
+    fused = refint8.compile(model, backend="simd", config=config)
+    apart = refint8.compile(model, backend="simd", config=config, fusion=False)
     rows = {row.name: row for row in fused.perf_counts()}
-    for consumer, producer in fused.fusions.items():
-        assert rows[consumer].status.value == "NOT_RUN" and rows[consumer].exec_type == "undef"
-        assert rows[producer].exec_type.startswith("simd_")
-    assert {"Convolution", "Eltwise"} <= fused.int8_layer_types()   # the adds ran, in int8, fused
+    if variant in INTERLEAVED:
+        assert not fused.fusions
+        adds = [name for name in rows if name.endswith("/add")]
+        assert len(adds) == 16 and all(rows[a].exec_type == f"simd_{variant}_I8" for a in adds)
+    else:
+        assert len(fused.fusions) == 16 and all(c.endswith("/add") for c in fused.fusions)
+        for consumer, producer in fused.fusions.items():
+            assert rows[consumer].status.value == "NOT_RUN" and rows[consumer].exec_type == "undef"
+            assert rows[producer].exec_type.startswith("simd_")
+    assert {"Convolution", "Eltwise"} <= fused.int8_layer_types()   # the adds ran, in int8
     a, b = fused.infer(x), apart.infer(x)
     assert all(same(a[k], b[k]) for k in a)
     reference = refint8.compile(model, backend="reference").infer(x)

@@ -11,8 +11,9 @@ only rewrites are the ones proved below.
 rounding to nearest) and leaves every other value (NaN included) unchanged. The reference gives
 ``+0.0`` for ``y <= 0`` and keeps NaN: same bits.
 
-``Clamp``: the reference's own expression ``minimum(maximum(y, lo), hi)`` (NumPy's zero-sign
-behaviour is whatever it is, identical for identical calls).
+``Clamp``: the reference's own comparisons, ``lo if y < lo, hi if y > hi, else y`` (not
+``minimum(maximum(y, lo), hi)``: NumPy's ``maximum(+0.0, -0.0)`` is ``-0.0``, where the reference
+keeps ``+0.0``, which is not below ``lo = -0.0``).
 
 ``FakeQuantize`` (float32 output): the reference's formula step by step; the constants
 ``ih - il``, ``oh - ol``, ``min(il, ih)``, ``max(il, ih)`` are computed once with the same float32
@@ -118,7 +119,7 @@ class _Clamp(_Step):
         low, high = self.low, self.high
 
         def run(y, out=None):
-            return np.asarray(np.minimum(np.maximum(y, low), high))  # the reference's expression
+            return np.where(y < low, low, np.where(y > high, high, y))   # the reference's comparisons
         return run
 
 

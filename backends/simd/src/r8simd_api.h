@@ -50,6 +50,12 @@ typedef struct {
     const r8_post *post;
     int out_type;
     int threads;
+    /* The requantization chain on codes (r8simd_kernels.h elt_rq) or NULL: set by
+     * _plan/elementwise.py where both inputs are u8/i8 codes, h and r are constant over each plane,
+     * and the post-ops are exactly Multiply, reciprocal Quantize (type 8) with such operands, codes
+     * in range, never NaN: rq[plane*10 + k] holds h (0), r (1), the Multiply operand (2), il (3),
+     * m (4), ol (5), and for the exact recomputation ih - il (6), oh (7), lo (8), hi (9). */
+    const float *rq;
 } r8_elt;
 
 /* Int8Convolution. mode 0 (VNNI/AMX): the input is packed as u8 codes (i8 codes + 128) with the
@@ -111,13 +117,9 @@ typedef struct {
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
      * rq[(n*OC + oc)*9 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
      * reciprocal m (3), ol (4), and for the exact recomputation ih - il (5), oh (6), lo (7),
-     * hi (8), the values of the post-op tables. With a fused consumer (elt), _plan/fusion.py keeps
-     * it only where the consumer's operands h and r are constant over each plane and its post-ops
-     * are exactly Multiply, Quantize (type 8) with such operands and codes in range, never NaN:
-     * rq_elt[(n*OC + oc)*10 + k] holds h (0), r (1), the Multiply operand (2), il (3), m (4),
-     * ol (5), ih - il (6), oh (7), lo (8), hi (9). */
+     * hi (8), the values of the post-op tables. NULL with a fused consumer (elt): the pair runs the
+     * general epilogue. */
     const float *rq;
-    const float *rq_elt;
     int rq_zero_low;   /* every rq il (k 2) and ol (k 4) is 0: rq_vector leaves out y - il, r + ol */
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
@@ -127,6 +129,11 @@ typedef struct {
      * zero points (not AMX). */
     int tail_n;
     const int *tail_pos;
+    /* The kernel with output channels across the lanes (r8simd_conv_oc.h; AVX-512 VNNI, with rq
+     * only) or NULL: its weights [G][nob][ntaps][ck][64][4 bytes] and the virtual position of each
+     * output position oy*OW + ox. */
+    const void *w_oc;
+    const int *oc_vpos;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),

@@ -653,16 +653,16 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * input-channel step. The epilogue's float operations run on other execution ports than vpdpbusd
  * (measured on Zen 4: 8 vaddps/vmaxps/vcvtdq2ps/vrndscaleps zmm add nothing to 12 vpdpbusd, while
  * vmulps and vcmpps do), so interleaved they mostly hide behind the dot products, where run after
- * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8 (and, with
- * a fused consumer, conv_consume's steps and its Multiply, Quantize: r8_conv.rq_elt). A lane near a
- * midpoint of a Quantize needs the reference's formula (rq_vector_exact); the check is deferred to the
- * end of the tile (a compare and its mask take a dot-product port; the running maximum of the
- * gaps, a vrangeps, does not, where the integer shift and max it replaces did): a tile with such a
- * lane is requantized again vector by vector, each vector checked (rq_recheck). Registers: 24
+ * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8. A lane
+ * near a midpoint of the Quantize needs the reference's formula (rq_vector_exact); the check is
+ * deferred to the end of the tile (a compare and its mask take a dot-product port; the running
+ * maximum of the gaps, a vrangeps, does not, where the integer shift and max it replaces did): the
+ * vectors of a tile with such a lane whose own gap is near are requantized again, checked
+ * (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 9
-#define RQ_ELT_FIELDS 10
+#define RQ_ELT_FIELDS 10   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
@@ -670,11 +670,11 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
 typedef struct {
     const int32_t *raw;
     const float *rq;           /* rq fields of channel oc0 */
-    const float *rq_elt;       /* with a fused consumer: its rq_elt fields of channel oc0 */
-    uint8_t *dst;              /* the output plane of channel oc0 (the consumer's, if fused) */
+    uint8_t *dst;              /* the output plane of channel oc0 */
     const unsigned *vmask;     /* at vector vb */
     const int *vstart;
     long plane;                /* OH*OW: from one channel's plane to the next */
+    vf *gaps;                  /* each vector's gap (rq_vector's), vector (j, i) at gaps[i*nr + j] */
     int nr, n, oc0, vb;
 } rq_tile;
 
@@ -683,31 +683,19 @@ typedef struct {
  * locals of the tile loop (registers: the output stores cannot alias them). */
 typedef struct {
     const int32_t *raw;
-    const float *q, *qe;
+    const float *q;
     uint8_t *dst;
+    vf *gap;
     unsigned mask;
     int left, i;
 } rq_cursor;
-
-/* The fused consumer as rq_next reads it (copied once per call: stores may alias r8_conv):
- * kind 1 Int8Add, 2 Int8Multiply; link: the convolution's input position in it; other: the type
- * of its other input (1 u8, 2 i8) at codes (the output's NCHW shape); its Quantize's steps.
- * near_steps: the larger of the two Quantizes' steps, whose limit (rq_limit) is the smaller: both
- * gaps are checked against it, so a lane near a midpoint of either reaches it (a few lanes just
- * below the other's limit are recomputed exactly too). kind 0: no consumer (near_steps: the
- * convolution's steps). */
-typedef struct {
-    int kind, link, other;
-    const uint8_t *codes;
-    float steps, near_steps;
-} rq_consumer;
 
 R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
     c->i = i;
     c->raw = t->raw + i * VL;
     c->q = t->rq;
-    c->qe = t->rq_elt;
     c->dst = t->dst + t->vstart[i];
+    c->gap = t->gaps + i * t->nr;
     c->mask = t->vmask[i];
     c->left = t->nr;
 }
@@ -715,23 +703,6 @@ R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
 /* The near-midpoint limit of a reciprocal Quantize with `steps` levels (post_group_ case 8's
  * 0.5 - steps*2^-21) in every lane. */
 R8_INLINE vf rq_limit(float steps) { return vf_set1(0.5f - steps * 0x1p-21f); }
-
-/* r8_conv's fused consumer as rq_vector reads it (kind 0 without one). */
-R8_INLINE rq_consumer rq_consumer_of(const r8_conv *p) {
-    rq_consumer consumer = {0};
-    const float steps = p->post[p->npost - 1].steps;
-    consumer.near_steps = steps;
-    if (p->elt) {
-        const r8_elt *el = p->elt;
-        const float esteps = el->post[el->npost - 1].steps;
-        consumer.kind = el->kind, consumer.link = p->elt_input;
-        consumer.other = p->elt_input ? el->in0_type : el->in1_type;
-        consumer.codes = (const uint8_t *)p->elt_other;
-        consumer.steps = esteps;
-        consumer.near_steps = R8_MAX(steps, esteps);
-    }
-    return consumer;
-}
 
 /* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
  * returns x - r, whose magnitude (the gap) tells how near a midpoint the lane lies: near when
@@ -752,66 +723,40 @@ R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
 R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap), limit, _CMP_GE_OQ) != 0; }
 
 /* Quantize type 7's formula (quantize_grid, the reference's) on the fields f = il, ih - il, ol, oh,
- * lo, hi (rq k 2, 5, 4, 6, 7, 8; rq_elt k 3, 6, 5, 7, 8, 9): the code as a float. */
+ * lo, hi (rq k 2, 5, 4, 6, 7, 8; r8_elt.rq k 3, 6, 5, 7, 8, 9): the code as a float. */
 R8_INLINE vf rq_quantize_exact(vf x, float il, float di, float ol, float oh, float lo, float hi, float steps) {
     vf r = vf_add(vf_round(vf_mul(vf_div(vf_sub(x, vf_set1(il)), vf_set1(di)), vf_set1(steps))), vf_set1(ol));
     r = vf_blend(vm_gt(x, vf_set1(hi)), r, vf_set1(oh));
     return vf_blend(vm_le(x, vf_set1(lo)), r, vf_set1(ol));
 }
 
-/* The fused consumer's value before its Quantize, conv_consume's steps for codes in range: the
- * convolution's code y + 0.0 (as stored, read back), the other input's codes at the same place,
- * elt_combine, the consumer's Multiply. */
-R8_INLINE vf rq_consume(const rq_consumer *e, vf y, const float *qe, const uint8_t *dst, unsigned mask,
-                        void *out) {
-    const vf code = vf_add(y, vf_set1(0.0f));
-    const vf x = load_codes(e->codes + (dst - (uint8_t *)out), mask, e->other);
-    const vf a = e->link ? x : code, b = e->link ? code : x;
-    const vf d = vf_sub(a, vf_set1(qe[0]));                                  /* float32(q1) - h */
-    const vf z = e->kind == 1 ? vf_add(vf_mul(d, vf_set1(qe[1])), b) : vf_mul(d, b);
-    return vf_mul(z, vf_set1(qe[2]));                                        /* Multiply */
-}
-
-/* rq_vector's vector with every Quantize by the reference's formula (rq_quantize_exact), for a
+/* rq_vector's vector with its Quantize by the reference's formula (rq_quantize_exact), for a
  * vector with a lane near a midpoint: the general epilogue's results (post_group_ case 8
  * recomputes such lanes by case 7's formula, and agrees with it on the others), without its
  * operand resolution. */
 static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *p, vi acc, const float *q,
-                                                                   const float *qe, uint8_t *dst, unsigned mask,
-                                                                   const rq_consumer *e, void *out) {
+                                                                   uint8_t *dst, unsigned mask) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     y = rq_quantize_exact(y, q[2], q[5], q[4], q[6], q[7], q[8], p->post[p->npost - 1].steps);
-    if (e && e->kind)
-        y = rq_quantize_exact(rq_consume(e, y, qe, dst, mask, out), qe[3], qe[6], qe[5], qe[7], qe[8], qe[9],
-                              e->steps);
     store_codes(dst, y, mask);
 }
 
-/* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q, its
- * consumer's rq_elt fields at qe), first output byte dst, lane mask `mask`: post_group_ types 0,
- * 1, 8 op by op, then, with a consumer (e->kind),
- * conv_consume's steps for codes in range (the code + 0.0, the other input's codes, elt_combine,
- * the consumer's Multiply and Quantize). Returns the gap of the lanes' Quantize (rq_quantize's
- * x - r; with a consumer, the larger magnitude of both). checked: a vector whose gap reaches limit
- * goes to rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
+/* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
+ * first output byte dst, lane mask `mask`: post_group_ types 0, 1, 8 op by op. Returns the gap of
+ * the lanes' Quantize (rq_quantize's x - r). checked: a vector whose gap reaches limit goes to
+ * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
  * literal, set where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
  * left out (r + 0 only turns a -0 into +0, the same code). */
-R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, const float *qe,
-                       uint8_t *dst, unsigned mask, vf steps, vf limit, const rq_consumer *e, void *out,
-                       const int checked, const int zero_low) {
+R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
+                       vf limit, const int checked, const int zero_low) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
     vf r;
-    vf gap = rq_quantize(y, q + 2, q + 3, steps, &r, zero_low);              /* Quantize */
+    const vf gap = rq_quantize(y, q + 2, q + 3, steps, &r, zero_low);        /* Quantize */
     y = zero_low ? r : vf_add(r, vf_set1(q[4]));
-    if (e && e->kind) {
-        gap = rq_wider(gap, rq_quantize(rq_consume(e, y, qe, dst, mask, out), qe + 3, qe + 4, vf_set1(e->steps),
-                                        &r, 0));
-        y = vf_add(r, vf_set1(qe[5]));
-    }
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
-        SFX(rq_vector_exact)(p, acc, q, qe, dst, mask, e, out);
+        SFX(rq_vector_exact)(p, acc, q, dst, mask);
         return gap;
     }
     store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
@@ -820,20 +765,22 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, const float *qe
 
 /* Requantize and store the vector at the cursor and move it on (the tile must have one left);
  * its gap into *worst (rq_vector, checked or not, zero_low or not). */
-R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit,
-                       const rq_consumer *e, void *out, vf *worst, const int checked, const int zero_low) {
+R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit, vf *worst,
+                       const int checked, const int zero_low) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
     const int32_t *raw = c->raw;
-    const float *q = c->q, *qe = c->qe;
+    const float *q = c->q;
     uint8_t *dst = c->dst;
+    vf *gap = c->gap;
     c->raw = raw + CONV_MR * VL;
     c->q = q + RQ_FIELDS;
-    c->qe = qe + RQ_ELT_FIELDS;
     c->dst = dst + t->plane;
+    c->gap = gap + 1;
     c->left--;
-    if (__builtin_expect(c->mask != 0, 1))
-        *worst = rq_wider(*worst, rq_vector(p, vi_load(raw), q, qe, dst, c->mask, steps, limit, e, out,
-                                            checked, zero_low));
+    if (__builtin_expect(c->mask != 0, 1)) {
+        *gap = rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, zero_low);
+        *worst = rq_wider(*worst, *gap);
+    }
 }
 
 /* One pass of rq_channel over the channel's vectors (rq_vector, checked or not, zero_low or not);
@@ -851,13 +798,13 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
             worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(raw + i * VL), comp), q,
-                                              NULL, plane + p->vstart[vb0 + i], mask, vf_set1(steps),
-                                              limit, NULL, out, checked, zero_low));
+                                              plane + p->vstart[vb0 + i], mask, vf_set1(steps), limit,
+                                              checked, zero_low));
     }
     return worst;
 }
 
-/* The depthwise kernels' epilogue with r8_conv.rq (no fused consumer): output channel oc of image
+/* The depthwise kernels' epilogue with r8_conv.rq: output channel oc of image
  * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
  * channel, then (rarely) vector by vector. */
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
@@ -869,18 +816,15 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
 }
 
 /* The requantization a tile runs between its input-channel steps: `per` vectors of tile t after
- * each step, `pending` left in all, from cursor c; steps: the convolution's Quantize's;
- * near_steps: the one whose near-midpoint limit the gaps are checked against (rq_consumer's); near:
- * set by rq_end when a lane of the tile came near a midpoint (the tile of `vectors` vectors must
- * then be requantized again, checked: rq_recheck). */
+ * each step, `pending` left in all, from cursor c; steps: the convolution's Quantize's; near: set
+ * by rq_end when a lane of the tile came near a midpoint (the near vectors of the tile of `vectors`
+ * vectors must then be requantized again, checked: rq_recheck). */
 typedef struct {
     const r8_conv *p;
     const rq_tile *t;
     rq_cursor c;
     int pending, per, vectors, near;
-    float steps, near_steps;
-    const rq_consumer *e;
-    void *out;
+    float steps;
     int zero_low;   /* a literal: rq_vector's */
 } rq_work;
 
@@ -893,39 +837,48 @@ typedef struct {
 } rq_state;
 
 R8_INLINE rq_state rq_begin(const rq_work *w) {
-    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit(w->near_steps), vf_set1(0.0f)};
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit(w->steps), vf_set1(0.0f)};
     return s;
 }
 
 R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
     for (int done = 0; done < w->per && s->pending; done++, s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0, w->zero_low);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->zero_low);
 }
 
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     for (; s->pending; s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, w->e, w->out, &s->worst, 0, w->zero_low);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->zero_low);
     w->near = rq_near(s->worst, s->limit);
     w->c = s->c;
     w->pending = 0;
 }
 
-/* Tile t (`vectors` vectors) again from its start, every vector checked: its stores replace the
- * unchecked ones (these kernels write the output, never read it; a fused consumer reads another
- * buffer). Called outside conv_tile (a call there makes it spill its accumulators), with values:
- * the address of rq_work must not escape (it would keep rq_work out of registers). */
+/* The vectors of tile t (`vectors` of them) whose gap, kept by the unchecked pass in t->gaps,
+ * reaches the limit, again, checked: their stores replace the unchecked ones (these kernels write
+ * the output, never read it). The other vectors' gaps show
+ * that their lanes are not near a midpoint: their codes stand. Called outside conv_tile (a call
+ * there makes it spill its accumulators), with values: the address of rq_work must not escape (it
+ * would keep rq_work out of registers). */
 static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
-                                                             float steps, float near_steps,
-                                                             const rq_consumer *e, void *out) {
+                                                             float steps) {
     rq_cursor c;
     rq_column(t, &c, 0);
+    const vf limit = rq_limit(steps);
     vf ignored = vf_set1(0.0f);
-    for (int k = 0; k < vectors; k++)
-        rq_next(p, t, &c, vf_set1(steps), rq_limit(near_steps), e, out, &ignored, 1, 0);
+    for (int k = 0; k < vectors; k++) {
+        if (c.left == 0) rq_column(t, &c, c.i + 1);
+        if (c.mask && rq_near(*c.gap, limit)) {
+            rq_next(p, t, &c, vf_set1(steps), limit, &ignored, 1, 0);
+        } else {   /* move the cursor on as rq_next does */
+            c.raw += CONV_MR * VL, c.q += RQ_FIELDS, c.dst += t->plane, c.gap++;
+            c.left--;
+        }
+    }
 }
 #define RQ_RECHECK(w) \
     if (__builtin_expect((w).near, 0)) \
-        SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps, (w).near_steps, (w).e, (w).out)
+        SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps)
 #else
 /* only AVX-512 builds interleave the requantization */
 typedef struct { int none; } rq_work;
@@ -1024,16 +977,14 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
     for (int j = 0; j < nocs; j++)
         for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = sums[m][j];
 #if defined(R8_ZMM)
-    if (p->rq) {
-        const rq_consumer e = rq_consumer_of(p);
+    if (p->rq && !p->elt) {
         const float steps = p->post[p->npost - 1].steps;
         const long plane = (long)p->OH * p->OW;
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
             rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
-                      p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit(e.near_steps), &e, out, 1, 0);
+                      rq_limit(steps), 1, 0);
         }
         return 0;
     }
@@ -1199,19 +1150,19 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
- * accumulated and the one being requantized; the last tile of the item is requantized alone. consumer: rq_consumer_of(p);
- * fused, zero_low: literals (conv_compute_rq), so that the loop without a consumer carries none of
- * its code, and the one for zero il and ol none of their operations (rq_vector). */
+ * accumulated and the one being requantized; the last tile of the item is requantized alone.
+ * zero_low: a literal (conv_compute_rq), so that the loop for zero il and ol carries none of their
+ * operations (rq_vector). */
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
-                            const rq_consumer *consumer, const int fused, const int zero_low) {
+                            const int zero_low) {
     int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
+    vf gaps[CONV_NR * CONV_MR];
     const float steps = p->post[p->npost - 1].steps;
     const int csteps = p->ntaps * p->ck;
     const conv_item w = conv_item_of(p, split, it);
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     rq_tile tile = {0};
-    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, consumer->near_steps, fused ? consumer : NULL, out,
-                    zero_low};
+    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, zero_low};
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1234,11 +1185,11 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             const long outer = (long)n * p->OC + oc0;
             tile.raw = raw[buf][0];
             tile.rq = p->rq + outer * RQ_FIELDS;
-            tile.rq_elt = p->rq_elt ? p->rq_elt + outer * RQ_ELT_FIELDS : NULL;
             tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
             tile.vmask = p->vmask + vb;
             tile.vstart = p->vstart + vb;
             tile.plane = (long)p->OH * p->OW;
+            tile.gaps = gaps;
             tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
             work.pending = work.vectors = mr * nr;
             rq_column(&tile, &work.c, 0);
@@ -1253,26 +1204,24 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
 }
 
 /* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
- * (conv_rq_item); the loops with and without a fused consumer are compiled apart, the one without
- * carrying none of the consumer's code (2-5 % faster on the 64-channel 1x1 layers), and without a
- * consumer once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's codes, u8; 5-11 % on
- * MobileNetV2's layers of few input channels, which the requantization bounds). */
+ * (conv_rq_item); the loop is compiled once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's
+ * codes, u8; 5-11 % on MobileNetV2's layers of few input channels, which the requantization
+ * bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
-    const rq_consumer consumer = rq_consumer_of(p);
-    if (consumer.kind) {
+    if (p->rq_zero_low) {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 1, 0);
-    } else if (p->rq_zero_low) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 0, 1);
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, 1);
     } else {
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, &consumer, 0, 0);
+        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, 0);
     }
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)
+#if defined(R8_VNNI)
+#include "r8simd_conv_oc.h"
+#endif
 #endif
 #endif
 
@@ -1284,6 +1233,9 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     (void)oimg;
     for (int n = 0; n < p->N; n++) {
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt);
+#if defined(CONV_COMPUTE_OC)
+        if (p->rq && !p->elt && p->w_oc) { nan += CONV_COMPUTE_OC(p, n, out, nt); continue; }
+#endif
 #if R8_MODE == 0
         if (p->zw) SFX(conv_window_sums)(p, nt);
 #endif
@@ -1291,7 +1243,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
         if (p->tail_n) SFX(conv_tail_inputs)(p);
 #endif
 #if defined(CONV_COMPUTE_RQ)
-        if (p->rq) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
+        if (p->rq && !p->elt) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
 #endif
         nan += CONV_COMPUTE(p, n, out, nt);
     }
@@ -1739,7 +1691,99 @@ R8_INLINE vf load_elems(const void *base, long e, long rem, int type) {
 
 /* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's
  * step, the post-ops and the store, in registers. */
+#if defined(CONV_COMPUTE_RQ)
+/* VL codes (type 1 u8, 2 i8) as float32 from the first lanes of mask (a prefix: 2^k - 1), the
+ * other lanes 0. */
+R8_INLINE vf load_prefix_codes(const uint8_t *src, unsigned mask, int type) {
+    const __m128i b = _mm_maskz_loadu_epi8((__mmask16)mask, src);
+    return _mm512_cvtepi32_ps(type == 2 ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b));
+}
+
+/* The plane's rq fields of r8_elt.rq in locals (stores through byte pointers could alias them). */
+typedef struct { vf h, r, s, il, m, ol, steps, limit; float f[RQ_ELT_FIELDS + 1]; } elt_rq_plane;   /* f: + steps */
+
+/* The Quantize's input for codes y (q1) and b (q2, binary kinds): the general kernel's operations,
+ * op by op (elt_combine, then post-op type 0). */
+R8_INLINE vf elt_rq_input(const elt_rq_plane *c, int kind, vf y, vf b) {
+    if (kind) {
+        const vf d = vf_sub(y, c->h);                                   /* float32(q1) - h */
+        y = kind == 1 ? vf_add(vf_mul(d, c->r), b) : vf_mul(d, b);
+    }
+    return vf_mul(y, c->s);                                             /* Multiply */
+}
+
+/* Post-op type 8 on x without the near-midpoint recomputation: rint(c) + ol, c = min(steps,
+ * max(0, (x - il) * m)); *gap = c - rint(c). */
+R8_INLINE vf elt_rq_codes(const elt_rq_plane *c, vf x, vf *gap) {
+    const vf v = vf_min(c->steps, vf_max(vf_set1(0.0f), vf_mul(vf_sub(x, c->il), c->m)));
+    const vf q = vf_round(v);
+    *gap = vf_sub(v, q);
+    return vf_add(q, c->ol);
+}
+
+/* Post-op type 8 by the reference's formula (post_group_'s case 7 recomputation). */
+R8_INLINE vf elt_rq_exact(const elt_rq_plane *c, vf x) {
+    return rq_quantize_exact(x, c->f[3], c->f[6], c->f[5], c->f[7], c->f[8], c->f[9], c->f[10]);
+}
+
+/* r8_elt with its requantization chain (r8_elt.rq): per vector of codes the general kernel's
+ * operations with the plane's operands as broadcast scalars; a group of PB vectors with a lane near
+ * a midpoint of the Quantize has those vectors recomputed by the reference's formula; codes in
+ * range are stored as they are. */
+static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *out) {
+    const int nt = r8_team(p->threads);
+    const long blk = (long)CHV * VL;
+    const long nblk = (p->plane + blk - 1) / blk;
+    const long items = p->planes * nblk;
+    const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
+    const float steps = p->post[p->npost - 1].steps;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && items > 1)
+    for (long it = 0; it < items; it++) {
+        const long pl = it / nblk, i0 = it % nblk * blk;
+        const long base = pl * p->plane + i0;
+        const long count = R8_MIN(blk, p->plane - i0);
+        elt_rq_plane c;
+        for (int k = 0; k < RQ_ELT_FIELDS; k++) c.f[k] = p->rq[pl * RQ_ELT_FIELDS + k];
+        c.f[RQ_ELT_FIELDS] = steps;
+        c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
+        c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
+        const uint8_t *a0 = (const uint8_t *)in0 + base, *a1 = (const uint8_t *)in1 + base;
+        uint8_t *dst = (uint8_t *)out + base;
+        const long full = count / VL * VL;
+        long i = 0;
+        for (; i + PB * VL <= full; i += PB * VL) {
+            vf x[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
+#pragma GCC unroll 4
+            for (int j = 0; j < PB; j++) {
+                const vf b = kind ? load_codes(a1 + i + j * VL, VM_FULL, t1) : vf_set1(0.0f);
+                x[j] = elt_rq_input(&c, kind, load_codes(a0 + i + j * VL, VM_FULL, t0), b);
+                y[j] = elt_rq_codes(&c, x[j], &gap[j]);
+                worst = rq_wider(worst, gap[j]);
+            }
+            if (__builtin_expect(rq_near(worst, c.limit), 0)) {
+                for (int j = 0; j < PB; j++)
+                    if (rq_near(gap[j], c.limit)) y[j] = elt_rq_exact(&c, x[j]);
+            }
+#pragma GCC unroll 4
+            for (int j = 0; j < PB; j++) store_codes(dst + i + j * VL, y[j], VM_FULL);
+        }
+        for (; i < count; i += VL) {
+            const unsigned mask = count - i >= VL ? VM_FULL : (1u << (count - i)) - 1u;
+            const vf b = kind ? load_prefix_codes(a1 + i, mask, t1) : vf_set1(0.0f);
+            const vf x = elt_rq_input(&c, kind, load_prefix_codes(a0 + i, mask, t0), b);
+            vf gap, y = elt_rq_codes(&c, x, &gap);
+            if (__builtin_expect(rq_near(gap, c.limit), 0)) y = elt_rq_exact(&c, x);
+            store_codes(dst + i, y, mask);
+        }
+    }
+    return 0;
+}
+#endif
+
 int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
+#if defined(CONV_COMPUTE_RQ)
+    if (p->rq) return SFX(elt_rq)(p, in0, in1, out);
+#endif
     const int nt = r8_team(p->threads);
     const long blk = (long)CHV * VL;
     const long nblk = (p->plane + blk - 1) / blk;

@@ -33,6 +33,11 @@ DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_kernel
 #: run one-channel-per-group convolutions on r8_dw/r8_dwb (False: the general kernel; A/B timing,
 #: read when a plan is built: set ``_plan.common.DEPTHWISE_KERNEL``)
 DEPTHWISE_KERNEL = True
+OC_BLOCK = 64        # output channels per weight block of r8simd_conv_oc.h (OC_BLOCK)
+#: where the avx512_vnni variant runs a convolution with output channels across the lanes
+#: (r8simd_conv_oc.h): "auto" (convolution.channels_across_lanes), "always" or "never" where it
+#: can (tests, A/B timing; read when a plan is built)
+CHANNELS_ACROSS_LANES = "auto"
 
 MAX_POST_OPS = 16    # post-ops per layer the C kernels hold (r8simd_kernels.h R8_MAX_POST)
 
@@ -172,6 +177,11 @@ def plane_values(ffi: Any, operand: Any, planes: int) -> np.ndarray | None:
     stride = operand.s_outer
     values = np.frombuffer(ffi.buffer(operand.data, 4 * ((planes - 1) * stride + 1)), np.float32)
     return values[::stride].copy() if stride else np.repeat(values[:1], planes)
+
+
+#: the Multiply, reciprocal Quantize chain's operands in r8_elt.rq's order after h and r ((post-op
+#: index, operand index) pairs): s, il, m, ol, ih - il, oh, lo, hi
+MULTIPLY_QUANTIZE_FIELDS = ((0, 0), (1, 0), (1, 3), (1, 2), (1, 1), (1, 4), (1, 5), (1, 6))
 
 
 def requantization_fields(ffi: Any, post: Any, npost: int, out_type: int, planes: int,

@@ -10,8 +10,8 @@ from typing import Any
 import numpy as np
 
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, TAIL_CELLS, VARIANTS, CCall, Keep, Reused, aligned,
-                     ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
+from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, OC_BLOCK, TAIL_CELLS, VARIANTS, CCall, Keep, Reused,
+                     aligned, ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 
 
@@ -60,6 +60,22 @@ def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bo
     points, and the 4 bytes of every lane's cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
     return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
             and not has_zw and 15 * geo.sx + 3 * geo.dx <= 63)
+
+
+def channels_across_lanes(geo: ConvGeometry) -> bool:
+    """Whether the kernel with output channels across the lanes (r8simd_conv_oc.h) runs this
+    convolution, where the variant offers it (``common.CHANNELS_ACROSS_LANES`` "auto"): output planes
+    of at most 64 positions, where 16 positions a vector waste the most lanes (a 7x7 plane: 49
+    outputs in 64 lanes, or 56 virtual positions with the padding columns), and planes up to 14x14
+    (up to 28x28 with more than one tap) when each output sums at least 1024 products, so that its
+    epilogue, run after the sums instead of interleaved with them, weighs little. Measured on
+    ResNet-50's layers (avx512_vnni, 1 thread, ``benchmarks/simd_efficiency.py``): 7x7 planes 5-21 %
+    faster, 14x14 planes with 1024 products 2-12 %, 28x28 3x3 layers 3 %; 56x56 3x3 layers 4 %
+    slower, 1x1 layers of 64-512 input channels 5-40 % slower."""
+    if common.CHANNELS_ACROSS_LANES != "auto":
+        return common.CHANNELS_ACROSS_LANES == "always"
+    positions, products = geo.oh * geo.ow, geo.cg * geo.kh * geo.kw
+    return positions <= 64 or (products >= 1024 and positions <= (784 if geo.kh * geo.kw > 1 else 196))
 
 
 def virtual_row_width(w: int, pl: int, pr: int, kw: int, sx: int, dx: int, depthwise: bool, vl: int) -> int:
@@ -195,8 +211,16 @@ class ConvPlan(Reused):
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
         if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
             self._plan_interleaved_requantization(ffi, p, keep, geo)
+        if (variant == "avx512_vnni" and not self.depthwise and not has_zw and p.rq != ffi.NULL
+                and channels_across_lanes(geo)):
+            self._plan_channels_across_lanes(p, keep, geo, w64, ck)
         self.lock = threading.Lock()
         self.ffi = ffi
+
+    @property
+    def requantizes(self) -> bool:
+        """Whether the kernel requantizes interleaved with the sums (r8_conv.rq)."""
+        return self.params.rq != self.ffi.NULL
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                       za: np.ndarray, zw: np.ndarray, has_zw: bool, mode: int, amx: bool, signed: bool,
@@ -255,6 +279,20 @@ class ConvPlan(Reused):
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
         self.function = getattr(lib, f"r8_conv_{suffix}")
+
+    def _plan_channels_across_lanes(self, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
+                                    ck: int) -> None:
+        """r8_conv.w_oc and oc_vpos (r8simd_conv_oc.h): the weights as [G][nob][kh][kw][ck][64][4]
+        and each output position's virtual position oy*Wq + ox."""
+        nob = ceil_div(geo.ocg, OC_BLOCK)
+        full = np.zeros((geo.group, nob * OC_BLOCK, ck * 4, geo.kh, geo.kw), np.int8)
+        full[:, :geo.ocg, :geo.cg] = w64
+        packed = full.reshape(geo.group, nob, OC_BLOCK, ck, 4, geo.kh, geo.kw).transpose(0, 1, 5, 6, 3, 2, 4)
+        buffer = aligned(packed.size)
+        buffer[:] = np.ascontiguousarray(packed).reshape(-1).view(np.uint8)
+        p.w_oc = keep.ptr("void *", buffer)
+        oy, ox = np.divmod(np.arange(geo.oh * geo.ow), geo.ow)
+        p.oc_vpos = keep.ptr("int *", (oy * geo.wq + ox).astype(np.int32))
 
     def _plan_tail(self, p: Any, keep: Keep) -> None:
         """r8_conv.tail_* (r8simd_kernels.h conv_tail) where the last virtual vector has at most

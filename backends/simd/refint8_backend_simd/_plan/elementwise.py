@@ -9,7 +9,8 @@ import numpy as np
 
 from refint8.errors import InputError
 
-from .common import LANES, NAN_MESSAGE, VARIANTS, CCall, Keep, Reused, round_up, scalar_operand
+from .common import (LANES, MULTIPLY_QUANTIZE_FIELDS, NAN_MESSAGE, VARIANTS, CCall, Keep, Reused, plane_values,
+                     requantization_fields, round_up, scalar_operand)
 from .post_ops import build_posts
 
 
@@ -95,10 +96,31 @@ class ElementwisePlan(Reused):
         self.params = elementwise_struct(keep, ffi, node, kind, shift, scale, post_ops, self._fill_operand,
                                          planes, plane, threads)
         self.function = getattr(lib, f"r8_elt_{suffix}")
+        if vl == 16 and variant not in ("amx", "amx_emu"):
+            self._plan_requantization(ffi, keep, self.params, planes)
         self.binary = kind != 0
         self.lock = threading.Lock()
         self.ffi = ffi
         self.size = size
+
+    @property
+    def requantizes(self) -> bool:
+        """Whether the kernel runs the requantization chain on codes (r8_elt.rq, elt_rq)."""
+        return self.params.rq != self.ffi.NULL
+
+    @staticmethod
+    def _plan_requantization(ffi: Any, keep: Keep, p: Any, planes: int) -> None:
+        """r8_elt.rq (r8simd_kernels.h elt_rq, the AVX-512 builds with the interleaved
+        requantization) where both inputs are codes, h and r are constant over each plane and the
+        post-ops are exactly Multiply, reciprocal Quantize with such operands, stored as they are."""
+        if p.in0_type not in (1, 2) or (p.kind and p.in1_type not in (1, 2)):
+            return
+        step = [plane_values(ffi, p.h, planes), plane_values(ffi, p.r, planes)]
+        table = requantization_fields(ffi, p.post, p.npost, p.out_type, planes, (0, 8),
+                                      MULTIPLY_QUANTIZE_FIELDS)
+        if table is None or step[0] is None or step[1] is None:
+            return
+        p.rq = keep.ptr("float *", np.column_stack([step[0], step[1], table]).astype(np.float32))
 
     def _fill_operand(self, struct: Any, operand: Any) -> None:
         a = np.asarray(operand, np.float32)

@@ -1,0 +1,171 @@
+/* refint8 simd backend: the convolution with output channels across the lanes (AVX-512 VNNI).
+ *
+ * The general kernel (r8simd_kernels.h conv_tile) puts VL consecutive virtual positions of a phase
+ * plane in the lanes of a vector and one output channel's weights in every lane. On small output
+ * planes many of those lanes are padding columns or past the plane's end (a 7x7 plane at stride 1
+ * with 3x3 taps: 49 outputs in 4 vectors of 16 virtual positions). Here the lanes hold 16 output
+ * channels of one output position instead, as oneDNN's and MLAS's int8 kernels do: a tile is OC_MR
+ * output positions x OC_NR vectors of 16 channels, each input-channel step broadcasts one 4-channel
+ * cell per position and loads OC_NR weight vectors, and only real output positions are computed.
+ *
+ * Input: conv_pack's phase planes, unchanged (r8simd_api.h): output position o reads the cells at
+ * virtual position oc_vpos[o] + tap_off[t] of its tap's phase plane. Weights (r8_conv.w_oc):
+ * [G][nob][ntaps][ck][OC_BLOCK][4 bytes], nob = ceil(OCg / OC_BLOCK), zero past OCg. The sums are
+ * the general kernel's, integer for integer (acc = comp[oc] + sum of the same products, modulo
+ * 2^32); a block of 16 output positions x OC_BLOCK channels is then turned to one vector of 16
+ * positions per channel and requantized by rq_vector, the interleaved requantization's own
+ * arithmetic (each vector checked for lanes near a midpoint), so the codes stored are the same.
+ * Used only with r8_conv.rq (no weight zero points); the plan chooses it per layer (_plan/
+ * convolution.py). */
+
+#define OC_MR 6                  /* output positions of a tile (registers: 6 x 4 accumulators) */
+#define OC_NR 4                  /* vectors of 16 output channels of a tile */
+#define OC_BLOCK (OC_NR * VL)    /* output channels of a weight block */
+#define OC_POS VL                /* output positions of an epilogue block: one vector per channel */
+
+/* acc[m][j] = comp of channels oc0 + 16j .. + the dot products of output positions m < MR (their
+ * cell offsets off[m], in bytes from the group's planes) with block weights wp; stored to
+ * sums[m][OC_BLOCK]. */
+R8_INLINE void oc_tile(const r8_conv *p, const uint8_t *planes, const int8_t *wp, const long *off,
+                       const int MR, const int32_t *comp, int32_t (*sums)[OC_BLOCK]) {
+    vi acc[OC_MR][OC_NR];
+#pragma GCC unroll 4
+    for (int j = 0; j < OC_NR; j++) {
+        const vi c = vi_load(comp + j * VL);
+#pragma GCC unroll 6
+        for (int m = 0; m < MR; m++) acc[m][j] = c;
+    }
+    const long step = p->plane_pos * 4, ck = p->ck;
+    long o[OC_MR];
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++) o[m] = off[m];
+    for (int t = 0; t < p->ntaps; t++) {
+        const uint8_t *src = planes + ((long)p->tap_phase[t] * ck * p->plane_pos + p->tap_off[t]) * 4;
+        for (long c = 0; c < ck; c++) {
+            vi w[OC_NR];
+#pragma GCC unroll 4
+            for (int j = 0; j < OC_NR; j++) w[j] = vi_load(wp + j * VL * 4);
+#pragma GCC unroll 6
+            for (int m = 0; m < MR; m++) {
+                const vi b = vi_set1(*(const int32_t *)(src + o[m]));
+#pragma GCC unroll 4
+                for (int j = 0; j < OC_NR; j++) acc[m][j] = vdot(acc[m][j], b, w[j]);
+            }
+            src += step;
+            wp += OC_BLOCK * 4;
+        }
+    }
+#pragma GCC unroll 6
+    for (int m = 0; m < MR; m++)
+#pragma GCC unroll 4
+        for (int j = 0; j < OC_NR; j++) vi_store(sums[m] + j * VL, acc[m][j]);
+}
+
+/* raw[col0 + c][i] = sums[i][col0 + c] for 16 positions i and 16 channels c (a 16 x 16 int32
+ * transpose: 32-bit and 64-bit unpacks within 128-bit lanes, then two rounds of lane shuffles). */
+R8_INLINE void oc_transpose16(const int32_t (*sums)[OC_BLOCK], int col0, int32_t (*raw)[OC_POS]) {
+    __m512i r[16], u[16];
+#pragma GCC unroll 16
+    for (int i = 0; i < 16; i++) r[i] = _mm512_load_si512(sums[i] + col0);
+#pragma GCC unroll 8
+    for (int i = 0; i < 8; i++) {
+        u[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        u[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {   /* r[4i + k], lane L: rows 4i .. 4i+3 of column 4L + k */
+        r[4 * i] = _mm512_unpacklo_epi64(u[4 * i], u[4 * i + 2]);
+        r[4 * i + 1] = _mm512_unpackhi_epi64(u[4 * i], u[4 * i + 2]);
+        r[4 * i + 2] = _mm512_unpacklo_epi64(u[4 * i + 1], u[4 * i + 3]);
+        r[4 * i + 3] = _mm512_unpackhi_epi64(u[4 * i + 1], u[4 * i + 3]);
+    }
+#pragma GCC unroll 4
+    for (int k = 0; k < 4; k++) {
+        const __m512i v0 = _mm512_shuffle_i32x4(r[k], r[4 + k], 0x88);       /* lanes 0, 2 of each */
+        const __m512i v1 = _mm512_shuffle_i32x4(r[k], r[4 + k], 0xDD);       /* lanes 1, 3 */
+        const __m512i w0 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0x88);
+        const __m512i w1 = _mm512_shuffle_i32x4(r[8 + k], r[12 + k], 0xDD);
+        _mm512_store_si512(raw[col0 + k], _mm512_shuffle_i32x4(v0, w0, 0x88));
+        _mm512_store_si512(raw[col0 + 4 + k], _mm512_shuffle_i32x4(v1, w1, 0x88));
+        _mm512_store_si512(raw[col0 + 8 + k], _mm512_shuffle_i32x4(v0, w0, 0xDD));
+        _mm512_store_si512(raw[col0 + 12 + k], _mm512_shuffle_i32x4(v1, w1, 0xDD));
+    }
+}
+
+/* Work items: (group, block of OC_BLOCK channels, run of epilogue blocks of OC_POS positions). */
+typedef struct { int nob, nblk, nrun, per; long items; } oc_split;
+
+R8_INLINE oc_split oc_split_of(const r8_conv *p, int nt) {
+    oc_split s;
+    s.nob = (p->OCg + OC_BLOCK - 1) / OC_BLOCK;
+    s.nblk = (p->OH * p->OW + OC_POS - 1) / OC_POS;
+    s.nrun = 1;
+    if (nt > 1) {   /* at least 4 items per thread */
+        const long want = (4L * nt + (long)p->G * s.nob - 1) / ((long)p->G * s.nob);
+        s.nrun = (int)R8_MIN(want, (long)s.nblk);
+    }
+    s.per = (s.nblk + s.nrun - 1) / s.nrun;
+    s.nrun = (s.nblk + s.per - 1) / s.per;
+    s.items = (long)p->G * s.nob * s.nrun;
+    return s;
+}
+
+/* Work item `it`: its blocks of 16 output positions (the last one may hold fewer), each cut into
+ * balanced tiles of at most OC_MR positions (16: 6, 5, 5), transposed and requantized channel by
+ * channel. zero_low: as conv_rq_item's. */
+R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void *out, const int zero_low) {
+    int32_t sums[OC_POS][OC_BLOCK] __attribute__((aligned(64)));
+    int32_t raw[OC_BLOCK][OC_POS] __attribute__((aligned(64)));
+    const int run = (int)(it % s->nrun), ob = (int)(it / s->nrun % s->nob), g = (int)(it / s->nrun / s->nob);
+    const long npos = (long)p->OH * p->OW;
+    const uint8_t *planes = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * p->plane_pos * 4;
+    const int8_t *wp = (const int8_t *)p->w_oc + (long)(g * s->nob + ob) * p->ntaps * p->ck * OC_BLOCK * 4;
+    const int oc0 = g * p->OCg + ob * OC_BLOCK;
+    const int noc = R8_MIN(OC_BLOCK, p->OCg - ob * OC_BLOCK);
+    int32_t comp[OC_BLOCK] __attribute__((aligned(64)));
+    for (int j = 0; j < OC_BLOCK; j++) comp[j] = j < noc ? p->comp[oc0 + j] : 0;
+    const float steps = p->post[p->npost - 1].steps;
+    const vf vsteps = vf_set1(steps), limit = rq_limit(steps);
+    const long outer0 = (long)n * p->OC + oc0;
+    const int b_end = R8_MIN(s->nblk, (run + 1) * s->per);
+    for (int b = run * s->per; b < b_end; b++) {
+        const long o0 = (long)b * OC_POS;
+        const int count = (int)R8_MIN((long)OC_POS, npos - o0);
+        long off[OC_POS];
+        for (int i = 0; i < count; i++) off[i] = (long)p->oc_vpos[o0 + i] * 4;
+        const int ntile = (count + OC_MR - 1) / OC_MR;
+        for (int t = 0, m0 = 0; t < ntile; t++) {
+            const int mr = count / ntile + (t < count % ntile);
+            switch (mr) {
+#define OC_CASE(k) case k: oc_tile(p, planes, wp, off + m0, k, comp, sums + m0); break;
+                OC_CASE(1) OC_CASE(2) OC_CASE(3) OC_CASE(4) OC_CASE(5) OC_CASE(6)
+#undef OC_CASE
+            default: break;
+            }
+            m0 += mr;
+        }
+        for (int i = count; i < OC_POS; i++)   /* lanes past the plane: not computed, never stored */
+            for (int j = 0; j < OC_BLOCK; j++) sums[i][j] = 0;
+        for (int c = 0; c < noc; c += 16) oc_transpose16((const int32_t (*)[OC_BLOCK])sums, c, raw);
+        const unsigned mask = (1u << count) - 1;
+        for (int j = 0; j < noc; j++) {
+            const long outer = outer0 + j;
+            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS, (uint8_t *)out + outer * npos + o0, mask,
+                      vsteps, limit, 1, zero_low);
+        }
+    }
+}
+
+/* conv_compute_rq's results with the output channels across the lanes (r8_conv.w_oc). */
+static int SFX(conv_compute_oc)(const r8_conv *p, int n, void *out, int nt) {
+    const oc_split split = oc_split_of(p, nt);
+    if (p->rq_zero_low) {
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long it = 0; it < split.items; it++) oc_item(p, &split, it, n, out, 1);
+    } else {
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long it = 0; it < split.items; it++) oc_item(p, &split, it, n, out, 0);
+    }
+    return 0;
+}
+#define CONV_COMPUTE_OC SFX(conv_compute_oc)

@@ -1,0 +1,166 @@
+"""The avx512_vnni convolution with output channels across the lanes (r8simd_conv_oc.h) against the
+reference, bit for bit, and where the plan chooses it.
+
+Its sums are the general kernel's products in another order (integers: the same sums) and its
+epilogue is the interleaved requantization's rq_vector on the transposed sums, so every case here
+must equal the reference exactly: channel counts that leave a last block of 1-63 channels, output
+planes that leave a last block of 1-15 positions, groups, strides, dilations, padding with zero
+points, u8 and i8 inputs, batches, and 1 or 3 threads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from test_simd_backend import (VARIANTS, backend, codes, conv, output_channel_lanes, requantization_chains, same,
+                               weight_codes, zero_points)
+
+from refint8 import opset
+from refint8.graph import make_node
+from refint8.int8 import INT8_OPS
+from refint8.int8.post_ops import Add, Multiply, Quantize, Relu
+
+pytestmark = pytest.mark.skipif("avx512_vnni" not in VARIANTS, reason="no AVX-512 VNNI on this CPU")
+
+
+@st.composite
+def wide_conv_cases(draw):
+    """Convolutions with the interleaved requantization's chain and no weight zero points: up to 3
+    blocks of 64 output channels (the last partial), output planes of 1 to ~250 positions."""
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    group = draw(st.sampled_from([1, 1, 1, 2, 3]))
+    cg = draw(st.sampled_from([2, 3, 4, 17, 64, 65]))   # (one input channel: the depthwise kernels)
+    ocg = draw(st.sampled_from([1, 15, 16, 17, 63, 64, 65, 128, 130]))
+    c, oc = group * cg, group * ocg
+    kh, kw = draw(st.sampled_from([(1, 1), (3, 3), (5, 5), (1, 3)]))
+    sy, sx = draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    dy, dx = draw(st.sampled_from([(1, 1), (1, 1), (2, 2)]))
+    pads = [draw(st.integers(0, k // 2 + 1)) for k in (kh, kh, kw, kw)]
+    ext_h, ext_w = (kh - 1) * dy + 1, (kw - 1) * dx + 1
+    min_h, min_w = max(1, ext_h - pads[0] - pads[1]), max(1, ext_w - pads[2] - pads[3])
+    h, w = draw(st.integers(min_h, max(min_h, 15))), draw(st.integers(min_w, max(min_w, 17)))
+    n = draw(st.sampled_from([1, 1, 2]))
+    q = codes(draw, (n, c, h, w), dtype)
+    weights = weight_codes(draw, (oc, cg, kh, kw))
+    za, _ = zero_points(draw, dtype, c, oc)
+    oh = (h + pads[0] + pads[1] - ext_h) // sy + 1
+    ow = (w + pads[2] + pads[3] - ext_w) // sx + 1
+
+    def axis_shape(channels):
+        return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
+
+    attrs = dict(strides=(sy, sx), dilations=(dy, dx), pads_begin=(pads[0], pads[2]), pads_end=(pads[1], pads[3]),
+                 group=group, input_zero_point=za, weight_zero_point=(),
+                 post_ops=draw(requantization_chains(oc, axis_shape, acc_scale=cg * kh * kw * 255 * 128)),
+                 accumulation="exact")
+    x = opset.parameter(list(q.shape), dtype, name="x")
+    node = make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="conv")
+    return node, q, weights
+
+
+def check_channel_lanes(node, q, weights, threads=1):
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    with output_channel_lanes("always"):
+        kernel = backend("avx512_vnni", threads).kernel(node)
+    plan = kernel.run.plan
+    assert plan.params.w_oc != plan.ffi.NULL and plan.params.rq != plan.ffi.NULL
+    (got,) = kernel.run([q])
+    if not same(got, reference):
+        bad = np.argwhere(got != reference)
+        raise AssertionError(f"{len(bad)} differences, first at {bad[:3].tolist()}: "
+                             f"{got[tuple(bad[0])]} != {reference[tuple(bad[0])]}")
+
+
+@settings(max_examples=120, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(wide_conv_cases(), st.sampled_from([1, 1, 3]))
+def test_channels_across_lanes_equal_the_reference(case, threads):
+    check_channel_lanes(*case, threads=threads)
+
+
+def test_partial_blocks_of_channels_and_positions():
+    # 65 output channels (a block of 64 and one of 1) over a 5x7 plane (two blocks of 16 positions
+    # and one of 3, tiles of 6, 5, 5 and 3): every output equals the reference
+    rng = np.random.default_rng(21)
+    q = rng.integers(0, 256, size=(1, 20, 5, 7)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(65, 20, 3, 3)).astype(np.int8)
+    chain = (Multiply(np.float32(2e-5)), Add(np.float32(0.25)),
+             Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    check_channel_lanes(conv(q, weights, post_ops=chain, pads_begin=(1, 1), pads_end=(1, 1),
+                             input_zero_point=(7,)), q, weights)
+
+
+def test_a_fused_consumer_runs_the_position_kernel():
+    # The backend declines to fuse a requantizing convolution; a pair built anyway drops
+    # r8_conv.rq (the interleaved loops have no consumer step) and runs the general epilogue on the
+    # position-layout weights, though w_oc is there: still exact
+    from refint8_backend_simd import _plan
+
+    rng = np.random.default_rng(22)
+    q = rng.integers(0, 256, size=(1, 8, 7, 7)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(64, 8, 1, 1)).astype(np.int8)
+    u8 = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
+    node = conv(q, weights, post_ops=(Multiply(np.float32(1e-4)), Add(np.float32(0.5)), u8))
+    other = rng.integers(0, 256, size=(1, 64, 7, 7)).astype(np.uint8)
+    add = make_node("Int8Add", [node.output(0), opset.parameter([1, 64, 7, 7], "u8", name="o")],
+                    {"post_ops": (Multiply(np.float32(0.01)), u8), "full_shift": np.float32(3),
+                     "full_scale": np.float32(0.5)}, name="add")
+    with output_channel_lanes("always"):
+        simd = backend("avx512_vnni")
+        assert simd.fuse(node, add) is None
+        conv_plan = simd.kernel(node).run.plan
+    assert conv_plan.params.w_oc != conv_plan.ffi.NULL and conv_plan.requantizes
+    pair = _plan.ConvConsumerPlan(conv_plan.ffi, conv_plan, add, 0, 1, np.float32(3), np.float32(0.5),
+                                  add.attrs["post_ops"], 1)
+    assert pair.params.rq == pair.ffi.NULL and pair.params.w_oc != pair.ffi.NULL
+    (codes_out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    (reference,) = INT8_OPS["Int8Add"].compute(add.attrs, codes_out, other)
+    assert same(pair.run([q, other]), reference)
+
+
+def _resnet_layer(c, size, oc, k, stride):
+    pad = k // 2
+    node = conv(np.zeros((1, c, size, size), np.uint8), np.zeros((oc, c, k, k), np.int8),
+                post_ops=(Multiply(np.float32(1e-4)), Add(np.float32(0)),
+                          Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256,
+                                   element_type="u8")),
+                strides=(stride, stride), pads_begin=(pad, pad), pads_end=(pad, pad))
+    return backend("avx512_vnni").kernel(node).run.plan
+
+
+@pytest.mark.parametrize("layer, across", [
+    ((512, 7, 512, 3, 1), True),      # 49 outputs: at most 64 positions
+    ((2048, 7, 512, 1, 1), True),
+    ((512, 7, 2048, 1, 1), True),
+    ((256, 14, 256, 3, 1), True),     # 196 outputs, 2304 products each
+    ((1024, 14, 256, 1, 1), True),    # 196 outputs, 1024 products
+    ((256, 14, 1024, 1, 1), False),   # 196 outputs, 256 products
+    ((128, 28, 128, 3, 1), True),     # 784 outputs, 3x3, 1152 products
+    ((128, 56, 128, 3, 2), True),     # the same plane at stride 2
+    ((512, 28, 128, 1, 1), False),    # 784 outputs, 1x1
+    ((64, 56, 64, 3, 1), False),      # 3136 outputs
+])
+def test_the_plan_runs_channels_across_lanes_on_small_planes(layer, across):
+    with output_channel_lanes("auto"):
+        plan = _resnet_layer(*layer)
+    assert (plan.params.w_oc != plan.ffi.NULL) == across
+
+
+def test_only_avx512_vnni_without_weight_zero_points_runs_channels_across_lanes():
+    rng = np.random.default_rng(23)
+    q = rng.integers(0, 256, size=(1, 16, 7, 7)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(32, 16, 3, 3)).astype(np.int8)
+    chain = (Multiply(np.float32(1e-4)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    cases = {"plain": conv(q, weights, post_ops=chain),
+             "weight zero points": conv(q, weights, post_ops=chain, weight_zero_point=(3,)),
+             "general chain": conv(q, weights, post_ops=(Multiply(np.float32(1e-4)), Relu())),
+             "depthwise": conv(q, weights[:16, :1], post_ops=chain, group=16)}
+    with output_channel_lanes("always"):
+        for name, node in cases.items():
+            for variant in VARIANTS:
+                plan = backend(variant).kernel(node).run.plan
+                want = variant == "avx512_vnni" and name == "plain"
+                assert (plan.params.w_oc != plan.ffi.NULL) == want, (name, variant)
+
