@@ -332,6 +332,37 @@ def eltwise_cases(draw):
 
 
 @st.composite
+def eltwise_requantization_cases(draw):
+    """Int8Add / Int8Multiply / Dequantize on u8/i8 codes whose chain is Multiply, Quantize with
+    scalar or per-channel operands (h and r likewise): the elementwise requantization (elt_rq)."""
+    kind = draw(st.sampled_from(["Int8Add", "Int8Multiply", "Dequantize"]))
+    shape = draw(st.sampled_from([(1, 3, 5, 7), (2, 17, 4, 4), (1, 64, 7, 7), (1, 2, 9, 40), (1, 1, 33, 70)]))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    channel = (1, shape[1], 1, 1)
+
+    def values(low, high):
+        return rng.uniform(low, high, size=channel if draw(st.booleans()) else ()).astype(np.float32)
+
+    inputs, params = [], []
+    for i in range(1 if kind == "Dequantize" else 2):
+        dtype = draw(st.sampled_from(["u8", "i8"]))
+        inputs.append(codes(draw, shape, dtype))
+        params.append(opset.parameter(list(shape), dtype, name=f"x{i}"))
+    if draw(st.booleans()):
+        quantize = Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256, element_type="u8")
+    else:
+        low = values(-2, -0.5)
+        quantize = Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8")
+    scale = values(0.2, 1) / np.float32(255 * (255 if kind == "Int8Multiply" else 1))
+    attrs = {"post_ops": (Multiply(scale), quantize)}
+    if kind != "Dequantize":
+        attrs["full_shift"] = values(-50, 50)
+        if kind == "Int8Add":
+            attrs["full_scale"] = values(-2, 2)
+    return make_node(kind, params, attrs, name="elt"), inputs
+
+
+@st.composite
 def fake_quantize_cases(draw):
     shape = draw(st.sampled_from([(1, 3, 5, 7), (2, 16, 3, 3), (1, 33, 1, 1), (5, 17)]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
@@ -569,6 +600,15 @@ def test_matmul_equals_reference_on_every_variant(case):
     (reference,) = INT8_OPS["Int8MatMul"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
 
+
+
+@given(eltwise_requantization_cases())
+def test_elementwise_requantization_equals_reference_on_every_variant(case):
+    node, inputs = case
+    (reference,) = INT8_OPS[node.type].compute(node.attrs, *inputs)
+    check_all_variants(node, inputs, reference)
+    for variant in INTERLEAVED:
+        assert backend(variant).kernel(node).run.plan.requantizes, variant
 
 @settings(max_examples=80, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.one_of(eltwise_cases(), fake_quantize_cases(), max_pool_cases()))
