@@ -78,6 +78,7 @@ def test_a_run_of_steps_is_offered_whole_and_its_timings_are_the_steps_counters(
     for step in offered:
         assert step.inputs[0] in written
         written.update(step.outputs)
+    assert compiled.sequences == [["first", "double", "less", "out"]]
     np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
     np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
     assert backend.runs == 2
@@ -92,14 +93,14 @@ def test_sequences_off_never_offers_one_and_gives_the_same_result():
     backend = Sequencing()
     compiled = _compile(backend, sequences=False)
     np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
-    assert backend.offered == [] and backend.runs == 0
+    assert backend.offered == [] and backend.runs == 0 and compiled.sequences == []
 
 
 def test_a_step_of_another_backend_splits_the_runs_and_a_lone_step_is_not_offered():
     backend = Sequencing(skip="Subtract")       # 'less' falls back to the reference
     compiled = _compile(backend)
     (offered,) = backend.offered                # first, double; then 'out' alone: not offered
-    assert len(offered) == 2
+    assert len(offered) == 2 and compiled.sequences == [["first", "double"]]
     np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
     rows = {row.name: row for row in compiled.perf_counts()}
     assert rows["less"].exec_type == "ref_any_FP32" and rows["out"].exec_type == "seq_any_FP32"

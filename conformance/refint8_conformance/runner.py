@@ -267,7 +267,8 @@ def _exc_text(exc: BaseException) -> str:
 
 def run_graph_case(case: GraphCase, target: Target) -> Outcome:
     """Check every lowered node in context, then the whole graph through the runtime (which runs
-    the pairs the backend fuses, see refint8.backend, as one kernel each)."""
+    the pairs the backend fuses as one kernel each, and the runs of steps it takes as sequences
+    with one call each; see refint8.backend)."""
     model = quantized_model(case.recipe)
     lowered = lower(model, target.capabilities)
     values: dict[Any, np.ndarray] = {}
@@ -324,17 +325,21 @@ def run_graph_case(case: GraphCase, target: Target) -> Outcome:
                     if g.shape == expected.shape else float("inf")
             if exact_path:
                 fused = ", ".join(f"{p} + {c}" for c, p in compiled.fusions.items())
+                runs = "; ".join(", ".join(names) for names in compiled.sequences)
                 raise CaseFailure("mismatch", (
                     f"end to end: output '{name}' differs from the reference (largest difference "
                     f"{diff:.6g}) although every node the backend ran is exact in the tolerance "
                     "table and matched in isolation: the runtime contract (input order, dtypes, "
                     "aliasing) is violated" + (f", or a fused kernel is wrong (fused: {fused})"
-                                               if fused else "")), diff)
+                                               if fused else "")
+                    + (f", or a sequence runs its steps wrong (sequences: {runs})" if runs else "")), diff)
             if diff > worst.difference:
                 worst = Comparison(True, diff)
     note = f"{supported} of {total} lowered nodes on the backend"
     if compiled.fusions:
         note += f", {len(compiled.fusions)} pair(s) fused"
+    if compiled.sequences:
+        note += f", {sum(map(len, compiled.sequences))} steps in {len(compiled.sequences)} sequence(s)"
     return Outcome(comparison=worst, note=note)
 
 

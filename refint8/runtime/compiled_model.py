@@ -108,6 +108,9 @@ class CompiledModel:
         self._idle_rows = [row for row in self._rows if row.status is not Status.EXECUTED]
         #: what inference runs: the steps, runs of them taken by the backend as sequences
         self._program: list[_Step | _Sequence] = self._sequences() if sequences else list(self._steps)
+        #: the node names of each run of steps the backend took as one sequence, in order
+        self.sequences: list[list[str]] = [[step.node.name for step in part.steps]
+                                           for part in self._program if isinstance(part, _Sequence)]
 
     # -- compilation ---------------------------------------------------------------------------
 

@@ -205,6 +205,27 @@ class ConcatInputsSwapped(ReferenceLike):
         return super().compute(node, inputs)
 
 
+class SequenceReusesOneBuffer(ReferenceLike):
+    """Runs consecutive steps as sequences (the runtime's sequence contract) whose outputs share one
+    buffer per shape and dtype: an output still to be read by a later step is overwritten by the
+    steps in between (each kernel alone is right)."""
+
+    name = "broken-sequence"
+
+    def sequence(self, steps):
+        def run(slots, timings):
+            buffers: dict[tuple, np.ndarray] = {}
+            for step in steps:
+                results = step.kernel.run([slots[s] for s in step.inputs])
+                for slot, value in zip(step.outputs, results):
+                    value = np.asarray(value)
+                    buffer = buffers.setdefault((value.shape, value.dtype.str), np.empty_like(value))
+                    buffer[...] = value
+                    slots[slot] = buffer
+                timings.append((0, 0))
+        return run
+
+
 class DeclaresS16ComputesExact(ReferenceLike):
     """Declares the non-VNNI ``s16_pairs`` accumulation but computes exact sums."""
 
@@ -305,6 +326,7 @@ CASES = [
      {"Int8Convolution[u8]", "Int8Convolution[i8]", "Int8MatMul[u8]", "Int8MatMul[i8]"} | GRAPHS),
     (AvgPoolHalfUp, {"Int8AvgPool[u8/i8]"}, {"Int8AvgPool[u8/i8]"} | GRAPHS),
     (FakeQuantizeOrder, {"FakeQuantize[f32]"}, {"FakeQuantize[f32]", "FakeQuantize[requantize]"} | GRAPHS),
+    (SequenceReusesOneBuffer, {"graph[branches]"}, GRAPHS),   # (chains read each output once)
 ]
 
 
@@ -322,6 +344,14 @@ def test_broken_backend_is_caught(backend, must_fail, may_fail, tmp_path):
     for result in report.results:
         if result.verdict is Verdict.UNEXPECTED_FAILURE:
             assert result.repro and result.files and result.counterexample
+
+
+def test_a_wrong_sequence_is_named_in_the_end_to_end_failure(tmp_path):
+    report = _default_run(SequenceReusesOneBuffer.name, _registry(SequenceReusesOneBuffer), tmp_path,
+                          ops="graph[branches]")
+    (result,) = report.results
+    assert result.verdict is Verdict.UNEXPECTED_FAILURE
+    assert "end to end" in result.message and "a sequence runs its steps wrong (sequences: " in result.message
 
 
 def test_reference_passes_against_itself(tmp_path):
