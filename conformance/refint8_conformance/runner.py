@@ -268,7 +268,7 @@ def _exc_text(exc: BaseException) -> str:
 def run_graph_case(case: GraphCase, target: Target) -> Outcome:
     """Check every lowered node in context, then the whole graph through the runtime (which runs
     the pairs the backend fuses as one kernel each, and the runs of steps it takes as sequences
-    with one call each; see refint8.backend)."""
+    with one call each; see refint8.backend), after a first inference on the inputs reversed."""
     model = quantized_model(case.recipe)
     lowered = lower(model, target.capabilities)
     values: dict[Any, np.ndarray] = {}
@@ -308,6 +308,9 @@ def run_graph_case(case: GraphCase, target: Target) -> Outcome:
                                  [("reference", Oracle())], config)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", RuntimeWarning)
+            # first an inference on other values (each input reversed), so that a kernel or a
+            # sequence that keeps something of a previous inference (a stale buffer) shows
+            compiled.infer({name: np.flip(np.asarray(value)).copy() for name, value in case.inputs.items()})
             got = compiled.infer(case.inputs)
     except Refint8Error as exc:
         raise CaseFailure("mismatch", f"end to end through the runtime: {exc}") from exc

@@ -226,6 +226,26 @@ class SequenceReusesOneBuffer(ReferenceLike):
         return run
 
 
+class SequenceKeepsFirstResults(ReferenceLike):
+    """Sequences that compute on their first call only and give the same outputs ever after (a
+    stale cache: right on the first inference, wrong on every later one with other inputs)."""
+
+    name = "broken-stale-sequence"
+
+    def sequence(self, steps):
+        kept: dict[int, np.ndarray] = {}
+
+        def run(slots, timings):
+            for step in steps:
+                if step.outputs[0] not in kept:
+                    results = step.kernel.run([slots[s] for s in step.inputs])
+                    kept.update(zip(step.outputs, results))
+                for slot in step.outputs:
+                    slots[slot] = kept[slot]
+                timings.append((0, 0))
+        return run
+
+
 class DeclaresS16ComputesExact(ReferenceLike):
     """Declares the non-VNNI ``s16_pairs`` accumulation but computes exact sums."""
 
@@ -327,6 +347,7 @@ CASES = [
     (AvgPoolHalfUp, {"Int8AvgPool[u8/i8]"}, {"Int8AvgPool[u8/i8]"} | GRAPHS),
     (FakeQuantizeOrder, {"FakeQuantize[f32]"}, {"FakeQuantize[f32]", "FakeQuantize[requantize]"} | GRAPHS),
     (SequenceReusesOneBuffer, {"graph[branches]"}, GRAPHS),   # (chains read each output once)
+    (SequenceKeepsFirstResults, GRAPHS, GRAPHS),
 ]
 
 
