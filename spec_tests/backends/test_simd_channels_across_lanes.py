@@ -140,6 +140,9 @@ def _resnet_layer(c, size, oc, k, stride):
     ((128, 56, 128, 3, 2), True),     # the same plane at stride 2
     ((512, 28, 128, 1, 1), False),    # 784 outputs, 1x1
     ((64, 56, 64, 3, 1), False),      # 3136 outputs
+    ((960, 7, 320, 1, 1), True),      # MobileNetV2's: 960 products, 5 full blocks of 64 channels
+    ((160, 7, 960, 1, 1), False),     # 160 products
+    ((960, 7, 160, 1, 1), False),     # 160 channels: a block of 32, 1/6 of the lanes idle
 ])
 def test_the_plan_runs_channels_across_lanes_on_small_planes(layer, across):
     with output_channel_lanes("auto"):

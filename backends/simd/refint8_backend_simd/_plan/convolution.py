@@ -64,17 +64,23 @@ def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bo
 
 def channels_across_lanes(geo: ConvGeometry) -> bool:
     """Whether the kernel with output channels across the lanes (r8simd_conv_oc.h) runs this
-    convolution, where the variant offers it (``common.CHANNELS_ACROSS_LANES`` "auto"): output planes
-    of at most 64 positions, where 16 positions a vector waste the most lanes (a 7x7 plane: 49
-    outputs in 64 lanes, or 56 virtual positions with the padding columns), and planes up to 14x14
-    (up to 28x28 with more than one tap) when each output sums at least 1024 products, so that its
-    epilogue, run after the sums instead of interleaved with them, weighs little. Measured on
-    ResNet-50's layers (avx512_vnni, 1 thread, ``benchmarks/simd_efficiency.py``): 7x7 planes 5-21 %
-    faster, 14x14 planes with 1024 products 2-12 %, 28x28 3x3 layers 3 %; 56x56 3x3 layers 4 %
-    slower, 1x1 layers of 64-512 input channels 5-40 % slower."""
+    convolution, where the variant offers it (``common.CHANNELS_ACROSS_LANES`` "auto"). It computes
+    real output positions only, but its epilogue runs after the sums instead of interleaved with
+    them and a last block of fewer than 64 channels idles lanes. So: each output sums at least 512
+    products, at most 1/8 of the blocks' channel lanes idle, and the plane has at most 64 positions
+    (where 16 positions a vector waste the most lanes: a 7x7 plane is 49 outputs in 64 lanes, or 56
+    virtual positions with the padding columns), or up to 196 (784 with more than one tap) where
+    each output sums at least 1024 products. Measured against the position kernel, 1 thread:
+    ResNet-50's 7x7 layers 0.79-0.95x the time, 14x14 layers with 1024+ products 0.82-0.98x, 28x28
+    3x3 layers 0.97x; declined: its 56x56 3x3 layers 1.04x, 1x1 layers of 64-512 input channels on
+    14x14-56x56 planes 1.05-1.41x, MobileNetV2's 7x7 layers of 160-320 input channels 1.03-1.18x and
+    its 160-channel outputs (a block of 32: 1.09x)."""
     if common.CHANNELS_ACROSS_LANES != "auto":
         return common.CHANNELS_ACROSS_LANES == "always"
     positions, products = geo.oh * geo.ow, geo.cg * geo.kh * geo.kw
+    idle = ceil_div(geo.ocg, OC_BLOCK) * OC_BLOCK - geo.ocg
+    if products < 512 or 8 * idle > ceil_div(geo.ocg, OC_BLOCK) * OC_BLOCK:
+        return False
     return positions <= 64 or (products >= 1024 and positions <= (784 if geo.kh * geo.kw > 1 else 196))
 
 
