@@ -331,6 +331,18 @@ def eltwise_cases(draw):
     return make_node(kind, params, attrs, name="elt"), inputs
 
 
+def multiply_quantize(draw, values, kind):
+    """An elementwise layer's Multiply, Quantize chain onto u8 or i8 codes (operands drawn by
+    ``values(low, high)``: scalar or per channel), scaled for Int8Add or Int8Multiply sums."""
+    if draw(st.booleans()):
+        quantize = Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256, element_type="u8")
+    else:
+        low = values(-2, -0.5)
+        quantize = Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8")
+    scale = values(0.2, 1) / np.float32(255 * (255 if kind == "Int8Multiply" else 1))
+    return Multiply(scale), quantize
+
+
 @st.composite
 def eltwise_requantization_cases(draw):
     """Int8Add / Int8Multiply / Dequantize on u8/i8 codes whose chain is Multiply, Quantize with
@@ -348,13 +360,7 @@ def eltwise_requantization_cases(draw):
         dtype = draw(st.sampled_from(["u8", "i8"]))
         inputs.append(codes(draw, shape, dtype))
         params.append(opset.parameter(list(shape), dtype, name=f"x{i}"))
-    if draw(st.booleans()):
-        quantize = Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256, element_type="u8")
-    else:
-        low = values(-2, -0.5)
-        quantize = Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8")
-    scale = values(0.2, 1) / np.float32(255 * (255 if kind == "Int8Multiply" else 1))
-    attrs = {"post_ops": (Multiply(scale), quantize)}
+    attrs = {"post_ops": multiply_quantize(draw, values, kind)}
     if kind != "Dequantize":
         attrs["full_shift"] = values(-50, 50)
         if kind == "Int8Add":
@@ -1180,13 +1186,7 @@ def interleaved_fused_cases(draw):
     sources = [conv_node.output(0), opset.parameter(list(shape), other_dtype, name="other")]
     if link == 1:
         sources.reverse()
-    if draw(st.booleans()):
-        quantize = Quantize(np.float32(0), values(0.5, 3), np.float32(0), np.float32(255), 256, element_type="u8")
-    else:
-        low = values(-2, -0.5)
-        quantize = Quantize(low, -low, np.float32(-128), np.float32(127), 256, element_type="i8")
-    scale = values(0.2, 1) / np.float32(255 * (255 if kind == "Int8Multiply" else 1))
-    attrs = {"post_ops": (Multiply(scale), quantize), "full_shift": values(-50, 50)}
+    attrs = {"post_ops": multiply_quantize(draw, values, kind), "full_shift": values(-50, 50)}
     if kind == "Int8Add":
         attrs["full_scale"] = values(-2, 2)
     consumer = make_node(kind, sources, attrs, name="elt")

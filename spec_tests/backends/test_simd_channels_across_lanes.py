@@ -60,6 +60,12 @@ def wide_conv_cases(draw):
     return node, q, weights
 
 
+def to_u8(scale: float, bias: float = 0.0) -> tuple:
+    """The interleaved requantization's chain: Multiply, Add, Quantize [0, 1] onto u8 codes."""
+    return (Multiply(np.float32(scale)), Add(np.float32(bias)),
+            Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+
+
 def check_channel_lanes(node, q, weights, threads=1):
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     with output_channel_lanes("always"):
@@ -85,9 +91,7 @@ def test_partial_blocks_of_channels_and_positions():
     rng = np.random.default_rng(21)
     q = rng.integers(0, 256, size=(1, 20, 5, 7)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(65, 20, 3, 3)).astype(np.int8)
-    chain = (Multiply(np.float32(2e-5)), Add(np.float32(0.25)),
-             Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
-    check_channel_lanes(conv(q, weights, post_ops=chain, pads_begin=(1, 1), pads_end=(1, 1),
+    check_channel_lanes(conv(q, weights, post_ops=to_u8(2e-5, 0.25), pads_begin=(1, 1), pads_end=(1, 1),
                              input_zero_point=(7,)), q, weights)
 
 
@@ -122,10 +126,7 @@ def test_a_fused_consumer_runs_the_position_kernel():
 def _resnet_layer(c, size, oc, k, stride):
     pad = k // 2
     node = conv(np.zeros((1, c, size, size), np.uint8), np.zeros((oc, c, k, k), np.int8),
-                post_ops=(Multiply(np.float32(1e-4)), Add(np.float32(0)),
-                          Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256,
-                                   element_type="u8")),
-                strides=(stride, stride), pads_begin=(pad, pad), pads_end=(pad, pad))
+                post_ops=to_u8(1e-4), strides=(stride, stride), pads_begin=(pad, pad), pads_end=(pad, pad))
     return backend("avx512_vnni").kernel(node).run.plan
 
 
@@ -154,8 +155,7 @@ def test_only_avx512_vnni_without_weight_zero_points_runs_channels_across_lanes(
     rng = np.random.default_rng(23)
     q = rng.integers(0, 256, size=(1, 16, 7, 7)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(32, 16, 3, 3)).astype(np.int8)
-    chain = (Multiply(np.float32(1e-4)), Add(np.float32(0)),
-             Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    chain = to_u8(1e-4)
     cases = {"plain": conv(q, weights, post_ops=chain),
              "weight zero points": conv(q, weights, post_ops=chain, weight_zero_point=(3,)),
              "general chain": conv(q, weights, post_ops=(Multiply(np.float32(1e-4)), Relu())),
