@@ -78,8 +78,8 @@ def channels_across_lanes(geo: ConvGeometry) -> bool:
     if common.CHANNELS_ACROSS_LANES != "auto":
         return common.CHANNELS_ACROSS_LANES == "always"
     positions, products = geo.oh * geo.ow, geo.cg * geo.kh * geo.kw
-    idle = ceil_div(geo.ocg, OC_BLOCK) * OC_BLOCK - geo.ocg
-    if products < 512 or 8 * idle > ceil_div(geo.ocg, OC_BLOCK) * OC_BLOCK:
+    lanes = ceil_div(geo.ocg, OC_BLOCK) * OC_BLOCK
+    if products < 512 or 8 * (lanes - geo.ocg) > lanes:
         return False
     return positions <= 64 or (products >= 1024 and positions <= (784 if geo.kh * geo.kw > 1 else 196))
 
@@ -225,7 +225,8 @@ class ConvPlan(Reused):
 
     @property
     def requantizes(self) -> bool:
-        """Whether the kernel requantizes interleaved with the sums (r8_conv.rq)."""
+        """Whether the kernel runs the requantization chain itself (r8_conv.rq: interleaved with
+        the sums, or per block of positions with the output channels across the lanes)."""
         return self.params.rq != self.ffi.NULL
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
