@@ -9,6 +9,9 @@
  * and channel group, in integers, exactly (vdot); then float32(acc) and the post-ops, one IEEE
  * float32 operation each, in the order of refint8.int8.post_ops.
  *
+ * The AVX-512 VNNI build adds a convolution with output channels across the lanes for small
+ * planes (r8simd_conv_oc.h, included below), on the same phase planes and epilogue.
+ *
  * Int8MatMul ("feature vectors"): a vector holds VL consecutive output features of one row.
  */
 #include <omp.h>
@@ -765,6 +768,16 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, u
 
 /* Requantize and store the vector at the cursor and move it on (the tile must have one left);
  * its gap into *worst (rq_vector, checked or not, zero_low or not). */
+/* Move the cursor to the next channel of its output vector (the tile's next vector, unless the
+ * column is done: then rq_column). */
+R8_INLINE void rq_advance(const rq_tile *t, rq_cursor *c) {
+    c->raw += CONV_MR * VL;
+    c->q += RQ_FIELDS;
+    c->dst += t->plane;
+    c->gap++;
+    c->left--;
+}
+
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit, vf *worst,
                        const int checked, const int zero_low) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
@@ -772,11 +785,7 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     const float *q = c->q;
     uint8_t *dst = c->dst;
     vf *gap = c->gap;
-    c->raw = raw + CONV_MR * VL;
-    c->q = q + RQ_FIELDS;
-    c->dst = dst + t->plane;
-    c->gap = gap + 1;
-    c->left--;
+    rq_advance(t, c);
     if (__builtin_expect(c->mask != 0, 1)) {
         *gap = rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, zero_low);
         *worst = rq_wider(*worst, *gap);
@@ -870,9 +879,8 @@ static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, co
         if (c.left == 0) rq_column(t, &c, c.i + 1);
         if (c.mask && rq_near(*c.gap, limit)) {
             rq_next(p, t, &c, vf_set1(steps), limit, &ignored, 1, 0);
-        } else {   /* move the cursor on as rq_next does */
-            c.raw += CONV_MR * VL, c.q += RQ_FIELDS, c.dst += t->plane, c.gap++;
-            c.left--;
+        } else {
+            rq_advance(t, &c);
         }
     }
 }
