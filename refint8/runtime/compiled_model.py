@@ -58,10 +58,13 @@ class _Sequence:
     run: SequenceRun
     #: (slot, dtype, shape, step) of every output, for the check after each run
     checks: list[tuple[int, np.dtype, tuple[int, ...], _Step]] = field(init=False)
+    #: the steps' counters, in order
+    counters: list[LayerCounter] = field(init=False)
 
     def __post_init__(self) -> None:
         self.checks = [(index, np.dtype(expected.dtype), tuple(expected.shape), step)
                        for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)]
+        self.counters = [step.counter for step in self.steps]
 
 
 def precision_of(node: Node) -> str:
@@ -171,7 +174,10 @@ class CompiledModel:
         self._parameters = [(p.name, p.output_types[0], slot(p.output(0)))
                             for p in self.model.parameters]
         self._output_slots = {name: slot(out) for name, out in self.model.outputs.items()}
-        self._slot_count = len(slot_of)
+        #: the slots an inference starts from: the constants in place, every other value None
+        self._initial_slots: list[Any] = [None] * len(slot_of)
+        for index, value in self._constants:
+            self._initial_slots[index] = value
 
     def _sequences(self) -> list[_Step | _Sequence]:
         """The plan with every run of two or more consecutive steps of the chosen backend that it
@@ -278,9 +284,7 @@ class CompiledModel:
 
     def infer(self, inputs: Mapping[str, np.ndarray] | Sequence[np.ndarray] | np.ndarray) -> dict[str, np.ndarray]:
         """Run the model; ``inputs`` by parameter name (or positionally). Returns outputs by name."""
-        slots: list[Any] = [None] * self._slot_count
-        for index, value in self._constants:
-            slots[index] = value
+        slots = self._initial_slots.copy()
         for (name, expected, index), value in zip(self._parameters, self._bind_inputs(inputs)):
             slots[index] = value
         perf = time.perf_counter_ns
@@ -288,9 +292,10 @@ class CompiledModel:
         # timings are committed to the counters only once the whole inference succeeded, so every
         # row counts the same inferences even after one that raised midway
         timings: list[tuple[LayerCounter, int, int]] = []
+        sequence_timings: list[tuple[list[LayerCounter], list[tuple[int, int]]]] = []
         for entry in self._program:
             if isinstance(entry, _Sequence):
-                self._run_sequence(entry, slots, timings)
+                sequence_timings.append((entry.counters, self._run_sequence(entry, slots)))
                 continue
             step = entry
             args = [slots[i] for i in step.inputs]
@@ -318,6 +323,11 @@ class CompiledModel:
             counter.real_time_us += wall_ns / 1000.0
             counter.cpu_time_us += cpu_ns / 1000.0
             counter.count += 1
+        for counters, done in sequence_timings:
+            for counter, (wall_ns, cpu_ns) in zip(counters, done):
+                counter.real_time_us += wall_ns / 1000.0
+                counter.cpu_time_us += cpu_ns / 1000.0
+                counter.count += 1
         for row in self._idle_rows:
             row.count += 1
         self.inferences += 1
@@ -350,10 +360,10 @@ class CompiledModel:
                     f"{list(value.shape)} for {step.label}, expected {expected}"
                 )
 
-    def _run_sequence(self, sequence: _Sequence, slots: list[Any],
-                      timings: list[tuple[LayerCounter, int, int]]) -> None:
-        """One inference of a sequence (the backend's sequence contract): its steps' timings and
-        outputs, checked as a kernel's; an error names the step after the last timed one."""
+    def _run_sequence(self, sequence: _Sequence, slots: list[Any]) -> list[tuple[int, int]]:
+        """One inference of a sequence (the backend's sequence contract): its outputs, checked as a
+        kernel's, into ``slots``; returns its steps' (wall_ns, cpu_ns). An error names the step
+        after the last timed one."""
         done: list[tuple[int, int]] = []
         try:
             sequence.run(slots, done)
@@ -366,11 +376,11 @@ class CompiledModel:
         if len(done) != len(sequence.steps):
             raise BackendError(f"backend '{self.backend_name}' timed {len(done)} of the "
                                f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")
-        timings.extend((step.counter, wall_ns, cpu_ns) for step, (wall_ns, cpu_ns) in zip(sequence.steps, done))
         for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
             value = slots[index]
             if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
                 self._check_outputs(step, slots)
+        return done
 
     def _bind_inputs(self, inputs: Any) -> list[np.ndarray]:
         names = [name for name, _, _ in self._parameters]

@@ -95,10 +95,11 @@ def test_partial_blocks_of_channels_and_positions():
                              input_zero_point=(7,)), q, weights)
 
 
-def test_a_fused_consumer_runs_the_position_kernel():
-    # The backend declines to fuse a requantizing convolution; a pair built anyway drops
-    # r8_conv.rq (the interleaved loops have no consumer step) and runs the general epilogue on the
-    # position-layout weights, though w_oc is there: still exact
+def test_a_channel_lane_plan_holds_only_its_own_weights():
+    # The channel-lane kernel replaces the position kernel wherever w_oc is set, so the position
+    # layout is not packed (ResNet-50: about 20 MB); a plan of the position kernel packs only that.
+    # The backend declines to fuse a requantizing convolution, and building such a pair anyway is
+    # refused (it would need the position weights)
     from refint8_backend_simd import _plan
 
     rng = np.random.default_rng(22)
@@ -106,21 +107,20 @@ def test_a_fused_consumer_runs_the_position_kernel():
     weights = rng.integers(-128, 128, size=(64, 8, 1, 1)).astype(np.int8)
     u8 = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
     node = conv(q, weights, post_ops=(Multiply(np.float32(1e-4)), Add(np.float32(0.5)), u8))
-    other = rng.integers(0, 256, size=(1, 64, 7, 7)).astype(np.uint8)
     add = make_node("Int8Add", [node.output(0), opset.parameter([1, 64, 7, 7], "u8", name="o")],
                     {"post_ops": (Multiply(np.float32(0.01)), u8), "full_shift": np.float32(3),
                      "full_scale": np.float32(0.5)}, name="add")
-    with output_channel_lanes("always"):
-        simd = backend("avx512_vnni")
-        assert simd.fuse(node, add) is None
-        conv_plan = simd.kernel(node).run.plan
-    assert conv_plan.params.w_oc != conv_plan.ffi.NULL and conv_plan.requantizes
-    pair = _plan.ConvConsumerPlan(conv_plan.ffi, conv_plan, add, 0, 1, np.float32(3), np.float32(0.5),
-                                  add.attrs["post_ops"], 1)
-    assert pair.params.rq == pair.ffi.NULL and pair.params.w_oc != pair.ffi.NULL
     (codes_out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-    (reference,) = INT8_OPS["Int8Add"].compute(add.attrs, codes_out, other)
-    assert same(pair.run([q, other]), reference)
+    for mode, lanes in (("always", True), ("never", False)):
+        with output_channel_lanes(mode):
+            simd = backend("avx512_vnni")
+            assert simd.fuse(node, add) is None
+            plan = simd.kernel(node).run.plan
+        assert plan.requantizes
+        assert (plan.params.w_oc != plan.ffi.NULL) == lanes and (plan.params.w != plan.ffi.NULL) != lanes
+        assert same(plan.run([q]), codes_out)
+    with pytest.raises(ValueError, match="requantizing"):
+        _plan.ConvConsumerPlan(plan.ffi, plan, add, 0, 1, np.float32(3), np.float32(0.5), add.attrs["post_ops"], 1)
 
 
 def _resnet_layer(c, size, oc, k, stride):

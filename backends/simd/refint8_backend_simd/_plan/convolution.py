@@ -101,6 +101,30 @@ def virtual_row_width(w: int, pl: int, pr: int, kw: int, sx: int, dx: int, depth
     return ceil_div(wp, sx)
 
 
+def _position_weights(geo: ConvGeometry, w64: np.ndarray, zw: np.ndarray, mode: int, amx: bool,
+                      ck: int, kc: int) -> np.ndarray:
+    """The general kernels' packed weights, flat: [G][OCg/6][kh][kw][ck][6][4] int8 (mode 0),
+    [G][OCg/6][kh][kw][ck][6][2] int16 w - zw (mode 1, exact s16), AMX's A tiles
+    [G][OCg/32][kh][kw][ck/kc][32][kc*4]; channels past Cg and output channels past OCg are 0."""
+    group, ocg, cg, kh, kw = geo.group, geo.ocg, geo.cg, geo.kh, geo.kw
+    if mode == 1:
+        nob = ceil_div(ocg, CONV_NR)
+        full = np.zeros((group, nob * CONV_NR, ck * 2, kh, kw), np.int16)
+        full[:, :ocg, :cg] = w64 - zw.reshape(group, ocg, 1, 1, 1)           # s16 range
+        packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
+    elif amx:
+        nob = ceil_div(ocg, AMX_OC_BLOCK)
+        full = np.zeros((group, nob * AMX_OC_BLOCK, ck * 4, kh, kw), np.int8)
+        full[:, :ocg, :cg] = w64
+        packed = full.reshape(group, nob, AMX_OC_BLOCK, ck // kc, kc * 4, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
+    else:
+        nob = ceil_div(ocg, CONV_NR)
+        full = np.zeros((group, nob * CONV_NR, ck * 4, kh, kw), np.int8)
+        full[:, :ocg, :cg] = w64
+        packed = full.reshape(group, nob, CONV_NR, ck, 4, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
+    return np.ascontiguousarray(packed).reshape(-1)
+
+
 class ConvPlan(Reused):
     """The packed, ready-to-run form of one Int8Convolution node for one variant."""
 
@@ -204,9 +228,17 @@ class ConvPlan(Reused):
                                                   out_type.dtype, input_bound=2.0 ** 31)
         p.threads = threads
         self.depthwise = depthwise
+        self.ffi = ffi
+        if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
+            self._plan_interleaved_requantization(ffi, p, keep, geo)
         if not self.depthwise:
+            # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
+            # no fused pair is built from a requantizing convolution (SimdBackend.fuse).
+            lanes = variant == "avx512_vnni" and not has_zw and self.requantizes and channels_across_lanes(geo)
             self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
-                               ntaps, nvpad, suffix)
+                               ntaps, nvpad, suffix, pack_weights=not lanes)
+            if lanes:
+                self._plan_channels_across_lanes(p, keep, geo, w64, ck)
             tail_rows = group * p.tail_n * ntaps * ceil_div(ck, 8) * TAIL_CELLS   # conv_tail_inputs
             self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
@@ -215,13 +247,7 @@ class ConvPlan(Reused):
         else:
             self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
-        if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
-            self._plan_interleaved_requantization(ffi, p, keep, geo)
-        if (variant == "avx512_vnni" and not self.depthwise and not has_zw and p.rq != ffi.NULL
-                and channels_across_lanes(geo)):
-            self._plan_channels_across_lanes(p, keep, geo, w64, ck)
         self.lock = threading.Lock()
-        self.ffi = ffi
 
     @property
     def requantizes(self) -> bool:
@@ -231,35 +257,20 @@ class ConvPlan(Reused):
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                       za: np.ndarray, zw: np.ndarray, has_zw: bool, mode: int, amx: bool, signed: bool,
-                      ck: int, kc: int, ntaps: int, nvpad: int, suffix: str) -> None:
-        """The general kernels (r8_conv_*, AMX included): weights packed in the variant's layout,
-        the zero-point compensation, the padding codes and, with weight zero points on mode 0, the
+                      ck: int, kc: int, ntaps: int, nvpad: int, suffix: str, pack_weights: bool = True) -> None:
+        """The general kernels (r8_conv_*, AMX included): weights packed in the variant's layout
+        (unless pack_weights is false: the channel-lane kernel's own layout replaces them), the
+        zero-point compensation, the padding codes and, with weight zero points on mode 0, the
         window-sum tables (see _plan/__init__.py for the arithmetic)."""
         group, ocg, cg, kh, kw, oc = geo.group, geo.ocg, geo.cg, geo.kh, geo.kw, geo.oc
         cpad = ck * (4 if mode == 0 else 2)
         if mode == 0:
-            shift = 128 if signed else 0
-            zap = za + shift
+            zap = za + (128 if signed else 0)
             pad = zap
             sum_w = w64.sum(axis=(3, 4))                                   # [G, OCg, Cg]
             za_g = zap.reshape(group, cg)
             comp = (zw.reshape(group, ocg) * (kh * kw) * za_g.sum(axis=1, keepdims=True)
                     - np.einsum("goc,gc->go", sum_w, za_g)).reshape(oc)
-            wpad = np.zeros((group, ocg, cpad, kh, kw), np.int64)
-            wpad[:, :, :cg] = w64
-            if amx:
-                nob = ceil_div(ocg, AMX_OC_BLOCK)
-                full = np.zeros((group, nob * AMX_OC_BLOCK, cpad, kh, kw), np.int8)
-                full[:, :ocg] = wpad
-                packed = full.reshape(group, nob, AMX_OC_BLOCK, ck // kc, kc * 4, kh, kw)
-                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, nch, 32, kc*4]
-            else:
-                nob = ceil_div(ocg, CONV_NR)
-                full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int8)
-                full[:, :ocg] = wpad
-                packed = full.reshape(group, nob, CONV_NR, ck, 4, kh, kw)
-                packed = packed.transpose(0, 1, 5, 6, 3, 2, 4)       # [G, nob, kh, kw, ck, NR, 4]
-            packed = np.ascontiguousarray(packed).reshape(-1)
             if has_zw:
                 cells = (np.arange(cpad).reshape(ck, 4) < cg).astype(np.uint8)   # [ck, 4] ones
                 ones = np.broadcast_to(cells, (group, ntaps, ck, 4)).copy().view(np.int32)
@@ -270,22 +281,20 @@ class ConvPlan(Reused):
         else:
             pad = za
             comp = np.zeros(oc, np.int64)
-            wz = (w64 - zw.reshape(group, ocg, 1, 1, 1))                      # s16 range
-            nob = ceil_div(ocg, CONV_NR)
-            full = np.zeros((group, nob * CONV_NR, cpad, kh, kw), np.int16)
-            full[:, :ocg, :cg] = wz
-            packed = full.reshape(group, nob, CONV_NR, ck, 2, kh, kw).transpose(0, 1, 5, 6, 3, 2, 4)
-            packed = np.ascontiguousarray(packed).reshape(-1)
+        p.comp = keep.ptr("int *", wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
+        self.function = getattr(lib, f"r8_conv_{suffix}")
+        if not pack_weights:
+            p.w = self.ffi.NULL
+            return
         if not amx and not has_zw:
             self._plan_tail(p, keep)
+        packed = _position_weights(geo, w64, zw, mode, amx, ck, kc)
         # + one group of tail cells: conv_tail reads whole groups, past the last block's last tap
         packed_buffer = aligned(packed.nbytes + TAIL_CELLS * 4)
         packed_buffer[:] = 0
         packed_buffer[:packed.nbytes] = packed.view(np.uint8)
         p.w = keep.ptr("void *", packed_buffer)
-        p.comp = keep.ptr("int *", wrap32(comp))
-        p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
-        self.function = getattr(lib, f"r8_conv_{suffix}")
 
     def _plan_channels_across_lanes(self, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                                     ck: int) -> None:

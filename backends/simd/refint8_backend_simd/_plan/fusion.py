@@ -32,6 +32,9 @@ class ConvConsumerPlan(Reused):
 
     def __init__(self, ffi: Any, conv: ConvPlan, consumer: Any, link: int, kind: int, shift: Any,
                  scale: Any, post_ops: Sequence[Any], threads: int) -> None:
+        if conv.requantizes:
+            # SimdBackend.fuse declines such pairs; a channel-lane plan has no position weights
+            raise ValueError("a convolution that runs a requantizing kernel is not fused")
         out_type = consumer.output_types[0]
         self.out_shape, self.out_dtype = out_type.shape, out_type.dtype
         g = conv.geometry
@@ -40,7 +43,6 @@ class ConvConsumerPlan(Reused):
                                    conv._fill_operand, g.n * g.oc, g.oh * g.ow, threads)
         p.elt_input = link
         p.elt_other = ffi.NULL
-        p.rq = ffi.NULL   # the interleaved requantizations (conv_compute_rq, rq_channel) have no consumer step
         self.conv = conv
         self.params, self.function, self.lock, self.ffi = p, conv.function, conv.lock, ffi
         self.scratch_bytes = conv.scratch_bytes

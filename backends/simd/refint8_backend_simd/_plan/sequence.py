@@ -172,8 +172,9 @@ class SequenceRun:
         done = self.lib.r8_run_steps(structs + first, count, ns + 2 * first)
         times = ffi.unpack(ns + 2 * first, 2 * done)
         timings.extend(zip(times[0::2], times[1::2]))
+        buffers, out_slots = self.buffers, self.out_slots
         for i in range(first, first + min(done + 1, count)):
-            slots[self.out_slots[i]] = self.buffers[i]
+            slots[out_slots[i]] = buffers[i]
         for source in run.external:
             setattr(structs[source.step], source.argument, ffi.NULL)
         if done < count:
