@@ -259,7 +259,7 @@ class SimdBackend(Backend):
             tables = _plan.nearest_tables(node)
             return None if tables is None else _plan.ResizePlan(ffi, lib, node, *tables, threads)
         if kind in ("Reshape", "Squeeze", "Unsqueeze"):
-            return _plan.ReshapePlan(node)
+            return _plan.ReshapePlan(ffi, lib, node)
         if kind == "Transpose":
             return _plan.TransposePlan(node)
         if kind == "Int8AvgPool":

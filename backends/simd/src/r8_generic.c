@@ -24,6 +24,8 @@ void r8_concat(const r8_concat_args *p, const void *const *in, void *out) {
     }
 }
 
+void r8_copy(const r8_copy_args *p, const void *in, void *out) { memcpy(out, in, (size_t)p->bytes); }
+
 /* out[plane][oy][ox] = in[plane][row[oy]][col[ox]] for elements of `size` bytes (1 or 4). */
 void r8_resize_nearest(const r8_resize_args *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);

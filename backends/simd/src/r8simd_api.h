@@ -225,7 +225,13 @@ typedef struct {
     int threads;
 } r8_avgpool_codes_args;
 
+/* Reshape, Squeeze, Unsqueeze inside a sequence: the same bytes under the output's shape. */
+typedef struct {
+    long long bytes;
+} r8_copy_args;
+
 void r8_concat(const r8_concat_args *p, const void *const *in, void *out);
+void r8_copy(const r8_copy_args *p, const void *in, void *out);
 void r8_avgpool_codes(const r8_avgpool_codes_args *p, const void *in, void *out);
 void r8_relu_codes(long n, int in_signed, const void *in, void *out);
 void r8_resize_nearest(const r8_resize_args *p, const void *in, void *out);

@@ -1,6 +1,6 @@
 """Data-movement plans: Concat and nearest Interpolate as C copies (``r8_generic.c``), Reshape,
-Squeeze, Unsqueeze and Transpose in NumPy (a view, or one transposing copy). All exact by
-construction: they only move elements."""
+Squeeze, Unsqueeze and Transpose in NumPy (a view, or one transposing copy; inside a sequence a
+small Reshape is a C copy instead). All exact by construction: they only move elements."""
 
 from __future__ import annotations
 
@@ -113,16 +113,32 @@ def nearest_tables(node: Any) -> tuple[np.ndarray, np.ndarray] | None:
     return tables[rank - 2], tables[rank - 1]
 
 
-class ReshapePlan:
-    """Reshape, Squeeze, Unsqueeze: the same elements under the output shape (a view)."""
+#: the largest Reshape a sequence runs as a C copy (r8_copy). Between C steps, a step from Python
+#: costs 40-90 us an inference (MobileNetV2's and ResNet-50's Flatten, the interpreter's caches
+#: cold after the kernels, plus a second r8_run_steps call), about what memcpy takes for 1 MiB.
+RESHAPE_COPY_BYTES = 1 << 18
+
+
+class ReshapePlan(Reused):
+    """Reshape, Squeeze, Unsqueeze: the same elements under the output shape. ``run`` returns a
+    view; in a sequence, a tensor of at most RESHAPE_COPY_BYTES is copied by ``r8_copy`` into the
+    sequence's buffer, so the run of C steps goes on through it."""
 
     implementation = GENERIC
 
-    def __init__(self, node: Any) -> None:
-        self.shape = tuple(node.output_types[0].shape)
+    def __init__(self, ffi: Any, lib: Any, node: Any) -> None:
+        out_type = node.output_types[0]
+        self.shape = self.out_shape = tuple(out_type.shape)
+        self.out_dtype = out_type.dtype
+        self.bytes = int(np.prod(self.shape, dtype=np.int64)) * np.dtype(self.out_dtype).itemsize
+        self.params = ffi.new("r8_copy_args *", {"bytes": self.bytes})
+        self.function, self.ffi, self.lock = lib.r8_copy, ffi, threading.Lock()
 
     def run(self, x: np.ndarray) -> np.ndarray:
         return np.reshape(x, self.shape)
+
+    def c_call(self) -> CCall | None:
+        return CCall((0,)) if self.bytes <= RESHAPE_COPY_BYTES else None
 
 
 class TransposePlan:
