@@ -9,7 +9,11 @@
    load, so each round measures the peak and then the layer, and the fraction is the median of
    the rounds' ratios (two adjacent measurements drift less than two distant ones). CPU time
    (time.process_time) is used throughout.
-3. End to end, quantized_resnet50() at 224x224: simd int8 (best variant) vs numpy fp32 (the fp32
+3. Per layer, the best variant with 2 OpenMP threads against 1: wall-clock time (both teams timed
+   back to back in each round, the minimum over rounds) and the speedup. Layers shrink their team
+   to one thread while other processes use the second CPU (r8_team), so on a busy machine the
+   speedups fall to about 1.
+4. End to end, quantized_resnet50() at 224x224: simd int8 (best variant) vs numpy fp32 (the fp32
    model) vs numpy int8, with 1 and 2 threads, if the numpy backend is installed; each case in a
    fresh process, every case once per round, medians over rounds.
 
@@ -20,6 +24,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -123,6 +128,44 @@ def layer_table(variants, repeat: int) -> None:
               f"{gops:7.1f} {'':7s} {total_ideal / total_time:8.1%}")
 
 
+def wall_seconds(function, number: int) -> float:
+    """Wall-clock seconds per call over ``number`` calls."""
+    start = time.perf_counter()
+    for _ in range(number):
+        function()
+    return (time.perf_counter() - start) / number
+
+
+def scaling_table(variant: str, repeat: int) -> None:
+    registry = default_registry()
+    nodes = resnet_conv_nodes()
+    rng = np.random.default_rng(0)
+    backends = {t: registry.create("simd", BackendOptions(isa=variant, threads=t)) for t in (1, 2)}
+    print(f"\n{variant}: 2 threads against 1 (wall clock, minimum of {repeat} rounds)")
+    print(f"  {'layer (count)':44s} {'1T ms':>8s} {'2T ms':>8s} {'speedup':>8s}")
+    totals = {1: 0.0, 2: 0.0}
+    for node, count in nodes:
+        n, c, h, w = node.inputs[0].type.shape
+        oc, _, kh, _ = node.inputs[1].type.shape
+        kernels = {t: b.kernel(node) for t, b in backends.items()}
+        info = np.iinfo(node.inputs[0].dtype)
+        x = rng.integers(info.min, info.max + 1, size=(n, c, h, w)).astype(node.inputs[0].dtype)
+        for kernel in kernels.values():
+            kernel.run([x])
+        number = max(1, int(0.01 / wall_seconds(lambda: kernels[1].run([x]), 1)))
+        best = {1: float("inf"), 2: float("inf")}
+        for _ in range(repeat):
+            for t, kernel in kernels.items():
+                kernel.run([x])   # untimed: wakes the team's other thread, asleep since its last round
+                best[t] = min(best[t], wall_seconds(lambda k=kernel: k.run([x]), number))
+        for t in totals:
+            totals[t] += best[t] * count
+        label = f"{c}x{h}x{w} -> {oc} k{kh} s{node.attrs['strides'][0]} ({count})"
+        print(f"  {label:44s} {best[1] * 1e3:8.3f} {best[2] * 1e3:8.3f} {best[1] / best[2]:7.2f}x")
+    print(f"  {'all ResNet-50 convolutions':44s} {totals[1] * 1e3:8.2f} {totals[2] * 1e3:8.2f} "
+          f"{totals[1] / totals[2]:7.2f}x")
+
+
 E2E_RUNS = {   # label -> (model factory name, backend)
     "simd int8": ("quantized_resnet50", "simd"),
     "numpy fp32": ("resnet50", "numpy"),
@@ -189,6 +232,7 @@ def main() -> None:
     parser.add_argument("--variants", help="comma-separated ISA variants (default: all available)")
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--no-layers", action="store_true")
+    parser.add_argument("--no-scaling", action="store_true", help="skip the 2-thread per-layer table")
     parser.add_argument("--no-e2e", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="end-to-end rounds (a process per case each)")
     parser.add_argument("--e2e-case", nargs=3, metavar=("LABEL", "THREADS", "REPEAT"), help=argparse.SUPPRESS)
@@ -209,6 +253,8 @@ def main() -> None:
     print("simd variants available here:", ", ".join(available))
     if not args.no_layers:
         layer_table([v for v in variants if v in available], args.repeat)
+    if not args.no_scaling and os.cpu_count() and os.cpu_count() >= 2:
+        scaling_table([v for v in variants if v in available][-1], args.repeat)
     if not args.no_e2e:
         end_to_end(args.repeat, args.rounds)
 

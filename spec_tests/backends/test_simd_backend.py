@@ -736,6 +736,8 @@ def test_nan_reaching_quantize_is_an_input_error():
 
 @pytest.mark.parametrize("lanes", LANE_MODES)
 def test_results_do_not_depend_on_thread_count(lanes):
+    from refint8_backend_simd._plan import common
+
     rng = np.random.default_rng(3)
     q = rng.integers(0, 256, size=(2, 33, 15, 17)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(65, 33, 3, 3)).astype(np.int8)
@@ -746,8 +748,14 @@ def test_results_do_not_depend_on_thread_count(lanes):
     # (conv_split_of), the tail run by the last one
     q7, weights7 = q[:, :, :7, :7].copy(), weights[:, :, :1, :1].copy()
     q49 = rng.integers(0, 256, size=(1, 33, 49, 49)).astype(np.uint8)
+    # planes of 56 and 30 rows, packed by rows on 3 threads (each thread the rows of its own chunks,
+    # conv_pack's by_rows): stride 2 with four phase planes, and pad 1 at stride 1 (Wq = pl + W)
+    q_big = rng.integers(0, 256, size=(1, 9, 111, 103)).astype(np.uint8)
+    weights3 = weights[:, :9].copy()
     layers = [(q, weights, dict(pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 1))), (q7, weights7, {}),
-              (q49, weights7, {})]
+              (q49, weights7, {}),
+              (q_big, weights3, dict(pads_begin=(1, 1), pads_end=(1, 1), strides=(2, 2))),
+              (q_big[:, :, :30, :45].copy(), weights3, dict(pads_begin=(1, 1), pads_end=(1, 1)))]
     for chain in [(Multiply(np.float32(1e-4)), Relu()), requantized]:   # the second: interleaved (r8_conv.rq)
         for x, w, attrs in layers:
             node = conv(x, w, post_ops=chain, **attrs)
@@ -758,7 +766,11 @@ def test_results_do_not_depend_on_thread_count(lanes):
                 if variant == "avx512_vnni":
                     across = chain is requantized and lanes == "channels"
                     assert (one.run.plan.params.w_oc != one.run.plan.ffi.NULL) == across
-                one, three = one.run([x])[0], three.run([x])[0]
+                # the 3-thread run first, on a scratch of other bytes: a cell no thread packs shows
+                plan = three.run.plan
+                common.scratch_pointer(plan.ffi, plan.scratch_bytes)
+                common._ARENA.buffer[:] = 0x5A
+                three, one = three.run([x])[0], one.run([x])[0]
                 assert one.tobytes() == three.tobytes() == reference.tobytes(), variant
 
 

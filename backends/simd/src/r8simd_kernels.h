@@ -419,75 +419,94 @@ static void pack_s16_run(uint32_t *d, const uint8_t *const s[2], const int z[2],
 }
 #endif
 
-/* Pack one image into the phase planes (layout: r8simd_api.h). Row by row: padding cells, then
- * the run of real columns; when a phase plane is the image itself (stride 1, no column padding,
- * Wq == W) consecutive rows are one contiguous run in both layouts and are packed at once. */
-static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt) {
+/* Pack rows yq0 .. yq1 - 1 of phase plane pl (group g, phase, channel cell c4) of one image (layout:
+ * r8simd_api.h): row by row, padding cells, then the run of real columns; when a phase plane is the
+ * image itself (stride 1, no column padding, Wq == W) consecutive rows are one contiguous run in
+ * both layouts and are packed at once. The plane's last row may be partial (plane_pos). */
+static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, int yq0, int yq1) {
     const long ppos = p->plane_pos;
-    const int G = p->G, np = p->nphase, ck = p->ck;
-    const long planes = (long)G * np * ck;
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long pl = 0; pl < planes; pl++) {
-        int c4 = (int)(pl % ck), ph = (int)(pl / ck % np), g = (int)(pl / ((long)ck * np));
-        int ry = p->phase_ry[ph], rx = p->phase_rx[ph];
-        uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
-        const int kp = R8_MODE == 0 ? 4 : 2;
-        const uint8_t *src[4] = {0, 0, 0, 0};
-        uint32_t padcell = 0;
-        int chans[4], z[2] = {0, 0};
-        (void)z;   /* mode 1 only */
-        for (int j = 0; j < kp; j++) {
-            int c = c4 * kp + j;
-            chans[j] = c < p->Cg ? g * p->Cg + c : -1;
-            if (chans[j] >= 0) {
-                src[j] = img + (long)chans[j] * p->H * p->W;
-                if (R8_MODE == 0) padcell |= (uint32_t)(p->pad[chans[j]] & 0xFF) << (8 * j);
-                else z[j] = p->pad[chans[j]];
-            }
-        }
-        /* columns xq whose padded column rx + sx*xq is a real input column */
-        int xlo = 0, xhi;
-        while (xlo < p->Wq && rx + p->sx * xlo < p->pl) xlo++;
-        xhi = xlo;
-        while (xhi < p->Wq && rx + p->sx * xhi < p->pl + p->W) xhi++;
-        const int sx = p->sx, x0 = rx - p->pl;
-        const int whole_rows = sx == 1 && p->sy == 1 && xlo == 0 && xhi == p->Wq && p->Wq == p->W && x0 == 0;
-        long pos = 0;
-        for (int yq = 0; pos < ppos;) {
-            long len = R8_MIN((long)p->Wq, ppos - pos);
-            int y = ry + p->sy * yq - p->pt;
-            uint32_t *d = dst + pos;
-            if (y < 0 || y >= p->H) {
-                for (long x = 0; x < len; x++) d[x] = padcell;
-                pos += len;
-                yq++;
-                continue;
-            }
-            long a = R8_MIN((long)xlo, len), b = R8_MIN((long)xhi, len);
-            int rows = 1;
-            if (whole_rows) { /* rows yq.. while they are real and complete: one run */
-                while (y + rows < p->H && pos + (long)(rows + 1) * p->Wq <= ppos) rows++;
-                if (rows > 1) a = 0, b = len = (long)rows * p->W;
-            }
-            for (long x = 0; x < a; x++) d[x] = padcell;
-            const long off = (long)y * p->W + x0 + (long)sx * a;
-#if R8_MODE == 0
-            const uint8_t *s[4];
-            for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + off : 0;
-#if defined(R8_ZMM)
-            if (sx <= 2 && r8_vbmi()) pack_u8_run_vbmi(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
-            else
-#endif
-            pack_u8_run(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
-#else
-            const uint8_t *s[2] = {src[0] ? src[0] + off : 0, src[1] ? src[1] + off : 0};
-            pack_s16_run(d + a, s, z, b - a, sx, p->in_signed);
-#endif
-            for (long x = b; x < len; x++) d[x] = padcell;
-            pos += len;
-            yq += rows;
+    const int np = p->nphase, ck = p->ck;
+    int c4 = (int)(pl % ck), ph = (int)(pl / ck % np), g = (int)(pl / ((long)ck * np));
+    int ry = p->phase_ry[ph], rx = p->phase_rx[ph];
+    uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
+    const int kp = R8_MODE == 0 ? 4 : 2;
+    const uint8_t *src[4] = {0, 0, 0, 0};
+    uint32_t padcell = 0;
+    int chans[4], z[2] = {0, 0};
+    (void)z;   /* mode 1 only */
+    for (int j = 0; j < kp; j++) {
+        int c = c4 * kp + j;
+        chans[j] = c < p->Cg ? g * p->Cg + c : -1;
+        if (chans[j] >= 0) {
+            src[j] = img + (long)chans[j] * p->H * p->W;
+            if (R8_MODE == 0) padcell |= (uint32_t)(p->pad[chans[j]] & 0xFF) << (8 * j);
+            else z[j] = p->pad[chans[j]];
         }
     }
+    /* columns xq whose padded column rx + sx*xq is a real input column */
+    int xlo = 0, xhi;
+    while (xlo < p->Wq && rx + p->sx * xlo < p->pl) xlo++;
+    xhi = xlo;
+    while (xhi < p->Wq && rx + p->sx * xhi < p->pl + p->W) xhi++;
+    const int sx = p->sx, x0 = rx - p->pl;
+    const int whole_rows = sx == 1 && p->sy == 1 && xlo == 0 && xhi == p->Wq && p->Wq == p->W && x0 == 0;
+    const long end = R8_MIN(ppos, (long)yq1 * p->Wq);
+    long pos = (long)yq0 * p->Wq;
+    for (int yq = yq0; pos < end;) {
+        long len = R8_MIN((long)p->Wq, end - pos);
+        int y = ry + p->sy * yq - p->pt;
+        uint32_t *d = dst + pos;
+        if (y < 0 || y >= p->H) {
+            for (long x = 0; x < len; x++) d[x] = padcell;
+            pos += len;
+            yq++;
+            continue;
+        }
+        long a = R8_MIN((long)xlo, len), b = R8_MIN((long)xhi, len);
+        int rows = 1;
+        if (whole_rows) { /* rows yq.. while they are real and complete: one run */
+            while (y + rows < p->H && pos + (long)(rows + 1) * p->Wq <= end) rows++;
+            if (rows > 1) a = 0, b = len = (long)rows * p->W;
+        }
+        for (long x = 0; x < a; x++) d[x] = padcell;
+        const long off = (long)y * p->W + x0 + (long)sx * a;
+#if R8_MODE == 0
+        const uint8_t *s[4];
+        for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + off : 0;
+#if defined(R8_ZMM)
+        if (sx <= 2 && r8_vbmi()) pack_u8_run_vbmi(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
+        else
+#endif
+        pack_u8_run(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
+#else
+        const uint8_t *s[2] = {src[0] ? src[0] + off : 0, src[1] ? src[1] + off : 0};
+        pack_s16_run(d + a, s, z, b - a, sx, p->in_signed);
+#endif
+        for (long x = b; x < len; x++) d[x] = padcell;
+        pos += len;
+        yq += rows;
+    }
+}
+
+/* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
+ * same share of every plane's rows, its share of the output positions where the work items that
+ * follow are cut by positions and scheduled statically in position order, so that a thread reads
+ * back the cells it packed (a 1x1 layer's from its own core's cache); else each thread packs
+ * whole planes (no cache line written by two threads: rows of small planes share lines). */
+static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
+    const long planes = (long)p->G * p->nphase * p->ck;
+    const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
+    if (by_rows && nt > 1) {
+#pragma omp parallel num_threads(nt)
+        {
+            const int t = omp_get_thread_num(), k = omp_get_num_threads();
+            const int y0 = (int)((long)rows * t / k), y1 = (int)((long)rows * (t + 1) / k);
+            for (long pl = 0; pl < planes; pl++) SFX(conv_pack_rows)(p, img, pl, y0, y1);
+        }
+        return;
+    }
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (long pl = 0; pl < planes; pl++) SFX(conv_pack_rows)(p, img, pl, 0, rows);
 }
 
 #if R8_MODE == 0
@@ -1241,14 +1260,33 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 #endif
 #endif
 
+/* Whether the position kernel's work items on nt threads give each thread its own output positions
+ * (one group, at least nt chunks): conv_pack's by_rows. Not for the channel-lane kernel (its items
+ * go by blocks of channels first) nor AMX's. */
+R8_INLINE int conv_items_by_positions(const r8_conv *p, int nt) {
+    if (nt <= 1 || p->G != 1) return 0;
+#if defined(CONV_COMPUTE_OC)
+    if (p->rq && !p->elt && p->w_oc) return 0;
+#endif
+#ifdef R8_CUSTOM_CONV_COMPUTE
+    return 0;
+#else
+#if defined(CONV_COMPUTE_RQ)
+    if (p->rq && !p->elt) return conv_split_of(p, CONV_CHUNK_RQ, nt).nchunk >= nt;
+#endif
+    return conv_split_of(p, CONV_CHUNK, 1).nchunk >= nt;
+#endif
+}
+
 int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
     const long oimg = (long)p->OC * p->OH * p->OW;
+    const int by_rows = conv_items_by_positions(p, nt);
     int nan = 0;
     (void)oimg;
     for (int n = 0; n < p->N; n++) {
-        SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt);
+        SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt, by_rows);
 #if defined(CONV_COMPUTE_OC)
         if (p->rq && !p->elt && p->w_oc) { nan += CONV_COMPUTE_OC(p, n, out, nt); continue; }
 #endif
