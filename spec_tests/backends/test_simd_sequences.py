@@ -157,3 +157,27 @@ def test_an_input_from_outside_that_is_not_c_contiguous_is_read_as_its_values():
     for channel in (0, 1):
         np.testing.assert_array_equal(slots[2][0, channel], expected[0, 0])
     assert len(timings) == 2
+
+
+@pytest.mark.parametrize("variant", sorted({VARIANTS[0], VARIANTS[-1]}))
+def test_each_node_is_planned_once_whether_its_pair_is_fused_or_declined(resnet, monkeypatch, variant):
+    # SimdBackend.fuse builds both plans of a residual pair to decide. Where the convolution
+    # requantizes (avx512 and up) it declines, and the next fuse() of the same Int8Add (the first
+    # block's, with the downsample) and kernel() take those plans instead of building them again;
+    # on sse42 the pairs are fused and the consumer's own plan is never built again
+    from refint8_backend_simd import _plan
+
+    built: list[str] = []
+    for plan_type in (_plan.ConvPlan, _plan.ElementwisePlan):
+        original = plan_type.__init__
+
+        def counting(self, *args, _original=original, **kwargs):
+            _original(self, *args, **kwargs)
+            built.append(args[3].name)       # (ffi, lib, variant, node, ...)
+
+        monkeypatch.setattr(plan_type, "__init__", counting)
+    compiled = _compile(resnet, variant, True)
+    planned = {n.name for s in compiled._steps for n in (s.node, s.producer) if n is not None
+               and n.type in ("Int8Convolution", "Int8Add")}
+    assert bool(compiled.fusions) == (variant in ("sse42", "avx2"))
+    assert sorted(name for name in built if name in planned) == sorted(planned)   # each once

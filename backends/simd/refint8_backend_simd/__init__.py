@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import os
 from importlib import metadata
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -97,6 +97,10 @@ class SimdBackend(Backend):
         self._problem = ""
         self.variant = ""
         self.accumulation = "exact"
+        #: plans fuse() built for a pair it declined, by id(node): a later fuse() (an Int8Add with two
+        #: convolutions) and kernel() take them (the runtime offers every pair before it asks for
+        #: kernels), so no node's plan is built twice
+        self._declined_plans: dict[int, tuple[Node, Any]] = {}
         try:
             self.ffi, self.lib = _load()
         except ImportError as exc:
@@ -146,8 +150,13 @@ class SimdBackend(Backend):
             return None
         from . import _plan  # noqa: PLC0415
 
-        plan = self._plan(node, _plan)
+        plan = self._kept_or_new_plan(node, _plan)
+        self._declined_plans.pop(id(node), None)
         return None if plan is None else self._kernel_of(plan)
+
+    def _kept_or_new_plan(self, node: Node, _plan):
+        kept = self._declined_plans.get(id(node))
+        return kept[1] if kept is not None and kept[0] is node else self._plan(node, _plan)
 
     def _kernel_of(self, plan) -> Kernel:
         """The Kernel running ``plan``: with every input, or the first only (single-input plans)."""
@@ -172,9 +181,15 @@ class SimdBackend(Backend):
             return None
         from . import _plan  # noqa: PLC0415
 
-        conv = self._plan(producer, _plan)
-        alone = self._plan(consumer, _plan)
-        if conv is None or conv.requantizes or alone is None or alone.requantizes:
+        conv = self._kept_or_new_plan(producer, _plan)
+        alone = self._kept_or_new_plan(consumer, _plan)
+        declined = conv is None or conv.requantizes or alone is None or alone.requantizes
+        for node, plan in ((producer, conv), (consumer, alone)):
+            if declined and plan is not None:
+                self._declined_plans[id(node)] = (node, plan)
+            else:   # the pair takes the convolution's plan; the consumer's runs in it
+                self._declined_plans.pop(id(node), None)
+        if declined:
             return None
         link = [i.node for i in consumer.inputs].index(producer)
         kind = 1 if consumer.type == "Int8Add" else 2
