@@ -159,13 +159,7 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
 /* conv_compute_rq's results with the output channels across the lanes (r8_conv.w_oc). */
 static int SFX(conv_compute_oc)(const r8_conv *p, int n, void *out, int nt) {
     const oc_split split = oc_split_of(p, nt);
-    if (p->rq_zero_low) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) oc_item(p, &split, it, n, out, 1);
-    } else {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) oc_item(p, &split, it, n, out, 0);
-    }
+    RQ_FOR_ITEMS(oc_item, split, n, out, nt);
     return 0;
 }
 #define CONV_COMPUTE_OC SFX(conv_compute_oc)

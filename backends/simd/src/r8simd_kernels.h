@@ -1242,15 +1242,23 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
  * (conv_rq_item); the loop is compiled once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's
  * codes, u8; 5-11 % on MobileNetV2's layers of few input channels, which the requantization
  * bounds). */
+/* item(p, &split, it, n, out, zero_low) for every work item of split on nt threads, zero_low =
+ * r8_conv.rq_zero_low as a literal: one OpenMP region per value, since a flag passed into one
+ * region is not specialized (regions are outlined before inlining). */
+#define RQ_FOR_ITEMS(item, split, n, out, nt)                                                   \
+    do {                                                                                        \
+        if (p->rq_zero_low) {                                                                   \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
+            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, 1);       \
+        } else {                                                                                \
+            _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
+            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, 0);       \
+        }                                                                                       \
+    } while (0)
+
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
-    if (p->rq_zero_low) {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, 1);
-    } else {
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long it = 0; it < split.items; it++) conv_rq_item(p, &split, it, n, out, 0);
-    }
+    RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)
