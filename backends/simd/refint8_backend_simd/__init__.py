@@ -27,9 +27,10 @@ near-midpoint lanes recomputed by division, a redundant Relu dropped, final roun
 counts skipped when provably unneeded).
 
 ``BackendOptions.threads`` sets the OpenMP thread count (default: all processors); work is split
-by output blocks, each computed whole by one thread, so results do not depend on it. Unless the
-environment sets ``OMP_WAIT_POLICY`` or ``GOMP_SPINCOUNT``, idle threads spin at most 2000 times
-before sleeping.
+by output blocks, each computed whole by one thread, so results do not depend on it. Idle threads
+spin as libgomp's defaults say (``OMP_WAIT_POLICY``, ``GOMP_SPINCOUNT``: a few milliseconds, far
+less when there are more threads than CPUs); layers run on one thread while other processes keep
+the CPUs busy (``r8_team``, ``src/r8_dispatch.c``).
 ``BackendOptions.extra["emulate_amx"] = True`` with ``isa="amx"`` runs the AMX kernels with the
 tile instructions emulated in C (for testing their layouts on CPUs without AMX).
 
@@ -43,7 +44,6 @@ Importing this module is cheap and never fails on other CPUs: the extension is l
 
 from __future__ import annotations
 
-import os
 from importlib import metadata
 from typing import Any, Sequence
 
@@ -64,11 +64,6 @@ _lib_cache: dict[str, object] = {}
 def _load():
     """(ffi, lib) of the compiled extension, or raise ImportError with the reason."""
     if "ext" not in _lib_cache:
-        # libgomp reads these when it loads: bound the spinning of idle OpenMP threads (the default,
-        # 300000 spins, lets a waiting thread hold a CPU for milliseconds, which on a shared or
-        # oversubscribed machine made 2-thread layers 20x slower than 1 thread).
-        if "OMP_WAIT_POLICY" not in os.environ:
-            os.environ.setdefault("GOMP_SPINCOUNT", "2000")
         from . import _simd  # noqa: PLC0415  (compiled by pip install)
         _lib_cache["ext"] = (_simd.ffi, _simd.lib)
     return _lib_cache["ext"]
