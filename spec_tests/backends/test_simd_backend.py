@@ -1007,6 +1007,33 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
         assert np.array_equal(got, reference), variant
 
 
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_depthwise_results_do_not_depend_on_thread_count(strides):
+    # 3x3 depthwise layers with channel multiplier 2 on planes of 60x57 and 20x50, two images in
+    # the second, run first on 3 threads over a scratch of other bytes (each thread's planes: a
+    # cell a pack leaves out shows), then on 1 and 2
+    from refint8_backend_simd._plan import common
+
+    rng = np.random.default_rng(31)
+    chain = (Multiply(np.float32(3e-3)), Add(np.float32(0.25)),
+             Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8"))
+    for shape in ((1, 7, 60, 57), (2, 5, 20, 50)):
+        q = rng.integers(0, 256, size=shape).astype(np.uint8)
+        weights = rng.integers(-128, 128, size=(2 * shape[1], 1, 3, 3)).astype(np.int8)
+        node = conv(q, weights, post_ops=chain, group=shape[1], strides=strides, pads_begin=(1, 1),
+                    pads_end=(1, 1), input_zero_point=(9,))
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in VARIANTS:
+            kernels = {t: backend(variant, threads=t).kernel(node) for t in (3, 1, 2)}
+            plan = kernels[3].run.plan
+            assert plan.depthwise, variant
+            common.scratch_pointer(plan.ffi, plan.scratch_bytes)
+            common._ARENA.buffer[:] = 0xA5
+            for threads, kernel in kernels.items():
+                (got,) = kernel.run([q])
+                assert got.tobytes() == reference.tobytes(), (variant, shape, threads)
+
+
 def test_byte_plane_depthwise_kernel_on_vnni():
     # r8_dwb (VNNI + VBMI): i8 codes (flipped to u8), a channel multiplier of 2, stride 3, dilation
     # (1, 3), a 3x7 kernel (two cells per kernel row, the second with 3 taps), rows of 70 codes (two
