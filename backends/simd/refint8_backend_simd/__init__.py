@@ -150,6 +150,7 @@ class SimdBackend(Backend):
         return None if plan is None else self._kernel_of(plan)
 
     def _kept_or_new_plan(self, node: Node, _plan):
+        """The plan fuse() kept for ``node`` (a declined pair), else a new one."""
         kept = self._declined_plans.get(id(node))
         return kept[1] if kept is not None and kept[0] is node else self._plan(node, _plan)
 

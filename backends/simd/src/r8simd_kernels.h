@@ -1238,10 +1238,6 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     RQ_RECHECK(work);
 }
 
-/* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
- * (conv_rq_item); the loop is compiled once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's
- * codes, u8; 5-11 % on MobileNetV2's layers of few input channels, which the requantization
- * bounds). */
 /* item(p, &split, it, n, out, zero_low) for every work item of split on nt threads, zero_low =
  * r8_conv.rq_zero_low as a literal: one OpenMP region per value, since a flag passed into one
  * region is not specialized (regions are outlined before inlining). */
@@ -1256,6 +1252,10 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
         }                                                                                       \
     } while (0)
 
+/* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
+ * (conv_rq_item); the loop is compiled once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's
+ * codes, u8; 5-11 % on MobileNetV2's layers of few input channels, which the requantization
+ * bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
     RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
@@ -1751,17 +1751,17 @@ R8_INLINE vf load_elems(const void *base, long e, long rem, int type) {
     return load_as_f32(tmp, type);
 }
 
-/* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's
- * step, the post-ops and the store, in registers. */
 /* Whether an elementwise layer runs on a team: more than one thread and work item, and at least
  * ELT_PARALLEL_ELEMENTS outputs. Below that the team's start and end cost more than half the work
  * (ResNet-50's 2048 dequantized features: 3.6 us on one thread, 34 us on two when the other
- * thread had gone to sleep). */
+ * thread had gone to sleep, at 2000 spins). */
 #define ELT_PARALLEL_ELEMENTS 32768
 R8_INLINE int elt_parallel(const r8_elt *p, int nt, long items) {
     return nt > 1 && items > 1 && p->planes * p->plane >= ELT_PARALLEL_ELEMENTS;
 }
 
+/* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's
+ * step, the post-ops and the store, in registers. */
 #if defined(CONV_COMPUTE_RQ)
 /* VL codes (type 1 u8, 2 i8) as float32 from the first lanes of mask (a prefix: 2^k - 1), the
  * other lanes 0. */

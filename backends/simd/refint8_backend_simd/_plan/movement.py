@@ -115,7 +115,8 @@ def nearest_tables(node: Any) -> tuple[np.ndarray, np.ndarray] | None:
 
 #: the largest Reshape a sequence runs as a C copy (r8_copy). Between C steps, a step from Python
 #: costs 40-90 us an inference (MobileNetV2's and ResNet-50's Flatten, the interpreter's caches
-#: cold after the kernels, plus a second r8_run_steps call), about what memcpy takes for 1 MiB.
+#: cold after the kernels, plus a second r8_run_steps call), about what memcpy takes for 1 MiB;
+#: up to a quarter of that, the copy always costs less.
 RESHAPE_COPY_BYTES = 1 << 18
 
 
