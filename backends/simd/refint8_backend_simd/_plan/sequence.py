@@ -7,8 +7,8 @@ plans are each one C call (``Reused.c_call``) becomes an array of ``r8_step`` st
 each output is a buffer owned by the sequence, each input the buffer of the step that produced it
 or, read from the inference's slots at every run, a value from outside the run; ``r8_run_steps``
 calls the kernels in order and times each with the runtime's clocks. Steps whose plans are not one
-C call (Reshape and Transpose in NumPy, Concat, MVN, Relu on codes) run from Python between the C
-runs, timed the same way.
+C call (Transpose in NumPy, a Reshape of more than RESHAPE_COPY_BYTES, Concat, MVN, Relu on codes)
+run from Python between the C runs, timed the same way; a smaller Reshape is a C copy (r8_copy).
 
 An output buffer is written again by the next inference only when nothing but the sequence
 references it (as ``Reused.output``): one the caller kept (a model output, or a view of one) is
