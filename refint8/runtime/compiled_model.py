@@ -289,13 +289,13 @@ class CompiledModel:
             slots[index] = value
         perf = time.perf_counter_ns
         cpu = time.process_time_ns
-        # timings are committed to the counters only once the whole inference succeeded, so every
-        # row counts the same inferences even after one that raised midway
-        timings: list[tuple[LayerCounter, int, int]] = []
-        sequence_timings: list[tuple[list[LayerCounter], list[tuple[int, int]]]] = []
+        # (counters, their (wall_ns, cpu_ns)): a step's own, or a sequence's in one piece; committed
+        # only once the whole inference succeeded, so every row counts the same inferences even
+        # after one that raised midway
+        timings: list[tuple[Sequence[LayerCounter], Sequence[tuple[int, int]]]] = []
         for entry in self._program:
             if isinstance(entry, _Sequence):
-                sequence_timings.append((entry.counters, self._run_sequence(entry, slots)))
+                timings.append((entry.counters, self._run_sequence(entry, slots)))
                 continue
             step = entry
             args = [slots[i] for i in step.inputs]
@@ -308,7 +308,7 @@ class CompiledModel:
             except Exception as exc:
                 raise self._backend_failure(step, exc) from exc
             end_cpu, end_wall = cpu(), perf()
-            timings.append((step.counter, end_wall - start_wall, end_cpu - start_cpu))
+            timings.append(((step.counter,), ((end_wall - start_wall, end_cpu - start_cpu),)))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
                 raise BackendError(f"backend '{step.backend}' returned a {type(results).__name__} for "
                                    f"{step.label}, expected a sequence of "
@@ -319,11 +319,7 @@ class CompiledModel:
             for index, value in zip(step.outputs, results):
                 slots[index] = value
             self._check_outputs(step, slots)
-        for counter, wall_ns, cpu_ns in timings:
-            counter.real_time_us += wall_ns / 1000.0
-            counter.cpu_time_us += cpu_ns / 1000.0
-            counter.count += 1
-        for counters, done in sequence_timings:
+        for counters, done in timings:
             for counter, (wall_ns, cpu_ns) in zip(counters, done):
                 counter.real_time_us += wall_ns / 1000.0
                 counter.cpu_time_us += cpu_ns / 1000.0

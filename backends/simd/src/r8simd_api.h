@@ -131,7 +131,7 @@ typedef struct {
     const int *tail_pos;
     /* The kernel with output channels across the lanes (r8simd_conv_oc.h; AVX-512 VNNI, with rq
      * only) or NULL: its weights [G][nob][ntaps][ck][64][4 bytes] and the virtual position of each
-     * output position oy*OW + ox. */
+     * output position oy*OW + ox. Where it is set, w (the position kernel's layout) is NULL. */
     const void *w_oc;
     const int *oc_vpos;
 } r8_conv;
