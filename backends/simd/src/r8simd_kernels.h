@@ -1519,8 +1519,40 @@ static void SFX(dwb_pack_expand)(const r8_conv *p, const uint8_t *src, uint8_t p
     }
 }
 
+/* The planes 64 bytes at a time by a byte permutation of a window of the channel's plane (any
+ * stride, where every block's input codes lie within pack_window bytes, e.g. rows narrower than
+ * the 64 bytes the row loop below moves per row): vpermt2b over the window's first 128 bytes (and
+ * its next 128, chosen by index bit 7), the padding code at the pack_pad bytes. Window bytes past
+ * the channel's plane are not loaded (masked loads). */
+/* The 64 bytes at src + k of a plane of `codes` bytes (0 past its end, never loaded). */
+R8_INLINE __m512i dwb_window_part(const uint8_t *src, long k, long codes) {
+    const long left = codes - k;
+    return _mm512_maskz_loadu_epi8(left >= 64 ? ~0ULL : left > 0 ? (1ULL << left) - 1 : 0, src + k);
+}
+
+__attribute__((target("avx512vbmi")))
+static void SFX(dwb_pack_permute)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
+    const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
+    const long bytes = (long)p->nphase * p->plane_pos + 64, codes = (long)p->H * p->W;
+    const uint8_t *idx = (const uint8_t *)p->pack_idx;
+    for (long b = 0; 64 * b < bytes; b++) {
+        const long s0 = p->pack_src[b];
+        const __m512i i = _mm512_loadu_si512(idx + 64 * b);
+        __m512i v = _mm512_permutex2var_epi8(dwb_window_part(src, s0, codes), i,
+                                             dwb_window_part(src, s0 + 64, codes));
+        if (p->pack_window > 128)
+            v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(i), v,
+                                       _mm512_permutex2var_epi8(dwb_window_part(src, s0 + 128, codes), i,
+                                                                dwb_window_part(src, s0 + 192, codes)));
+        v = _mm512_mask_blend_epi8(p->pack_pad[b], _mm512_xor_si512(v, flip), padv);
+        const long left = bytes - 64 * b;
+        _mm512_mask_storeu_epi8(planes + 64 * b, left >= 64 ? ~0ULL : (1ULL << left) - 1, v);
+    }
+}
+
 static void SFX(dwb_pack)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
     if (p->pack_mask) { SFX(dwb_pack_expand)(p, src, pad, planes); return; }
+    if (p->pack_src) { SFX(dwb_pack_permute)(p, src, pad, planes); return; }
     const long wb = (long)p->sx * p->Wq;
     const long rows = p->plane_pos / wb;
     const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
