@@ -1135,45 +1135,6 @@ def test_byte_plane_depthwise_stride_one_expand_pack():
             assert np.array_equal(got, reference), (variant, shape)
 
 
-
-def test_byte_plane_depthwise_permutation_pack():
-    # strides above 1 on rows of at most 32 bytes: each 64-byte block of the planes is one vpermt2b
-    # of a window of the channel's plane. Stride 2 on 14x14 (window 128; blocks of the two row
-    # phases and of the slack), stride 3 on 26-wide rows (blocks spanning three plane rows, seven
-    # input rows: window 256), i8 codes, padding on every side, two images, 1 and 2 threads; with
-    # the pack switched off, the row loop gives the same bytes.
-    from refint8_backend_simd._plan import convolution
-
-    vnni = [v for v in VARIANTS if v in ("avx512_vnni", "amx_emu")]
-    if not vnni or not backend(vnni[0]).lib.r8_cpu_features() & 32:
-        pytest.skip("no AVX-512 VNNI with VBMI on this CPU: r8_dwb is not used")
-    rng = np.random.default_rng(14)
-    for shape, strides, pads, window in [((2, 5, 14, 14), (2, 2), (1, 1), 128),
-                                         ((1, 3, 20, 26), (3, 3), (2, 1), 256)]:
-        q = rng.integers(-128, 128, size=shape).astype(np.int8)
-        weights = rng.integers(-128, 128, size=(shape[1], 1, 3, 3)).astype(np.int8)
-        node = conv(q, weights, group=shape[1], strides=strides, pads_begin=pads, pads_end=pads[::-1],
-                    input_zero_point=(-9,), post_ops=(Multiply(np.float32(1e-5)), Quantize(
-                        np.float32(-1), np.float32(1), np.float32(-128), np.float32(127), 256, element_type="i8")))
-        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-        assert len(np.unique(reference)) > 50
-        for variant in vnni:
-            for threads in (1, 2):
-                kernel = backend(variant, threads=threads).kernel(node)
-                params = kernel.run.plan.params
-                assert params.pack_src != kernel.run.plan.ffi.NULL and params.pack_window == window, variant
-                (got,) = kernel.run([q])
-                assert np.array_equal(got, reference), (variant, shape, threads)
-            try:
-                convolution.PERMUTE_PACK = False
-                kernel = backend(variant).kernel(node)
-            finally:
-                convolution.PERMUTE_PACK = True
-            assert kernel.run.plan.params.pack_src == kernel.run.plan.ffi.NULL
-            (got,) = kernel.run([q])
-            assert np.array_equal(got, reference), (variant, shape, "row loop")
-
-
 # -- a convolution with its elementwise consumer, fused (Backend.fuse) ------------------------------
 
 @st.composite

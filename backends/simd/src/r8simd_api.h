@@ -96,15 +96,6 @@ typedef struct {
     const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_kernels.h) */
     const unsigned long long *pack_mask;   /* r8_dwb at stride 1 with VBMI2: per 64-byte block of
                                               the plane, the bytes that hold input codes */
-    /* r8_dwb's permutation pack (pack_src NULL: the expand pack or the row loop): per 64-byte block
-     * b of the planes and their 64 bytes of slack, the first byte of its source window in the
-     * channel's plane pack_src[b] (the window: pack_window = 128 or 256 bytes from there), the
-     * window index of each of its bytes pack_idx[64*b + i], and its padding bytes (bit i of
-     * pack_pad[b]). */
-    const int *pack_src;
-    const void *pack_idx;
-    const unsigned long long *pack_pad;
-    int pack_window;
     int npost;
     const r8_post *post;
     int out_type;

@@ -1519,63 +1519,28 @@ static void SFX(dwb_pack_expand)(const r8_conv *p, const uint8_t *src, uint8_t p
     }
 }
 
-/* The planes 64 bytes at a time by a byte permutation of a window of the channel's plane (any
- * stride, where every block's input codes lie within pack_window bytes, e.g. rows narrower than
- * the 64 bytes the row loop below moves per row): vpermt2b over the window's first 128 bytes (and
- * its next 128, chosen by index bit 7), the padding code at the pack_pad bytes. Window bytes past
- * the channel's plane are not loaded (masked loads). */
-/* The 64 bytes at src + k of a plane of `codes` bytes (0 past its end, never loaded). */
-R8_INLINE __m512i dwb_window_part(const uint8_t *src, long k, long codes) {
-    const long left = codes - k;
-    return _mm512_maskz_loadu_epi8(left >= 64 ? ~0ULL : left > 0 ? (1ULL << left) - 1 : 0, src + k);
-}
-
-__attribute__((target("avx512vbmi")))
-static void SFX(dwb_pack_permute)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
-    const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
-    const long bytes = (long)p->nphase * p->plane_pos + 64, codes = (long)p->H * p->W;
-    const uint8_t *idx = (const uint8_t *)p->pack_idx;
-    for (long b = 0; 64 * b < bytes; b++) {
-        const long s0 = p->pack_src[b];
-        const __m512i i = _mm512_loadu_si512(idx + 64 * b);
-        __m512i v = _mm512_permutex2var_epi8(dwb_window_part(src, s0, codes), i,
-                                             dwb_window_part(src, s0 + 64, codes));
-        if (p->pack_window > 128)
-            v = _mm512_mask_blend_epi8(_mm512_movepi8_mask(i), v,
-                                       _mm512_permutex2var_epi8(dwb_window_part(src, s0 + 128, codes), i,
-                                                                dwb_window_part(src, s0 + 192, codes)));
-        v = _mm512_mask_blend_epi8(p->pack_pad[b], _mm512_xor_si512(v, flip), padv);
-        const long left = bytes - 64 * b;
-        _mm512_mask_storeu_epi8(planes + 64 * b, left >= 64 ? ~0ULL : (1ULL << left) - 1, v);
-    }
-}
-
 static void SFX(dwb_pack)(const r8_conv *p, const uint8_t *src, uint8_t pad, uint8_t *planes) {
     if (p->pack_mask) { SFX(dwb_pack_expand)(p, src, pad, planes); return; }
-    if (p->pack_src) { SFX(dwb_pack_permute)(p, src, pad, planes); return; }
     const long wb = (long)p->sx * p->Wq;
     const long rows = p->plane_pos / wb;
     const __m512i padv = _mm512_set1_epi8((char)pad), flip = _mm512_set1_epi8(p->in_signed ? (char)0x80 : 0);
     const long lo = p->pl, hi = (long)p->pl + p->W;   /* the row bytes that hold input columns */
-    for (int ph = 0; ph < p->nphase; ph++) {
-        uint8_t *plane = planes + (long)ph * p->plane_pos;
-        for (long yq = 0; yq < rows; yq++) {
-            uint8_t *d = plane + yq * wb;
-            const long y = p->phase_ry[ph] + (long)p->sy * yq - p->pt;
-            const int real = y >= 0 && y < p->H;
-            const uint8_t *s = src + (real ? y : 0) * p->W - lo;   /* s[x] = input column x - pl */
-            /* 64 bytes at a time: the padding code, or the (flipped) input where lo <= x < hi; masked
-             * loads never touch the bytes outside the row */
-            for (long x = 0; x < wb; x += 64) {
-                __mmask64 in_row = 0;
-                if (real) {
-                    const long a = R8_MAX(lo, x), b = R8_MIN(hi, x + 64);
-                    if (b > a) in_row = (b - a == 64 ? ~0ULL : ((1ULL << (b - a)) - 1)) << (a - x);
+    /* chunk by chunk of 64 bytes, each through every row: a chunk's bytes that hold input codes
+     * (lo <= x < hi) and its bytes in the row are the same in every row */
+    for (long x = 0; x < wb; x += 64) {
+        const long a = R8_MAX(lo, x), b = R8_MIN(hi, x + 64), left = wb - x;
+        const __mmask64 in_row = b > a ? (b - a == 64 ? ~0ULL : ((1ULL << (b - a)) - 1)) << (a - x) : 0;
+        const __mmask64 in_plane = left >= 64 ? ~0ULL : (1ULL << left) - 1;
+        for (int ph = 0; ph < p->nphase; ph++) {
+            uint8_t *d = planes + (long)ph * p->plane_pos + x;
+            long y = p->phase_ry[ph] - p->pt;
+            for (long yq = 0; yq < rows; yq++, d += wb, y += p->sy) {
+                __m512i v = padv;
+                if (y >= 0 && y < p->H) {   /* masked loads never touch the bytes outside the row */
+                    const __m512i codes = _mm512_maskz_loadu_epi8(in_row, src + y * p->W - lo + x);
+                    v = _mm512_mask_blend_epi8(in_row, padv, _mm512_xor_si512(codes, flip));
                 }
-                __m512i v = _mm512_xor_si512(_mm512_maskz_loadu_epi8(in_row, s + x), flip);
-                v = _mm512_mask_blend_epi8(in_row, padv, v);
-                const long left = wb - x;
-                _mm512_mask_storeu_epi8(d + x, left >= 64 ? ~0ULL : (1ULL << left) - 1, v);
+                _mm512_mask_storeu_epi8(d, in_plane, v);
             }
         }
     }

@@ -42,9 +42,6 @@ class ConvGeometry:
 
 _VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
 _VBMI2 = 64  # r8_cpu_features bit: AVX-512 VBMI2 (vpexpandb)
-# r8_dwb packs by byte permutation (r8simd_kernels.h dwb_pack_permute) where the expand pack does not
-# apply and _permute_blocks allows; False: the row loop (tests and benchmarks switch it).
-PERMUTE_PACK = True
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -56,45 +53,6 @@ def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
     code = (index < plane_pos) & (row >= geo.pt) & (row < geo.pt + geo.h) & (col >= geo.pl) & (col < geo.pl + geo.w)
     bits = code.reshape(-1, 64).astype(np.uint64) << np.arange(64, dtype=np.uint64)
     return np.bitwise_or.reduce(bits, axis=1).astype(np.uint64)
-
-
-@dataclass(frozen=True)
-class PermutePack:
-    """r8_dwb's permutation pack (r8_conv.pack_src, pack_idx, pack_pad, pack_window)."""
-
-    src: np.ndarray      # int32 [blocks]: first byte of each block's window in the channel's plane
-    idx: np.ndarray      # uint8 [blocks * 64]: each byte's index into its block's window
-    pad: np.ndarray      # uint64 [blocks]: bit i set where byte i of the block is padding
-    window: int          # 128 or 256
-
-
-def _permute_blocks(geo: "ConvGeometry", wb: int, plane_pos: int, row_phases: list[int]) -> PermutePack | None:
-    """r8_dwb's planes (one per row phase, rows of wb bytes: plane row yq of phase ry holds padded
-    input row ry + sy*yq) and their 64 bytes of slack as 64-byte blocks, each a permutation of a
-    window of the channel's plane (input byte y*W + x); None where a block holds less than two
-    plane rows or some block's codes span more than 256 bytes (the row loop packs those). Measured
-    on MobileNetV2's stride-2 depthwise layers, 1 thread, against the row loop (64 bytes moved per
-    plane row): rows of 16-18 bytes (14x14 input) 0.53x the layer's time, 30 (28x28) 0.68x, 58
-    (56x56) 1.02x, 114 (112x112) 1.15x."""
-    if 2 * wb > 64:
-        return None
-    blocks = ceil_div(len(row_phases) * plane_pos + 64, 64)
-    index = np.arange(blocks * 64)
-    phase, within = np.divmod(index, plane_pos)
-    row, col = np.divmod(within, wb)
-    y = np.asarray(row_phases + [0])[np.minimum(phase, len(row_phases))] + geo.sy * row - geo.pt
-    x = col - geo.pl
-    code = (phase < len(row_phases)) & (y >= 0) & (y < geo.h) & (x >= 0) & (x < geo.w)
-    source = np.where(code, y * geo.w + x, -1).reshape(blocks, 64)
-    first = np.where(code.reshape(blocks, 64), source, np.iinfo(np.int64).max).min(axis=1)
-    first = np.where(first == np.iinfo(np.int64).max, 0, first)
-    offset = np.where(source >= 0, source - first[:, None], 0)
-    span = int(offset.max()) + 1
-    if span > 256:
-        return None
-    bits = (~code).reshape(blocks, 64).astype(np.uint64) << np.arange(64, dtype=np.uint64)
-    return PermutePack(first.astype(np.int32), offset.astype(np.uint8).reshape(-1),
-                       np.bitwise_or.reduce(bits, axis=1).astype(np.uint64), 128 if span <= 128 else 256)
 
 
 def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
@@ -454,12 +412,6 @@ class ConvPlan(Reused):
         if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:
             self._dwb_pack_mask = _code_blocks(geo, wb, plane_pos)
             p.pack_mask = keep.ptr("unsigned long long *", self._dwb_pack_mask)
-        elif PERMUTE_PACK and (pack := _permute_blocks(geo, wb, plane_pos, row_phases)) is not None:
-            self._dwb_permute = pack
-            p.pack_src = keep.ptr("int *", pack.src)
-            p.pack_idx = keep.ptr("void *", pack.idx)
-            p.pack_pad = keep.ptr("unsigned long long *", pack.pad)
-            p.pack_window = pack.window
 
     def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
         """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""
