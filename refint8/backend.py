@@ -38,10 +38,13 @@ Sequence contract (optional)
     call into compiled code): it reads each step's inputs from ``slots`` (the inference's values,
     a list indexed by slot number), stores each step's outputs there (arrays of exactly the
     declared types and shapes, which the runtime checks after the run; an array may be reused by
-    a later run only where nothing but the backend still references it), and appends one
+    a later run only where nothing but the backend still references it; the runtime checks an
+    array again only when it is not the one it checked last time), and appends one
     ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the latest before
     it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
-    ``time.process_time_ns``. An exception means the step after the
+    ``time.process_time_ns`` (several finished steps at once may be one integer NumPy array of
+    shape (steps, 2), which the backend must not change afterwards: the runtime adds it to the
+    counters later). An exception means the step after the
     last timed one failed: the runtime names it, as for a kernel. The counters are the steps' own,
     as without the sequence. ``None`` (the default) keeps the runtime's loop over the kernels.
 """

@@ -35,8 +35,12 @@ class Sequencing(Backend):
     kernels in order with fixed timings (wall 1000 + i, cpu 2000 + i ns for the i-th step), and
     record what they were offered and how often they ran."""
 
-    def __init__(self, skip: str = "", fail_at: int = -1, wrong_dtype_at: int = -1) -> None:
+    def __init__(self, skip: str = "", fail_at: int = -1, wrong_dtype_at: int = -1,
+                 timings_as: str = "pairs") -> None:
         self.skip, self.fail_at, self.wrong_dtype_at = skip, fail_at, wrong_dtype_at
+        #: "pairs": a pair per step; "arrays": the first two steps' as one int64 array, then
+        #: pairs; "wrong": triples in one array (not timings)
+        self.timings_as = timings_as
         self.offered: list[list[PlannedStep]] = []
         self.runs = 0
 
@@ -57,7 +61,11 @@ class Sequencing(Backend):
                 results = step.kernel.run([slots[s] for s in step.inputs])
                 for slot, value in zip(step.outputs, results):
                     slots[slot] = value.astype(np.float64) if i == self.wrong_dtype_at else value
-                timings.append((1000 + i, 2000 + i))
+                if self.timings_as == "pairs" or i >= 2:
+                    timings.append((1000 + i, 2000 + i))
+                elif i == 1:
+                    pairs = [(1000, 2000), (1001, 2001)]
+                    timings.append(np.array(pairs if self.timings_as == "arrays" else [p + (0,) for p in pairs]))
         return run
 
 
@@ -87,6 +95,49 @@ def test_a_run_of_steps_is_offered_whole_and_its_timings_are_the_steps_counters(
         row = rows[name]
         assert (row.status, row.count, row.exec_type) == (Status.EXECUTED, 2, "seq_any_FP32")
         assert (row.real_time_us, row.cpu_time_us) == (2 * (1000 + i) / 1000, 2 * (2000 + i) / 1000)
+
+
+def test_timings_may_come_as_arrays_of_several_steps():
+    # the first two steps' timings as one (2, 2) int64 array, the others as pairs: the same counters
+    compiled = _compile(Sequencing(timings_as="arrays"))
+    for _ in range(3):
+        np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
+    rows = {row.name: row for row in compiled.perf_counts()}
+    for i, name in enumerate(["first", "double", "less", "out"]):
+        assert (rows[name].count, rows[name].real_time_us, rows[name].cpu_time_us) == (
+            3, 3 * (1000 + i) / 1000, 3 * (2000 + i) / 1000)
+
+
+def test_timings_that_are_not_pairs_are_a_backend_error():
+    compiled = _compile(Sequencing(timings_as="wrong"))
+    with pytest.raises(BackendError, match=r"not \(wall_ns, cpu_ns\) pairs .*shape \(2, 3\)"):
+        compiled.infer([X])
+    assert compiled.inferences == 0
+
+
+def test_an_output_array_checked_once_is_checked_again_when_it_is_another_one():
+    # the runtime skips the check of an output that is the very array it checked last time; an
+    # array it has not seen is checked, even after runs that passed
+    backend = Sequencing()
+    compiled = _compile(backend)
+    for _ in range(2):
+        np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
+    backend.wrong_dtype_at = 1
+    with pytest.raises(BackendError, match=r"returned float64\[2, 3\] for node 'double'"):
+        compiled.infer([X])
+
+
+def test_perf_counts_are_a_snapshot_and_reset_zeroes_them():
+    compiled = _compile(Sequencing())
+    compiled.infer([X])
+    before = {row.name: row for row in compiled.perf_counts()}
+    compiled.infer([X])
+    after = {row.name: row for row in compiled.perf_counts()}
+    assert (before["first"].count, before["first"].real_time_us) == (1, 1.0)
+    assert (after["first"].count, after["first"].real_time_us) == (2, 2.0)
+    assert after["x"].count == 2 and after["x"].status is Status.NOT_RUN   # an idle row counts too
+    compiled.reset_perf_counts()
+    assert all((row.count, row.real_time_us, row.cpu_time_us) == (0, 0.0, 0.0) for row in compiled.perf_counts())
 
 
 def test_sequences_off_never_offers_one_and_gives_the_same_result():

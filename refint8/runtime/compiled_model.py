@@ -12,12 +12,15 @@ to it whole (``Backend.sequence``): what it accepts runs as one call, which time
 from __future__ import annotations
 
 import dataclasses
+import operator
 import os
 import time
 import warnings
-from dataclasses import dataclass, field
+import weakref
+from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -37,7 +40,8 @@ class _Step:
     backend: str
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
-    counter: LayerCounter
+    #: the index of the counter row that times this step (a fused step: its producer's row)
+    row: int
     #: the node fused into this step's node by the backend (the step runs both), if any
     producer: Node | None = None
 
@@ -58,13 +62,30 @@ class _Sequence:
     run: SequenceRun
     #: (slot, dtype, shape, step) of every output, for the check after each run
     checks: list[tuple[int, np.dtype, tuple[int, ...], _Step]] = field(init=False)
-    #: the steps' counters, in order
-    counters: list[LayerCounter] = field(init=False)
+    #: the steps' counter rows, in order
+    rows: np.ndarray = field(init=False)
+    #: the outputs' values as one tuple from the slots
+    gather: Any = field(init=False)
+    #: weak references to the values of the last run whose outputs passed the check: a backend
+    #: that writes into the same arrays again (the simd backend's buffers) is checked once, and
+    #: the references do not keep an array alive nor change its reference count
+    verified: list[weakref.ref] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.checks = [(index, np.dtype(expected.dtype), tuple(expected.shape), step)
                        for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)]
-        self.counters = [step.counter for step in self.steps]
+        self.rows = np.array([step.row for step in self.steps], np.intp)
+        slots = [index for index, _, _, _ in self.checks]
+        self.gather = (lambda values: (values[slots[0]],)) if len(slots) == 1 else operator.itemgetter(*slots)
+
+
+#: inferences between two foldings of the pending timings into the counters' totals
+FOLD_INFERENCES = 64
+
+
+def _is_timings_array(value: Any) -> bool:
+    """Whether ``value`` is an int64 array of (wall_ns, cpu_ns) rows."""
+    return type(value) is np.ndarray and value.dtype == np.int64 and value.ndim == 2 and value.shape[1] == 2
 
 
 def precision_of(node: Node) -> str:
@@ -107,8 +128,14 @@ class CompiledModel:
         self.inferences = 0
         self.fusion = fusion
         self._build_plan(fallbacks)
-        #: the rows that count an inference without timing one (NOT_RUN, OPTIMIZED_OUT)
-        self._idle_rows = [row for row in self._rows if row.status is not Status.EXECUTED]
+        #: per counter row, the (wall, cpu) nanoseconds of the inferences since the last reset;
+        #: every row counts each of them (``inferences``), timed or not
+        self._totals = np.zeros((len(self._rows), 2), np.int64)
+        #: timings of finished inferences not yet added to _totals: (rows, (wall_ns, cpu_ns) of
+        #: each) pieces, folded in every FOLD_INFERENCES inferences and whenever counters are read
+        #: (one NumPy addition for many inferences: right after a model has run, with the caches
+        #: cold, each NumPy call of an inference cost 10-40 us)
+        self._pending: list[tuple[Any, Any]] = []
         #: what inference runs: the steps, runs of them taken by the backend as sequences
         self._program: list[_Step | _Sequence] = self._sequences() if sequences else list(self._steps)
         #: the node names of each run of steps the backend took as one sequence, in order
@@ -136,7 +163,7 @@ class CompiledModel:
         self.fusions: dict[str, str] = {c.name: p.name for c, (p, _) in fused.items()}
         self._fused_layers = [(layer_type_of(c), precision_of(c)) for c in fused]
         producers = {p: k for p, k in fused.values()}
-        counters: dict[Node, LayerCounter] = {}
+        row_of: dict[Node, int] = {}
         for node in self.model.nodes:
             if node.type == "Constant":
                 self._constants.append((slot(node.output(0)), node.attrs["value"]))
@@ -155,19 +182,18 @@ class CompiledModel:
                 link = producer.output(0)
                 inputs = [*producer.inputs, *(i for i in node.inputs if i != link)]
                 self._steps.append(_Step(node, kernel, self.backend_name, tuple(slot(i) for i in inputs),
-                                         tuple(slot(o) for o in node.outputs), counters[producer],
+                                         tuple(slot(o) for o in node.outputs), row_of[producer],
                                          producer))
                 continue
             else:
                 kernel, used = self._select_kernel(node, chain)
-            counter = LayerCounter(node.name, Status.EXECUTED, layer_type_of(node),
-                                   f"{kernel.implementation}_{precision_of(node)}")
-            counters[node] = counter
-            self._rows.append(counter)
+            row_of[node] = len(self._rows)
+            self._rows.append(LayerCounter(node.name, Status.EXECUTED, layer_type_of(node),
+                                           f"{kernel.implementation}_{precision_of(node)}"))
             self._add_fused_rows(node)
             if node not in producers:
                 self._steps.append(_Step(node, kernel, used, tuple(slot(i) for i in node.inputs),
-                                         tuple(slot(o) for o in node.outputs), counter))
+                                         tuple(slot(o) for o in node.outputs), row_of[node]))
         for name, layer_type in self.model.rt_info.get("optimized_out", ()):
             self._rows.append(LayerCounter(name, Status.OPTIMIZED_OUT, layer_type, "undef"))
         # Inputs bind in the model's parameter order (not the graph's), unused parameters included.
@@ -289,13 +315,15 @@ class CompiledModel:
             slots[index] = value
         perf = time.perf_counter_ns
         cpu = time.process_time_ns
-        # (counters, their (wall_ns, cpu_ns)): a step's own, or a sequence's in one piece; committed
-        # only once the whole inference succeeded, so every row counts the same inferences even
-        # after one that raised midway
-        timings: list[tuple[Sequence[LayerCounter], Sequence[tuple[int, int]]]] = []
+        # the timings, committed only once the whole inference succeeded, so every row counts the
+        # same inferences even after one that raised midway: each sequence's (its rows, their
+        # (wall_ns, cpu_ns) array), and the single steps' rows and (wall_ns, cpu_ns) pairs
+        sequence_timings: list[tuple[np.ndarray, np.ndarray]] = []
+        step_rows: list[int] = []
+        step_timings: list[tuple[int, int]] = []
         for entry in self._program:
             if isinstance(entry, _Sequence):
-                timings.append((entry.counters, self._run_sequence(entry, slots)))
+                sequence_timings.append((entry.rows, self._run_sequence(entry, slots)))
                 continue
             step = entry
             args = [slots[i] for i in step.inputs]
@@ -308,7 +336,8 @@ class CompiledModel:
             except Exception as exc:
                 raise self._backend_failure(step, exc) from exc
             end_cpu, end_wall = cpu(), perf()
-            timings.append(((step.counter,), ((end_wall - start_wall, end_cpu - start_cpu),)))
+            step_rows.append(step.row)
+            step_timings.append((end_wall - start_wall, end_cpu - start_cpu))
             if isinstance(results, np.ndarray) or not isinstance(results, SequenceABC):
                 raise BackendError(f"backend '{step.backend}' returned a {type(results).__name__} for "
                                    f"{step.label}, expected a sequence of "
@@ -319,14 +348,13 @@ class CompiledModel:
             for index, value in zip(step.outputs, results):
                 slots[index] = value
             self._check_outputs(step, slots)
-        for counters, done in timings:
-            for counter, (wall_ns, cpu_ns) in zip(counters, done):
-                counter.real_time_us += wall_ns / 1000.0
-                counter.cpu_time_us += cpu_ns / 1000.0
-                counter.count += 1
-        for row in self._idle_rows:
-            row.count += 1
+        pending = self._pending
+        pending.extend(sequence_timings)
+        if step_rows:
+            pending.append((step_rows, step_timings))
         self.inferences += 1
+        if self.inferences % FOLD_INFERENCES == 0:
+            self._fold_timings()
         return {name: slots[index] for name, index in self._output_slots.items()}
 
     __call__ = infer
@@ -356,27 +384,52 @@ class CompiledModel:
                     f"{list(value.shape)} for {step.label}, expected {expected}"
                 )
 
-    def _run_sequence(self, sequence: _Sequence, slots: list[Any]) -> list[tuple[int, int]]:
+    def _run_sequence(self, sequence: _Sequence, slots: list[Any]) -> np.ndarray:
         """One inference of a sequence (the backend's sequence contract): its outputs, checked as a
-        kernel's, into ``slots``; returns its steps' (wall_ns, cpu_ns). An error names the step
-        after the last timed one."""
-        done: list[tuple[int, int]] = []
+        kernel's, into ``slots``; returns its steps' (wall_ns, cpu_ns) as an int64 array. An error
+        names the step after the last timed one."""
+        done: list[Any] = []
         try:
             sequence.run(slots, done)
         except Exception as exc:
-            failed = sequence.steps[min(len(done), len(sequence.steps) - 1)]
+            finished = sum(len(e) if isinstance(e, np.ndarray) else 1 for e in done)
+            failed = sequence.steps[min(finished, len(sequence.steps) - 1)]
             if isinstance(exc, Refint8Error):
                 exc.add_note(self._failure_note(failed))
                 raise
             raise self._backend_failure(failed, exc) from exc
-        if len(done) != len(sequence.steps):
-            raise BackendError(f"backend '{self.backend_name}' timed {len(done)} of the "
+        timings = done[0] if len(done) == 1 and _is_timings_array(done[0]) else self._timings_array(done, sequence)
+        if len(timings) != len(sequence.steps):
+            raise BackendError(f"backend '{self.backend_name}' timed {len(timings)} of the "
                                f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")
-        for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
-            value = slots[index]
-            if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
-                self._check_outputs(step, slots)
-        return done
+        values = sequence.gather(slots)
+        verified = sequence.verified
+        if len(verified) != len(values) or not all(map(operator.is_, values, map(operator.call, verified))):
+            for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
+                value = slots[index]
+                if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
+                    self._check_outputs(step, slots)
+            sequence.verified = [weakref.ref(value) for value in values]
+        return timings
+
+    def _timings_array(self, done: list[Any], sequence: _Sequence) -> np.ndarray:
+        """A sequence's timings (pairs, or int64 arrays of shape (k, 2) for k steps) as one int64
+        array of shape (steps, 2)."""
+        try:
+            if not done:
+                parts = [np.zeros((0, 2), np.int64)]
+            elif not any(isinstance(e, np.ndarray) for e in done):
+                parts = [np.array(done, np.int64)]
+            else:
+                parts = [e if isinstance(e, np.ndarray) else np.array([e], np.int64) for e in done]
+            for part in parts:
+                if part.ndim != 2 or part.shape[1] != 2 or part.dtype.kind not in "iu":
+                    raise ValueError(f"got a {part.dtype} array of shape {part.shape}")
+        except (TypeError, ValueError) as exc:
+            raise BackendError(f"backend '{self.backend_name}' gave timings that are not (wall_ns, "
+                               f"cpu_ns) pairs for a sequence from {sequence.steps[0].label}: {exc}") from exc
+        array = parts[0] if len(parts) == 1 else np.concatenate(parts)
+        return array.astype(np.int64, copy=False)
 
     def _bind_inputs(self, inputs: Any) -> list[np.ndarray]:
         names = [name for name, _, _ in self._parameters]
@@ -408,9 +461,21 @@ class CompiledModel:
 
     # -- counters ------------------------------------------------------------------------------
 
+    def _fold_timings(self) -> None:
+        """Add the pending timings to the totals."""
+        if self._pending:
+            rows = np.concatenate([np.asarray(rows, np.intp) for rows, _ in self._pending])
+            times = np.concatenate([np.asarray(times, np.int64).reshape(-1, 2) for _, times in self._pending])
+            np.add.at(self._totals, rows, times)
+            self._pending.clear()
+
     def perf_counts(self) -> list[LayerCounter]:
-        """The per-layer counters (accumulated since compilation or the last reset)."""
-        return list(self._rows)
+        """The per-layer counters accumulated since compilation or the last reset, as a snapshot
+        (rows that later inferences do not change, as OpenVINO's profiling info)."""
+        self._fold_timings()
+        wall_us, cpu_us = (self._totals / 1000.0).T.tolist()
+        return [dataclasses.replace(row, real_time_us=wall, cpu_time_us=cpu, count=self.inferences)
+                for row, wall, cpu in zip(self._rows, wall_us, cpu_us)]
 
     def int8_layer_types(self) -> set[str]:
         """Layer types that ran in int8: rows EXECUTED with an ``_I8`` exec type, and the layers the
@@ -421,15 +486,15 @@ class CompiledModel:
         return executed | {layer for layer, precision in self._fused_layers if precision == "I8"}
 
     def reset_perf_counts(self) -> None:
-        for row in self._rows:
-            row.reset()
+        self._pending.clear()
+        self._totals[:] = 0
         self.inferences = 0
 
     def format_perf_counts(self) -> str:
-        return format_perf_counts(self._rows, self.inferences)
+        return format_perf_counts(self.perf_counts(), self.inferences)
 
     def perf_counts_json(self) -> str:
-        return perf_counts_to_json(self._rows)
+        return perf_counts_to_json(self.perf_counts())
 
 
 def compile_model(
