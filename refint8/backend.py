@@ -42,7 +42,9 @@ Sequence contract (optional)
     array again only when it is not the one it checked last time), and appends one
     ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the latest before
     it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
-    ``time.process_time_ns`` (several finished steps at once may be one integer NumPy array of
+    ``time.process_time_ns`` (the CPU clock is a system call: a backend may read it around a run
+    of steps only and give each step a share of the run's CPU time in proportion to its wall
+    time, the shares adding up to the run's; several finished steps at once may be one integer NumPy array of
     shape (steps, 2), which the backend must not change afterwards: the runtime adds it to the
     counters later). An exception means the step after the
     last timed one failed: the runtime names it, as for a kernel. The counters are the steps' own,

@@ -13,7 +13,10 @@ records how many. The table prints the mean per inference. Resetting is explicit
 ``cpu`` is the process's CPU clock around the layer's kernel, so it includes every thread of the
 process. With several threads it is exact in total but lumpy per layer: Linux folds the time of the
 threads other than the caller into the process clock at scheduler ticks, so a layer can show more
-than ``threads x realTime`` and its neighbours less.
+than ``threads x realTime`` and its neighbours less. Where a backend runs consecutive layers as one
+sequence (``Backend.sequence``) it may read the CPU clock around the whole run instead (a system
+call of about 0.6 us on the development machine): each layer then shows the run's CPU time shared
+out in proportion to the layers' wall times (the simd backend does; the total stays exact).
 """
 
 from __future__ import annotations

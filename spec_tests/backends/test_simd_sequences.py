@@ -145,6 +145,21 @@ def test_a_nan_in_the_second_step_stops_after_timing_the_first():
     assert len(timings) == 1 and timings[0].shape == (1, 2) and timings[0][0, 0] > 0
 
 
+def test_a_run_shares_its_cpu_time_out_over_its_steps_by_wall_time():
+    # r8_run_steps reads the CPU clock (a system call) at the start and end of a run only: step i
+    # gets round(cpu * (wall_0 + .. + wall_i) / wall_total) less the shares before it, the last
+    # step the rest
+    run = _two_convolutions((Multiply(np.float32(2.0)), U8))
+    slots = [np.ones((1, 1, 3, 4), np.uint8), None, None]
+    for _ in range(3):
+        timings: list[np.ndarray] = []
+        run(slots, timings)
+        (times,) = timings
+        wall, cpu = times[:, 0].tolist(), times[:, 1].tolist()
+        first = int(float(sum(cpu)) * float(wall[0]) / float(sum(wall)) + 0.5)
+        assert min(wall) > 0 and cpu == [first, sum(cpu) - first]
+
+
 def test_an_input_from_outside_that_is_not_c_contiguous_is_read_as_its_values():
     run = _two_convolutions((Multiply(np.float32(2.0)), U8))
     codes = np.arange(12, dtype=np.uint8).reshape(1, 1, 4, 3)

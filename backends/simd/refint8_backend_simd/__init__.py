@@ -19,7 +19,8 @@ Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have th
 common requantization chain runs interleaved with the next tile's dot products (``r8_conv.rq``).
 ``fuse`` runs an Int8Convolution with the Int8Add or Int8Multiply that reads its output as one
 kernel (the consumer's step, post-ops and store in the convolution's epilogue: ResNet's residual
-adds). ``sequence`` runs consecutive steps in one C call (``r8_run_steps``), timing each: the
+adds). ``sequence`` runs consecutive steps in one C call (``r8_run_steps``), timing each (the CPU time
+of a run shared out by wall time): the
 runtime's loop between them had cost 5-17 % of an inference. Other nodes, and post-op chains longer
 than 16, return ``None`` (the runtime's fallback backend runs them). The float32 post-ops may take
 exact shortcuts, each proven where ``_plan/post_ops.py`` decides it (a Quantize by reciprocal with

@@ -253,10 +253,11 @@ typedef struct {
     int consumer;
 } r8_step;
 
-/* Run steps[0 .. n) in order, each timed: ns[2i] its wall time (CLOCK_MONOTONIC) and ns[2i + 1]
- * its CPU time (CLOCK_PROCESS_CPUTIME_ID), in nanoseconds, the clocks of Python's perf_counter_ns
- * and process_time_ns. Stops after a step that returned a nonzero count: returns its index, or n
- * when all ran. */
+/* Run steps[0 .. n) in order, each timed: ns[2i] its wall time (CLOCK_MONOTONIC, Python's
+ * perf_counter_ns) and ns[2i + 1] its share of the run's CPU time (CLOCK_PROCESS_CPUTIME_ID,
+ * process_time_ns, read at the start and the end of the run only), in proportion to its wall
+ * time; the shares add up to the run's CPU time exactly. Stops after a step that returned a
+ * nonzero count: returns its index, or n when all ran. */
 int r8_run_steps(r8_step *steps, int n, long long *ns);
 
 unsigned r8_cpu_features(void);

@@ -6,7 +6,8 @@ inference (5 %) and 0.9 ms of a MobileNetV2 one (17 %) went to it. Here a run of
 plans are each one C call (``Reused.c_call``) becomes an array of ``r8_step`` structs, bound once:
 each output is a buffer owned by the sequence, each input the buffer of the step that produced it
 or, read from the inference's slots at every run, a value from outside the run; ``r8_run_steps``
-calls the kernels in order and times each with the runtime's clocks. Steps whose plans are not one
+calls the kernels in order and times each with the runtime's wall clock (their CPU times: the run's
+shared out by wall time, see r8_run_steps). Steps whose plans are not one
 C call (Transpose in NumPy, a Reshape of more than RESHAPE_COPY_BYTES, Concat, MVN, Relu on codes)
 run from Python between the C runs, timed the same way; a smaller Reshape is a C copy (r8_copy).
 
