@@ -368,6 +368,71 @@ def eltwise_requantization_cases(draw):
     return make_node(kind, params, attrs, name="elt"), inputs
 
 
+def test_folded_elementwise_requantization_on_every_pair_of_codes():
+    # elt_rq folds an Int8Add's chain (d = a - h, p = d*r, e = p + b, y = e*s, then (y - il)*m)
+    # into two fused multiply-adds whose value can fall on the other side of a midpoint than the
+    # chain's: with these operands, worked in NumPy, it does for some of the 65536 pairs of codes
+    # (e.g. a = 206, b = 233: 41.500023 against 41.49999 in the first case). In the third the
+    # intermediates reach 9000 and the two differ by up to 6.3e-4, more than the chain's own
+    # margin (255 * 2^-21): a = 137, b = 169 gives 45.49987 (not near a midpoint for the chain)
+    # against 45.500206. The plane's lower near-midpoint limit must send every such lane back to
+    # the chain; checked on all pairs, u8 and i8, a scalar plane and a plane per channel.
+    pairs_a, pairs_b = np.divmod(np.arange(65536), 256)
+    cases = [(15.23691, -1.0619591, 0.044059809, -0.12906903, 8.8988676),
+             (5.5596118, -0.91419357, 0.088085465, -4.678928, 2.273297),
+             (5188.2158, 1.8458207, 0.78690141, -7250.1963, -6990.1631)]
+    for h, r, s, il, ih in cases:
+        for dtype, offset in (("u8", 0), ("i8", 128)):
+            q = [(v - offset).astype(np.uint8 if dtype == "u8" else np.int8).reshape(1, 1, 256, 256)
+                 for v in (pairs_a, pairs_b)]
+            for channels in (1, 2):
+                inputs = [np.concatenate([x] * channels, axis=1) for x in q]
+                shape = list(inputs[0].shape)
+                per_channel = (lambda v: np.full((1, channels, 1, 1), v, np.float32)) if channels > 1 else np.float32
+                node = make_node("Int8Add", [opset.parameter(shape, dtype, name="a"), opset.parameter(shape, dtype, name="b")],
+                                 {"full_shift": per_channel(h), "full_scale": per_channel(r),
+                                  "post_ops": (Multiply(per_channel(s)), Quantize(
+                                      np.float32(il), np.float32(ih), np.float32(0), np.float32(255), 256, element_type="u8"))},
+                                 name="add")
+                (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *inputs)
+                for variant in INTERLEAVED:
+                    plan = backend(variant).kernel(node).run.plan
+                    rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 14 * 4), np.float32)
+                    assert plan.requantizes and (rq.reshape(plan.planes, 14)[:, 13] > 0.25).all(), variant
+                    (got,) = backend(variant).kernel(node).run(inputs)
+                    assert np.array_equal(got, reference), (variant, h, dtype, channels)
+
+
+def test_elementwise_folding_is_declined_where_its_bound_is_too_wide():
+    # fold_fields gives limit 0 (the chain op by op) for Int8Multiply, for an operand that is not
+    # finite, and where the bound E would take the limit below FOLD_MIN_LIMIT: here h = 3e7, whose
+    # intermediates carry errors of about 2 per operation; the kernel then runs the chain, exactly
+    from refint8_backend_simd._plan.elementwise import FOLD_MIN_LIMIT, fold_fields
+
+    def fields(h, r, s, il, m):
+        return np.array([[h, r, s, il, m, 0, 1, 255, il, il + 255 / m]], np.float32)
+
+    typical = fold_fields(1, fields(3.0, 0.8, 0.01, 0.0, 25.0), (0, 255), (0, 255), 255)[0]
+    assert typical[:3].tolist() == [np.float32(0.8 * 0.01 * 25.0), np.float32(0.01 * 25.0), np.float32(-3.0 * 0.8 * 0.01 * 25.0)]
+    assert FOLD_MIN_LIMIT < typical[3] < np.float32(0.5) - np.float32(255 * 2.0 ** -21)
+    assert fold_fields(2, fields(3.0, 0.8, 0.01, 0.0, 25.0), (0, 255), (0, 255), 255)[0, 3] == 0
+    assert fold_fields(1, fields(3.0, np.inf, 0.01, 0.0, 25.0), (0, 255), (0, 255), 255)[0, 3] == 0
+    assert fold_fields(1, fields(3e7, 1.0, 1.0, -3e7, 1.0), (0, 255), (0, 255), 255)[0, 3] == 0
+    a, b = (np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16), np.full((1, 1, 16, 16), 7, np.uint8))
+    shape = [1, 1, 16, 16]
+    node = make_node("Int8Add", [opset.parameter(shape, "u8", name="a"), opset.parameter(shape, "u8", name="b")],
+                     {"full_shift": np.float32(3e7), "full_scale": np.float32(1.0),
+                      "post_ops": (Multiply(np.float32(1.0)), Quantize(
+                          np.float32(-3e7), np.float32(-3e7 + 4096), np.float32(0), np.float32(255), 256,
+                          element_type="u8"))}, name="add")
+    (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, a, b)
+    for variant in INTERLEAVED:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.requantizes and np.frombuffer(plan.ffi.buffer(plan.params.rq, 14 * 4), np.float32)[13] == 0
+        (got,) = backend(variant).kernel(node).run([a, b])
+        assert np.array_equal(got, reference), variant
+
+
 @st.composite
 def fake_quantize_cases(draw):
     shape = draw(st.sampled_from([(1, 3, 5, 7), (2, 16, 3, 3), (1, 33, 1, 1), (5, 17)]))

@@ -684,7 +684,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 9
-#define RQ_ELT_FIELDS 10   /* r8_elt.rq's (elt_rq) */
+#define RQ_ELT_FIELDS 14   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
@@ -1768,7 +1768,11 @@ R8_INLINE vf load_prefix_codes(const uint8_t *src, unsigned mask, int type) {
 }
 
 /* The plane's rq fields of r8_elt.rq in locals (stores through byte pointers could alias them). */
-typedef struct { vf h, r, s, il, m, ol, steps, limit; float f[RQ_ELT_FIELDS + 1]; } elt_rq_plane;   /* f: + steps */
+typedef struct {
+    vf h, r, s, il, m, ol, steps, limit;
+    vf A, B, C, fold_limit;   /* the folded chain (elt_rq_folded) */
+    float f[RQ_ELT_FIELDS + 1];   /* + steps */
+} elt_rq_plane;
 
 /* The Quantize's input for codes y (q1) and b (q2, binary kinds): the general kernel's operations,
  * op by op (elt_combine, then post-op type 0). */
@@ -1791,19 +1795,77 @@ R8_INLINE vf elt_rq_codes(const elt_rq_plane *c, vf x, vf *gap) {
 
 /* Post-op type 8 by the reference's formula (post_group_'s case 7 recomputation). */
 R8_INLINE vf elt_rq_exact(const elt_rq_plane *c, vf x) {
-    return rq_quantize_exact(x, c->f[3], c->f[6], c->f[5], c->f[7], c->f[8], c->f[9], c->f[10]);
+    return rq_quantize_exact(x, c->f[3], c->f[6], c->f[5], c->f[7], c->f[8], c->f[9], c->f[RQ_ELT_FIELDS]);
+}
+
+/* The codes of one vector by the chain op by op, a lane near a midpoint by the reference's
+ * formula: what the general kernel stores. */
+R8_INLINE vf elt_rq_checked(const elt_rq_plane *c, int kind, vf a, vf b) {
+    vf gap;
+    const vf x = elt_rq_input(c, kind, a, b);
+    const vf y = elt_rq_codes(c, x, &gap);
+    return rq_near(gap, c->limit) ? elt_rq_exact(c, x) : y;
+}
+
+/* The folded chain (kinds 0 and 1): the Quantize's clamped argument as a*A + (b*B + C), two fused
+ * multiply-adds instead of the chain's six operations (four for kind 0, with b = B = 0), whose
+ * result differs from the chain's by at most E, a bound _plan/elementwise.py works out per plane
+ * from the operands and the code ranges; the plane's fold_limit is the chain's near-midpoint limit
+ * less E. A lane whose gap stays below it lies on the same side of every midpoint as the chain's
+ * value, and further from the nearest than the chain's limit: the chain would give the same code
+ * without recomputing it. rint(c) + ol into the result, c - rint(c) into *gap. */
+R8_INLINE vf elt_rq_folded(const elt_rq_plane *c, vf a, vf b, vf *gap) {
+    const vf v = vf_min(c->steps, vf_max(vf_set1(0.0f), _mm512_fmadd_ps(a, c->A, _mm512_fmadd_ps(b, c->B, c->C))));
+    const vf q = vf_round(v);
+    *gap = vf_sub(v, q);
+    return vf_add(q, c->ol);
+}
+
+/* One group of `n` vectors (n = PB, or 1 for a last partial vector: lanes `mask`) at element i of
+ * a plane: codes, the chain (folded or op by op), the group's vectors with a lane near a midpoint
+ * again by elt_rq_checked, the stores. */
+R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
+                            const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
+    vf a[PB], b[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
+        b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
+        y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j]) : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
+        worst = rq_wider(worst, gap[j]);
+    }
+    const vf limit = fold ? c->fold_limit : c->limit;
+    if (__builtin_expect(rq_near(worst, limit), 0)) {
+        for (int j = 0; j < n; j++)
+            if (rq_near(gap[j], limit)) y[j] = elt_rq_checked(c, kind, a[j], b[j]);
+    }
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) store_codes(dst + j * VL, y[j], n == PB ? VM_FULL : mask);
+}
+
+/* A work item's elements [i0, i0 + count) of plane pl, folded or not (a literal). */
+R8_INLINE void elt_rq_block(const r8_elt *p, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
+                            uint8_t *dst, long count, const int fold) {
+    const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
+    const long full = count / VL * VL;
+    long i = 0;
+    for (; i + PB * VL <= full; i += PB * VL)
+        elt_rq_group(c, kind, t0, t1, a0 + i, a1 + i, dst + i, PB, VM_FULL, fold);
+    for (; i < count; i += VL) {
+        const unsigned mask = count - i >= VL ? VM_FULL : (1u << (count - i)) - 1u;
+        elt_rq_group(c, kind, t0, t1, a0 + i, a1 + i, dst + i, 1, mask, fold);
+    }
 }
 
 /* r8_elt with its requantization chain (r8_elt.rq): per vector of codes the general kernel's
- * operations with the plane's operands as broadcast scalars; a group of PB vectors with a lane near
- * a midpoint of the Quantize has those vectors recomputed by the reference's formula; codes in
- * range are stored as they are. */
+ * operations with the plane's operands as broadcast scalars, or the folded chain where the plane
+ * allows it; a group of PB vectors with a lane near a midpoint has those vectors recomputed
+ * (elt_rq_checked); codes in range are stored as they are. */
 static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *out) {
     const int nt = r8_team(p->threads);
     const long blk = (long)CHV * VL;
     const long nblk = (p->plane + blk - 1) / blk;
     const long items = p->planes * nblk;
-    const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
     const float steps = p->post[p->npost - 1].steps;
 #pragma omp parallel for schedule(static) num_threads(nt) if (elt_parallel(p, nt, items))
     for (long it = 0; it < items; it++) {
@@ -1815,34 +1877,11 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
         c.f[RQ_ELT_FIELDS] = steps;
         c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
         c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
+        c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
         const uint8_t *a0 = (const uint8_t *)in0 + base, *a1 = (const uint8_t *)in1 + base;
         uint8_t *dst = (uint8_t *)out + base;
-        const long full = count / VL * VL;
-        long i = 0;
-        for (; i + PB * VL <= full; i += PB * VL) {
-            vf x[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
-#pragma GCC unroll 4
-            for (int j = 0; j < PB; j++) {
-                const vf b = kind ? load_codes(a1 + i + j * VL, VM_FULL, t1) : vf_set1(0.0f);
-                x[j] = elt_rq_input(&c, kind, load_codes(a0 + i + j * VL, VM_FULL, t0), b);
-                y[j] = elt_rq_codes(&c, x[j], &gap[j]);
-                worst = rq_wider(worst, gap[j]);
-            }
-            if (__builtin_expect(rq_near(worst, c.limit), 0)) {
-                for (int j = 0; j < PB; j++)
-                    if (rq_near(gap[j], c.limit)) y[j] = elt_rq_exact(&c, x[j]);
-            }
-#pragma GCC unroll 4
-            for (int j = 0; j < PB; j++) store_codes(dst + i + j * VL, y[j], VM_FULL);
-        }
-        for (; i < count; i += VL) {
-            const unsigned mask = count - i >= VL ? VM_FULL : (1u << (count - i)) - 1u;
-            const vf b = kind ? load_prefix_codes(a1 + i, mask, t1) : vf_set1(0.0f);
-            const vf x = elt_rq_input(&c, kind, load_prefix_codes(a0 + i, mask, t0), b);
-            vf gap, y = elt_rq_codes(&c, x, &gap);
-            if (__builtin_expect(rq_near(gap, c.limit), 0)) y = elt_rq_exact(&c, x);
-            store_codes(dst + i, y, mask);
-        }
+        if (c.f[13] > 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 1);
+        else elt_rq_block(p, &c, a0, a1, dst, count, 0);
     }
     return 0;
 }

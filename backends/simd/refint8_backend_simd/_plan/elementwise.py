@@ -38,6 +38,86 @@ def _elementwise_bound(kind: int, node: Any, shift: Any, scale: Any) -> float | 
     return ((t * r) * slack + inputs[1]) * slack if kind == 1 else t * inputs[1] * slack
 
 
+#: the unit roundoff of float32 (round to nearest) and a relative bound for a few float64 steps
+_U32 = 2.0 ** -24
+_U64 = 2.0 ** -50
+#: folding is declined where the chain's near-midpoint limit would drop below this (too many
+#: vectors would be recomputed)
+FOLD_MIN_LIMIT = 0.25
+
+
+def _corners(lo_hi_a: tuple[float, float], lo_hi_b: tuple[float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """The four (a, b) corners of the code ranges, as float64 columns (one row per corner)."""
+    a, b = np.meshgrid(np.array(lo_hi_a), np.array(lo_hi_b))
+    return a.reshape(-1, 1), b.reshape(-1, 1)
+
+
+def fold_fields(kind: int, fields: np.ndarray, a_range: tuple[float, float], b_range: tuple[float, float],
+                steps: float) -> np.ndarray:
+    """Per plane, elt_rq_folded's A, B, C and limit (r8_elt.rq fields 10-13) for r8_elt.rq's
+    fields 0-9 (h, r, s, il, m, ...) of an Int8Add (kind 1) or a Dequantize/FakeQuantize of codes
+    (kind 0) on codes a (and b) in the given ranges; limit 0 (not folded) for Int8Multiply, where
+    an operand is not finite, or where the limit would fall below FOLD_MIN_LIMIT.
+
+    The chain the kernel otherwise runs, in float32, each operation rounded to nearest:
+    kind 1: d = a - h, p = d*r, e = p + b, y = e*s, w = y - il, v = w*m; kind 0: y = a*s, w, v.
+    The folded value: v' = fma(a, A, fma(b, B, C)) with A = f32(r*s*m), B = f32(s*m),
+    C = f32(-(h*r*s + il)*m) (kind 0: A = f32(s*m), B = 0, C = f32(-il*m)), exact products in
+    float64 first. Both differ from the real V = ((a - h)*r + b)*s*m - il*m by bounded amounts:
+    each float32 result x^ of an operation whose exact operands' result is X lies within
+    u*|x^| <= u*(|X| + err) of it (u = 2^-24), errors carried forward through each operation, with
+    |X| at its largest over the corners of the code ranges (every intermediate is affine in a and
+    b); the folded constants add |a|*|A - rsm| + |b|*|B - sm| + |C - C_exact|. E = the sum of the
+    two bounds (times 1 + 2^-10, plus 2^-100 for results near the subnormals), and the limit is the
+    chain's (0.5 - steps*2^-21, rq_limit) less E, rounded down to float32. Kernel side:
+    elt_rq_folded in r8simd_kernels.h."""
+    out = np.zeros((len(fields), 4), np.float64)
+    if kind not in (0, 1):
+        return out.astype(np.float32)
+    f = fields.astype(np.float64)
+    h, r, s, il, m = (f[:, k] for k in range(5))
+    if not kind:
+        h, r, b_range = np.zeros_like(h), np.ones_like(r), (0.0, 0.0)
+    a, b = _corners(a_range, b_range)                                   # [4, 1] against [planes]
+    u = _U32
+    with np.errstate(all="ignore"):
+        # the chain, op by op: err_x bounds |x^ - X|
+        D = np.abs(a - h).max(axis=0)
+        P = np.abs((a - h) * r).max(axis=0)
+        Ee = np.abs((a - h) * r + b).max(axis=0)
+        Y = np.abs(((a - h) * r + b) * s).max(axis=0)
+        W = np.abs(((a - h) * r + b) * s - il).max(axis=0)
+        V = np.abs((((a - h) * r + b) * s - il) * m).max(axis=0)
+        if kind:
+            err_d = u * D
+            err_p = np.abs(r) * err_d + u * (P + np.abs(r) * err_d)
+            err_e = err_p + u * (Ee + err_p)
+        else:
+            err_e = np.zeros_like(D)                                    # y = a*s: a exact
+        err_y = np.abs(s) * err_e + u * (Y + np.abs(s) * err_e)
+        err_w = err_y + u * (W + err_y)
+        err_v = np.abs(m) * err_w + u * (V + np.abs(m) * err_w)
+        # the folded value
+        A64, B64 = r * s * m, (s * m if kind else np.zeros_like(s))
+        C64 = -(h * r * s + il) * m
+        A, B, C = (x.astype(np.float32).astype(np.float64) for x in (A64, B64, C64))
+        err_constants = (np.abs(a).max() * (np.abs(A - A64) + _U64 * np.abs(A64))
+                         + np.abs(b).max() * (np.abs(B - B64) + _U64 * np.abs(B64))
+                         + np.abs(C - C64) + _U64 * (np.abs(h * r * s * m) + np.abs(il * m)))
+        T = np.abs(b * B + C).max(axis=0)
+        err_t = u * T
+        err_fold = err_constants + err_t + u * (np.abs(a * A + b * B + C).max(axis=0) + err_t)
+        E = (err_v + err_fold) * (1.0 + 2.0 ** -10) + 2.0 ** -100
+        limit = np.float64(np.float32(0.5) - np.float32(steps) * np.float32(2.0 ** -21)) - E
+        limit32 = limit.astype(np.float32)
+        limit32 = np.where(limit32.astype(np.float64) > limit, np.nextafter(limit32, np.float32(0)), limit32)
+    usable = (kind in (0, 1)) & np.isfinite(f[:, :5]).all(axis=1) & np.isfinite(E) & (limit32 >= FOLD_MIN_LIMIT)
+    usable &= np.isfinite(A) & np.isfinite(B) & np.isfinite(C)
+    out[:, 0], out[:, 1], out[:, 2] = np.where(usable, A, 0), np.where(usable, B, 0), np.where(usable, C, 0)
+    out[:, 3] = np.where(usable, limit32, 0)
+    return out.astype(np.float32)
+
+
 def elementwise_struct(keep: Keep, ffi: Any, node: Any, kind: int, shift: Any, scale: Any,
                        post_ops: Sequence[Any], fill: Any, planes: int, plane: int, threads: int) -> Any:
     """The r8_elt struct of an elementwise node (kind 0 Dequantize/FakeQuantize, 1 Int8Add,
@@ -112,7 +192,8 @@ class ElementwisePlan(Reused):
     def _plan_requantization(ffi: Any, keep: Keep, p: Any, planes: int) -> None:
         """r8_elt.rq (r8simd_kernels.h elt_rq, the AVX-512 builds with the interleaved
         requantization) where both inputs are codes, h and r are constant over each plane and the
-        post-ops are exactly Multiply, reciprocal Quantize with such operands, stored as they are."""
+        post-ops are exactly Multiply, reciprocal Quantize with such operands, stored as they are;
+        with each plane's folded chain (fold_fields)."""
         if p.in0_type not in (1, 2) or (p.kind and p.in1_type not in (1, 2)):
             return
         step = [plane_values(ffi, p.h, planes), plane_values(ffi, p.r, planes)]
@@ -120,7 +201,11 @@ class ElementwisePlan(Reused):
                                       MULTIPLY_QUANTIZE_FIELDS)
         if table is None or step[0] is None or step[1] is None:
             return
-        p.rq = keep.ptr("float *", np.column_stack([step[0], step[1], table]).astype(np.float32))
+        fields = np.column_stack([step[0], step[1], table]).astype(np.float32)
+        codes = {1: (0.0, 255.0), 2: (-128.0, 127.0)}
+        folded = fold_fields(p.kind, fields, codes[p.in0_type], codes.get(p.in1_type, (0.0, 0.0)),
+                             float(p.post[p.npost - 1].steps))
+        p.rq = keep.ptr("float *", np.column_stack([fields, folded]).astype(np.float32))
 
     def _fill_operand(self, struct: Any, operand: Any) -> None:
         a = np.asarray(operand, np.float32)
