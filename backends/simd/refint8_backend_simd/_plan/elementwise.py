@@ -111,7 +111,7 @@ def fold_fields(kind: int, fields: np.ndarray, a_range: tuple[float, float], b_r
         limit = np.float64(np.float32(0.5) - np.float32(steps) * np.float32(2.0 ** -21)) - E
         limit32 = limit.astype(np.float32)
         limit32 = np.where(limit32.astype(np.float64) > limit, np.nextafter(limit32, np.float32(0)), limit32)
-    usable = (kind in (0, 1)) & np.isfinite(f[:, :5]).all(axis=1) & np.isfinite(E) & (limit32 >= FOLD_MIN_LIMIT)
+    usable = np.isfinite(f[:, :5]).all(axis=1) & np.isfinite(E) & (limit32 >= FOLD_MIN_LIMIT)
     usable &= np.isfinite(A) & np.isfinite(B) & np.isfinite(C)
     out[:, 0], out[:, 1], out[:, 2] = np.where(usable, A, 0), np.where(usable, B, 0), np.where(usable, C, 0)
     out[:, 3] = np.where(usable, limit32, 0)
