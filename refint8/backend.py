@@ -32,23 +32,28 @@ Fusion contract (optional)
 Sequence contract (optional)
     Once the plan is built, the runtime offers the backend every maximal run of two or more
     consecutive steps whose kernels it returned (``Backend.sequence(steps)``, in plan order, each a
-    :class:`PlannedStep`: its kernel and the numbers of the value slots it reads and writes). The
-    backend may return a callable ``run(slots, timings)`` that does, for one inference, what the
-    steps' kernels would do one after the other, but without the runtime between them (e.g. one
-    call into compiled code): it reads each step's inputs from ``slots`` (the inference's values,
-    a list indexed by slot number), stores each step's outputs there (arrays of exactly the
-    declared types and shapes, which the runtime checks after the run; an array may be reused by
-    a later run only where nothing but the backend still references it; the runtime checks an
-    array again only when it is not the one it checked last time), and appends one
-    ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the latest before
-    it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
-    ``time.process_time_ns`` (the CPU clock is a system call: a backend may read it around a run
-    of steps only and give each step a share of the run's CPU time in proportion to its wall
-    time, the shares adding up to the run's; several finished steps at once may be one integer NumPy array of
-    shape (steps, 2), which the backend must not change afterwards: the runtime adds it to the
-    counters later). An exception means the step after the
-    last timed one failed: the runtime names it, as for a kernel. The counters are the steps' own,
-    as without the sequence. ``None`` (the default) keeps the runtime's loop over the kernels.
+    :class:`PlannedStep`: its kernel, the value slots it reads and writes, and which of its outputs
+    the runtime reads after the run). The backend may return a callable ``run(slots, timings)``
+    that does, for one inference, what the steps' kernels would do one after the other, but
+    without the runtime between them (e.g. one call into compiled code):
+
+    * It reads each step's inputs from ``slots`` (the inference's values, a list indexed by slot
+      number) or takes them from its own earlier steps, and stores in ``slots`` every output the
+      runtime reads after the run (``PlannedStep.read_after``; the others it may keep to itself):
+      arrays of exactly the declared types and shapes, which the runtime checks after the run, an
+      array again only when it is not the one it checked last time. An array may be reused by a
+      later run only where nothing but the backend still references it.
+    * It appends one ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the
+      latest before it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
+      ``time.process_time_ns``; several finished steps at once may be one integer NumPy array of
+      shape (steps, 2), which the backend must not change afterwards (the runtime adds it to the
+      counters later). The CPU clock is a system call: a backend may read it around a run of steps
+      only and give each step a share of the run's CPU time in proportion to its wall time, the
+      shares adding up to the run's.
+
+    An exception means the step after the last timed one failed: the runtime names it, as for a
+    kernel. The counters are the steps' own, as without the sequence. ``None`` (the default) keeps
+    the runtime's loop over the kernels.
 """
 
 from __future__ import annotations
@@ -97,6 +102,13 @@ class PlannedStep:
     kernel: Kernel
     inputs: tuple[int, ...]
     outputs: tuple[int, ...]
+    #: per output, whether the runtime reads it after the sequence (a model output, or an input of
+    #: a step outside the sequence); empty: every output is
+    read_after: tuple[bool, ...] = ()
+
+    def is_read_after(self, position: int) -> bool:
+        """Whether the runtime reads output ``position`` after the sequence."""
+        return not self.read_after or self.read_after[position]
 
 
 #: ``run(slots, timings)`` of a sequence of steps (see the sequence contract).

@@ -117,8 +117,9 @@ def test_timings_that_are_not_pairs_are_a_backend_error():
 
 def test_an_output_array_checked_once_is_checked_again_when_it_is_another_one():
     # the runtime skips the check of an output that is the very array it checked last time; an
-    # array it has not seen is checked, even after runs that passed
-    backend = Sequencing()
+    # array it has not seen is checked, even after runs that passed ('double' is read after the
+    # run by 'less', which the reference runs)
+    backend = Sequencing(skip="Subtract")
     compiled = _compile(backend)
     for _ in range(2):
         np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
@@ -167,9 +168,41 @@ def test_an_error_inside_a_sequence_names_the_step_after_the_last_timed_one():
 
 
 def test_a_sequence_output_of_the_wrong_dtype_is_a_backend_error_naming_its_step():
-    compiled = _compile(Sequencing(wrong_dtype_at=1))
+    # 'double' is the last step of the run [first, double]; 'less' (the reference) reads it after
+    compiled = _compile(Sequencing(skip="Subtract", wrong_dtype_at=1))
     with pytest.raises(BackendError, match=r"returned float64\[2, 3\] for node 'double' \(Multiply\), expected f32"):
         compiled.infer([X])
+
+
+def test_each_output_says_whether_the_runtime_reads_it_after_the_sequence():
+    whole = Sequencing()
+    _compile(whole)
+    assert [step.read_after for step in whole.offered[0]] == [(False,), (False,), (False,), (True,)]
+    split = Sequencing(skip="Subtract")          # 'less' runs outside and reads 'double'
+    _compile(split)
+    assert [step.read_after for step in split.offered[0]] == [(False,), (True,)]
+
+
+def test_outputs_read_only_inside_a_sequence_are_the_backends_own():
+    # an output only the sequence reads is not checked: the float64 'double' goes into 'less',
+    # whose kernel gives float32 again; a sequence that stores only what is read after gives the
+    # model's result
+    np.testing.assert_array_equal(_compile(Sequencing(wrong_dtype_at=1)).infer([X])["out"], CHAIN_OF_X)
+    backend = Sequencing()
+    compiled = _compile(backend)
+    (steps,) = backend.offered
+
+    def keeps_to_itself(slots, timings):
+        values = dict(enumerate(slots))
+        for step in steps:
+            for slot, value in zip(step.outputs, step.kernel.run([values[s] for s in step.inputs])):
+                values[slot] = value
+                if step.is_read_after(0):
+                    slots[slot] = value
+            timings.append((1, 1))
+        assert [slots[o] is not None for step in steps for o in step.outputs] == [False, False, False, True]
+    compiled._program[0].run = keeps_to_itself
+    np.testing.assert_array_equal(compiled.infer([X])["out"], CHAIN_OF_X)
 
 
 def test_a_sequence_that_times_too_few_steps_is_a_backend_error():

@@ -60,7 +60,9 @@ class _Sequence:
 
     steps: list[_Step]
     run: SequenceRun
-    #: (slot, dtype, shape, step) of every output, for the check after each run
+    #: the slots of the steps' outputs that the runtime reads after the run (PlannedStep.read_after)
+    read_after: frozenset[int]
+    #: (slot, dtype, shape, step) of every output read after the run, for the check after each run
     checks: list[tuple[int, np.dtype, tuple[int, ...], _Step]] = field(init=False)
     #: the steps' counter rows, in order
     rows: np.ndarray = field(init=False)
@@ -73,10 +75,12 @@ class _Sequence:
 
     def __post_init__(self) -> None:
         self.checks = [(index, np.dtype(expected.dtype), tuple(expected.shape), step)
-                       for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)]
+                       for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)
+                       if index in self.read_after]
         self.rows = np.array([step.row for step in self.steps], np.intp)
         slots = [index for index, _, _, _ in self.checks]
-        self.gather = (lambda values: (values[slots[0]],)) if len(slots) == 1 else operator.itemgetter(*slots)
+        self.gather = ((lambda values: ()) if not slots else (lambda values: (values[slots[0]],))
+                       if len(slots) == 1 else operator.itemgetter(*slots))
 
 
 #: inferences between two foldings of the pending timings into the counters' totals
@@ -211,19 +215,30 @@ class CompiledModel:
         offer = getattr(self.backend, "sequence", None)
         program: list[_Step | _Sequence] = []
         run: list[_Step] = []
+        readers: dict[int, list[_Step]] = {}
+        for step in self._steps:
+            for index in step.inputs:
+                readers.setdefault(index, []).append(step)
+        model_outputs = set(self._output_slots.values())
 
         def close() -> None:
             runner = None
             if len(run) >= 2 and offer is not None:
+                inside = {id(step) for step in run}
+                read_after = frozenset(
+                    index for step in run for index in step.outputs
+                    if index in model_outputs or any(id(r) not in inside for r in readers.get(index, ())))
+                planned = [PlannedStep(s.kernel, s.inputs, s.outputs, tuple(o in read_after for o in s.outputs))
+                           for s in run]
                 try:
-                    runner = offer([PlannedStep(s.kernel, s.inputs, s.outputs) for s in run])
+                    runner = offer(planned)
                 except Refint8Error:
                     raise
                 except Exception as exc:
                     raise BackendError(f"backend '{self.backend_name}' failed to take a sequence of "
                                        f"{len(run)} steps from {run[0].label}: "
                                        f"{type(exc).__name__}: {exc}") from exc
-            program.extend([_Sequence(list(run), runner)] if runner is not None else run)
+            program.extend([_Sequence(list(run), runner, read_after)] if runner is not None else run)
             run.clear()
 
         for step in self._steps:

@@ -125,14 +125,29 @@ def _conv(x_shape, oc, post_ops, name):
 U8 = Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8")
 
 
-def _two_convolutions(second_posts):
+def _two_convolutions(second_posts, read_after=((), ())):
     """A SequenceRun of two 1x1 convolutions, slot 0 -> 1 -> 2 (the first copies its input's
-    single channel: weights 1, codes kept by the u8 Quantize), and the simd backend's ffi."""
+    single channel: weights 1, codes kept by the u8 Quantize), each step's PlannedStep.read_after
+    as given (default: every output read after)."""
     backend = REGISTRY.create("simd", refint8.BackendOptions(threads=1))
     first = backend.kernel(_conv((1, 1, 3, 4), 1, (U8,), "first"))
     second = backend.kernel(_conv((1, 1, 3, 4), 2, second_posts, "second"))
-    steps = [PlannedStep(first, (0,), (1,)), PlannedStep(second, (1,), (2,))]
+    steps = [PlannedStep(first, (0,), (1,), read_after[0]), PlannedStep(second, (1,), (2,), read_after[1])]
     return backend.sequence(steps)
+
+
+def test_only_the_outputs_read_after_the_sequence_go_into_the_slots():
+    # the first convolution's output stays in the sequence's buffer, where the second reads it
+    x = np.arange(12, dtype=np.uint8).reshape(1, 1, 3, 4)
+    expected = np.minimum(2 * x.astype(np.int32), 255).astype(np.uint8)
+    for read_after, written in [(((False,), (True,)), [False, True]), (((), ()), [True, True])]:
+        run = _two_convolutions((Multiply(np.float32(2.0)), U8), read_after)
+        for _ in range(2):
+            slots = [x, None, None]
+            run(slots, [])
+            assert [value is not None for value in slots[1:]] == written, read_after
+            for channel in (0, 1):
+                np.testing.assert_array_equal(slots[2][0, channel], expected[0, 0])
 
 
 def test_a_nan_in_the_second_step_stops_after_timing_the_first():

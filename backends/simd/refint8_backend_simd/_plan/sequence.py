@@ -11,9 +11,12 @@ shared out by wall time, see r8_run_steps). Steps whose plans are not one
 C call (Transpose in NumPy, a Reshape of more than RESHAPE_COPY_BYTES, Concat, MVN, Relu on codes)
 run from Python between the C runs, timed the same way; a smaller Reshape is a C copy (r8_copy).
 
-An output buffer is written again by the next inference only when nothing but the sequence
-references it (as ``Reused.output``): one the caller kept (a model output, or a view of one) is
-replaced by a fresh array first, and every step reading it is pointed at the new one.
+Only the outputs the runtime reads after the sequence (``PlannedStep.read_after``: model outputs,
+inputs of later steps) or a step in Python reads go into the inference's slots; the others never
+leave the sequence's buffers. Such an output buffer is written again by the next inference only
+when nothing but the sequence references it (as ``Reused.output``): one the caller kept (a model
+output, or a view of one) is replaced by a fresh array first, and every step reading it is pointed
+at the new one.
 """
 
 from __future__ import annotations
@@ -21,7 +24,6 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -62,6 +64,8 @@ class _CRun:
     #: r8_run_steps' arguments: the run's first r8_step and its first pair of timings
     structs: Any = None
     ns: Any = None
+    #: the C steps (sequence indices) whose outputs go into the slots after the call
+    writes: list[int] = field(default_factory=list)
 
 
 class SequenceRun:
@@ -72,6 +76,7 @@ class SequenceRun:
         self.lock = threading.Lock()
         self.plans: list[Any] = []                 # of the C steps, in order
         self.out_slots: list[int] = []             # each C step's output slot
+        read_after: list[bool] = []                # each C step's PlannedStep.read_after
         self.buffers: list[np.ndarray] = []        # each C step's output
         self.inputs: list[_Input] = []
         #: what a run does, in order: C runs and the steps that run from Python
@@ -97,14 +102,22 @@ class SequenceRun:
             run.count += 1
             self.plans.append(bound)
             self.out_slots.append(step.outputs[0])
+            read_after.append(step.is_read_after(0))
             producer_of[step.outputs[0]] = index
         self.structs = ffi.new("r8_step[]", max(len(self.plans), 1))
         self.ns = ffi.new("long long[]", 2 * max(len(self.plans), 1))
         #: the same nanoseconds as (wall, cpu) rows
         self.ns_rows = np.frombuffer(ffi.buffer(self.ns), np.int64).reshape(-1, 2)
+        # The outputs that leave the C runs: those the runtime reads after the sequence and those
+        # its steps in Python read; the others stay in the sequence's buffers, never in the slots,
+        # so nothing outside can hold them.
+        python_reads = {slot for part in self.program if isinstance(part, PlannedStep) for slot in part.inputs}
+        #: the C steps whose outputs leave the C runs
+        self.escaping = [i for i, slot in enumerate(self.out_slots) if read_after[i] or slot in python_reads]
         for part in self.program:
             if isinstance(part, _CRun):
                 part.structs, part.ns = self.structs + part.first, self.ns + 2 * part.first
+                part.writes = [i for i in self.escaping if part.first <= i < part.first + part.count]
         self.scratch_bytes = max((getattr(plan, "scratch_bytes", 0) for plan, _ in self.plans), default=0)
         self._scratch = None
         for index, (plan, call) in enumerate(self.plans):
@@ -139,13 +152,15 @@ class SequenceRun:
                 setattr(self.structs[source.step], source.argument, pointer)
 
     def _references(self) -> list[int]:
-        return list(map(sys.getrefcount, self.buffers))
+        """The reference counts of the buffers that leave the C runs (self.escaping)."""
+        buffers = self.buffers
+        return [sys.getrefcount(buffers[i]) for i in self.escaping]
 
     def _replace_kept_buffers(self) -> None:
         """A fresh output for every step whose previous one is referenced outside the sequence."""
         now = self._references()
         if now != self._alone:
-            kept = [i for i, (refs, alone) in enumerate(zip(now, self._alone)) if refs != alone]
+            kept = [i for i, refs, alone in zip(self.escaping, now, self._alone) if refs != alone]
             for i in kept:
                 self.buffers[i] = np.empty_like(self.buffers[i])
             self._point_at_buffers(kept)
@@ -172,9 +187,9 @@ class SequenceRun:
 
     def _run_c_steps(self, run: _CRun, slots: list, timings: list) -> None:
         # Right after a model's kernels the interpreter's and NumPy's code and data are out of the
-        # caches, so every call here costs 10-40 us: a NumPy copy of the timings, the slots in
-        # one pass of map, and no clearing of the external pointers afterwards (every run sets
-        # them before the call; none is read after it).
+        # caches, so every call here costs 10-40 us: a NumPy copy of the timings, only the outputs
+        # that leave the run into the slots, and no clearing of the external pointers afterwards
+        # (every run sets them before the call; none is read after it).
         ffi, structs, first, count = self.ffi, self.structs, run.first, run.count
         held = []    # the inputs' arrays and buffers, alive until the call returns
         for source in run.external:
@@ -187,7 +202,9 @@ class SequenceRun:
         done = self.lib.r8_run_steps(run.structs, count, run.ns)
         timings.append(self.ns_rows[first:first + done].copy())   # the next run rewrites ns
         end = first + min(done + 1, count)
-        deque(map(slots.__setitem__, self.out_slots[first:end], self.buffers[first:end]), maxlen=0)
+        for i in run.writes:
+            if i < end:
+                slots[self.out_slots[i]] = self.buffers[i]
         if done < count:
             raise InputError(NAN_MESSAGE)
 
