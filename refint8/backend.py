@@ -40,9 +40,8 @@ Sequence contract (optional)
     * It reads each step's inputs from ``slots`` (the inference's values, a list indexed by slot
       number) or takes them from its own earlier steps, and stores in ``slots`` every output the
       runtime reads after the run (``PlannedStep.read_after``; the others it may keep to itself):
-      arrays of exactly the declared types and shapes, which the runtime checks after the run, an
-      array again only when it is not the one it checked last time. An array may be reused by a
-      later run only where nothing but the backend still references it.
+      arrays of exactly the declared types and shapes, which the runtime checks after the run. An
+      array may be reused by a later run only where nothing but the backend still references it.
     * It appends one ``(wall_ns, cpu_ns)`` pair to ``timings`` per finished step, in order, at the
       latest before it returns or raises, measured with the clocks of ``time.perf_counter_ns`` and
       ``time.process_time_ns``; several finished steps at once may be one integer NumPy array of

@@ -115,10 +115,9 @@ def test_timings_that_are_not_pairs_are_a_backend_error():
     assert compiled.inferences == 0
 
 
-def test_an_output_array_checked_once_is_checked_again_when_it_is_another_one():
-    # the runtime skips the check of an output that is the very array it checked last time; an
-    # array it has not seen is checked, even after runs that passed ('double' is read after the
-    # run by 'less', which the reference runs)
+def test_a_sequence_output_read_after_it_is_checked_at_every_run():
+    # a wrong array after runs that passed is still caught ('double' is read after the run by
+    # 'less', which the reference runs)
     backend = Sequencing(skip="Subtract")
     compiled = _compile(backend)
     for _ in range(2):

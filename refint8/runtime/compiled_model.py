@@ -12,11 +12,9 @@ to it whole (``Backend.sequence``): what it accepts runs as one call, which time
 from __future__ import annotations
 
 import dataclasses
-import operator
 import os
 import time
 import warnings
-import weakref
 from collections.abc import Mapping
 from collections.abc import Sequence as SequenceABC
 from dataclasses import dataclass, field
@@ -66,21 +64,12 @@ class _Sequence:
     checks: list[tuple[int, np.dtype, tuple[int, ...], _Step]] = field(init=False)
     #: the steps' counter rows, in order
     rows: np.ndarray = field(init=False)
-    #: the outputs' values as one tuple from the slots
-    gather: Any = field(init=False)
-    #: weak references to the values of the last run whose outputs passed the check: a backend
-    #: that writes into the same arrays again (the simd backend's buffers) is checked once, and
-    #: the references do not keep an array alive nor change its reference count
-    verified: list[weakref.ref] = field(init=False, default_factory=list)
 
     def __post_init__(self) -> None:
         self.checks = [(index, np.dtype(expected.dtype), tuple(expected.shape), step)
                        for step in self.steps for index, expected in zip(step.outputs, step.node.output_types)
                        if index in self.read_after]
         self.rows = np.array([step.row for step in self.steps], np.intp)
-        slots = [index for index, _, _, _ in self.checks]
-        self.gather = ((lambda values: ()) if not slots else (lambda values: (values[slots[0]],))
-                       if len(slots) == 1 else operator.itemgetter(*slots))
 
 
 #: inferences between two foldings of the pending timings into the counters' totals
@@ -417,14 +406,10 @@ class CompiledModel:
         if len(timings) != len(sequence.steps):
             raise BackendError(f"backend '{self.backend_name}' timed {len(timings)} of the "
                                f"{len(sequence.steps)} steps of a sequence from {sequence.steps[0].label}")
-        values = sequence.gather(slots)
-        verified = sequence.verified
-        if len(verified) != len(values) or not all(map(operator.is_, values, map(operator.call, verified))):
-            for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
-                value = slots[index]
-                if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
-                    self._check_outputs(step, slots)
-            sequence.verified = [weakref.ref(value) for value in values]
+        for index, dtype, shape, step in sequence.checks:   # _check_outputs, in its cheap form
+            value = slots[index]
+            if type(value) is not np.ndarray or value.dtype != dtype or value.shape != shape:
+                self._check_outputs(step, slots)
         return timings
 
     def _timings_array(self, done: list[Any], sequence: _Sequence) -> np.ndarray:
