@@ -389,9 +389,9 @@ class CompiledModel:
                 )
 
     def _run_sequence(self, sequence: _Sequence, slots: list[Any]) -> np.ndarray:
-        """One inference of a sequence (the backend's sequence contract): its outputs, checked as a
-        kernel's, into ``slots``; returns its steps' (wall_ns, cpu_ns) as an int64 array. An error
-        names the step after the last timed one."""
+        """One inference of a sequence (the backend's sequence contract): the outputs read after it
+        into ``slots``, checked as a kernel's; returns its steps' (wall_ns, cpu_ns) as an int64
+        array. An error names the step after the last timed one."""
         done: list[Any] = []
         try:
             sequence.run(slots, done)
