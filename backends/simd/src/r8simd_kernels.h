@@ -1856,16 +1856,16 @@ R8_INLINE vf elt_rq_checked(const elt_rq_plane *c, int kind, vf a, vf b) {
  * less E. A lane whose gap stays below it lies on the same side of every midpoint as the chain's
  * value, and further from the nearest than the chain's limit: the chain would give the same code
  * without recomputing it. rint(c) + ol into the result, c - rint(c) into *gap. */
-R8_INLINE vf elt_rq_folded(const elt_rq_plane *c, vf a, vf b, vf *gap) {
+R8_INLINE vf elt_rq_folded(const elt_rq_plane *c, vf a, vf b, vf *gap, const int zero_ol) {
     const vf v = vf_min(c->steps, vf_max(vf_set1(0.0f), _mm512_fmadd_ps(a, c->A, _mm512_fmadd_ps(b, c->B, c->C))));
     const vf q = vf_round(v);
     *gap = vf_sub(v, q);
-    return vf_add(q, c->ol);
+    return zero_ol ? q : vf_add(q, c->ol);   /* ol 0 (u8 codes): q + 0 stores the same code */
 }
 
 /* One group of `n` vectors (n = PB, or 1 for a last partial vector: lanes `mask`) at element i of
- * a plane: codes, the chain (folded or op by op), the group's vectors with a lane near a midpoint
- * again by elt_rq_checked, the stores. */
+ * a plane: codes, the chain (fold, a literal: 0 op by op, 1 folded, 2 folded with ol 0), the
+ * group's vectors with a lane near a midpoint again by elt_rq_checked, the stores. */
 R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
                             const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
     vf a[PB], b[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
@@ -1873,7 +1873,8 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
     for (int j = 0; j < n; j++) {
         a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
         b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
-        y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j]) : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
+        y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j], fold == 2)
+                    : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
         worst = rq_wider(worst, gap[j]);
     }
     const vf limit = fold ? c->fold_limit : c->limit;
@@ -1885,7 +1886,7 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
     for (int j = 0; j < n; j++) store_codes(dst + j * VL, y[j], n == PB ? VM_FULL : mask);
 }
 
-/* A work item's elements [i0, i0 + count) of plane pl, folded or not (a literal). */
+/* A work item's elements [i0, i0 + count) of plane pl (fold: elt_rq_group's). */
 R8_INLINE void elt_rq_block(const r8_elt *p, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                             uint8_t *dst, long count, const int fold) {
     const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
@@ -1922,8 +1923,9 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
         c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
         const uint8_t *a0 = (const uint8_t *)in0 + base, *a1 = (const uint8_t *)in1 + base;
         uint8_t *dst = (uint8_t *)out + base;
-        if (c.f[13] > 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 1);
-        else elt_rq_block(p, &c, a0, a1, dst, count, 0);
+        if (c.f[13] <= 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 0);
+        else if (c.f[5] == 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 2);
+        else elt_rq_block(p, &c, a0, a1, dst, count, 1);
     }
     return 0;
 }
