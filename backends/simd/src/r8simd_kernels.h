@@ -1499,7 +1499,8 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
  * and one vpermb by p->perm (index 4i + t -> sx*i + t*dx, < 64) give the 16 cells, and one vpdpbusd
  * with the cell's 4 weights (w[oc][k], s8, 0 for a missing tap) adds them exactly. acc = raw +
  * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan/convolution.py uses r8_dw then).
- * scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
+ * With r8_conv.rq (and no fused consumer) a channel is requantized from registers (dwb_requantize);
+ * otherwise its raw sums go through the general epilogue. scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
  * every 64-byte load). */
 /* The plane at stride 1 (one row phase: consecutive input rows, so the codes of the plane are the
  * channel's bytes in order) 64 bytes at a time: p->pack_mask[b] marks the bytes of block b that
@@ -1644,7 +1645,7 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
             for (int vb0 = 0; vb0 < p->nvec; vb0 += CHV) {
                 const int nv = R8_MIN(CHV, p->nvec - vb0);
                 SFX(dwb_sums)(p, planes, wt, vb0, nv, raw);
-                nan += DW_EPILOGUE(p, n, c, oc, vb0, nv, raw, 1, out);
+                nan += SFX(conv_epilogue)(p, n, c, oc, 1, vb0, nv, raw, CHV * VL, 1, out);   /* rq: above */
             }
         }
     }
@@ -1886,7 +1887,8 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
     for (int j = 0; j < n; j++) store_codes(dst + j * VL, y[j], n == PB ? VM_FULL : mask);
 }
 
-/* A work item's elements [i0, i0 + count) of plane pl (fold: elt_rq_group's). */
+/* `count` elements of one plane from a0, a1 into dst, in groups of PB vectors, then vector by
+ * vector (fold: elt_rq_group's). */
 R8_INLINE void elt_rq_block(const r8_elt *p, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                             uint8_t *dst, long count, const int fold) {
     const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
