@@ -699,16 +699,20 @@ def test_elementwise_and_pooling_layers_equal_reference_on_every_variant(case):
 
 @pytest.mark.parametrize("dtype", ["u8", "i8"])
 @pytest.mark.parametrize("outputs", [1, 31, 32, 33, 64, 65])
-def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outputs):
-    # a stride-2 row of maxima narrows to its even bytes 32 outputs at a time (AVX-512 builds):
-    # rows of 2 to 66 outputs (a row of 2 * outputs + 1 columns, a 3x3 window with padding 1 as in
-    # ResNet's stem) cover a masked last group alone, after whole groups, and whole groups only
+@pytest.mark.parametrize("rows", [(3, 2, "floor"), (2, 1, "ceil"), (1, 3, "ceil")])
+def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outputs, rows):
+    # A stride-2 row of maxima narrows to its even bytes 32 outputs at a time (AVX-512 builds), and
+    # 3-column windows at stride 2 (VBMI builds: maxpool_3s2) take 64 outputs at a time: rows of 2
+    # to 66 outputs (a row of 2 * outputs + 1 columns, a 3-wide window with padding 1 as in
+    # ResNet's stem) cover a masked last group alone, after whole groups, and whole groups only;
+    # window heights 1-3 at vertical strides 1-3, and ceil rounding (windows past the padding).
     from refint8.ops import get_op
 
+    kh, sy, rounding = rows
     shape = (1, 3, 5, 2 * outputs + 1)
     node = make_node("MaxPool", [opset.parameter(list(shape), dtype, name="x")],
-                     {"kernel": (3, 3), "strides": (2, 2), "pads_begin": [1, 1], "pads_end": [1, 1],
-                      "rounding_type": "floor"}, name="pool")
+                     {"kernel": (kh, 3), "strides": (sy, 2), "pads_begin": [1, 1], "pads_end": [1, 1],
+                      "rounding_type": rounding}, name="pool")
     info = np.iinfo(refint8.dtypes.element_type(dtype))
     x = np.random.default_rng(outputs).integers(info.min, info.max + 1, size=shape).astype(info.dtype)
     (reference,) = get_op("MaxPool").compute(node.attrs, x)

@@ -315,11 +315,13 @@ static void pack_u8_run(uint32_t *d, const uint8_t *const s[4], long n, int sx, 
 #define R8_SEQ32(f, i) R8_SEQ16(f, i), R8_SEQ16(f, (i) + 16)
 #define R8_SEQ64(f, i) R8_SEQ32(f, i), R8_SEQ32(f, (i) + 32)
 #define PACK_EVEN(i) (2 * (i))                          /* byte 2i of the 128 loaded */
+#define PACK_ODD(i) (2 * (i) + 1)
 #define PACK_PAIR_LO(i) ((i) / 2 + (i) % 2 * 64)        /* (r0[k], r1[k]), k = 0..31 */
 #define PACK_PAIR_HI(i) (32 + (i) / 2 + (i) % 2 * 64)   /* k = 32..63 */
 #define PACK_CELL_LO(j) ((j) / 2 + (j) % 2 * 32)        /* (pair01[k], pair23[k]), k = 0..15 */
 #define PACK_CELL_HI(j) (16 + (j) / 2 + (j) % 2 * 32)   /* k = 16..31 */
 static const uint8_t pack_even[64] = {R8_SEQ64(PACK_EVEN, 0)};
+static const uint8_t pack_odd[64] = {R8_SEQ64(PACK_ODD, 0)};
 static const uint8_t pack_pair_lo[64] = {R8_SEQ64(PACK_PAIR_LO, 0)};
 static const uint8_t pack_pair_hi[64] = {R8_SEQ64(PACK_PAIR_HI, 0)};
 static const uint16_t pack_cell_lo[32] = {R8_SEQ32(PACK_CELL_LO, 0)};
@@ -2050,6 +2052,45 @@ R8_INLINE void even_bytes(uint8_t *d, const uint8_t *s, long n) {
 }
 #endif
 
+#if defined(R8_ZMM) && R8_MODE == 0   /* (pack_even, r8_vbmi) */
+/* 64 windows of 3 columns at stride 2 on a padded row b: max(b[2x], b[2x + 1], b[2x + 2]) for
+ * x < 64, from the even and odd bytes of two 64-byte loads at b and two at b + 2 (vpermt2b).
+ * Reads b[0 .. 130). sgn: the codes are i8 (a literal). */
+__attribute__((target("avx512vbmi")))
+R8_INLINE __m512i pool_row_3s2(const uint8_t *b, __m512i even, __m512i odd, const int sgn) {
+    const __m512i lo = _mm512_loadu_si512(b), hi = _mm512_loadu_si512(b + 64);
+    const __m512i e = _mm512_permutex2var_epi8(lo, even, hi), o = _mm512_permutex2var_epi8(lo, odd, hi);
+    const __m512i e2 = _mm512_permutex2var_epi8(_mm512_loadu_si512(b + 2), even, _mm512_loadu_si512(b + 66));
+    return sgn ? _mm512_max_epi8(_mm512_max_epi8(e, o), e2) : _mm512_max_epu8(_mm512_max_epu8(e, o), e2);
+}
+
+/* The output rows of one plane of a pool with 3-column windows at horizontal stride 2 (ResNet's
+ * stem pool), 64 outputs at a time: each window row's maxima (pool_row_3s2) straight from the
+ * padded plane buf, their maximum over the kh rows stored; no intermediate rows. A window's last
+ * row is kept for the next output row, whose first row it is where kh - 1 == sy (3 rows at
+ * stride 2: two rows' maxima per output row instead of three). */
+__attribute__((target("avx512vbmi")))
+static void SFX(maxpool_3s2)(const r8_pool *p, const uint8_t *buf, long wpad, uint8_t *dst, const int sgn) {
+    const __m512i even = _mm512_loadu_si512(pack_even), odd = _mm512_loadu_si512(pack_odd);
+    for (int x0 = 0; x0 < p->OW; x0 += 64) {
+        const int left = p->OW - x0;
+        const __mmask64 store = left >= 64 ? ~0ull : (1ull << left) - 1;
+        __m512i last = _mm512_setzero_si512();
+        long last_y = -1;   /* the row whose maxima `last` holds */
+        for (int oy = 0; oy < p->OH; oy++) {
+            const long y0 = (long)oy * p->sy;
+            __m512i m = y0 == last_y ? last : pool_row_3s2(buf + y0 * wpad + 2 * x0, even, odd, sgn);
+            for (int ky = 1; ky < p->kh; ky++) {
+                last = pool_row_3s2(buf + (y0 + ky) * wpad + 2 * x0, even, odd, sgn);
+                last_y = y0 + ky;
+                m = sgn ? _mm512_max_epi8(m, last) : _mm512_max_epu8(m, last);
+            }
+            _mm512_mask_storeu_epi8(dst + (long)oy * p->OW + x0, store, m);
+        }
+    }
+}
+#endif
+
 void SFX(r8_maxpool)(const r8_pool *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const int B = VL * 4;                          /* bytes per vector */
@@ -2062,12 +2103,20 @@ void SFX(r8_maxpool)(const r8_pool *p, const void *in, void *out) {
         uint8_t *hm = buf + ((long)p->Hp + 1) * wpad;          /* kh rows of horizontal maxima */
         uint8_t *vmax = hm + (long)p->kh * wpad;
         const long span = (long)(p->OW - 1) * p->sx + 1;        /* columns the outputs sample */
+        /* the padding: once per call, since the planes' rows overwrite only the inside */
+        memset(buf, lowest, ((long)p->Hp + 1) * wpad);
 #pragma omp for schedule(static)
         for (int pl = 0; pl < p->planes; pl++) {
             const uint8_t *src = (const uint8_t *)in + (long)pl * p->H * p->W;
             uint8_t *dst = (uint8_t *)out + (long)pl * p->OH * p->OW;
-            memset(buf, lowest, ((long)p->Hp + 1) * wpad);
             for (int y = 0; y < p->H; y++) memcpy(buf + (long)(y + p->pt) * wpad + p->pl, src + (long)y * p->W, p->W);
+#if defined(R8_ZMM) && R8_MODE == 0
+            if (p->kw == 3 && p->sx == 2 && r8_vbmi()) {
+                if (p->in_signed) SFX(maxpool_3s2)(p, buf, wpad, dst, 1);
+                else SFX(maxpool_3s2)(p, buf, wpad, dst, 0);
+                continue;
+            }
+#endif
             for (int oy = 0; oy < p->OH; oy++) {
                 for (int ky = 0; ky < p->kh; ky++) {
                     const uint8_t *row = buf + (long)(oy * p->sy + ky) * wpad;
