@@ -19,7 +19,8 @@ the reason it records when it declines:
      :mod:`.mvn` (the scale becomes its sign under variance normalization).
 
 2. **Cleanup**: :mod:`.fuse_to_fake_quantize` (a dequantization feeding a FakeQuantize folds into
-   its input range), :mod:`.constant_folding` (weights of FP32 layers), then
+   its input range), :mod:`.eliminate_fake_quantize` (a FakeQuantize that maps codes onto the same
+   codes goes), :mod:`.constant_folding` (weights of FP32 layers), then
    :mod:`.fuse_post_ops` (Multiply, bias Add, ReLU/Clamp and a requantizing FakeQuantize fused into
    the producing int8 layer; leftover Converts become Dequantize layers).
 
@@ -44,7 +45,7 @@ from __future__ import annotations
 from typing import Callable
 
 from ..graph import Model, Node
-from . import (add, avg_pool, clamp, concat, constant_folding, convolution,
+from . import (add, avg_pool, clamp, concat, constant_folding, convolution, eliminate_fake_quantize,
                fake_quantize_decomposition, fuse_post_ops, fuse_to_fake_quantize, interpolate, matmul,
                max_pool, multiply, mvn, relu, reshape, squeeze, transpose)
 from .context import LptContext
@@ -97,6 +98,7 @@ def transform(
 
     _sweep(ctx, lambda node: MAIN.get(node.type))
     _sweep(ctx, lambda node: fuse_to_fake_quantize.transform if node.type == "FakeQuantize" else None)
+    _sweep(ctx, lambda node: eliminate_fake_quantize.transform if node.type == "FakeQuantize" else None)
     _sweep(ctx, lambda node: constant_folding.transform if node.type == "FakeQuantize" else None)
     for node in list(model.nodes):
         if node in model.nodes:
