@@ -705,7 +705,8 @@ def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outpu
     # 3-column windows at stride 2 (VBMI builds: maxpool_3s2) take 64 outputs at a time: rows of 2
     # to 66 outputs (a row of 2 * outputs + 1 columns, a 3-wide window with padding 1 as in
     # ResNet's stem) cover a masked last group alone, after whole groups, and whole groups only;
-    # window heights 1-3 at vertical strides 1-3, and ceil rounding (windows past the padding).
+    # window heights 1-3 at vertical strides 1-3, and ceil rounding (windows past the padding);
+    # 1 and 2 threads.
     from refint8.ops import get_op
 
     kh, sy, rounding = rows
@@ -718,6 +719,10 @@ def test_stride_2_max_pool_rows_of_every_length_equal_the_reference(dtype, outpu
     (reference,) = get_op("MaxPool").compute(node.attrs, x)
     assert reference.shape[-1] == outputs + 1
     check_all_variants(node, [x], reference)
+    # 2 threads: each pads its own plane buffer once per call, then takes planes 0-1 or 2
+    for variant in VARIANTS:
+        (got,) = backend(variant, threads=2).kernel(node).run([x])
+        assert same(got, reference), variant
 
 
 @settings(max_examples=100, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
