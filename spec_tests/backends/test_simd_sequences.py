@@ -78,6 +78,30 @@ def test_a_model_runs_as_sequences_with_the_results_and_counters_of_its_kernels(
     assert all(row.count == 2 and row.real_time_us > 0 for row in rows)
 
 
+def test_outputs_that_stay_in_the_sequence_share_memory_only_after_their_last_reader(resnet):
+    # _assign_buffers, 1 thread: two C steps' outputs may overlap only if every step reading the
+    # earlier one runs before the later one writes; the caller's outputs (escaping) never overlap
+    # another
+    run = _compile(resnet, VARIANTS[-1], True)._program[0].run
+    last_read = list(range(len(run.plans)))
+    for source in run.inputs:
+        if source.producer is not None:
+            last_read[source.producer] = max(last_read[source.producer], source.step)
+    buffers, escaping = run.buffers, set(run.escaping)
+    overlapping = 0
+    for i in range(len(buffers)):
+        for j in range(i + 1, len(buffers)):
+            if np.shares_memory(buffers[i], buffers[j]):
+                overlapping += 1
+                assert i not in escaping and j not in escaping, (i, j)
+                assert last_read[i] < j, (i, j, last_read[i])
+    assert overlapping > len(buffers) // 2     # ResNet's activations do share blocks
+    # with 2 threads every output keeps its own array
+    buffers = _compile(resnet, VARIANTS[-1], True, threads=2)._program[0].run.buffers
+    assert not any(np.shares_memory(buffers[i], buffers[j])
+                   for i in range(len(buffers)) for j in range(i + 1, len(buffers)))
+
+
 def test_an_output_the_caller_keeps_is_not_overwritten_by_the_next_inference(resnet):
     compiled = _compile(resnet, VARIANTS[-1], True)
     reference = _compile(resnet, VARIANTS[-1], False)
