@@ -79,7 +79,6 @@ class SequenceRun:
         self.plans: list[Any] = []                 # of the C steps, in order
         self.out_slots: list[int] = []             # each C step's output slot
         read_after: list[bool] = []                # each C step's PlannedStep.read_after
-        self.buffers: list[np.ndarray] = []        # each C step's output
         self.inputs: list[_Input] = []
         #: what a run does, in order: C runs and the steps that run from Python
         self.program: list[_CRun | PlannedStep] = []
@@ -122,7 +121,7 @@ class SequenceRun:
                 part.writes = [i for i in self.escaping if part.first <= i < part.first + part.count]
         self.scratch_bytes = max((getattr(plan, "scratch_bytes", 0) for plan, _ in self.plans), default=0)
         self._scratch = None
-        self.buffers = self._assign_buffers()
+        self.buffers: list[np.ndarray] = self._assign_buffers()   # each C step's output
         for index, (plan, call) in enumerate(self.plans):
             s = self.structs[index]
             kernel = ffi.typeof(plan.function)
