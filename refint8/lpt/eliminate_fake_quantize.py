@@ -8,9 +8,10 @@ Pattern
 Rewrite
     Every use of the FakeQuantize's output reads ``q`` instead; the FakeQuantize is reported
     optimized out.
-Conditions (``levels`` != 0; ``lo``, ``hi``: OpenVINO's ``DataPrecision::getMinValue`` and
-``getMaxValue`` of the output type for ``levels``, :func:`type_bounds`; ``d = hi/levels -
-lo/levels`` in float32; equal means within float32's epsilon, 2^-23)
+Conditions (``lo``, ``hi``: OpenVINO's ``DataPrecision::getMinValue`` and ``getMaxValue`` of the
+output type for ``levels``, :func:`type_bounds`; ``d = hi/levels - lo/levels`` in float32; equal
+means within float32's epsilon, 2^-23; OpenVINO's ``levels == 0`` case cannot occur: refint8's
+FakeQuantize has ``levels >= 2``)
     * ``ol`` equals ``lo`` and ``oh`` equals ``hi`` in every element;
     * ``il`` equals ``lo`` and ``ih`` equals ``hi`` in every element, or (integer types only) every
       element that differs does so by at most ``d`` and the FakeQuantize applied to that range
@@ -66,7 +67,7 @@ def transform(ctx: LptContext, node: Node) -> bool:
         return False
     levels = int(node.attrs["levels"])
     type_name = dtypes.type_name(output_type.dtype)
-    bounds = type_bounds(type_name, levels) if levels != 0 else None
+    bounds = type_bounds(type_name, levels)
     ranges = [src.node.constant_value() for src in node.inputs[1:]]
     if bounds is None or any(r is None for r in ranges):
         return False
