@@ -37,6 +37,8 @@ if not _PROBE.usable()[0]:
 _AVAILABLE = [v for v in _PROBE.capabilities().isa_variants if v != "any"]
 #: every variant this machine can run, plus the emulated AMX kernels (they run on AVX-512 VNNI)
 VARIANTS = _AVAILABLE + (["amx_emu"] if "avx512_vnni" in _AVAILABLE else [])
+#: the variants that run the AMX convolution kernel (on tiles, or emulated in C)
+AMX = ("amx", "amx_emu")
 WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 
@@ -570,7 +572,7 @@ def test_one_position_tail_vector_runs_channels_across_lanes_exactly(case):
     amx = node.attrs["accumulation"] == "exact"   # (an s16_pairs node runs avx512_pairs on amx)
     for variant in VARIANTS:
         plan = backend(variant).kernel(node).run.plan
-        assert plan.params.tail_n == (0 if variant == "amx_emu" and amx else 1), variant
+        assert plan.params.tail_n == (0 if variant in AMX and amx else 1), variant
 
 
 @settings(max_examples=40, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -585,7 +587,7 @@ def test_tail_of_two_to_four_positions_equals_the_reference(case):
     amx = node.attrs["accumulation"] == "exact"
     for variant in VARIANTS:
         plan = backend(variant).kernel(node).run.plan
-        want = 0 if variant == "amx_emu" and amx else MULTI_LANE_TAILS[plane][plan.vl]
+        want = 0 if variant in AMX and amx else MULTI_LANE_TAILS[plane][plan.vl]
         assert plan.params.tail_n == want, variant
 
 
@@ -614,7 +616,7 @@ def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
         node = conv(q, np.ones((8, 8, kh, kh), np.int8), pads_begin=(pad, pad), pads_end=(pad, pad))
         for variant in VARIANTS:
             plan = backend(variant).kernel(node).run.plan
-            want = 0 if variant == "amx_emu" else expected[plan.vl]
+            want = 0 if variant in AMX else expected[plan.vl]
             assert plan.params.tail_n == want, (variant, h, kh)
 
 
