@@ -1176,6 +1176,23 @@ def test_emulated_amx_is_unusable_without_vnni(monkeypatch):
     assert not usable and "AVX-512 VNNI" in reason
 
 
+@pytest.mark.skipif("amx" not in _AVAILABLE, reason="no AMX tiles on this CPU (or no permission)")
+def test_the_amx_register_loop_runs_and_counts_its_products():
+    # r8_peak_amx (benchmarks/simd_efficiency.py's AMX limit) fills a tile configuration on its
+    # stack; gcc dropped those stores before ldtilecfg, which then faulted. In a child process: a
+    # fault must fail this test, not end the test run.
+    import subprocess
+    import sys
+
+    script = ("from refint8.registry import default_registry\n"
+              "from refint8.backend import BackendOptions\n"
+              "b = default_registry().create('simd', BackendOptions(isa='amx', threads=1))\n"
+              "print(b.lib.r8_peak_amx(3))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert float(done.stdout) == 3 * 4 * 16 * 16 * 64      # 4 TDPBUSD of 16x16 sums of 64 products
+
+
 def test_wide_rows_pack_in_64_position_steps():
     # rows of 75 and 76 positions at stride 2 (the VBMI pack reads 128 bytes per 64 positions, then a
     # masked tail), at stride 1 (whole-plane runs of 7 rows x 150), 5 channels (a cell with one

@@ -70,7 +70,10 @@ static void emu_dpbsud(int c, int a, int b) {
 #define TILE_DPBUSD(c, a, b) emu_dpbsud(c, a, b)
 #define TILE_RELEASE() ((void)0)
 #else
-#define TILE_CONFIG(c) _tile_loadconfig(c)
+/* gcc 12 does not treat ldtilecfg as reading its 64 bytes: without the barrier (which hands it
+ * the address and says memory may be read) it drops the stores that fill a local configuration,
+ * and ldtilecfg faults (#GP) on the rows and columns left unset. */
+#define TILE_CONFIG(c) do { __asm__ volatile("" : : "r"(c) : "memory"); _tile_loadconfig(c); } while (0)
 #define TILE_LOAD(t, p, s) _tile_loadd(t, p, s)
 #define TILE_STORE(t, p, s) _tile_stored(t, p, s)
 #define TILE_ZERO(t) _tile_zero(t)
