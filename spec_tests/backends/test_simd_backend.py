@@ -505,8 +505,9 @@ def test_convolution_equals_reference_on_every_variant(case):
     check_all_variants(node, [q], reference)
 
 
-#: the variants whose general convolution kernel requantizes interleaved (r8_conv.rq): 16 lanes, not AMX
-INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs")]
+#: the variants whose convolution kernels requantize the common chain themselves (r8_conv.rq): the
+#: 16-lane ones (AMX's between the tile steps of its next block)
+INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs", "amx", "amx_emu")]
 
 
 @given(conv_cases(chains=requantization_chains, weight_zero_points=False))

@@ -671,7 +671,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
     return nan;
 }
 
-#if defined(R8_ZMM) && !defined(R8_CUSTOM_CONV_COMPUTE)
+#if defined(R8_ZMM)
 /* The interleaved requantization (r8_conv.rq, the common chain Multiply, Add, reciprocal Quantize):
  * each tile's accumulation also requantizes the previous tile's raw sums, a vector or two per
  * input-channel step. The epilogue's float operations run on other execution ports than vpdpbusd
@@ -890,7 +890,7 @@ R8_INLINE void rq_end(rq_work *w, rq_state *s) {
  * that their lanes are not near a midpoint: their codes stand. Called outside conv_tile (a call
  * there makes it spill its accumulators), with values: the address of rq_work must not escape (it
  * would keep rq_work out of registers). */
-static __attribute__((noinline, cold)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
+static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
                                                              float steps) {
     rq_cursor c;
     rq_column(t, &c, 0);
@@ -1320,7 +1320,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
 /* A depthwise channel's epilogue over raw sums of nv vectors from vb0 (add_comp: + comp[oc]):
  * rq_channel where r8_conv.rq is set and no consumer is fused (comp is 0 where add_comp is, so it
  * may always add it), else the general one. */
-#if defined(CONV_COMPUTE_RQ)
+#if defined(R8_ZMM)
 #define DW_EPILOGUE(p, n, g, oc, vb0, nv, raw, add_comp, out) \
     ((p)->rq && !(p)->elt ? SFX(rq_channel)(p, n, oc, vb0, nv, raw, out) \
              : SFX(conv_epilogue)(p, n, g, oc, 1, vb0, nv, raw, CHV * VL, add_comp, out))
@@ -1804,7 +1804,7 @@ R8_INLINE int elt_parallel(const r8_elt *p, int nt, long items) {
 
 /* Work items: (plane, block of CHV vectors); per register group of PB vectors: load, the layer's
  * step, the post-ops and the store, in registers. */
-#if defined(CONV_COMPUTE_RQ)
+#if defined(R8_ZMM)   /* (every AVX-512 build: elt_rq) */
 /* VL codes (type 1 u8, 2 i8) as float32 from the first lanes of mask (a prefix: 2^k - 1), the
  * other lanes 0. */
 R8_INLINE vf load_prefix_codes(const uint8_t *src, unsigned mask, int type) {
@@ -1947,7 +1947,7 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 #endif
 
 int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
-#if defined(CONV_COMPUTE_RQ)
+#if defined(R8_ZMM)
     if (p->rq) return SFX(elt_rq)(p, in0, in1, out);
 #endif
     const int nt = r8_team(p->threads);

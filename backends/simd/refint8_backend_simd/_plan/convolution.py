@@ -229,7 +229,7 @@ class ConvPlan(Reused):
         p.threads = threads
         self.depthwise = depthwise
         self.ffi = ffi
-        if vl == 16 and not amx and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
+        if vl == 16 and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
             self._plan_interleaved_requantization(ffi, p, keep, geo)
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and

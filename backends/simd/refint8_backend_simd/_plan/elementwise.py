@@ -176,7 +176,7 @@ class ElementwisePlan(Reused):
         self.params = elementwise_struct(keep, ffi, node, kind, shift, scale, post_ops, self._fill_operand,
                                          planes, plane, threads)
         self.function = getattr(lib, f"r8_elt_{suffix}")
-        if vl == 16 and variant not in ("amx", "amx_emu"):
+        if vl == 16:
             self._plan_requantization(ffi, keep, self.params, planes)
         self.binary = kind != 0
         self.lock = threading.Lock()
