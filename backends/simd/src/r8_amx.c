@@ -84,57 +84,64 @@ static void emu_dpbsud(int c, int a, int b) {
 
 #define AMX_BLK 32   /* int32 per output-channel row of a block: 2 position tiles of 16 */
 
-/* A finished block waiting for its requantization (r8_conv.rq), done vector by vector between the
- * tile steps of the next block: output channel j's vector i at blk + j*AMX_BLK + i*VL (comp[oc]
- * not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x nvb vectors
- * from vb; vectors in the order i, then j; (i, j) the next, `left` still to do; worst: the
- * largest gap so far. */
+/* A finished block waiting for its requantization (r8_conv.rq), done channel by channel between
+ * the tile steps of the next block: output channel j's sums at blk + j*AMX_BLK (two vectors,
+ * comp[oc] not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x nvb
+ * vectors from vb (vector i's lanes mask[i] stored from at[i] in the plane); channel j the next;
+ * worst: the largest gap so far. */
 typedef struct {
     const int32_t *blk;
     const float *q;
     const int32_t *comp;
     uint8_t *dst;
     long plane;
-    int ocs, nvb, vb, i, j, left;
+    unsigned mask[2];
+    long at[2];
+    int ocs, nvb, j;
     vf worst;
 } amx_rq;
 
 R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int n, int oc0, int ocs, int vb,
                            int nvb) {
     const long outer = (long)n * p->OC + oc0, plane = (long)p->OH * p->OW;
-    const amx_rq r = {blk, p->rq + outer * RQ_FIELDS, p->comp + oc0, (uint8_t *)out + outer * plane, plane,
-                      ocs, nvb, vb, 0, 0, ocs * nvb, vf_set1(0.0f)};
+    amx_rq r = {blk, p->rq + outer * RQ_FIELDS, p->comp + oc0, (uint8_t *)out + outer * plane, plane,
+                {p->vmask[vb], nvb > 1 ? p->vmask[vb + 1] : 0u}, {p->vstart[vb], nvb > 1 ? p->vstart[vb + 1] : 0},
+                ocs, nvb, 0, vf_set1(0.0f)};
     return r;
 }
 
-/* The next `count` vectors of r (fewer if it has fewer left): rq_vector, op by op the general
- * epilogue's arithmetic; checked and zero_low: literals (rq_vector's). */
-R8_INLINE void amx_rq_steps(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
-                            const int zero_low) {
-    for (; count > 0 && r->left > 0; count--, r->left--) {
-        const unsigned mask = p->vmask[r->vb + r->i];
-        const int j = r->j;
-        if (mask) {
-            const vi acc = vi_add(vi_load(r->blk + j * AMX_BLK + r->i * VL), vi_set1(r->comp[j]));
-            r->worst = rq_wider(r->worst, rq_vector(p, acc, r->q + j * RQ_FIELDS,
-                                                    r->dst + j * r->plane + p->vstart[r->vb + r->i], mask,
-                                                    steps, limit, checked, zero_low));
-        }
-        if (++r->j == r->ocs) { r->j = 0; r->i++; }
+/* The next `count` channels of r (fewer if it has fewer left): rq_vector on each of their vectors,
+ * op by op the general epilogue's arithmetic; checked and zero_low: literals (rq_vector's). */
+R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
+                               const int zero_low) {
+    const int end = R8_MIN(r->ocs, r->j + count);
+    const unsigned m0 = r->mask[0], m1 = r->mask[1];
+    uint8_t *dst0 = r->dst + r->at[0], *dst1 = r->dst + r->at[1];
+    vf worst = r->worst;
+    for (int j = r->j; j < end; j++) {
+        const vi comp = vi_set1(r->comp[j]);
+        const float *q = r->q + j * RQ_FIELDS;
+        const int32_t *row = r->blk + j * AMX_BLK;
+        const long off = j * r->plane;
+        if (m0) worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit,
+                                                  checked, zero_low));
+        if (m1) worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(row + VL), comp), q, dst1 + off, m1, steps,
+                                                  limit, checked, zero_low));
     }
+    if (end > r->j) r->j = end;
+    r->worst = worst;
 }
 
 /* A block with a lane near a midpoint: all of it again, checked (rq_vector sends the near vectors
  * to rq_vector_exact; these stores replace the unchecked ones). */
 static __attribute__((noinline, cold)) void amx_rq_recheck(const r8_conv *p, amx_rq r, vf steps, vf limit) {
-    r.i = r.j = 0;
-    r.left = r.ocs * r.nvb;
-    amx_rq_steps(p, &r, r.left, steps, limit, 1, 0);
+    r.j = 0;
+    amx_rq_channels(p, &r, r.ocs, steps, limit, 1, 0);
 }
 
-/* The rest of r's vectors, then its near-midpoint check. */
+/* The rest of r's channels, then its near-midpoint check. */
 R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, const int zero_low) {
-    amx_rq_steps(p, r, r->left, steps, limit, 0, zero_low);
+    amx_rq_channels(p, r, r->ocs, steps, limit, 0, zero_low);
     if (__builtin_expect(rq_near(r->worst, limit), 0)) amx_rq_recheck(p, *r, steps, limit);
     r->worst = vf_set1(0.0f);
 }
@@ -144,73 +151,83 @@ R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, co
  * planes have room for the extra vector, whose results are dropped). Each block's sums go to a 4 KB
  * buffer (rows of 128 bytes: the tile stores spread over the cache's sets). With r8_conv.rq and no
  * fused consumer, a block is requantized while the tiles of the next one accumulate (the vector
- * units idle beside the tile unit otherwise: amx_rq_steps after each tile step), from one of two
+ * units idle beside the tile unit otherwise: amx_rq_channels after each tile step), from one of two
  * alternating buffers; else the general epilogue runs on each block as it is stored. zero_low: a
  * literal, r8_conv.rq_zero_low (rq_vector's). */
-#define AMX_CHV 32   /* vectors per work item (16 position blocks of 2 vectors) */
-R8_INLINE int amx_conv_item(const r8_conv *p, long it, int n, void *out, int32_t blk[2][32][AMX_BLK],
-                            amx_rq *prev, int *cur, const int rq, const int zero_low) {
+#define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
+
+/* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
+ * the previous block requantized between its tile steps (rq, zero_low: literals). */
+R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb,
+                        int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq, const int zero_low) {
     const int kc = p->kc, nch = p->ck / kc;
     const long ppos = p->plane_pos;
     const int nob = (p->OCg + 31) / 32;
-    const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
     const long asz = 16L * kc * 4;
     const int ksteps = p->ntaps * nch;
     const float fsteps = rq ? p->post[p->npost - 1].steps : 0.0f;
     const vf steps = vf_set1(fsteps), limit = rq_limit(fsteps);
-    int nan = 0;
+    const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
+    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
+    const int8_t *wa = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
+    const long v0 = (long)vb * VL;
+    const int per = rq ? (prev->ocs - prev->j + ksteps - 1) / ksteps : 0;   /* channels a step */
+    TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
+    for (int t = 0; t < p->ntaps; t++) {
+        const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
+        for (int ch = 0; ch < nch; ch++) {
+            TILE_LOAD(6, src, ppos * 4);
+            TILE_LOAD(7, src + 64, ppos * 4);
+            TILE_LOAD(4, wa, kc * 4);
+            TILE_LOAD(5, wa + asz, kc * 4);
+            TILE_DPBSUD(0, 4, 6);
+            TILE_DPBSUD(1, 4, 7);
+            TILE_DPBSUD(2, 5, 6);
+            TILE_DPBSUD(3, 5, 7);
+            src += (long)kc * ppos * 4;
+            wa += 2 * asz;
+            if (rq) amx_rq_channels(p, prev, per, steps, limit, 0, zero_low);
+        }
+    }
+    if (rq) amx_rq_finish(p, prev, steps, limit, zero_low);
+    int32_t (*b)[AMX_BLK] = blk[*cur];
+    const long stride = AMX_BLK * 4;   /* bytes between output-channel rows of the buffer */
+    TILE_STORE(0, &b[0][0], stride);
+    TILE_STORE(1, &b[0][16], stride);
+    TILE_STORE(2, &b[16][0], stride);
+    TILE_STORE(3, &b[16][16], stride);
+    if (rq) {
+        *prev = amx_rq_of(p, b[0], out, n, oc0, ocs, vb, nvb);
+        *cur ^= 1;
+        return 0;
+    }
+    return SFX(conv_epilogue)(p, n, g, oc0, ocs, vb, nvb, b[0], AMX_BLK, 1, out);
+}
+
+/* Work item it: the blocks of output-channel block ob (g, ob, chunk: the block's weights reused by
+ * the chunk's positions; ordered by positions first, each pair of vectors' inputs reused by all the
+ * output channels, was no faster, and slower where the weights are large). */
+R8_INLINE int amx_item(const r8_conv *p, long it, int n, void *out, int32_t blk[2][32][AMX_BLK], amx_rq *prev,
+                       int *cur, const int rq, const int zero_low) {
+    const int nob = (p->OCg + 31) / 32;
+    const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
     const int chunk = (int)(it % nchunk);
     const long r = it / nchunk;
     const int ob = (int)(r % nob), g = (int)(r / nob);
     const int vb0 = chunk * AMX_CHV, nv = R8_MIN(AMX_CHV, p->nvec - vb0);
-    const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
-    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
-    const int8_t *wblock = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
-    for (int pb = 0; pb < nv; pb += 2) {
-        const long v0 = (long)(vb0 + pb) * VL;
-        const int8_t *wa = wblock;
-        const int per = rq ? (prev->left + ksteps - 1) / ksteps : 0;
-        TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
-        for (int t = 0; t < p->ntaps; t++) {
-            const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
-            for (int ch = 0; ch < nch; ch++) {
-                TILE_LOAD(6, src, ppos * 4);
-                TILE_LOAD(7, src + 64, ppos * 4);
-                TILE_LOAD(4, wa, kc * 4);
-                TILE_LOAD(5, wa + asz, kc * 4);
-                TILE_DPBSUD(0, 4, 6);
-                TILE_DPBSUD(1, 4, 7);
-                TILE_DPBSUD(2, 5, 6);
-                TILE_DPBSUD(3, 5, 7);
-                src += (long)kc * ppos * 4;
-                wa += 2 * asz;
-                if (rq) amx_rq_steps(p, prev, per, steps, limit, 0, zero_low);
-            }
-        }
-        if (rq) amx_rq_finish(p, prev, steps, limit, zero_low);
-        int32_t (*b)[AMX_BLK] = blk[*cur];
-        const long stride = AMX_BLK * 4;   /* bytes between output-channel rows of the buffer */
-        TILE_STORE(0, &b[0][0], stride);
-        TILE_STORE(1, &b[0][16], stride);
-        TILE_STORE(2, &b[16][0], stride);
-        TILE_STORE(3, &b[16][16], stride);
-        const int nvb = R8_MIN(2, nv - pb);
-        if (rq) {
-            *prev = amx_rq_of(p, b[0], out, n, oc0, ocs, vb0 + pb, nvb);
-            *cur ^= 1;
-        } else {
-            nan += SFX(conv_epilogue)(p, n, g, oc0, ocs, vb0 + pb, nvb, b[0], AMX_BLK, 1, out);
-        }
-    }
+    int nan = 0;
+    for (int pb = 0; pb < nv; pb += 2)
+        nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), blk, prev, cur, rq, zero_low);
     return nan;
 }
 
-/* amx_conv_item for the work items of one thread (rq, zero_low: literals), the last block's
+/* amx_item for the work items of one thread (rq, zero_low: literals), the last block's
  * requantization after them. */
 #define AMX_ITEMS(rq, zero_low)                                                                    \
     do {                                                                                           \
         _Pragma("omp for schedule(static)")                                                        \
-        for (long it = 0; it < items; it++) nan += amx_conv_item(p, it, n, out, blk, &prev, &cur, rq, zero_low); \
+        for (long it = 0; it < items; it++)                                                        \
+            nan += amx_item(p, it, n, out, blk, &prev, &cur, rq, zero_low);                        \
         if (rq) {                                                                                  \
             const float fsteps = p->post[p->npost - 1].steps;                                      \
             amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), zero_low);                 \
@@ -219,9 +236,7 @@ R8_INLINE int amx_conv_item(const r8_conv *p, long it, int n, void *out, int32_t
 
 static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
     const int kc = p->kc;
-    const int nob = (p->OCg + 31) / 32;
-    const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
-    const long items = (long)p->G * nob * nchunk;
+    const long items = (long)p->G * ((p->OCg + 31) / 32) * ((p->nvec + AMX_CHV - 1) / AMX_CHV);
     const int rq = p->rq && !p->elt;
     int nan = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : nan)
