@@ -761,6 +761,37 @@ def test_worst_case_accumulators_are_exact():
     check_all_variants(node, [q], reference)
 
 
+@pytest.mark.parametrize("case", ["stem", "signed_dilated", "wide_kernel", "weight_zero_points"])
+def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
+    # r8_conv.im2col: at most 4 input channels, unfolded rows (channel, kernel row, 4 kernel
+    # columns); planes whose rows are not whole vectors (the byte-by-byte cells after the VBMI
+    # runs), per-channel input zero points as padding, 5 output channels of a 32-channel block,
+    # signed codes (flipped), vertical dilation, a 5-column kernel (its second cell has one
+    # column), a horizontal stride of 3; with weight zero points the phase planes instead
+    rng = np.random.default_rng(31)
+    shapes = {"stem": ((1, 3, 20, 21), (5, 3, 7, 7), dict(strides=(2, 2), pads_begin=(3, 3), pads_end=(3, 3),
+                                                          input_zero_point=(3, 250, 128))),
+              "signed_dilated": ((2, 4, 9, 13), (33, 4, 3, 3), dict(pads_begin=(1, 1), pads_end=(1, 1),
+                                                                    dilations=(2, 1), input_zero_point=(-5,))),
+              "wide_kernel": ((1, 2, 8, 40), (7, 2, 2, 5), dict(strides=(1, 3), pads_begin=(0, 2), pads_end=(1, 0))),
+              "weight_zero_points": ((1, 3, 9, 9), (6, 3, 3, 3), dict(pads_begin=(1, 1), pads_end=(1, 1),
+                                                                       weight_zero_point=(1, 0, -2, 0, 0, 3)))}
+    shape, wshape, attrs = shapes[case]
+    dtype = np.int8 if case == "signed_dilated" else np.uint8
+    info = np.iinfo(dtype)
+    q = rng.integers(info.min, info.max + 1, size=shape).astype(dtype)
+    weights = rng.integers(-128, 128, size=wshape).astype(np.int8)
+    node = conv(q, weights, **attrs)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    for variant in VARIANTS:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.im2col == (variant in AMX and case != "weight_zero_points"), variant
+    for variant in [v for v in VARIANTS if v in AMX]:
+        (got,) = backend(variant, threads=2).kernel(node).run([q])
+        assert same(got, reference), variant
+
+
 def test_zero_point_padding_on_every_variant():
     # za = 255 pads with the code 255, i.e. the value 0: padded taps contribute nothing.
     q = np.full((1, 17, 4, 4), 255, np.uint8)

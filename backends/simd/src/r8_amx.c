@@ -27,6 +27,8 @@
 #define R8_CUSTOM_CONV_COMPUTE 1
 static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt);
 #define CONV_COMPUTE amx_conv_compute
+static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt);
+#define CONV_PACK_IM2COL amx_pack_im2col
 #include "r8simd_kernels.h"
 
 typedef struct {
@@ -81,6 +83,69 @@ static void emu_dpbsud(int c, int a, int b) {
 #define TILE_DPBUSD(c, a, b) _tile_dpbusd(c, a, b)
 #define TILE_RELEASE() _tile_release()
 #endif
+
+/* Cells d[0..] of a row of im2col's positions from the padded input row `row`, 16 at a time (a
+ * cell's 4 codes start sx codes after the previous one's: one vpermb of a 64-byte window, with
+ * 15*sx + 3 < 64); returns how many it wrote (a multiple of 16). */
+__attribute__((target("avx512vbmi")))
+static int im2col_cells_vbmi(uint32_t *d, const uint8_t *row, int n, int sx, const uint8_t idx[64]) {
+    const __m512i perm = _mm512_loadu_si512(idx);
+    int x = 0;
+    for (; x + 16 <= n; x += 16)
+        _mm512_storeu_si512(d + x, _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(row + x * sx)));
+    return x;
+}
+
+/* n codes from src to dst, each XOR flip (a signed input's codes to u8), 64 at a time. */
+R8_INLINE void copy_flipped(uint8_t *dst, const uint8_t *src, int n, uint8_t flip) {
+    const __m512i f = _mm512_set1_epi8((char)flip);
+    int x = 0;
+    for (; x + 64 <= n; x += 64) _mm512_storeu_si512(dst + x, _mm512_xor_si512(_mm512_loadu_si512(src + x), f));
+    if (x < n) {
+        const __mmask64 m = (__mmask64)-1 >> (64 - (n - x));
+        _mm512_mask_storeu_epi8(dst + x, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + x), f));
+    }
+}
+
+/* r8_conv.im2col's packing (r8simd_api.h) of one image: per row r and output row oy, the input
+ * row (channel c, row iy) with its padding laid out in a buffer, then each output position's 4
+ * codes from it: 16 positions at a time with VBMI (im2col_cells_vbmi; sx <= 4,
+ * _plan/convolution.py), else byte by byte. Codes of signed
+ * inputs are flipped to u8 (+128) like the phase planes'. */
+static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt) {
+    const int ngx = (p->kw + 3) / 4, rows = p->Cg * p->kh * ngx;
+    const int OW = p->OW, sx = p->sx, W = p->W, pl = p->pl;
+    const uint8_t flip = p->in_signed ? 0x80 : 0;
+    const int vbmi = r8_vbmi();
+    uint8_t idx[64];
+    for (int k = 0; k < 16; k++)
+        for (int j = 0; j < 4; j++) idx[4 * k + j] = (uint8_t)(k * sx + j);
+    const long span = (long)p->Wp + 128;   /* every cell's 64-byte window lies inside */
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (int r = 0; r < rows; r++) {
+        const int c = r / (p->kh * ngx), ky = r / ngx % p->kh, kx0 = 4 * (r % ngx);
+        const uint8_t padc = (uint8_t)p->pad[c];
+        const uint8_t *plane = img + (long)c * p->H * p->W;
+        uint32_t *dst = (uint32_t *)p->scratch + (long)r * p->plane_pos;
+        uint8_t row[span];
+        for (int oy = 0; oy < p->OH; oy++) {
+            const int iy = oy * p->sy + ky * p->dy - p->pt;
+            uint32_t *d = dst + (long)oy * OW;
+            if (iy < 0 || iy >= p->H) {
+                const uint32_t cell = padc * 0x01010101u;
+                for (int ox = 0; ox < OW; ox++) d[ox] = cell;
+                continue;
+            }
+            memset(row, padc, (size_t)span);
+            copy_flipped(row + pl, plane + (long)iy * W, W, flip);
+            int ox = vbmi ? im2col_cells_vbmi(d, row + kx0, OW, sx, idx) : 0;
+            for (; ox < OW; ox++) {
+                const uint8_t *s = row + ox * sx + kx0;
+                d[ox] = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
+            }
+        }
+    }
+}
 
 #define AMX_BLK 32   /* int32 per output-channel row of a block: 2 position tiles of 16 */
 

@@ -4,7 +4,7 @@ and byte-plane depthwise kernels)."""
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -101,6 +101,30 @@ def virtual_row_width(w: int, pl: int, pr: int, kw: int, sx: int, dx: int, depth
     return ceil_div(wp, sx)
 
 
+def _im2col_fits(geo: ConvGeometry, amx: bool, depthwise: bool, has_zw: bool) -> bool:
+    """Whether AMX runs the layer on unfolded windows (r8_conv.im2col, r8_amx.c amx_pack_im2col):
+    one group of at most 4 input channels (one channel cell: the phase planes would give each tile
+    product 4 of its 64 products; ResNet-50's and MobileNetV2's stems), a window of more than one
+    tap, horizontal dilation 1 (a cell's codes are consecutive columns), horizontal stride at most 4
+    (the pack's 64-byte window) and no weight zero points (no window sums for these rows)."""
+    return (amx and not depthwise and geo.group == 1 and geo.cg <= 4 and geo.kh * geo.kw > 1
+            and geo.dx == 1 and geo.sx <= 4 and not has_zw)
+
+
+def _im2col_rows(geo: ConvGeometry) -> int:
+    """r8_conv.im2col's rows: (input channel, kernel row, group of 4 kernel columns)."""
+    return geo.cg * geo.kh * ceil_div(geo.kw, 4)
+
+
+def _im2col_weights(geo: ConvGeometry, w64: np.ndarray) -> np.ndarray:
+    """The weights in im2col's row order, as a 1x1 layer's [1][OC][rows*4][1][1]: row
+    (c*kh + ky)*ceil(kw/4) + gx, byte j = w[oc][c][ky][4*gx + j] (0 past kw)."""
+    ngx = ceil_div(geo.kw, 4)
+    padded = np.zeros((1, geo.ocg, geo.cg, geo.kh, ngx * 4), np.int64)
+    padded[..., :geo.kw] = w64
+    return padded.reshape(1, geo.ocg, _im2col_rows(geo) * 4, 1, 1)
+
+
 def _position_weights(geo: ConvGeometry, w64: np.ndarray, zw: np.ndarray, mode: int, amx: bool,
                       ck: int, kc: int) -> np.ndarray:
     """The general kernels' packed weights, flat: [G][OCg/6][kh][kw][ck][6][4] int8 (mode 0),
@@ -147,6 +171,11 @@ class ConvPlan(Reused):
         wq = virtual_row_width(w, pl, pr, kw, sx, dx, depthwise, vl)
         geo = ConvGeometry(n, c, h, w, oc, oh, ow, group, cg, ocg, kh, kw, sy, sx, dy, dx, pt, pl,
                            hp, wp, wq)
+        zw_given = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
+        self.im2col = _im2col_fits(geo, amx, depthwise, bool(np.any(zw_given != 0)))
+        if self.im2col:   # virtual positions are the output positions
+            wq = ow
+            geo = replace(geo, wq=wq)
         self.geometry = geo
         signed = data_type.dtype == np.int8
         self.out_dtype = out_type.dtype
@@ -163,6 +192,8 @@ class ConvPlan(Reused):
                 tap_phase.append(phases.index(ph))
                 tap_off.append((ky * dy // sy) * wq + kx * dx // sx)
         ntaps = kh * kw
+        if self.im2col:   # one tap: the unfolded windows
+            phases, tap_phase, tap_off, ntaps = [(0, 0)], [0], [0], 1
 
         # virtual positions and their output mapping
         nvirt = oh * wq
@@ -192,7 +223,7 @@ class ConvPlan(Reused):
         keep.objects.append(p)
         self.params = p
         kp = 4 if mode == 0 else 2
-        ck = ceil_div(cg, kp)
+        ck = _im2col_rows(geo) if self.im2col else ceil_div(cg, kp)
         kc = 0
         if amx:
             kc = min(ck, 16)
@@ -221,6 +252,7 @@ class ConvPlan(Reused):
         p.nr = AMX_OC_BLOCK if amx else CONV_NR
         p.zw = p.ones = p.wsum = ffi.NULL
         p.tail_n = 0
+        p.im2col, p.kh, p.kw, p.dy = int(self.im2col), kh, kw, dy
         self._vmask = bits       # each virtual vector's valid lanes (p.vmask), for _plan_tail
         self.nvpad = nvpad
         self.vl = vl
@@ -289,7 +321,11 @@ class ConvPlan(Reused):
             return
         if not amx and not has_zw:
             self._plan_tail(p, keep)
-        packed = _position_weights(geo, w64, zw, mode, amx, ck, kc)
+        if self.im2col:
+            packed = _position_weights(replace(geo, cg=_im2col_rows(geo) * 4, kh=1, kw=1),
+                                       _im2col_weights(geo, w64), zw, mode, amx, ck, kc)
+        else:
+            packed = _position_weights(geo, w64, zw, mode, amx, ck, kc)
         # + one group of tail cells: conv_tail reads whole groups, past the last block's last tap
         packed_buffer = aligned(packed.nbytes + TAIL_CELLS * 4)
         packed_buffer[:] = 0
