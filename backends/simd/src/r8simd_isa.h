@@ -76,12 +76,14 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     _mm512_mask_storeu_ps(dst, (__mmask16)((1u << __builtin_popcount(mask)) - 1u), c);
 }
 /* codes: integral floats already clamped to the output range. */
-R8_INLINE void store_codes(void *dst, vf codes, unsigned mask) {
-    vi c = _mm512_cvtps_epi32(codes);
+/* Integer codes c (in range) narrowed to bytes, the lanes of mask stored from dst on (compressed). */
+R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask) {
     if (__builtin_expect(mask == VM_FULL, 1)) { _mm_storeu_si128((__m128i *)dst, _mm512_cvtepi32_epi8(c)); return; }
     c = _mm512_maskz_compress_epi32((__mmask16)mask, c);
     _mm_mask_storeu_epi8(dst, (__mmask16)((1u << __builtin_popcount(mask)) - 1u), _mm512_cvtepi32_epi8(c));
 }
+
+R8_INLINE void store_codes(void *dst, vf codes, unsigned mask) { store_code_ints(dst, _mm512_cvtps_epi32(codes), mask); }
 
 #elif defined(R8_AVX2)
 #define VL 8
