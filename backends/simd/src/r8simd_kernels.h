@@ -1598,7 +1598,7 @@ static void SFX(dwb_sums)(const r8_conv *p, const uint8_t *planes, const int32_t
     }
 }
 
-#if defined(CONV_COMPUTE_RQ)
+#if defined(R8_ZMM)
 /* Output channel oc of image n with r8_conv.rq: DWB_MR vectors at a time, their sums (from
  * comp[oc]) in registers, each requantized by rq_vector as soon as they are done, with no raw sums
  * stored and read back (MobileNetV2's depthwise layers, one process alternating with the raw sums
@@ -1653,7 +1653,7 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
                 packed = n * p->C + c;
             }
             const int32_t *wt = (const int32_t *)p->w + (long)oc * p->ntaps;
-#if defined(CONV_COMPUTE_RQ)
+#if defined(R8_ZMM)
             if (p->rq && !p->elt) {
                 const vf worst = SFX(dwb_requantize)(p, planes, wt, n, oc, out, 0);
                 if (__builtin_expect(rq_near(worst, rq_limit(p->post[p->npost - 1].steps)), 0))
