@@ -153,7 +153,8 @@ static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt) {
  * the tile steps of the next block: output channel j's sums at blk + j*AMX_BLK (two vectors,
  * comp[oc] not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x nvb
  * vectors from vb (vector i's lanes mask[i] stored from at[i] in the plane); channel j the next;
- * worst: the largest gap so far. */
+ * near: bit j set where a lane of channel j came near a midpoint (about a fifth of ResNet-50's
+ * blocks have one: only those channels are done again). */
 typedef struct {
     const int32_t *blk;
     const float *q;
@@ -163,7 +164,7 @@ typedef struct {
     unsigned mask[2];
     long at[2];
     int ocs, nvb, j;
-    vf worst;
+    uint32_t near;
 } amx_rq;
 
 R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int n, int oc0, int ocs, int vb,
@@ -171,44 +172,47 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
     const long outer = (long)n * p->OC + oc0, plane = (long)p->OH * p->OW;
     amx_rq r = {blk, p->rq + outer * RQ_FIELDS, p->comp + oc0, (uint8_t *)out + outer * plane, plane,
                 {p->vmask[vb], nvb > 1 ? p->vmask[vb + 1] : 0u}, {p->vstart[vb], nvb > 1 ? p->vstart[vb + 1] : 0},
-                ocs, nvb, 0, vf_set1(0.0f)};
+                ocs, nvb, 0, 0u};
     return r;
 }
 
 /* The next `count` channels of r (fewer if it has fewer left): rq_vector on each of their vectors,
- * op by op the general epilogue's arithmetic; checked and zero_low: literals (rq_vector's). */
+ * op by op the general epilogue's arithmetic; checked and zero_low: literals (rq_vector's). An
+ * unchecked channel with a lane near a midpoint gets its bit in r->near. */
 R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
                                const int zero_low) {
     const int end = R8_MIN(r->ocs, r->j + count);
     const unsigned m0 = r->mask[0], m1 = r->mask[1];
     uint8_t *dst0 = r->dst + r->at[0], *dst1 = r->dst + r->at[1];
-    vf worst = r->worst;
+    uint32_t near = r->near;
     for (int j = r->j; j < end; j++) {
         const vi comp = vi_set1(r->comp[j]);
         const float *q = r->q + j * RQ_FIELDS;
         const int32_t *row = r->blk + j * AMX_BLK;
         const long off = j * r->plane;
-        if (m0) worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit,
-                                                  checked, zero_low));
-        if (m1) worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(row + VL), comp), q, dst1 + off, m1, steps,
-                                                  limit, checked, zero_low));
+        vf wide = vf_set1(0.0f);
+        if (m0) wide = rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit, checked, zero_low);
+        if (m1) wide = rq_wider(wide, rq_vector(p, vi_add(vi_load(row + VL), comp), q, dst1 + off, m1, steps,
+                                                limit, checked, zero_low));
+        if (!checked) near |= (uint32_t)rq_near(wide, limit) << j;
     }
     if (end > r->j) r->j = end;
-    r->worst = worst;
+    r->near = near;
 }
 
-/* A block with a lane near a midpoint: all of it again, checked (rq_vector sends the near vectors
+/* Channel j of a block with a lane near a midpoint again, checked (rq_vector sends the near vectors
  * to rq_vector_exact; these stores replace the unchecked ones). */
-static __attribute__((noinline, cold)) void amx_rq_recheck(const r8_conv *p, amx_rq r, vf steps, vf limit) {
-    r.j = 0;
-    amx_rq_channels(p, &r, r.ocs, steps, limit, 1, 0);
+static __attribute__((noinline, cold)) void amx_rq_recheck(const r8_conv *p, amx_rq r, int j, vf steps, vf limit) {
+    r.j = j;
+    amx_rq_channels(p, &r, 1, steps, limit, 1, 0);
 }
 
-/* The rest of r's channels, then its near-midpoint check. */
+/* The rest of r's channels, then the near channels again. */
 R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, const int zero_low) {
     amx_rq_channels(p, r, r->ocs, steps, limit, 0, zero_low);
-    if (__builtin_expect(rq_near(r->worst, limit), 0)) amx_rq_recheck(p, *r, steps, limit);
-    r->worst = vf_set1(0.0f);
+    for (uint32_t near = r->near; __builtin_expect(near != 0, 0); near &= near - 1)
+        amx_rq_recheck(p, *r, __builtin_ctz(near), steps, limit);
+    r->near = 0;
 }
 
 /* p->kc: channel groups per chunk (<= 16); p->ck is a multiple of it. Weights packed
