@@ -792,6 +792,31 @@ def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
         assert same(got, reference), variant
 
 
+@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
+def test_amx_work_split_by_positions_on_two_threads_equals_one(strides):
+    # with 2 threads the AMX kernel goes by chunks of 512 positions first and each thread packs the
+    # rows of its own positions (amx_by_positions): 40x40 planes (several chunks, a last partial
+    # one), 3x3 windows reading across the threads' row boundary, 40 output channels (a partial
+    # block of 32), the requantization chain (r8_conv.rq) and the general epilogue
+    rng = np.random.default_rng(41)
+    q = rng.integers(0, 256, size=(1, 24, 40, 40)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(40, 24, 3, 3)).astype(np.int8)
+    acc_scale = 1 / 40000
+    chains = [(Multiply(np.float32(acc_scale)), Add(np.float32(0.25)),
+               Quantize(np.float32(0), np.float32(2.5), np.float32(0), np.float32(255), 256, element_type="u8")),
+              (Multiply(np.float32(acc_scale)), Relu())]
+    for chain in chains:
+        node = conv(q, weights, strides=strides, pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(7,),
+                    post_ops=chain)
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        for variant in [v for v in VARIANTS if v in AMX]:
+            for threads in (1, 2):
+                kernel = backend(variant, threads=threads).kernel(node)
+                assert (kernel.run.plan.params.rq != kernel.run.plan.ffi.NULL) == (len(chain) == 3)
+                (got,) = kernel.run([q])
+                assert same(got, reference), (variant, threads, len(chain))
+
+
 def test_zero_point_padding_on_every_variant():
     # za = 255 pads with the code 255, i.e. the value 0: padded taps contribute nothing.
     q = np.full((1, 17, 4, 4), 255, np.uint8)

@@ -1285,14 +1285,14 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 
 /* Whether the position kernel's work items on nt threads give each thread its own output positions
  * (one group, at least nt chunks): conv_pack's by_rows. Not for the channel-lane kernel (its items
- * go by blocks of channels first) nor AMX's. */
+ * go by blocks of channels first); AMX's say it themselves (amx_by_positions). */
 R8_INLINE int conv_items_by_positions(const r8_conv *p, int nt) {
     if (nt <= 1 || p->G != 1) return 0;
 #if defined(CONV_COMPUTE_OC)
     if (p->rq && !p->elt && p->w_oc) return 0;
 #endif
 #ifdef R8_CUSTOM_CONV_COMPUTE
-    return 0;
+    return CONV_ITEMS_BY_POSITIONS(p, nt);
 #else
 #if defined(CONV_COMPUTE_RQ)
     if (p->rq && !p->elt) return conv_split_of(p, CONV_CHUNK_RQ, nt).nchunk >= nt;
