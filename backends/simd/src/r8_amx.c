@@ -27,10 +27,10 @@
 #define R8_CUSTOM_CONV_COMPUTE 1
 static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt);
 #define CONV_COMPUTE amx_conv_compute
-static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt);
-#define CONV_PACK_IM2COL amx_pack_im2col
 static int amx_by_positions(const r8_conv *p, int nt);
 #define CONV_ITEMS_BY_POSITIONS amx_by_positions
+static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, void *out, int nt);
+#define CONV_COMPUTE_IM2COL amx_conv_compute_im2col
 #include "r8simd_kernels.h"
 
 typedef struct {
@@ -109,12 +109,13 @@ R8_INLINE void copy_flipped(uint8_t *dst, const uint8_t *src, int n, uint8_t fli
     }
 }
 
-/* r8_conv.im2col's packing (r8simd_api.h) of one image: per row r and output row oy, the input
- * row (channel c, row iy) with its padding laid out in a buffer, then each output position's 4
- * codes from it: 16 positions at a time with VBMI (im2col_cells_vbmi; sx <= 4,
- * _plan/convolution.py), else byte by byte. Codes of signed
- * inputs are flipped to u8 (+128) like the phase planes'. */
-static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt) {
+/* r8_conv.im2col's packing (r8simd_api.h) of one chunk of an image: the cells of virtual positions
+ * v0 .. v1 - 1 (v = oy*OW + ox) of every row into dst[row][cp] (cell v at v - v0). Per row and output
+ * row, the input row (channel c, row iy) with its padding laid out in a buffer, then each position's
+ * 4 codes from it: 16 positions at a time with VBMI (im2col_cells_vbmi; sx <= 4,
+ * _plan/convolution.py), else byte by byte. Codes of signed inputs are flipped to u8 (+128) like
+ * the phase planes'. */
+static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst, long cp) {
     const int ngx = (p->kw + 3) / 4, rows = p->Cg * p->kh * ngx;
     const int OW = p->OW, sx = p->sx, W = p->W, pl = p->pl;
     const uint8_t flip = p->in_signed ? 0x80 : 0;
@@ -123,25 +124,25 @@ static void amx_pack_im2col(const r8_conv *p, const uint8_t *img, int nt) {
     for (int k = 0; k < 16; k++)
         for (int j = 0; j < 4; j++) idx[4 * k + j] = (uint8_t)(k * sx + j);
     const long span = (long)p->Wp + 128;   /* every cell's 64-byte window lies inside */
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    uint8_t row[span];
     for (int r = 0; r < rows; r++) {
         const int c = r / (p->kh * ngx), ky = r / ngx % p->kh, kx0 = 4 * (r % ngx);
         const uint8_t padc = (uint8_t)p->pad[c];
         const uint8_t *plane = img + (long)c * p->H * p->W;
-        uint32_t *dst = (uint32_t *)p->scratch + (long)r * p->plane_pos;
-        uint8_t row[span];
-        for (int oy = 0; oy < p->OH; oy++) {
+        uint32_t *d0 = dst + (long)r * cp - v0;   /* cell v at d0[v] */
+        for (int oy = (int)(v0 / OW); (long)oy * OW < v1; oy++) {
+            const int x0 = (int)R8_MAX(0, v0 - (long)oy * OW), x1 = (int)R8_MIN(OW, v1 - (long)oy * OW);
+            uint32_t *d = d0 + (long)oy * OW;
             const int iy = oy * p->sy + ky * p->dy - p->pt;
-            uint32_t *d = dst + (long)oy * OW;
             if (iy < 0 || iy >= p->H) {
                 const uint32_t cell = padc * 0x01010101u;
-                for (int ox = 0; ox < OW; ox++) d[ox] = cell;
+                for (int ox = x0; ox < x1; ox++) d[ox] = cell;
                 continue;
             }
             memset(row, padc, (size_t)span);
             copy_flipped(row + pl, plane + (long)iy * W, W, flip);
-            int ox = vbmi ? im2col_cells_vbmi(d, row + kx0, OW, sx, idx) : 0;
-            for (; ox < OW; ox++) {
+            int ox = x0 + (vbmi ? im2col_cells_vbmi(d + x0, row + x0 * sx + kx0, x1 - x0, sx, idx) : 0);
+            for (; ox < x1; ox++) {
                 const uint8_t *s = row + ox * sx + kx0;
                 d[ox] = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
             }
@@ -228,20 +229,19 @@ R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, co
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
 
 /* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
- * the previous block requantized between its tile steps (rq, zero_low: literals). */
-R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb,
-                        int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq, const int zero_low) {
+ * the previous block requantized between its tile steps (rq, zero_low: literals). The input cells:
+ * the group's phase planes from base, ppos positions each, the block's first at position v0. */
+R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb, const uint8_t *base,
+                        long ppos, long v0, int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq,
+                        const int zero_low) {
     const int kc = p->kc, nch = p->ck / kc;
-    const long ppos = p->plane_pos;
     const int nob = (p->OCg + 31) / 32;
     const long asz = 16L * kc * 4;
     const int ksteps = p->ntaps * nch;
     const float fsteps = rq ? p->post[p->npost - 1].steps : 0.0f;
     const vf steps = vf_set1(fsteps), limit = rq_limit(fsteps);
     const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
-    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
     const int8_t *wa = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
-    const long v0 = (long)vb * VL;
     const int per = rq ? (prev->ocs - prev->j + ksteps - 1) / ksteps : 0;   /* channels a step */
     TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
     for (int t = 0; t < p->ntaps; t++) {
@@ -303,8 +303,11 @@ R8_INLINE int amx_item(const r8_conv *p, long it, int n, void *out, int32_t blk[
     }
     const int vb0 = chunk * AMX_CHV, nv = R8_MIN(AMX_CHV, p->nvec - vb0);
     int nan = 0;
+    const long ppos = p->plane_pos;
+    const uint8_t *base = (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
     for (int pb = 0; pb < nv; pb += 2)
-        nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), blk, prev, cur, rq, zero_low);
+        nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), base, ppos, (long)(vb0 + pb) * VL, blk, prev,
+                         cur, rq, zero_low);
     return nan;
 }
 
@@ -342,6 +345,54 @@ static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
         if (!rq) AMX_ITEMS(0, 0);
         else if (p->rq_zero_low) AMX_ITEMS(1, 1);
         else AMX_ITEMS(1, 0);
+        TILE_RELEASE();
+    }
+    return nan;
+}
+
+/* r8_conv.im2col: chunk by chunk of 512 positions (work items, by positions), each thread packs its
+ * chunk's unfolded windows into its own part of the scratch (ck rows of 512 cells: 96 KB for
+ * ResNet-50's stem, where the whole image's 2.4 MB did not stay in L2 between the packing and the
+ * tiles), then runs its blocks for every output-channel block. */
+static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, void *out, int nt) {
+    const int kc = p->kc;
+    const int nob = (p->OCg + 31) / 32;
+    const long nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV, cp = (long)AMX_CHV * VL;
+    const long outputs = (long)p->OH * p->OW;
+    const int rq = p->rq && !p->elt;
+    int nan = 0;
+#pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : nan)
+    {
+        tile_config cfg;
+        memset(&cfg, 0, sizeof cfg);
+        cfg.palette_id = 1;
+        for (int t = 0; t < 4; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+        for (int t = 4; t < 6; t++) { cfg.rows[t] = 16; cfg.colsb[t] = (uint16_t)(kc * 4); }
+        for (int t = 6; t < 8; t++) { cfg.rows[t] = (uint8_t)kc; cfg.colsb[t] = 64; }
+        TILE_CONFIG(&cfg);
+        int32_t blk[2][32][AMX_BLK] __attribute__((aligned(64)));
+        amx_rq prev = {0};
+        int cur = 0;
+        uint32_t *cells = (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * cp;
+#pragma omp for schedule(static)
+        for (long chunk = 0; chunk < nchunk; chunk++) {
+            const long v0 = chunk * cp;
+            const int vb0 = (int)(chunk * AMX_CHV), nv = R8_MIN(AMX_CHV, p->nvec - vb0);
+            amx_pack_im2col_chunk(p, img, v0, R8_MIN(v0 + cp, outputs), cells, cp);
+            for (int ob = 0; ob < nob; ob++)
+                for (int pb = 0; pb < nv; pb += 2) {
+                    const int nvb = R8_MIN(2, nv - pb);
+                    const long at = (long)pb * VL;
+                    if (!rq) nan += amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, 0, 0);
+                    else if (p->rq_zero_low) amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, 1, 1);
+                    else amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, 1, 0);
+                }
+        }
+        if (rq) {
+            const float fsteps = p->post[p->npost - 1].steps;
+            if (p->rq_zero_low) amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), 1);
+            else amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), 0);
+        }
         TILE_RELEASE();
     }
     return nan;

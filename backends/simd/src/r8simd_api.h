@@ -137,12 +137,13 @@ typedef struct {
     const void *w_oc;
     const int *oc_vpos;
     /* AMX with one group of at most 4 input channels, horizontal dilation 1 and no weight zero
-     * points (r8_amx.c amx_pack_im2col; 0: the phase planes): the input packed as rows of the
-     * unfolded windows, row r = (c*kh + ky)*ceil(kw/4) + gx holding for each output position
-     * (virtual v = oy*OW + ox, Wq = OW) the 4 codes of input channel c, row oy*sy + ky*dy - pt,
-     * columns ox*sx + 4*gx - pl + 0..3 (pad[c] outside the input): one tap (ntaps 1, nphase 1)
-     * of ck rows (the rows past Cg*kh*ceil(kw/4) are left as they are: their weights are 0), so
-     * each tile product sums up to 64 of the window's products instead of 4. */
+     * points (r8_amx.c amx_conv_compute_im2col; 0: the phase planes): the input packed chunk by
+     * chunk of 512 positions, in each thread's part of the scratch, as rows of the unfolded
+     * windows, row r = (c*kh + ky)*ceil(kw/4) + gx holding for each output position (virtual
+     * v = oy*OW + ox, Wq = OW) the 4 codes of input channel c, row oy*sy + ky*dy - pt, columns
+     * ox*sx + 4*gx - pl + 0..3 (pad[c] outside the input): one tap (ntaps 1, nphase 1) of ck rows
+     * (the rows past Cg*kh*ceil(kw/4) are left as they are: their weights are 0), so each tile
+     * product sums up to 64 of the window's products instead of 4. */
     int im2col;
     int kh, kw, dy;
 } r8_conv;

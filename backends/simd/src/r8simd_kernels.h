@@ -1309,9 +1309,8 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     int nan = 0;
     (void)oimg;
     for (int n = 0; n < p->N; n++) {
-#if defined(CONV_PACK_IM2COL)
-        if (p->im2col) CONV_PACK_IM2COL(p, (const uint8_t *)in + n * img, nt);
-        else
+#if defined(CONV_COMPUTE_IM2COL)
+        if (p->im2col) { nan += CONV_COMPUTE_IM2COL(p, (const uint8_t *)in + n * img, n, out, nt); continue; }
 #endif
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt, by_rows);
 #if defined(CONV_COMPUTE_OC)

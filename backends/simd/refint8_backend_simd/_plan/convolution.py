@@ -101,6 +101,10 @@ def virtual_row_width(w: int, pl: int, pr: int, kw: int, sx: int, dx: int, depth
     return ceil_div(wp, sx)
 
 
+#: positions per chunk of r8_conv.im2col's packing (r8_amx.c: AMX_CHV vectors of 16)
+IM2COL_CHUNK = 512
+
+
 def _im2col_fits(geo: ConvGeometry, amx: bool, depthwise: bool, has_zw: bool) -> bool:
     """Whether AMX runs the layer on unfolded windows (r8_conv.im2col, r8_amx.c amx_pack_im2col):
     one group of at most 4 input channels (one channel cell: the phase planes would give each tile
@@ -273,6 +277,8 @@ class ConvPlan(Reused):
                 self._plan_channels_across_lanes(p, keep, geo, w64, ck)
             tail_rows = group * p.tail_n * ntaps * ceil_div(ck, 8) * TAIL_CELLS   # conv_tail_inputs
             self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
+            if self.im2col:   # each thread's chunk of unfolded windows (r8_amx.c amx_conv_compute_im2col)
+                self.scratch_bytes = max(threads, 1) * ck * IM2COL_CHUNK * 4
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
