@@ -218,6 +218,18 @@ R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, co
     r->near = 0;
 }
 
+/* The calling thread's tiles for the convolution's blocks: C tmm0-3 16 x 16 int32, A tmm4-5 16
+ * output channels x kc*4 weights, B tmm6-7 kc rows of 16 positions x 4 codes. */
+R8_INLINE void amx_configure(int kc) {
+    tile_config cfg;
+    memset(&cfg, 0, sizeof cfg);
+    cfg.palette_id = 1;
+    for (int t = 0; t < 4; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
+    for (int t = 4; t < 6; t++) { cfg.rows[t] = 16; cfg.colsb[t] = (uint16_t)(kc * 4); }
+    for (int t = 6; t < 8; t++) { cfg.rows[t] = (uint8_t)kc; cfg.colsb[t] = 64; }
+    TILE_CONFIG(&cfg);
+}
+
 /* p->kc: channel groups per chunk (<= 16); p->ck is a multiple of it. Weights packed
  * [G][OCg/32][ntaps][ck/kc][32 oc][kc*4]. Position blocks of 2 vectors (p->nvec may be odd: the
  * planes have room for the extra vector, whose results are dropped). Each block's sums go to a 4 KB
@@ -291,9 +303,30 @@ static int amx_by_positions(const r8_conv *p, int nt) {
     return nt > 1 && p->G == 1 && !p->im2col && (p->nvec + AMX_CHV - 1) / AMX_CHV >= nt;
 }
 
-/* Work item it: the blocks of output-channel block ob x chunk of positions (amx_by_positions). */
-R8_INLINE int amx_item(const r8_conv *p, long it, int n, void *out, int32_t blk[2][32][AMX_BLK], amx_rq *prev,
-                       int *cur, int by_positions, const int rq, const int zero_low) {
+/* Work item it of r8_conv.im2col: chunk it of 512 positions, its unfolded windows packed into the
+ * thread's own part of the scratch (cells: ck rows of 512 cells, 96 KB for ResNet-50's stem, where
+ * the whole image's 2.4 MB did not stay in L2 between the packing and the tiles), then its blocks
+ * for every output-channel block. */
+R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, long it, int n, void *out,
+                              int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq, const int zero_low) {
+    const int nob = (p->OCg + 31) / 32;
+    const long cp = (long)AMX_CHV * VL, v0 = it * cp;
+    const int vb0 = (int)(it * AMX_CHV), nv = R8_MIN(AMX_CHV, p->nvec - vb0);
+    int nan = 0;
+    amx_pack_im2col_chunk(p, img, v0, R8_MIN(v0 + cp, (long)p->OH * p->OW), cells, cp);
+    for (int ob = 0; ob < nob; ob++)
+        for (int pb = 0; pb < nv; pb += 2)
+            nan += amx_block(p, n, out, 0, ob, vb0 + pb, R8_MIN(2, nv - pb), (const uint8_t *)cells, cp,
+                             (long)pb * VL, blk, prev, cur, NULL, rq, zero_low);
+    return nan;
+}
+
+/* Work item it: the blocks of output-channel block ob x chunk of positions (amx_by_positions);
+ * with img (r8_conv.im2col) amx_im2col_item's chunk. */
+R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, long it, int n, void *out,
+                       int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, int by_positions, const int rq,
+                       const int zero_low) {
+    if (img) return amx_im2col_item(p, img, cells, it, n, out, blk, prev, cur, rq, zero_low);
     const int nob = (p->OCg + 31) / 32;
     const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
     int chunk, ob, g;
@@ -329,31 +362,29 @@ R8_INLINE int amx_item(const r8_conv *p, long it, int n, void *out, int32_t blk[
     do {                                                                                           \
         _Pragma("omp for schedule(static)")                                                        \
         for (long it = 0; it < items; it++)                                                        \
-            nan += amx_item(p, it, n, out, blk, &prev, &cur, by_positions, rq, zero_low);          \
+            nan += amx_item(p, img, cells, it, n, out, blk, &prev, &cur, by_positions, rq, zero_low); \
         if (rq) {                                                                                  \
             const float fsteps = p->post[p->npost - 1].steps;                                      \
             amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), zero_low);                 \
         }                                                                                          \
     } while (0)
 
-static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
+/* The convolution of image n on nt threads; img: the image's codes for r8_conv.im2col (packed
+ * chunk by chunk here), else NULL (the phase planes are packed). */
+static int amx_run(const r8_conv *p, const uint8_t *img, int n, void *out, int nt) {
     const int kc = p->kc;
-    const long items = (long)p->G * ((p->OCg + 31) / 32) * ((p->nvec + AMX_CHV - 1) / AMX_CHV);
+    const long nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
+    const long items = img ? nchunk : (long)p->G * ((p->OCg + 31) / 32) * nchunk;
     const int rq = p->rq && !p->elt;
     const int by_positions = amx_by_positions(p, nt);
     int nan = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : nan)
     {
-        tile_config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.palette_id = 1;
-        for (int t = 0; t < 4; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
-        for (int t = 4; t < 6; t++) { cfg.rows[t] = 16; cfg.colsb[t] = (uint16_t)(kc * 4); }
-        for (int t = 6; t < 8; t++) { cfg.rows[t] = (uint8_t)kc; cfg.colsb[t] = 64; }
-        TILE_CONFIG(&cfg);
+        amx_configure(kc);
         int32_t blk[2][32][AMX_BLK] __attribute__((aligned(64)));
         amx_rq prev = {0};
         int cur = 0;
+        uint32_t *cells = img ? (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * AMX_CHV * VL : NULL;
         if (!rq) AMX_ITEMS(0, 0);
         else if (p->rq_zero_low) AMX_ITEMS(1, 1);
         else AMX_ITEMS(1, 0);
@@ -362,52 +393,10 @@ static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) {
     return nan;
 }
 
-/* r8_conv.im2col: chunk by chunk of 512 positions (work items, by positions), each thread packs its
- * chunk's unfolded windows into its own part of the scratch (ck rows of 512 cells: 96 KB for
- * ResNet-50's stem, where the whole image's 2.4 MB did not stay in L2 between the packing and the
- * tiles), then runs its blocks for every output-channel block. */
+static int amx_conv_compute(const r8_conv *p, int n, void *out, int nt) { return amx_run(p, NULL, n, out, nt); }
+
 static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, void *out, int nt) {
-    const int kc = p->kc;
-    const int nob = (p->OCg + 31) / 32;
-    const long nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV, cp = (long)AMX_CHV * VL;
-    const long outputs = (long)p->OH * p->OW;
-    const int rq = p->rq && !p->elt;
-    int nan = 0;
-#pragma omp parallel num_threads(nt) if (nt > 1) reduction(+ : nan)
-    {
-        tile_config cfg;
-        memset(&cfg, 0, sizeof cfg);
-        cfg.palette_id = 1;
-        for (int t = 0; t < 4; t++) { cfg.rows[t] = 16; cfg.colsb[t] = 64; }
-        for (int t = 4; t < 6; t++) { cfg.rows[t] = 16; cfg.colsb[t] = (uint16_t)(kc * 4); }
-        for (int t = 6; t < 8; t++) { cfg.rows[t] = (uint8_t)kc; cfg.colsb[t] = 64; }
-        TILE_CONFIG(&cfg);
-        int32_t blk[2][32][AMX_BLK] __attribute__((aligned(64)));
-        amx_rq prev = {0};
-        int cur = 0;
-        uint32_t *cells = (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * cp;
-#pragma omp for schedule(static)
-        for (long chunk = 0; chunk < nchunk; chunk++) {
-            const long v0 = chunk * cp;
-            const int vb0 = (int)(chunk * AMX_CHV), nv = R8_MIN(AMX_CHV, p->nvec - vb0);
-            amx_pack_im2col_chunk(p, img, v0, R8_MIN(v0 + cp, outputs), cells, cp);
-            for (int ob = 0; ob < nob; ob++)
-                for (int pb = 0; pb < nv; pb += 2) {
-                    const int nvb = R8_MIN(2, nv - pb);
-                    const long at = (long)pb * VL;
-                    if (!rq) nan += amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, NULL, 0, 0);
-                    else if (p->rq_zero_low) amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, NULL, 1, 1);
-                    else amx_block(p, n, out, 0, ob, vb0 + pb, nvb, (const uint8_t *)cells, cp, at, blk, &prev, &cur, NULL, 1, 0);
-                }
-        }
-        if (rq) {
-            const float fsteps = p->post[p->npost - 1].steps;
-            if (p->rq_zero_low) amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), 1);
-            else amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), 0);
-        }
-        TILE_RELEASE();
-    }
-    return nan;
+    return amx_run(p, img, n, out, nt);
 }
 
 #ifndef R8_AMX_EMU
