@@ -106,7 +106,7 @@ IM2COL_CHUNK = 512
 
 
 def _im2col_fits(geo: ConvGeometry, amx: bool, depthwise: bool, has_zw: bool) -> bool:
-    """Whether AMX runs the layer on unfolded windows (r8_conv.im2col, r8_amx.c amx_pack_im2col):
+    """Whether AMX runs the layer on unfolded windows (r8_conv.im2col, r8_amx.c amx_im2col_item):
     one group of at most 4 input channels (one channel cell: the phase planes would give each tile
     product 4 of its 64 products; ResNet-50's and MobileNetV2's stems), a window of more than one
     tap, horizontal dilation 1 (a cell's codes are consecutive columns), horizontal stride at most 4
@@ -175,8 +175,8 @@ class ConvPlan(Reused):
         wq = virtual_row_width(w, pl, pr, kw, sx, dx, depthwise, vl)
         geo = ConvGeometry(n, c, h, w, oc, oh, ow, group, cg, ocg, kh, kw, sy, sx, dy, dx, pt, pl,
                            hp, wp, wq)
-        zw_given = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
-        self.im2col = _im2col_fits(geo, amx, depthwise, bool(np.any(zw_given != 0)))
+        zw_raw = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
+        self.im2col = _im2col_fits(geo, amx, depthwise, bool(np.any(zw_raw != 0)))
         if self.im2col:   # virtual positions are the output positions
             wq = ow
             geo = replace(geo, wq=wq)
@@ -216,7 +216,6 @@ class ConvPlan(Reused):
 
         # zero points
         za = np.broadcast_to(np.asarray(attrs["input_zero_point"], np.int64).reshape(-1), (c,))
-        zw_raw = np.asarray(attrs["weight_zero_point"], np.int64).reshape(-1)
         zw = np.broadcast_to(zw_raw, (oc,)) if zw_raw.size else np.zeros(oc, np.int64)
         has_zw = bool(np.any(zw != 0))
         w64 = weights.astype(np.int64).reshape(group, ocg, cg, kh, kw)
@@ -276,9 +275,10 @@ class ConvPlan(Reused):
             if lanes:
                 self._plan_channels_across_lanes(p, keep, geo, w64, ck)
             tail_rows = group * p.tail_n * ntaps * ceil_div(ck, 8) * TAIL_CELLS   # conv_tail_inputs
-            self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
-            if self.im2col:   # each thread's chunk of unfolded windows (r8_amx.c amx_conv_compute_im2col)
+            if self.im2col:   # each thread's chunk of unfolded windows (r8_amx.c amx_im2col_item)
                 self.scratch_bytes = max(threads, 1) * ck * IM2COL_CHUNK * 4
+            else:
+                self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
