@@ -26,6 +26,7 @@ ratio to OpenVINO int8 with the f32 hint (the same arithmetic refint8 specifies)
 
     .venv/bin/python benchmarks/peers.py [--rounds 5] [--iterations 5] [--threads 1,2]
                                          [--model resnet50 --model mobilenetv2] [--backends numpy,simd]
+                                         [--simd-isa avx512_vnni]
 """
 
 from __future__ import annotations
@@ -55,7 +56,9 @@ class Variant:
 
 
 def refint8_variants(qdq, backends: Sequence[str] | None, threads: int, x: np.ndarray,
-                     failures: list[str]) -> list[Variant]:
+                     failures: list[str], simd_isas: Sequence[str] = ()) -> list[Variant]:
+    """Every backend with its default configuration; the simd backend also once per ISA cap in
+    simd_isas (e.g. avx512_vnni on an AMX machine)."""
     import refint8  # noqa: PLC0415
     from refint8.registry import default_registry  # noqa: PLC0415
 
@@ -67,16 +70,18 @@ def refint8_variants(qdq, backends: Sequence[str] | None, threads: int, x: np.nd
         if not usable:
             failures.append(f"refint8 {backend}: not usable here: {reason}")
             continue
-        try:
-            compiled = refint8.compile(model, backend=backend, config={"threads": threads})
-            feed = {next(iter(compiled.inputs)): x}
-            if backend != "reference":
-                compiled.infer(feed)     # a broken kernel fails here, not in the timed loop
-        except Exception as exc:
-            failures.append(f"refint8 {backend} ({threads} thread(s)): {type(exc).__name__}: {exc}")
-            continue
-        variants.append(Variant(f"refint8 {backend}", lambda c=compiled, f=feed: c.infer(f),
-                                slow=backend == "reference"))
+        for isa in [None, *(simd_isas if backend == "simd" else ())]:
+            label = f"refint8 {backend}" + (f" ({isa})" if isa else "")
+            config = {"threads": threads, **({"isa": isa} if isa else {})}
+            try:
+                compiled = refint8.compile(model, backend=backend, config=config)
+                feed = {next(iter(compiled.inputs)): x}
+                if backend != "reference":
+                    compiled.infer(feed)     # a broken kernel fails here, not in the timed loop
+            except Exception as exc:
+                failures.append(f"{label} ({threads} thread(s)): {type(exc).__name__}: {exc}")
+                continue
+            variants.append(Variant(label, lambda c=compiled, f=feed: c.infer(f), slow=backend == "reference"))
     return variants
 
 
@@ -152,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                         help="timed inferences of the reference backend (first round only)")
     parser.add_argument("--backends", help="comma-separated refint8 backends (default: all installed)")
     parser.add_argument("--no-fp32", action="store_true", help="skip the fp32 models")
+    parser.add_argument("--simd-isa", default="",
+                        help="comma-separated ISA caps, each an extra simd variant (e.g. avx512_vnni)")
     parser.add_argument("--pause", type=float, default=0.2,
                         help="seconds of idle time before each variant's block (default 0.2)")
     parser.add_argument("--cache", default=str(DEFAULT_CACHE))
@@ -169,7 +176,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     for threads in thread_counts:
         for name, (fp32, qdq) in models.items():
             start = time.perf_counter()
-            variants = refint8_variants(qdq, backends, threads, x, failures)
+            variants = refint8_variants(qdq, backends, threads, x, failures,
+                                        [i for i in args.simd_isa.split(",") if i])
             variants += [openvino_variant("OpenVINO int8 (default hint)", qdq, threads, x, None),
                          openvino_variant(BASELINE, qdq, threads, x, "f32"),
                          ort_variant("ORT int8 (QDQ)", qdq, threads, x)]
