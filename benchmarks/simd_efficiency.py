@@ -67,6 +67,25 @@ def peak_gops(lib, variant: str, repeat: int = 5, scale: float = 1.0) -> float:
     return 2 * macs / seconds / 1e9
 
 
+def amx_tile_step_table(lib, repeat: int) -> None:
+    """The AMX convolution's tile step (4 tile loads, 4 products) in a loop with its operands in
+    memory, against the register-only peak: the weights from L1 (2 KB) or streaming from L2
+    (600 KB), the input rows on 64-byte lines or 4 bytes past them (a 3x3 tap's column shift)."""
+    peak = peak_gops(lib, "amx", repeat)
+    steps = 100_000
+    print(f"\namx tile step (4 loads + 4 products, 2x2 tiles), 1 thread; peak {peak:.0f} GOPS")
+    print(f"  {'weights':>10s} {'input rows':>18s} {'ns/step':>8s} {'of peak':>8s}")
+    for a_bytes, where in ((2048, "L1, 2 KB"), (600 * 1024, "L2, 600 KB")):
+        for offset in (0, 4):
+            macs = lib.r8_amx_tile_steps(1000, a_bytes, offset)
+            if macs < 0:
+                return
+            seconds = cpu_seconds(lambda: lib.r8_amx_tile_steps(steps, a_bytes, offset), repeat=repeat, number=1)
+            gops = 2 * steps * 4 * 16384 / seconds / 1e9
+            rows = "aligned" if offset == 0 else f"{offset} bytes past a line"
+            print(f"  {where:>10s} {rows:>18s} {seconds / steps * 1e9:8.1f} {100 * gops / peak:7.1f}%")
+
+
 def resnet_conv_nodes():
     """The distinct Int8Convolution nodes of quantized_resnet50() (lowered for the simd backend)."""
     from refint8.models.resnet import quantized_resnet50
@@ -253,6 +272,8 @@ def main() -> None:
     print("simd variants available here:", ", ".join(available))
     if not args.no_layers:
         layer_table([v for v in variants if v in available], args.repeat)
+        if "amx" in variants and "amx" in available:
+            amx_tile_step_table(probe.lib, args.repeat)
     if not args.no_scaling and os.cpu_count() and os.cpu_count() >= 2:
         scaling_table([v for v in variants if v in available][-1], args.repeat)
     if not args.no_e2e:

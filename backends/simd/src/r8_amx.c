@@ -13,6 +13,7 @@
  */
 #include <stdint.h>
 #include <string.h>
+#include <stdlib.h>
 
 #ifdef R8_AMX_EMU
 #define SFX(x) x##_amx_emu
@@ -400,6 +401,37 @@ static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, 
 }
 
 #ifndef R8_AMX_EMU
+/* r8simd_api.h r8_amx_tile_steps: what a tile step of the convolution costs with its operands in
+ * memory (benchmarks/simd_efficiency.py): a 3x3 tap's one-column shift puts the input rows 4 bytes
+ * past a line, each row then spanning two. */
+double r8_amx_tile_steps(long steps, long a_bytes, int b_offset) {
+    if (r8_amx_request() != 0) return -1.0;
+    a_bytes = R8_MAX(a_bytes, 2048L) / 2048 * 2048;
+    int8_t *a = aligned_alloc(64, (size_t)a_bytes);
+    uint8_t *b = aligned_alloc(64, 16 * 4096 + 128);
+    if (!a || !b) { free(a); free(b); return -1.0; }
+    memset(a, 1, (size_t)a_bytes);
+    memset(b, 1, 16 * 4096 + 128);
+    amx_configure(16);
+    TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
+    long at = 0;
+    for (long i = 0; i < steps; i++) {
+        TILE_LOAD(6, b + b_offset, 4096);
+        TILE_LOAD(7, b + b_offset + 64, 4096);
+        TILE_LOAD(4, a + at, 64);
+        TILE_LOAD(5, a + at + 1024, 64);
+        TILE_DPBSUD(0, 4, 6);
+        TILE_DPBSUD(1, 4, 7);
+        TILE_DPBSUD(2, 5, 6);
+        TILE_DPBSUD(3, 5, 7);
+        at = at + 2048 < a_bytes ? at + 2048 : 0;
+    }
+    TILE_RELEASE();
+    free(a);
+    free(b);
+    return (double)steps * 4 * 16384;
+}
+
 /* Register-only limit: 2x2 tile blocking, TDPBUSD 16x16x64 (16384 MAC each). */
 double r8_peak_amx(long iters) {
     if (r8_amx_request() != 0) return -1.0;

@@ -336,3 +336,7 @@ double r8_peak_avx2(long iters);
 double r8_peak_avx512(long iters);
 double r8_peak_avx512_vnni(long iters);
 double r8_peak_amx(long iters);
+/* The AMX convolution's tile step in a loop (4 tile loads, 4 products, 2x2 blocking: r8_amx.c
+ * amx_block) with the weights streaming through a_bytes and the input rows (16 rows 4 KB apart)
+ * b_offset bytes past a 64-byte line: the number of products (MAC), -1 without AMX. */
+double r8_amx_tile_steps(long steps, long a_bytes, int b_offset);
