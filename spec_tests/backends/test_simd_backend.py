@@ -515,13 +515,15 @@ def test_interleaved_requantization_equals_reference(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
-    # a ReLU's chain (Quantize il = 0 to u8 codes, ol = 0) leaves y - il and r + ol out
+    # a ReLU's chain (Quantize il = 0 to u8 codes, ol = 0) leaves y - il and r + ol out; i8 codes
+    # (ol = -128) flip the top bit of r's byte on AMX
     quantize = node.attrs["post_ops"][-1]
     zero_low = not np.any(quantize.input_low) and not np.any(quantize.output_low)
     for variant in INTERLEAVED:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
         assert plan.params.rq_zero_low == zero_low, variant
+        assert plan.params.rq_ol_flip == (not zero_low and bool(np.all(quantize.output_low == -128))), variant
 
 
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at

@@ -388,6 +388,7 @@ static int amx_run(const r8_conv *p, const uint8_t *img, int n, void *out, int n
         uint32_t *cells = img ? (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * AMX_CHV * VL : NULL;
         if (!rq) AMX_ITEMS(0, 0);
         else if (p->rq_zero_low) AMX_ITEMS(1, 1);
+        else if (p->rq_ol_flip) AMX_ITEMS(1, 2);
         else AMX_ITEMS(1, 0);
         TILE_RELEASE();
     }

@@ -123,6 +123,8 @@ typedef struct {
      * general epilogue. */
     const float *rq;
     int rq_zero_low;   /* every rq il (k 2) and ol (k 4) is 0: rq_vector leaves out y - il, r + ol */
+    int rq_ol_flip;    /* not rq_zero_low, every ol is -128 (i8 codes): the AMX kernel's rq_vector
+                          stores r's byte with its top bit flipped instead of adding ol */
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
      * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) meet the tiles'

@@ -85,6 +85,18 @@ R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask) {
 
 R8_INLINE void store_codes(void *dst, vf codes, unsigned mask) { store_code_ints(dst, _mm512_cvtps_epi32(codes), mask); }
 
+/* Integer codes c in 0..255 stored as the i8 codes c - 128: their bytes with the top bit flipped. */
+R8_INLINE void store_code_ints_flipped(void *dst, vi c, unsigned mask) {
+    const __m128i flip = _mm_set1_epi8((char)0x80);
+    if (__builtin_expect(mask == VM_FULL, 1)) {
+        _mm_storeu_si128((__m128i *)dst, _mm_xor_si128(_mm512_cvtepi32_epi8(c), flip));
+        return;
+    }
+    c = _mm512_maskz_compress_epi32((__mmask16)mask, c);
+    _mm_mask_storeu_epi8(dst, (__mmask16)((1u << __builtin_popcount(mask)) - 1u),
+                         _mm_xor_si128(_mm512_cvtepi32_epi8(c), flip));
+}
+
 #elif defined(R8_AVX2)
 #define VL 8
 typedef __m256i vi;

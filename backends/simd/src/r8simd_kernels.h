@@ -770,23 +770,27 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
  * first output byte dst, lane mask `mask`: post_group_ types 0, 1, 8 op by op. Returns the gap of
  * the lanes' Quantize (rq_quantize's x - r). checked: a vector whose gap reaches limit goes to
  * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
- * literal, set where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
+ * literal, 1 where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
  * left out (r + 0 only turns a -0 into +0, the same code), and x is rounded straight to the
  * integer code (vcvtps2dq with its own round-to-nearest-even: the same rint as vrndscaleps, x in
- * [0, steps]; one operation less on the conversion port, 10 % off the chain in a loop of it). */
+ * [0, steps]; one operation less on the conversion port, 10 % off the chain in a loop of it);
+ * 2 where every ol is -128 (r8_conv.rq_ol_flip, i8 codes): likewise, y - il kept, and the code
+ * r - 128 stored as r's byte with its top bit flipped (r in 0..steps <= 255). */
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
                        vf limit, const int checked, const int zero_low) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
-    if (zero_low) {   /* the code is the rounded x itself: rounded to an integer directly */
-        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(y, vf_set1(q[3]))));
+    if (zero_low) {   /* the code is the rounded x itself (2: less 128): rounded to an integer directly */
+        const vf d = zero_low == 2 ? vf_sub(y, vf_set1(q[2])) : y;
+        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(d, vf_set1(q[3]))));
         const vi code = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         const vf gap = vf_sub(x, vf_cvt(code));
         if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
             SFX(rq_vector_exact)(p, acc, q, dst, mask);
             return gap;
         }
-        store_code_ints(dst, code, mask);
+        if (zero_low == 2) store_code_ints_flipped(dst, code, mask);
+        else store_code_ints(dst, code, mask);
         return gap;
     }
     vf r;

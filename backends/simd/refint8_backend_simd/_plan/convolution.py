@@ -376,6 +376,7 @@ class ConvPlan(Reused):
         if table is not None:
             p.rq = keep.ptr("float *", table)
             p.rq_zero_low = int(not np.any(table[:, 2]) and not np.any(table[:, 4]))   # il, ol
+            p.rq_ol_flip = int(not p.rq_zero_low and bool(np.all(table[:, 4] == -128)))   # i8 codes
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
