@@ -94,6 +94,23 @@ def test_demo_prints_the_counter_table(capsys):
     assert re.fullmatch(r"Total time: \d+ microseconds \(cpu: \d+\)", lines[-1])
 
 
+def test_demo_counts_the_inferences_after_a_warm_up(capsys, monkeypatch):
+    # the first inference pays one-time costs (threads, first touch, AMX state): run, then reset
+    from refint8.runtime.compiled_model import CompiledModel
+
+    calls = []
+    original = CompiledModel.infer
+
+    def counting(self, *args, **kwargs):
+        calls.append(self.inferences)          # the counters' inference count before each call
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(CompiledModel, "infer", counting)
+    assert main(["demo", "small_cnn", "--backend", "reference", "--iterations", "2"]) == 0
+    assert calls == [0, 0, 1]                  # warm-up, reset, then the two counted ones
+    assert "over 2 inference(s)" in capsys.readouterr().out
+
+
 def test_demo_console_script(tmp_path):
     result = _run("demo", "--backend", "reference", cwd=tmp_path)
     assert result.returncode == 0, result.stderr

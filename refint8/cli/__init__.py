@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", default="inception",
                    help="built-in model: inception (default), small_cnn, resnet50")
     p.add_argument("--backend", help="backend name (default: from configuration)")
-    p.add_argument("--iterations", type=_positive_int, default=3)
+    p.add_argument("--iterations", type=_positive_int, default=3,
+                   help="inferences the counters average, after one warm-up inference (default 3)")
     p.set_defaults(func=_cmd_demo)
 
     model_help = ("model file (.xml OpenVINO IR with its .bin, .onnx) or built-in model: "
