@@ -155,8 +155,9 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
 
 /* A finished block waiting for its requantization (r8_conv.rq), done channel by channel between
  * the tile steps of the next block: output channel j's sums at blk + j*AMX_BLK (two vectors,
- * comp[oc] not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x nvb
- * vectors from vb (vector i's lanes mask[i] stored from at[i] in the plane); channel j the next;
+ * comp[oc] not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x the
+ * block's vectors (vector i's lanes mask[i], 0 for a vector past the last, stored from at[i] in the
+ * plane); channel j the next;
  * near: bit j set where a lane of channel j came near a midpoint (about a fifth of ResNet-50's
  * blocks have one: only those channels are done again). */
 typedef struct {
@@ -167,7 +168,7 @@ typedef struct {
     long plane;
     unsigned mask[2];
     long at[2];
-    int ocs, nvb, j;
+    int ocs, j;
     uint32_t near;
 } amx_rq;
 
@@ -176,7 +177,7 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
     const long outer = (long)n * p->OC + oc0, plane = (long)p->OH * p->OW;
     amx_rq r = {blk, p->rq + outer * RQ_FIELDS, p->comp + oc0, (uint8_t *)out + outer * plane, plane,
                 {p->vmask[vb], nvb > 1 ? p->vmask[vb + 1] : 0u}, {p->vstart[vb], nvb > 1 ? p->vstart[vb + 1] : 0},
-                ocs, nvb, 0, 0u};
+                ocs, 0, 0u};
     return r;
 }
 
@@ -237,8 +238,8 @@ R8_INLINE void amx_configure(int kc) {
  * buffer (rows of 128 bytes: the tile stores spread over the cache's sets). With r8_conv.rq and no
  * fused consumer, a block is requantized while the tiles of the next one accumulate (the vector
  * units idle beside the tile unit otherwise: amx_rq_channels after each tile step), from one of two
- * alternating buffers; else the general epilogue runs on each block as it is stored. zero_low: a
- * literal, r8_conv.rq_zero_low (rq_vector's). */
+ * alternating buffers; else the general epilogue runs on each block as it is stored. zero_low:
+ * rq_vector's literal (1 for r8_conv.rq_zero_low, 2 for r8_conv.rq_ol_flip, else 0). */
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
 
 /* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,

@@ -290,7 +290,8 @@ class ConvPlan(Reused):
     @property
     def requantizes(self) -> bool:
         """Whether the kernel runs the requantization chain itself (r8_conv.rq: interleaved with
-        the sums, or per block of positions with the output channels across the lanes)."""
+        the sums, per block of positions with the output channels across the lanes, or on AMX
+        between the next block's tile steps)."""
         return self.params.rq != self.ffi.NULL
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
@@ -366,10 +367,11 @@ class ConvPlan(Reused):
         p.tail_n = len(lanes)
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
-        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, and rq_channel for the depthwise kernels)
-        where the built post-op table is exactly Multiply, Add, reciprocal Quantize (types 0, 1, 8)
-        with operands constant over each output plane, and the stores take the values as they are
-        (codes in range, never NaN)."""
+        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, and rq_channel
+        for the depthwise kernels) where the built post-op table is exactly Multiply, Add,
+        reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, and the
+        stores take the values as they are (codes in range, never NaN); with rq_zero_low (every il
+        and ol 0) and rq_ol_flip (else every ol -128: i8 codes)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
                                        (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi

@@ -190,10 +190,10 @@ class ElementwisePlan(Reused):
 
     @staticmethod
     def _plan_requantization(ffi: Any, keep: Keep, p: Any, planes: int) -> None:
-        """r8_elt.rq (r8simd_kernels.h elt_rq, the AVX-512 builds with the interleaved
-        requantization) where both inputs are codes, h and r are constant over each plane and the
-        post-ops are exactly Multiply, reciprocal Quantize with such operands, stored as they are;
-        with each plane's folded chain (fold_fields)."""
+        """r8_elt.rq (r8simd_kernels.h elt_rq, every AVX-512 build, AMX's included) where both
+        inputs are codes, h and r are constant over each plane and the post-ops are exactly
+        Multiply, reciprocal Quantize with such operands, stored as they are; with each plane's
+        folded chain (fold_fields)."""
         if p.in0_type not in (1, 2) or (p.kind and p.in1_type not in (1, 2)):
             return
         step = [plane_values(ffi, p.h, planes), plane_values(ffi, p.r, planes)]
