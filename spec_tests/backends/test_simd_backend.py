@@ -515,15 +515,15 @@ def test_interleaved_requantization_equals_reference(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
-    # a ReLU's chain (Quantize il = 0 to u8 codes, ol = 0) leaves y - il and r + ol out; i8 codes
-    # (ol = -128) flip the top bit of r's byte on AMX
+    # ol = 0 (u8 codes) stores the code as it is; i8 codes (ol = -128) flip the top bit of its
+    # byte on AMX
     quantize = node.attrs["post_ops"][-1]
-    zero_low = not np.any(quantize.input_low) and not np.any(quantize.output_low)
+    ol_zero = not np.any(quantize.output_low)
     for variant in INTERLEAVED:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
-        assert plan.params.rq_zero_low == zero_low, variant
-        assert plan.params.rq_ol_flip == (not zero_low and bool(np.all(quantize.output_low == -128))), variant
+        assert plan.params.rq_ol_zero == ol_zero, variant
+        assert plan.params.rq_ol_flip == (not ol_zero and bool(np.all(quantize.output_low == -128))), variant
 
 
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
@@ -1140,6 +1140,136 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
         assert plan.params.rq != plan.ffi.NULL and plan.depthwise == (layout == "depthwise"), variant
         across = variant == "avx512_vnni" and layout == "plain" and lanes == "channels"
         assert (plan.params.w_oc != plan.ffi.NULL) == across, variant
+        (got,) = kernel.run([q])
+        assert np.array_equal(got, reference), variant
+
+
+def fma_f32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:
+    """float32 a*b + c rounded once, to nearest even (vfmadd), element by element, exactly."""
+    from fractions import Fraction
+
+    def one(a: np.float32, b: np.float32, c: np.float32) -> np.float32:
+        exact = Fraction(float(a)) * Fraction(float(b)) + Fraction(float(c))
+        near = np.float32(float(exact))
+        candidates = [np.nextafter(near, np.float32(-np.inf)), near, np.nextafter(near, np.float32(np.inf))]
+        return min(candidates, key=lambda v: (abs(Fraction(float(v)) - exact), int(v.view(np.uint32)) & 1))
+
+    a, b, c = np.broadcast_arrays(*(np.asarray(v, np.float32) for v in (a, b, c)))
+    return np.array([one(*t) for t in zip(a.ravel(), b.ravel(), c.ravel())], np.float32).reshape(a.shape)
+
+
+def reference_levels(acc: np.ndarray, s, b, il, ih, steps: int) -> np.ndarray:
+    """The reference's level (code - ol) of Multiply s, Add b, Quantize [il, ih] with steps levels
+    on int32 accumulators, in float32 op by op (refint8.ops.fake_quantize's formula)."""
+    y = np.float32(acc.astype(np.float32) * np.float32(s)) + np.float32(b)
+    with np.errstate(all="ignore"):
+        level = np.rint(((y - np.float32(il)) / np.float32(np.float32(ih) - np.float32(il))) * np.float32(steps))
+    return np.where(y <= il, 0, np.where(y > ih, steps, level))
+
+
+def test_fused_requantization_hand_worked_fields():
+    # s = 0.01, b = 0.5, il = -1, ih = 1.55 (di = 2.55): m = 255/2.55 = 100, A = s*m = 1,
+    # B = (b - il)*m = 150, exactly as float32; the bound E = u*(5*256 + 150 + 100) + (256 + 150)*rA
+    # + 150*rB + u*256 with rA = |f32(s)*100 - 1| (s is not exact in float32) ~ 2.2e-8 relative:
+    # the limit lies within [0.5 - 1.2e-4, 0.5 - 0.9e-4]
+    from refint8_backend_simd._plan.fused_requantization import MIN_LIMIT, fused_requantization
+
+    s, b, il, di = (np.array([v], np.float32) for v in (0.01, 0.5, -1.0, 2.55))
+    a, bb, limit = fused_requantization(s, b, il, di, 255.0)
+    assert a[0] == np.float32(np.float64(np.float32(0.01)) * (255 / np.float64(np.float32(2.55))))
+    assert bb[0] == np.float32(1.5 * (255 / np.float64(np.float32(2.55))))
+    assert abs(float(a[0]) - 1.0) < 1e-6 and abs(float(bb[0]) - 150.0) < 1e-4
+    assert 0.5 - 1.2e-4 <= limit <= 0.5 - 0.9e-4
+    assert np.float32(limit) == limit                      # a float32, rounded down
+    # declined: an operand that is not finite, di <= 0, and a bias so far from the range that the
+    # chain's own rounding reaches a quarter of a level (|b - il|*m of 2^22)
+    for fields in ((np.inf, 0.5, -1.0, 2.55), (0.01, np.nan, -1.0, 2.55), (0.01, 0.5, -1.0, 0.0),
+                   (0.01, 2.0 ** 22 * 0.01, 0.0, 2.55)):
+        assert fused_requantization(*(np.array([v], np.float32) for v in fields), 255.0) is None, fields
+    # just inside: |b - il|*m = 2^20 gives E ~ 0.0625 + u*1536, a limit above MIN_LIMIT
+    inside = fused_requantization(*(np.array([v], np.float32) for v in (0.01, 2.0 ** 20 * 0.01, 0.0, 2.55)), 255.0)
+    assert inside is not None and MIN_LIMIT <= inside[2] < 0.45
+
+
+@st.composite
+def fused_chains_near_midpoints(draw):
+    """A plane's chain (s, b, il, ih, steps) and accumulators acc0 - 3 .. acc0 + 3, the range put
+    so that acc0 lands next to a level midpoint (il = acc0*s + b - (k + 1/2)(ih - il)/steps,
+    rounded to float32), or next to a level, or past the clamps."""
+    steps = draw(st.sampled_from([255, 254, 15, 1]))
+    s = np.float32(draw(st.sampled_from([1, -1])) * 10.0 ** draw(st.floats(-5, 1)))
+    b = np.float32(draw(st.floats(-50, 50)))
+    acc0 = draw(st.integers(-2 ** 24, 2 ** 24))
+    di = 10.0 ** draw(st.floats(-3, 2))
+    level = draw(st.integers(-2, steps + 2)) + draw(st.sampled_from([0.5, 0.5, 0.5, 0.0]))
+    y0 = np.float32(np.float32(acc0) * s) + b
+    il = np.float32(np.float64(y0) - level * di / steps)
+    ih = np.float32(np.float64(il) + di)
+    if not ih > il:
+        ih = np.nextafter(il, np.float32(np.inf))
+    return s, b, il, ih, steps, acc0 + np.arange(-3, 4, dtype=np.int64)
+
+
+@settings(max_examples=1000)   # cheap; the lanes that round the other way sit up to 0.8 E past the midpoint
+@given(fused_chains_near_midpoints())
+def test_fused_requantization_gives_the_reference_level_wherever_it_is_not_near(case):
+    # rq_vector's fused chain, emulated exactly (fma_f32): where its value x lies less than the
+    # limit from rint(x), rint(x) must be the reference's level; the others are recomputed
+    from refint8_backend_simd._plan.fused_requantization import fused_requantization
+
+    s, b, il, ih, steps, acc = case
+    di = np.float32(ih - il)
+    fused = fused_requantization(np.array([s]), np.array([b]), np.array([il]), np.array([di]), float(steps))
+    if fused is None:
+        return
+    a, bb, limit = fused
+    x = np.clip(fma_f32(acc.astype(np.float32), a[0], bb[0]), 0, steps)
+    near = np.abs(x - np.rint(x)) >= np.float32(limit)
+    reference = reference_levels(acc, s, b, il, ih, steps)
+    assert np.array_equal(np.rint(x)[~near], reference[~near])
+
+
+@pytest.mark.parametrize("lanes", LANE_MODES)
+@pytest.mark.parametrize("layout", ["plain", "depthwise"])
+def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layout, lanes):
+    # Per output channel a Multiply s (not a power of two), an Add b and a Quantize whose range
+    # puts one accumulator acc0 next to a level midpoint (il = acc0*s + b - (k + 1/2)(ih - il)/255,
+    # rounded): the fused value fma(acc, A, B) falls on the other side of the midpoint than the
+    # reference's chain for some channels (checked here with an exact FMA, so this test catches a
+    # kernel that skipped the near-midpoint recomputation or took too small a margin).
+    rng = np.random.default_rng(23)
+    oc = 48
+    if layout == "plain":
+        q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
+        weights = np.ones((oc, 2, 1, 1), np.int8)
+        acc = np.broadcast_to(q.astype(np.int64).sum(axis=1, keepdims=True), (1, oc, 9, 40))
+    else:
+        q = rng.integers(0, 255, size=(1, oc, 9, 40)).astype(np.uint8)
+        weights = np.ones((oc, 1, 1, 1), np.int8)
+        acc = q.astype(np.int64)
+    shape = (1, oc, 1, 1)
+    s = rng.uniform(0.004, 0.02, size=shape).astype(np.float32)
+    b = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
+    acc0 = acc.reshape(oc, -1)[np.arange(oc), rng.integers(0, 360, size=oc)].reshape(shape)
+    di = rng.uniform(2.0, 3.0, size=shape)
+    y0 = np.float32(acc0.astype(np.float32) * s) + b
+    il = (y0 - (rng.integers(0, 255, size=shape) + 0.5) * di / 255).astype(np.float32)
+    ih = (il + di).astype(np.float32)
+    chain = (Multiply(s), Add(b), Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain, group=1 if layout == "plain" else oc)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    m = 255 / (ih - il).astype(np.float64)                 # di = ih - il in float32, as the reference's
+    a_fused, b_fused = (s * m).astype(np.float32), ((b.astype(np.float64) - il) * m).astype(np.float32)
+    acc_f = acc.astype(np.float32)
+    x = np.clip(fma_f32(acc_f, np.broadcast_to(a_fused, acc.shape), np.broadcast_to(b_fused, acc.shape)), 0, 255)
+    assert not np.array_equal(np.rint(x), reference)      # the recomputation is needed here
+    for variant in INTERLEAVED:
+        with output_channel_lanes(LANE_MODES[lanes]):
+            kernel = backend(variant).kernel(node)
+        plan = kernel.run.plan
+        assert plan.params.rq != plan.ffi.NULL, variant
+        rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, oc * 11 * 4), np.float32).reshape(oc, 11)
+        assert np.array_equal(rq[:, 9], a_fused.ravel()) and np.array_equal(rq[:, 10], b_fused.ravel()), variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
 

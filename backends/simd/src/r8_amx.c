@@ -182,10 +182,10 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
 }
 
 /* The next `count` channels of r (fewer if it has fewer left): rq_vector on each of their vectors,
- * op by op the general epilogue's arithmetic; checked and zero_low: literals (rq_vector's). An
+ * the fused chain; checked and ol_mode: literals (rq_vector's). An
  * unchecked channel with a lane near a midpoint gets its bit in r->near. */
 R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
-                               const int zero_low) {
+                               const int ol_mode) {
     const int end = R8_MIN(r->ocs, r->j + count);
     const unsigned m0 = r->mask[0], m1 = r->mask[1];
     uint8_t *dst0 = r->dst + r->at[0], *dst1 = r->dst + r->at[1];
@@ -196,9 +196,9 @@ R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps,
         const int32_t *row = r->blk + j * AMX_BLK;
         const long off = j * r->plane;
         vf wide = vf_set1(0.0f);
-        if (m0) wide = rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit, checked, zero_low);
+        if (m0) wide = rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit, checked, ol_mode);
         if (m1) wide = rq_wider(wide, rq_vector(p, vi_add(vi_load(row + VL), comp), q, dst1 + off, m1, steps,
-                                                limit, checked, zero_low));
+                                                limit, checked, ol_mode));
         if (!checked) near |= (uint32_t)rq_near(wide, limit) << j;
     }
     if (end > r->j) r->j = end;
@@ -213,8 +213,8 @@ static __attribute__((noinline, cold)) void amx_rq_recheck(const r8_conv *p, amx
 }
 
 /* The rest of r's channels, then the near channels again. */
-R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, const int zero_low) {
-    amx_rq_channels(p, r, r->ocs, steps, limit, 0, zero_low);
+R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, const int ol_mode) {
+    amx_rq_channels(p, r, r->ocs, steps, limit, 0, ol_mode);
     for (uint32_t near = r->near; __builtin_expect(near != 0, 0); near &= near - 1)
         amx_rq_recheck(p, *r, __builtin_ctz(near), steps, limit);
     r->near = 0;
@@ -238,23 +238,23 @@ R8_INLINE void amx_configure(int kc) {
  * buffer (rows of 128 bytes: the tile stores spread over the cache's sets). With r8_conv.rq and no
  * fused consumer, a block is requantized while the tiles of the next one accumulate (the vector
  * units idle beside the tile unit otherwise: amx_rq_channels after each tile step), from one of two
- * alternating buffers; else the general epilogue runs on each block as it is stored. zero_low:
- * rq_vector's literal (1 for r8_conv.rq_zero_low, 2 for r8_conv.rq_ol_flip, else 0). */
+ * alternating buffers; else the general epilogue runs on each block as it is stored. ol_mode:
+ * rq_vector's literal (1 for r8_conv.rq_ol_zero, 2 for r8_conv.rq_ol_flip, else 0). */
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
 
 /* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
- * the previous block requantized between its tile steps (rq, zero_low: literals). The input cells:
+ * the previous block requantized between its tile steps (rq, ol_mode: literals). The input cells:
  * the group's phase planes from base, ppos positions each, the block's first at position v0.
  * next_w (or NULL): the next block's weights, prefetched step by step alongside. */
 R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb, const uint8_t *base,
                         long ppos, long v0, int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur,
-                        const int8_t *next_w, const int rq, const int zero_low) {
+                        const int8_t *next_w, const int rq, const int ol_mode) {
     const int kc = p->kc, nch = p->ck / kc;
     const int nob = (p->OCg + 31) / 32;
     const long asz = 16L * kc * 4;
     const int ksteps = p->ntaps * nch;
     const float fsteps = rq ? p->post[p->npost - 1].steps : 0.0f;
-    const vf steps = vf_set1(fsteps), limit = rq_limit(fsteps);
+    const vf steps = vf_set1(fsteps), limit = rq_fused_limit(p);
     const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
     const int8_t *wa = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
     const int per = rq ? (prev->ocs - prev->j + ksteps - 1) / ksteps : 0;   /* channels a step */
@@ -276,10 +276,10 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
             }
             src += (long)kc * ppos * 4;
             wa += 2 * asz;
-            if (rq) amx_rq_channels(p, prev, per, steps, limit, 0, zero_low);
+            if (rq) amx_rq_channels(p, prev, per, steps, limit, 0, ol_mode);
         }
     }
-    if (rq) amx_rq_finish(p, prev, steps, limit, zero_low);
+    if (rq) amx_rq_finish(p, prev, steps, limit, ol_mode);
     int32_t (*b)[AMX_BLK] = blk[*cur];
     const long stride = AMX_BLK * 4;   /* bytes between output-channel rows of the buffer */
     TILE_STORE(0, &b[0][0], stride);
@@ -310,7 +310,7 @@ static int amx_by_positions(const r8_conv *p, int nt) {
  * the whole image's 2.4 MB did not stay in L2 between the packing and the tiles), then its blocks
  * for every output-channel block. */
 R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, long it, int n, void *out,
-                              int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq, const int zero_low) {
+                              int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, const int rq, const int ol_mode) {
     const int nob = (p->OCg + 31) / 32;
     const long cp = (long)AMX_CHV * VL, v0 = it * cp;
     const int vb0 = (int)(it * AMX_CHV), nv = R8_MIN(AMX_CHV, p->nvec - vb0);
@@ -319,7 +319,7 @@ R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *ce
     for (int ob = 0; ob < nob; ob++)
         for (int pb = 0; pb < nv; pb += 2)
             nan += amx_block(p, n, out, 0, ob, vb0 + pb, R8_MIN(2, nv - pb), (const uint8_t *)cells, cp,
-                             (long)pb * VL, blk, prev, cur, NULL, rq, zero_low);
+                             (long)pb * VL, blk, prev, cur, NULL, rq, ol_mode);
     return nan;
 }
 
@@ -327,8 +327,8 @@ R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *ce
  * with img (r8_conv.im2col) amx_im2col_item's chunk. */
 R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, long it, int n, void *out,
                        int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur, int by_positions, const int rq,
-                       const int zero_low) {
-    if (img) return amx_im2col_item(p, img, cells, it, n, out, blk, prev, cur, rq, zero_low);
+                       const int ol_mode) {
+    if (img) return amx_im2col_item(p, img, cells, it, n, out, blk, prev, cur, rq, ol_mode);
     const int nob = (p->OCg + 31) / 32;
     const int nchunk = (p->nvec + AMX_CHV - 1) / AMX_CHV;
     int chunk, ob, g;
@@ -354,20 +354,20 @@ R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, lo
                                ? (const int8_t *)p->w + (long)(g * nob + ob + 1) * block_weights : NULL;
     for (int pb = 0; pb < nv; pb += 2)
         nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), base, ppos, (long)(vb0 + pb) * VL, blk, prev,
-                         cur, pb == 0 ? next_w : NULL, rq, zero_low);
+                         cur, pb == 0 ? next_w : NULL, rq, ol_mode);
     return nan;
 }
 
-/* amx_item for the work items of one thread (rq, zero_low: literals), the last block's
+/* amx_item for the work items of one thread (rq, ol_mode: literals), the last block's
  * requantization after them. */
-#define AMX_ITEMS(rq, zero_low)                                                                    \
+#define AMX_ITEMS(rq, ol_mode)                                                                    \
     do {                                                                                           \
         _Pragma("omp for schedule(static)")                                                        \
         for (long it = 0; it < items; it++)                                                        \
-            nan += amx_item(p, img, cells, it, n, out, blk, &prev, &cur, by_positions, rq, zero_low); \
+            nan += amx_item(p, img, cells, it, n, out, blk, &prev, &cur, by_positions, rq, ol_mode); \
         if (rq) {                                                                                  \
             const float fsteps = p->post[p->npost - 1].steps;                                      \
-            amx_rq_finish(p, &prev, vf_set1(fsteps), rq_limit(fsteps), zero_low);                 \
+            amx_rq_finish(p, &prev, vf_set1(fsteps), rq_fused_limit(p), ol_mode);              \
         }                                                                                          \
     } while (0)
 
@@ -388,7 +388,7 @@ static int amx_run(const r8_conv *p, const uint8_t *img, int n, void *out, int n
         int cur = 0;
         uint32_t *cells = img ? (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * AMX_CHV * VL : NULL;
         if (!rq) AMX_ITEMS(0, 0);
-        else if (p->rq_zero_low) AMX_ITEMS(1, 1);
+        else if (p->rq_ol_zero) AMX_ITEMS(1, 1);
         else if (p->rq_ol_flip) AMX_ITEMS(1, 2);
         else AMX_ITEMS(1, 0);
         TILE_RELEASE();

@@ -118,14 +118,19 @@ typedef struct {
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
      * with operands constant over each output plane, the results are codes in range that cannot be
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
-     * rq[(n*OC + oc)*9 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
+     * rq[(n*OC + oc)*11 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
      * reciprocal m (3), ol (4), and for the exact recomputation ih - il (5), oh (6), lo (7),
-     * hi (8), the values of the post-op tables. NULL with a fused consumer (elt): the pair runs the
-     * general epilogue. */
+     * hi (8), the values of the post-op tables; then the fused chain's A (9) and B (10): rq_vector
+     * takes rint(min(steps, max(0, fma(acc, A, B)))) as the code where its distance from a
+     * midpoint leaves room for the chain's and its own rounding errors (rq_near_limit below;
+     * _plan/convolution.py fused_requantization). NULL with a fused consumer (elt): the pair runs
+     * the general epilogue. */
     const float *rq;
-    int rq_zero_low;   /* every rq il (k 2) and ol (k 4) is 0: rq_vector leaves out y - il, r + ol */
-    int rq_ol_flip;    /* not rq_zero_low, every ol is -128 (i8 codes): the AMX kernel's rq_vector
-                          stores r's byte with its top bit flipped instead of adding ol */
+    float rq_near_limit;   /* a lane whose fused value lies at least this far from its integer (a
+                          midpoint's neighbourhood) is recomputed op by op (rq_vector_exact) */
+    int rq_ol_zero;    /* every rq ol (k 4) is 0: the code is stored as it is */
+    int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
+                          stores the code's byte with its top bit flipped instead of adding ol */
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
      * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) meet the tiles'

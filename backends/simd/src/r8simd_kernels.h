@@ -685,7 +685,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
-#define RQ_FIELDS 9
+#define RQ_FIELDS 11
 #define RQ_ELT_FIELDS 14   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
@@ -728,17 +728,6 @@ R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
  * 0.5 - steps*2^-21) in every lane. */
 R8_INLINE vf rq_limit(float steps) { return vf_set1(0.5f - steps * 0x1p-21f); }
 
-/* rint(min(steps, max(0, (y - il)*m))) of the reciprocal Quantize (post_group_ case 8) into *r;
- * returns x - r, whose magnitude (the gap) tells how near a midpoint the lane lies: near when
- * |x - r| >= rq_limit(steps), post_group_'s vm_ge(vf_abs(..), limit). zero_il: il is 0 (a
- * literal; y - 0 is y, so the subtraction is left out). */
-R8_INLINE vf rq_quantize(vf y, const float *il, const float *m, vf steps, vf *r, const int zero_il) {
-    const vf d = zero_il ? y : vf_sub(y, vf_set1(*il));
-    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(d, vf_set1(*m))));
-    *r = vf_round(x);
-    return vf_sub(x, *r);
-}
-
 /* The larger magnitude of a and b, sign cleared (vrangeps: on Zen 4 it issues with the float
  * additions, where an integer shift and max take ports of the dot products). */
 R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
@@ -767,45 +756,39 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
 }
 
 /* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
- * first output byte dst, lane mask `mask`: post_group_ types 0, 1, 8 op by op. Returns the gap of
- * the lanes' Quantize (rq_quantize's x - r). checked: a vector whose gap reaches limit goes to
- * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). zero_low: a
- * literal, 1 where every channel's il and ol are 0 (r8_conv.rq_zero_low): y - il and r + ol are
- * left out (r + 0 only turns a -0 into +0, the same code), and x is rounded straight to the
- * integer code (vcvtps2dq with its own round-to-nearest-even: the same rint as vrndscaleps, x in
- * [0, steps]; one operation less on the conversion port, 10 % off the chain in a loop of it);
- * 2 where every ol is -128 (r8_conv.rq_ol_flip, i8 codes): likewise, y - il kept, and the code
- * r - 128 stored as r's byte with its top bit flipped (r in 0..steps <= 255). */
+ * first output byte dst, lane mask `mask`; the codes of post_group_ types 0, 1, 8 (Multiply, Add,
+ * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 9 and
+ * 10), code rint(x) (vcvtps2dq with its own round-to-nearest-even), plus ol. x differs from the
+ * reference's ((y - il)/(ih - il))*steps by less than 0.5 - r8_conv.rq_near_limit wherever the
+ * code depends on it (_plan/convolution.py fused_requantization bounds both chains' rounding), so
+ * rint(x) is the reference's level unless x lies within that of a midpoint: |x - rint(x)| (the
+ * gap, one vreduceps) >= limit. Returns the gap. checked: a vector whose gap reaches limit goes to
+ * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). ol: a literal, 1
+ * where every channel's ol is 0 (r8_conv.rq_ol_zero: the code is stored as it is), 2 where every
+ * ol is -128 (r8_conv.rq_ol_flip, i8 codes: the code's byte with its top bit flipped, the code
+ * being 0..steps <= 255), 0: ol added as an integer. Replaced the op-by-op chain (four operations
+ * more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x the time on AMX. */
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
-                       vf limit, const int checked, const int zero_low) {
-    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
-    y = vf_add(y, vf_set1(q[1]));                                            /* Add */
-    if (zero_low) {   /* the code is the rounded x itself (2: less 128): rounded to an integer directly */
-        const vf d = zero_low == 2 ? vf_sub(y, vf_set1(q[2])) : y;
-        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), vf_mul(d, vf_set1(q[3]))));
-        const vi code = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-        const vf gap = vf_sub(x, vf_cvt(code));
-        if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
-            SFX(rq_vector_exact)(p, acc, q, dst, mask);
-            return gap;
-        }
-        if (zero_low == 2) store_code_ints_flipped(dst, code, mask);
-        else store_code_ints(dst, code, mask);
-        return gap;
-    }
-    vf r;
-    const vf gap = rq_quantize(y, q + 2, q + 3, steps, &r, zero_low);        /* Quantize */
-    y = zero_low ? r : vf_add(r, vf_set1(q[4]));
+                       vf limit, const int checked, const int ol_mode) {
+    const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[9]), vf_set1(q[10]));   /* acc*A + B, rounded once */
+    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), v));
+    const vi code = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const vf gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* x - rint(x), exact */
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
         SFX(rq_vector_exact)(p, acc, q, dst, mask);
         return gap;
     }
-    store_codes(dst, y, mask);   /* codes in range: u8 and i8 narrow alike */
+    if (ol_mode == 2) store_code_ints_flipped(dst, code, mask);
+    else if (ol_mode == 1) store_code_ints(dst, code, mask);
+    else store_code_ints(dst, vi_add(code, vi_set1((int32_t)q[4])), mask);
     return gap;
 }
 
+/* The near-midpoint limit of the convolution's fused requantization (rq_vector) in every lane. */
+R8_INLINE vf rq_fused_limit(const r8_conv *p) { return vf_set1(p->rq_near_limit); }
+
 /* Requantize and store the vector at the cursor and move it on (the tile must have one left);
- * its gap into *worst (rq_vector, checked or not, zero_low or not). */
+ * its gap into *worst (rq_vector, checked or not, its ol_mode). */
 /* Move the cursor to the next channel of its output vector (the tile's next vector, unless the
  * column is done: then rq_column). */
 R8_INLINE void rq_advance(const rq_tile *t, rq_cursor *c) {
@@ -817,7 +800,7 @@ R8_INLINE void rq_advance(const rq_tile *t, rq_cursor *c) {
 }
 
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit, vf *worst,
-                       const int checked, const int zero_low) {
+                       const int checked, const int ol_mode) {
     if (c->left == 0) rq_column(t, c, c->i + 1);
     const int32_t *raw = c->raw;
     const float *q = c->q;
@@ -825,20 +808,20 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     vf *gap = c->gap;
     rq_advance(t, c);
     if (__builtin_expect(c->mask != 0, 1)) {
-        *gap = rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, zero_low);
+        *gap = rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, ol_mode);
         *worst = rq_wider(*worst, *gap);
     }
 }
 
-/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not, zero_low or not);
+/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not, its ol_mode);
  * the largest gap. */
 R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
-                             void *out, const int checked, const int zero_low) {
+                             void *out, const int checked, const int ol_mode) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
     const float steps = p->post[p->npost - 1].steps;
-    const vf limit = rq_limit(steps);
+    const vf limit = rq_fused_limit(p);
     const vi comp = vi_set1(p->comp[oc]);
     vf worst = vf_set1(0.0f);
     for (int i = 0; i < nv; i++) {
@@ -846,7 +829,7 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
         if (mask)
             worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(raw + i * VL), comp), q,
                                               plane + p->vstart[vb0 + i], mask, vf_set1(steps), limit,
-                                              checked, zero_low));
+                                              checked, ol_mode));
     }
     return worst;
 }
@@ -855,9 +838,9 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
  * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
  * channel, then (rarely) vector by vector. */
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
-    const vf worst = p->rq_zero_low ? rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 1)
+    const vf worst = p->rq_ol_zero ? rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 1)
                                     : rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 0);
-    if (__builtin_expect(rq_near(worst, rq_limit(p->post[p->npost - 1].steps)), 0))
+    if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
         rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1, 0);
     return 0;
 }
@@ -872,7 +855,7 @@ typedef struct {
     rq_cursor c;
     int pending, per, vectors, near;
     float steps;
-    int zero_low;   /* a literal: rq_vector's */
+    int ol_mode;   /* a literal: rq_vector's */
 } rq_work;
 
 /* The part of rq_work a tile changes or reads at every vector, in its locals (registers: the
@@ -884,18 +867,18 @@ typedef struct {
 } rq_state;
 
 R8_INLINE rq_state rq_begin(const rq_work *w) {
-    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_limit(w->steps), vf_set1(0.0f)};
+    const rq_state s = {w->c, w->pending, vf_set1(w->steps), rq_fused_limit(w->p), vf_set1(0.0f)};
     return s;
 }
 
 R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
     for (int done = 0; done < w->per && s->pending; done++, s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->zero_low);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->ol_mode);
 }
 
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     for (; s->pending; s->pending--)
-        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->zero_low);
+        rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->ol_mode);
     w->near = rq_near(s->worst, s->limit);
     w->c = s->c;
     w->pending = 0;
@@ -911,7 +894,7 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_con
                                                              float steps) {
     rq_cursor c;
     rq_column(t, &c, 0);
-    const vf limit = rq_limit(steps);
+    const vf limit = rq_fused_limit(p);
     vf ignored = vf_set1(0.0f);
     for (int k = 0; k < vectors; k++) {
         if (c.left == 0) rq_column(t, &c, c.i + 1);
@@ -1030,7 +1013,7 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
             const long outer = (long)n * p->OC + oc0 + j;
             rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
                       (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_limit(steps), 1, 0);
+                      rq_fused_limit(p), 1, 0);
         }
         return 0;
     }
@@ -1205,10 +1188,10 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
  * accumulated and the one being requantized; the last tile of the item is requantized alone.
- * zero_low: a literal (conv_compute_rq), so that the loop for zero il and ol carries none of their
- * operations (rq_vector). */
+ * ol_mode: a literal (conv_compute_rq), so that the loop for ol 0 carries no addition of ol
+ * (rq_vector). */
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
-                            const int zero_low) {
+                            const int ol_mode) {
     int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
     vf gaps[CONV_NR * CONV_MR];
     const float steps = p->post[p->npost - 1].steps;
@@ -1216,7 +1199,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     const conv_item w = conv_item_of(p, split, it);
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     rq_tile tile = {0};
-    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, zero_low};
+    rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, ol_mode};
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1257,12 +1240,12 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     RQ_RECHECK(work);
 }
 
-/* item(p, &split, it, n, out, zero_low) for every work item of split on nt threads, zero_low =
- * r8_conv.rq_zero_low as a literal: one OpenMP region per value, since a flag passed into one
+/* item(p, &split, it, n, out, ol_mode) for every work item of split on nt threads, ol_mode =
+ * r8_conv.rq_ol_zero as a literal: one OpenMP region per value, since a flag passed into one
  * region is not specialized (regions are outlined before inlining). */
 #define RQ_FOR_ITEMS(item, split, n, out, nt)                                                   \
     do {                                                                                        \
-        if (p->rq_zero_low) {                                                                   \
+        if (p->rq_ol_zero) {                                                                   \
             _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
             for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, 1);       \
         } else {                                                                                \
@@ -1272,9 +1255,9 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     } while (0)
 
 /* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
- * (conv_rq_item); the loop is compiled once more for il = ol = 0 (r8_conv.rq_zero_low: a ReLU's
- * codes, u8; 5-11 % on MobileNetV2's layers of few input channels, which the requantization
- * bounds). */
+ * (conv_rq_item); the loop is compiled once more for ol = 0 (r8_conv.rq_ol_zero: a ReLU's codes,
+ * u8; with the op-by-op chain, which also left out y - il there, 5-11 % on MobileNetV2's layers
+ * of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
     RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
@@ -1614,7 +1597,7 @@ static vf SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
     const float steps = p->post[p->npost - 1].steps;
-    const vf vsteps = vf_set1(steps), limit = rq_limit(steps);
+    const vf vsteps = vf_set1(steps), limit = rq_fused_limit(p);
     const vi comp = vi_set1(p->comp[oc]);
     const __m512i perm = _mm512_loadu_si512(p->perm);
     const int nvec = p->nvec;
@@ -1629,7 +1612,7 @@ static vf SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int
             const unsigned mask = p->vmask[i + k];
             if (!mask) continue;
             uint8_t *dst = plane + p->vstart[i + k];
-            worst = rq_wider(worst, p->rq_zero_low ? rq_vector(p, acc[k], q, dst, mask, vsteps, limit, checked, 1)
+            worst = rq_wider(worst, p->rq_ol_zero ? rq_vector(p, acc[k], q, dst, mask, vsteps, limit, checked, 1)
                                                    : rq_vector(p, acc[k], q, dst, mask, vsteps, limit, checked, 0));
         }
     }
@@ -1659,7 +1642,7 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
 #if defined(R8_ZMM)
             if (p->rq && !p->elt) {
                 const vf worst = SFX(dwb_requantize)(p, planes, wt, n, oc, out, 0);
-                if (__builtin_expect(rq_near(worst, rq_limit(p->post[p->npost - 1].steps)), 0))
+                if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
                     SFX(dwb_requantize)(p, planes, wt, n, oc, out, 1);
                 continue;
             }

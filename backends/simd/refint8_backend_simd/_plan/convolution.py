@@ -13,6 +13,7 @@ from . import common
 from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, OC_BLOCK, TAIL_CELLS, VARIANTS, CCall, Keep, Reused,
                      aligned, ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
+from .fused_requantization import fused_requantization
 
 
 @dataclass
@@ -369,16 +370,24 @@ class ConvPlan(Reused):
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
         """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, and rq_channel
         for the depthwise kernels) where the built post-op table is exactly Multiply, Add,
-        reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, and the
-        stores take the values as they are (codes in range, never NaN); with rq_zero_low (every il
-        and ol 0) and rq_ol_flip (else every ol -128: i8 codes)."""
+        reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
+        stores take the values as they are (codes in range, never NaN), and the fused chain's
+        bound allows it (fused_requantization: its A and B appended, rq_near_limit); with
+        rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8 codes)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
                                        (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi
-        if table is not None:
-            p.rq = keep.ptr("float *", table)
-            p.rq_zero_low = int(not np.any(table[:, 2]) and not np.any(table[:, 4]))   # il, ol
-            p.rq_ol_flip = int(not p.rq_zero_low and bool(np.all(table[:, 4] == -128)))   # i8 codes
+        if table is None:
+            return
+        fused = fused_requantization(table[:, 0], table[:, 1], table[:, 2], table[:, 5],
+                                     p.post[p.npost - 1].steps)
+        if fused is None:
+            return
+        a, b, limit = fused
+        p.rq = keep.ptr("float *", np.column_stack([table, a, b]).astype(np.float32))
+        p.rq_near_limit = limit
+        p.rq_ol_zero = int(not np.any(table[:, 4]))                                        # ol
+        p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 4] == -128)))      # i8 codes
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
