@@ -28,9 +28,13 @@ When it applies (OpenVINO's MarkupAvgPoolPrecisionPreserved)
     AvgPool is precision-preserving only if an int8 layer follows: walking forward through
     precision-preserving layers (and further AvgPools), some consumer that is not a
     FakeQuantize accepts low precision on every input port (a Convolution, MatMul, Add, ...).
-    Otherwise OpenVINO runs the AvgPool on the float codes and keeps the exact average (no
-    rounding); refint8 then leaves the AvgPool FP32 on its dequantized input, which computes the
-    same exact average, and records why.
+    Otherwise OpenVINO still moves the dequantization after the AvgPool, averages the codes in
+    float (no rounding to a code: exact sums, one division) and dequantizes the average; refint8
+    then leaves the AvgPool FP32 on its dequantized input and records why. The two agree up to
+    float32 rounding (averaging ``s*(q - zp)`` rounds each product and sum, dequantizing the
+    average rounds twice): a few ulp, which changes a following FakeQuantize's level only for a
+    value within those ulp of a rounding tie (as the fused ranges of refint8.lpt.fuse_to_fake_quantize
+    do).
 Declines (FP32, with the reason)
     no int8 layer after it (above); ``s`` or ``zp`` varying inside a window (along batch or
     spatial axes); a zero point that is not an integer inside the code range (per tensor or per
@@ -79,7 +83,9 @@ def transform(ctx: LptContext, node: Node) -> bool:
         return False
     if not int8_layer_follows(ctx, node.output(0), chain.precision):
         return ctx.decline(node, "no int8 layer follows it: OpenVINO does not mark it precision-preserved "
-                                 "and computes the exact average in float, as this FP32 AvgPool does")
+                                 "and computes the exact average in float (of the codes, then dequantized; "
+                                 "this FP32 AvgPool averages the dequantized values: equal up to float32 "
+                                 "rounding)")
     rank = node.inputs[0].type.rank
     keep = unchanged_if_not_varying({0, *range(2, rank)}, rank)
     for label, present, constant in (("zero point", chain.subtract, chain.zero_point),

@@ -105,7 +105,8 @@ def test_exclude_pad_and_auto_pad_are_resolved():
 
 def test_no_int8_layer_after_it_keeps_the_exact_average():
     """FQ -> AvgPool -> FQ -> Convolution: the consumer is a FakeQuantize, so OpenVINO does not
-    mark the AvgPool precision-preserved and averages in float; so does refint8 (FP32, exact)."""
+    mark the AvgPool precision-preserved and averages in float; so does refint8 (FP32, on the
+    dequantized values: equal to OpenVINO's average of the codes up to float32 rounding)."""
     shape = [1, 2, 4, 4]
     x = ops.parameter(shape, name="x")
     f = ops.fake_quantize(x, 0.0, 2.55, 0.0, 2.55, 256, name="fq")
