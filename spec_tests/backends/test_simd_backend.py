@@ -798,9 +798,9 @@ def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
 
 @pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
 def test_amx_work_split_by_positions_on_two_threads_equals_one(strides):
-    # with 2 threads the AMX kernel goes by chunks of 512 positions first and each thread packs the
-    # rows of its own positions (amx_by_positions): 40x40 planes (several chunks, a last partial
-    # one), 3x3 windows reading across the threads' row boundary, 40 output channels (a partial
+    # with 2 threads the AMX kernel goes by chunks of positions first and each thread packs the
+    # rows of its own positions (amx_by_positions): 40x40 planes (four chunks, 28 vectors each but
+    # a last partial one: amx_chunk_vectors balances them between the threads), 3x3 windows reading across the threads' row boundary, 40 output channels (a partial
     # block of 32), the requantization chain (r8_conv.rq) and the general epilogue
     rng = np.random.default_rng(41)
     q = rng.integers(0, 256, size=(1, 24, 40, 40)).astype(np.uint8)
