@@ -1923,14 +1923,23 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
 }
 
 /* `count` elements of one plane from a0, a1 into dst, in groups of PB vectors, then vector by
- * vector (fold: elt_rq_group's). */
+ * vector (fold: elt_rq_group's). The groups of an Int8Add are compiled once per pair of input
+ * types (u8 = 1, i8 = 2), which the loads then test no more (ResNet-50's residual adds, i8 + u8:
+ * 0.94-0.97x the time alone). */
 R8_INLINE void elt_rq_block(const r8_elt *p, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                             uint8_t *dst, long count, const int fold) {
     const int kind = p->kind, t0 = p->in0_type, t1 = p->in1_type;
     const long full = count / VL * VL;
     long i = 0;
-    for (; i + PB * VL <= full; i += PB * VL)
-        elt_rq_group(c, kind, t0, t1, a0 + i, a1 + i, dst + i, PB, VM_FULL, fold);
+#define ELT_RQ_GROUPS(kind_, t0_, t1_)                                                  \
+    for (; i + PB * VL <= full; i += PB * VL)                                           \
+        elt_rq_group(c, kind_, t0_, t1_, a0 + i, a1 + i, dst + i, PB, VM_FULL, fold)
+    if (kind == 1 && t0 == 2 && t1 == 1) ELT_RQ_GROUPS(1, 2, 1);
+    else if (kind == 1 && t0 == 1 && t1 == 2) ELT_RQ_GROUPS(1, 1, 2);
+    else if (kind == 1 && t0 == 1 && t1 == 1) ELT_RQ_GROUPS(1, 1, 1);
+    else if (kind == 1 && t0 == 2 && t1 == 2) ELT_RQ_GROUPS(1, 2, 2);
+    else ELT_RQ_GROUPS(kind, t0, t1);
+#undef ELT_RQ_GROUPS
     for (; i < count; i += VL) {
         const unsigned mask = count - i >= VL ? VM_FULL : (1u << (count - i)) - 1u;
         elt_rq_group(c, kind, t0, t1, a0 + i, a1 + i, dst + i, 1, mask, fold);
