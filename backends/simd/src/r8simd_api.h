@@ -118,9 +118,10 @@ typedef struct {
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
      * with operands constant over each output plane, the results are codes in range that cannot be
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
-     * rq[(n*OC + oc)*11 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
+     * rq[(n*OC + oc)*12 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
      * reciprocal m (3), ol (4), and for the exact recomputation ih - il (5), oh (6), lo (7),
-     * hi (8), the values of the post-op tables; then the fused chain's A (9) and B (10): rq_vector
+     * hi (8), the values of the post-op tables; then the fused chain's A (9) and B (10), and ol
+     * as an int32 (11, its bits in the float slot) for the addition to the codes: rq_vector
      * takes rint(min(steps, max(0, fma(acc, A, B)))) as the code where its distance from a
      * midpoint leaves room for the chain's and its own rounding errors (rq_near_limit below;
      * _plan/convolution.py fused_requantization). NULL with a fused consumer (elt): the pair runs

@@ -685,7 +685,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
-#define RQ_FIELDS 11
+#define RQ_FIELDS 12
 #define RQ_ELT_FIELDS 14   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
@@ -755,6 +755,16 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
     store_codes(dst, y, mask);
 }
 
+/* The plane's ol as the int32 rq field 11 holds it (its bits, not a float): added to the codes
+ * straight from memory (an embedded broadcast), where converting q[4] took a conversion and a
+ * broadcast from a general register a vector (the avx512_vnni interleaved loop, mode 0: ResNet-50's
+ * i8 conv3 layers). */
+R8_INLINE int32_t rq_ol_int(const float *q) {
+    int32_t ol;
+    memcpy(&ol, q + 11, sizeof ol);
+    return ol;
+}
+
 /* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
  * first output byte dst, lane mask `mask`; the codes of post_group_ types 0, 1, 8 (Multiply, Add,
  * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 9 and
@@ -766,7 +776,7 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
  * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). ol: a literal, 1
  * where every channel's ol is 0 (r8_conv.rq_ol_zero: the code is stored as it is), 2 where every
  * ol is -128 (r8_conv.rq_ol_flip, i8 codes: the code's byte with its top bit flipped, the code
- * being 0..steps <= 255), 0: ol added as an integer. Replaced the op-by-op chain (four operations
+ * being 0..steps <= 255), 0: ol added as an integer (rq_ol_int). Replaced the op-by-op chain (four operations
  * more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x the time on AMX. */
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
                        vf limit, const int checked, const int ol_mode) {
@@ -780,7 +790,7 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, u
     }
     if (ol_mode == 2) store_code_ints_flipped(dst, code, mask);
     else if (ol_mode == 1) store_code_ints(dst, code, mask);
-    else store_code_ints(dst, vi_add(code, vi_set1((int32_t)q[4])), mask);
+    else store_code_ints(dst, vi_add(code, vi_set1(rq_ol_int(q))), mask);
     return gap;
 }
 

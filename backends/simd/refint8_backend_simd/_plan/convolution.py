@@ -372,7 +372,8 @@ class ConvPlan(Reused):
         for the depthwise kernels) where the built post-op table is exactly Multiply, Add,
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
         stores take the values as they are (codes in range, never NaN), and the fused chain's
-        bound allows it (fused_requantization: its A and B appended, rq_near_limit); with
+        bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
+        rq_near_limit); with
         rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8 codes)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
@@ -384,7 +385,8 @@ class ConvPlan(Reused):
         if fused is None:
             return
         a, b, limit = fused
-        p.rq = keep.ptr("float *", np.column_stack([table, a, b]).astype(np.float32))
+        ol_bits = table[:, 4].astype(np.int32).view(np.float32)                            # ol as int32 bits
+        p.rq = keep.ptr("float *", np.column_stack([table.astype(np.float32), a, b, ol_bits]))
         p.rq_near_limit = limit
         p.rq_ol_zero = int(not np.any(table[:, 4]))                                        # ol
         p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 4] == -128)))      # i8 codes
