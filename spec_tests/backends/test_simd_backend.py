@@ -526,6 +526,22 @@ def test_interleaved_requantization_equals_reference(case):
         assert plan.params.rq_ol_flip == (not ol_zero and bool(np.all(quantize.output_low == -128))), variant
 
 
+@given(conv_cases(chains=requantization_chains, weight_zero_points=False))
+def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
+    # r8_conv.rq_interleave (set for AMD CPUs) only moves the requantization of a tile between the
+    # next tile's input-channel steps; either way every code is the reference's
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in [v for v in INTERLEAVED if v not in AMX]:
+        with output_channel_lanes("never"):
+            kernel = backend(variant).kernel(node)
+        params = kernel.run.plan.params
+        for interleave in (0, 1):
+            params.rq_interleave = interleave
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, interleave)
+
+
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
 #: every width (7x7 = 3*16 + 1 positions; 14x14 3x3 pad 1 runs 15 virtual columns, the right pad
 #: left out (virtual_row_width): 210 = 13*16 + 2, of which only column 13 of row 13 is an output):

@@ -19,9 +19,11 @@ static uint64_t xgetbv0(void) {
 /* bit 0: SSE4.2 (with SSE4.1/SSSE3), 1: AVX2 (+ OS AVX state), 2: AVX-512 F/BW/VL/DQ (+ OS zmm/opmask
  * state), 3: AVX-512 VNNI, 4: AMX-TILE + AMX-INT8 (+ OS tile state in XCR0; the per-process
  * permission is r8_amx_request), 5: AVX-512 VBMI (vpermb; with bit 2), 6: AVX-512 VBMI2 (vpexpandb;
- * with bit 2). */
+ * with bit 2), 7: an AMD CPU (vendor AuthenticAMD; r8_conv.rq_interleave). */
 unsigned r8_cpu_features(void) {
     unsigned a, b, c, d, f = 0;
+    if (!__get_cpuid(0, &a, &b, &c, &d)) return 0;
+    const int amd = b == 0x68747541u && d == 0x69746e65u && c == 0x444d4163u;   /* "Auth" "enti" "cAMD" */
     if (!__get_cpuid(1, &a, &b, &c, &d)) return 0;
     int sse42 = (c >> 20 & 1) && (c >> 19 & 1) && (c >> 9 & 1);
     int osxsave = c >> 27 & 1, avx = c >> 28 & 1;
@@ -37,6 +39,7 @@ unsigned r8_cpu_features(void) {
     if ((f & 8u) && tile_os && (d >> 24 & 1) && (d >> 25 & 1)) f |= 16u;
     if ((f & 4u) && (c >> 1 & 1)) f |= 32u;
     if ((f & 4u) && (c >> 6 & 1)) f |= 64u;
+    if (amd) f |= 128u;
     return f;
 }
 

@@ -132,6 +132,9 @@ typedef struct {
     int rq_ol_zero;    /* every rq ol (k 4) is 0: the code is stored as it is */
     int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
                           stores the code's byte with its top bit flipped instead of adding ol */
+    int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
+                          input-channel steps (AMD: the float operations issue beside vpdpbusd);
+                          0, after its dot products (Intel: vpdpbusd takes the same two ports) */
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
      * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) meet the tiles'

@@ -1216,7 +1216,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
         const int oc0 = g * p->OCg + ob * CONV_NR;
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
-            work.per = (work.pending + csteps - 1) / csteps;
+            work.per = p->rq_interleave ? (work.pending + csteps - 1) / csteps : 0;   /* 0: all in rq_end */
             switch (mr * 8 + nr) {
                 RQ_CASES(1)
                 RQ_CASES(2)

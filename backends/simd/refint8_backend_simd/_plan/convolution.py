@@ -43,6 +43,7 @@ class ConvGeometry:
 
 _VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
 _VBMI2 = 64  # r8_cpu_features bit: AVX-512 VBMI2 (vpexpandb)
+_AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -266,7 +267,7 @@ class ConvPlan(Reused):
         self.depthwise = depthwise
         self.ffi = ffi
         if vl == 16 and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
-            self._plan_interleaved_requantization(ffi, p, keep, geo)
+            self._plan_interleaved_requantization(ffi, p, keep, geo, bool(lib.r8_cpu_features() & _AMD))
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
             # no fused pair is built from a requantizing convolution (SimdBackend.fuse).
@@ -367,14 +368,18 @@ class ConvPlan(Reused):
         p.tail_pos = keep.ptr("int *", np.array([(len(bits) - 1) * vl + i for i in lanes], np.int32))
         p.tail_n = len(lanes)
 
-    def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry) -> None:
+    def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry,
+                                         interleave: bool) -> None:
         """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, and rq_channel
         for the depthwise kernels) where the built post-op table is exactly Multiply, Add,
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
-        rq_near_limit); with
-        rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8 codes)."""
+        rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
+        codes). ``interleave`` (an AMD CPU): rq_interleave, the requantization between the next
+        tile's input-channel steps; elsewhere after each tile (on this Sapphire-Rapids-class Xeon
+        the interleaved loop took 1.05-1.12x the time: vpdpbusd issues on the ports of the float
+        operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
                                        (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi
@@ -390,6 +395,7 @@ class ConvPlan(Reused):
         p.rq_near_limit = limit
         p.rq_ol_zero = int(not np.any(table[:, 4]))                                        # ol
         p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 4] == -128)))      # i8 codes
+        p.rq_interleave = int(interleave)
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
