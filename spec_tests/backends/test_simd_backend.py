@@ -1156,8 +1156,10 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
         assert plan.params.rq != plan.ffi.NULL and plan.depthwise == (layout == "depthwise"), variant
         across = variant == "avx512_vnni" and layout == "plain" and lanes == "channels"
         assert (plan.params.w_oc != plan.ffi.NULL) == across, variant
-        (got,) = kernel.run([q])
-        assert np.array_equal(got, reference), variant
+        for interleave in (0, 1):   # (the position kernel: after each tile, or between the next one's steps)
+            plan.params.rq_interleave = interleave
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, interleave)
 
 
 def fma_f32(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> np.ndarray:

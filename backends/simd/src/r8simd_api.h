@@ -133,8 +133,9 @@ typedef struct {
     int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
                           stores the code's byte with its top bit flipped instead of adding ol */
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
-                          input-channel steps (AMD: the float operations issue beside vpdpbusd);
-                          0, after its dot products (Intel: vpdpbusd takes the same two ports) */
+                          input-channel steps (conv_rq_item; AMD: the float operations issue beside
+                          vpdpbusd); 0, from its accumulators in registers once its dot products
+                          are done (conv_direct_item; Intel: vpdpbusd takes the same two ports) */
     /* The last virtual vector computed output channels across the lanes (conv_tail; 0: no tail)
      * where only tail_n <= VL/4 of its lanes are valid (e.g. 1 of 16 on a 7x7 plane): the tiles
      * cover nvec - 1 vectors, and the tail's positions tail_pos[tail_n] (virtual) meet the tiles'

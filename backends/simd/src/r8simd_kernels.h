@@ -918,8 +918,54 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_con
 #define RQ_RECHECK(w) \
     if (__builtin_expect((w).near, 0)) \
         SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps)
+
+/* Where a tile requantized straight from its accumulators (conv_tile with r8_conv.rq and not
+ * rq_interleave) stores its codes: output channel oc0 + j's plane at dst + j*plane (outer: the
+ * first's n*OC + oc0), the tile's first vector vb. */
+typedef struct {
+    long outer, plane;
+    uint8_t *dst;
+    int vb;
+} rq_direct;
+
+/* The vectors of a tile whose largest gap reached the limit, again from their raw sums (vector
+ * (j, i) at raw + j*stride + i*VL), checked: rq_vector sends the near ones to rq_vector_exact. */
+static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const r8_conv *p, const rq_direct *d,
+                                                                        const int32_t *raw, long stride, int MR,
+                                                                        int NR) {
+    const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    for (int j = 0; j < NR; j++)
+        for (int i = 0; i < MR; i++) {
+            const unsigned mask = p->vmask[d->vb + i];
+            if (mask)
+                rq_vector(p, vi_load(raw + j * stride + i * VL), p->rq + (d->outer + j) * RQ_FIELDS,
+                          d->dst + j * d->plane + p->vstart[d->vb + i], mask, steps, limit, 1, 0);
+        }
+}
+
+/* Requantize a finished tile's MR x NR accumulators in registers (rq_vector, unchecked; ol_mode a
+ * literal), the largest gap kept: where it reaches the limit, the tile again from raw, checked. */
+#define RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode)                                          \
+    do {                                                                                                 \
+        const vf steps_ = vf_set1((p)->post[(p)->npost - 1].steps), limit_ = rq_fused_limit(p);         \
+        vf worst_ = vf_set1(0.0f);                                                                       \
+        _Pragma("GCC unroll 8")                                                                          \
+        for (int j = 0; j < (NR); j++) {                                                                 \
+            const float *q_ = (p)->rq + ((d)->outer + j) * RQ_FIELDS;                                    \
+            uint8_t *plane_ = (d)->dst + j * (d)->plane;                                                 \
+            _Pragma("GCC unroll 8")                                                                      \
+            for (int i = 0; i < (MR); i++) {                                                             \
+                const unsigned mask_ = (p)->vmask[(d)->vb + i];                                          \
+                if (mask_)                                                                               \
+                    worst_ = rq_wider(worst_, rq_vector(p, acc[j][i], q_, plane_ + (p)->vstart[(d)->vb + i], \
+                                                        mask_, steps_, limit_, 0, ol_mode));             \
+            }                                                                                            \
+        }                                                                                                \
+        if (__builtin_expect(rq_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
+    } while (0)
 #else
 /* only AVX-512 builds interleave the requantization */
+typedef struct { int none; } rq_direct;
 typedef struct { int none; } rq_work;
 typedef struct { int none; } rq_state;
 R8_INLINE rq_state rq_begin(const rq_work *w) { const rq_state s = {0}; (void)w; return s; }
@@ -931,7 +977,7 @@ R8_INLINE void rq_end(rq_work *w, rq_state *s) { (void)w; (void)s; }
  * block ob, into raw (vector (j, i) at raw + j*stride + i*VL); with w, the interleaved
  * requantization of the previous tile between the input-channel steps (conv_compute_rq). */
 R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
-                         int32_t *raw, long stride, rq_work *w) {
+                         int32_t *raw, long stride, rq_work *w, const rq_direct *d, const int ol_mode) {
     vi acc[CONV_NR][CONV_MR];
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
@@ -968,6 +1014,11 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
     for (int j = 0; j < NR; j++)
 #pragma GCC unroll 8
         for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
+#if defined(R8_ZMM)
+    if (d) RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode);
+#else
+    (void)d, (void)ol_mode;
+#endif
 }
 
 #ifndef R8_CUSTOM_CONV_COMPUTE
@@ -1099,7 +1150,7 @@ static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int
     return SFX(tail_epilogue)(p, n, g, ob, sums, out);
 }
 
-#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL); break;
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL, NULL, 0); break;
 #define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
 #define CONV_CHUNK_RQ (2048 / VL)   /* conv_compute_rq's (it buffers 2 tiles, not a chunk) */
@@ -1192,7 +1243,9 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #define CONV_COMPUTE SFX(conv_compute)
 
 #if defined(R8_ZMM)
-#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work); break;
+#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0); break;
+#define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode); break;
+#define DIRECT_CASES(mr) DIRECT_CASE(mr, 1) DIRECT_CASE(mr, 2) DIRECT_CASE(mr, 3) DIRECT_CASE(mr, 4) DIRECT_CASE(mr, 5) DIRECT_CASE(mr, 6)
 #define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
@@ -1216,7 +1269,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
         const int oc0 = g * p->OCg + ob * CONV_NR;
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
-            work.per = p->rq_interleave ? (work.pending + csteps - 1) / csteps : 0;   /* 0: all in rq_end */
+            work.per = (work.pending + csteps - 1) / csteps;
             switch (mr * 8 + nr) {
                 RQ_CASES(1)
                 RQ_CASES(2)
@@ -1250,6 +1303,37 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     RQ_RECHECK(work);
 }
 
+/* Work item `it` of split as conv_rq_item's, each tile requantized straight from its accumulators
+ * once its dot products are done (RQ_DIRECT_TILE; not r8_conv.rq_interleave). */
+R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
+                                const int ol_mode) {
+    int32_t raw[1][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
+    const conv_item w = conv_item_of(p, split, it);
+    const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
+    const long plane = (long)p->OH * p->OW;
+    for (int ob = w.ob0; ob < w.ob_end; ob++) {
+        const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+        const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
+        for (int t = 0, vb = v0; t < ntile; t++) {
+            const int mr = len / ntile + (t < len % ntile);
+            const rq_direct direct = {outer, plane, (uint8_t *)out + outer * plane, vb};
+            switch (mr * 8 + nr) {
+                DIRECT_CASES(1)
+                DIRECT_CASES(2)
+#if CONV_MR > 2
+                DIRECT_CASES(3)
+#endif
+#if CONV_MR > 3
+                DIRECT_CASES(4)
+#endif
+            default: break;
+            }
+            vb += mr;
+        }
+        if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
+    }
+}
+
 /* item(p, &split, it, n, out, ol_mode) for every work item of split on nt threads, ol_mode =
  * r8_conv.rq_ol_zero as a literal: one OpenMP region per value, since a flag passed into one
  * region is not specialized (regions are outlined before inlining). */
@@ -1270,7 +1354,8 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
  * of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
-    RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
+    if (p->rq_interleave) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
+    else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)
