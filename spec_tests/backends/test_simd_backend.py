@@ -1118,6 +1118,26 @@ def test_convolution_reciprocal_quantize_with_spatial_ranges_near_midpoints():
         assert np.array_equal(got, reference), variant
 
 
+def sum_layer_inputs(layout: str, rng: np.random.Generator, oc: int):
+    """Codes, weights of ones and the accumulators they give: acc = q0 + q1 (1x1, two input
+    channels of 0..127, the same sum for every output channel: shape (1, 1, 9, 40)) or, depthwise,
+    acc = q of the channel (shape (1, oc, 9, 40))."""
+    if layout == "plain":
+        q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
+        return q, np.ones((oc, 2, 1, 1), np.int8), q.astype(np.int64).sum(axis=1, keepdims=True)
+    q = rng.integers(0, 255, size=(1, oc, 9, 40)).astype(np.uint8)
+    return q, np.ones((oc, 1, 1, 1), np.int8), q.astype(np.int64)
+
+
+def ranges_next_to_midpoints(rng: np.random.Generator, y0: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per output channel (y0 of shape (1, oc, 1, 1)) a Quantize range [il, ih] of width 2-3 that
+    puts y0 next to one of its 255 level midpoints: il = y0 - (k + 1/2)(ih - il)/255, rounded to
+    float32 (float32)."""
+    di = rng.uniform(2.0, 3.0, size=y0.shape)
+    il = (y0 - (rng.integers(0, 255, size=y0.shape) + 0.5) * di / 255).astype(np.float32)
+    return il, (il + di).astype(np.float32)
+
+
 @pytest.mark.parametrize("lanes", LANE_MODES)
 @pytest.mark.parametrize("layout", ["plain", "depthwise"])
 def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lanes):
@@ -1128,18 +1148,8 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
     # general epilogue, which recomputes them with the division.
     rng = np.random.default_rng(11)
     oc = 48
-    if layout == "plain":
-        q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
-        weights = np.ones((oc, 2, 1, 1), np.int8)
-        acc = q.astype(np.int64).sum(axis=1, keepdims=True)
-    else:
-        q = rng.integers(0, 255, size=(1, oc, 9, 40)).astype(np.uint8)
-        weights = np.ones((oc, 1, 1, 1), np.int8)
-        acc = q.astype(np.int64)
-    x0 = rng.integers(0, 255, size=oc) / 64
-    di = rng.uniform(2.0, 3.0, size=oc)
-    il = (x0 - (rng.integers(0, 255, size=oc) + 0.5) * di / 255).astype(np.float32).reshape(1, oc, 1, 1)
-    ih = (il + di.reshape(1, oc, 1, 1)).astype(np.float32)
+    q, weights, acc = sum_layer_inputs(layout, rng, oc)
+    il, ih = ranges_next_to_midpoints(rng, rng.integers(0, 255, size=(1, oc, 1, 1)) / 64)
     chain = (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
              Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8"))
     node = conv(q, weights, post_ops=chain, group=1 if layout == "plain" else oc)
@@ -1257,22 +1267,13 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     # kernel that skipped the near-midpoint recomputation or took too small a margin).
     rng = np.random.default_rng(23)
     oc = 48
-    if layout == "plain":
-        q = rng.integers(0, 128, size=(1, 2, 9, 40)).astype(np.uint8)
-        weights = np.ones((oc, 2, 1, 1), np.int8)
-        acc = np.broadcast_to(q.astype(np.int64).sum(axis=1, keepdims=True), (1, oc, 9, 40))
-    else:
-        q = rng.integers(0, 255, size=(1, oc, 9, 40)).astype(np.uint8)
-        weights = np.ones((oc, 1, 1, 1), np.int8)
-        acc = q.astype(np.int64)
+    q, weights, acc = sum_layer_inputs(layout, rng, oc)
+    acc = np.broadcast_to(acc, (1, oc, 9, 40))
     shape = (1, oc, 1, 1)
     s = rng.uniform(0.004, 0.02, size=shape).astype(np.float32)
     b = rng.uniform(-1.0, 1.0, size=shape).astype(np.float32)
     acc0 = acc.reshape(oc, -1)[np.arange(oc), rng.integers(0, 360, size=oc)].reshape(shape)
-    di = rng.uniform(2.0, 3.0, size=shape)
-    y0 = np.float32(acc0.astype(np.float32) * s) + b
-    il = (y0 - (rng.integers(0, 255, size=shape) + 0.5) * di / 255).astype(np.float32)
-    ih = (il + di).astype(np.float32)
+    il, ih = ranges_next_to_midpoints(rng, np.float32(acc0.astype(np.float32) * s) + b)
     chain = (Multiply(s), Add(b), Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8"))
     node = conv(q, weights, post_ops=chain, group=1 if layout == "plain" else oc)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
