@@ -124,7 +124,7 @@ typedef struct {
      * as an int32 (11, its bits in the float slot) for the addition to the codes: rq_vector
      * takes rint(min(steps, max(0, fma(acc, A, B)))) as the code where its distance from a
      * midpoint leaves room for the chain's and its own rounding errors (rq_near_limit below;
-     * _plan/convolution.py fused_requantization). NULL with a fused consumer (elt): the pair runs
+     * _plan/fused_requantization.py). NULL with a fused consumer (elt): the pair runs
      * the general epilogue. */
     const float *rq;
     float rq_near_limit;   /* a lane whose fused value lies at least this far from its integer (a

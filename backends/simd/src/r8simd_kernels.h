@@ -672,12 +672,13 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
 }
 
 #if defined(R8_ZMM)
-/* The interleaved requantization (r8_conv.rq, the common chain Multiply, Add, reciprocal Quantize):
- * each tile's accumulation also requantizes the previous tile's raw sums, a vector or two per
- * input-channel step. The epilogue's float operations run on other execution ports than vpdpbusd
- * (measured on Zen 4: 8 vaddps/vmaxps/vcvtdq2ps/vrndscaleps zmm add nothing to 12 vpdpbusd, while
- * vmulps and vcmpps do), so interleaved they mostly hide behind the dot products, where run after
- * the tiles they add to them. Same arithmetic, op by op, as post_group_ types 0, 1 and 8. A lane
+/* The interleaved requantization (r8_conv.rq, the common chain Multiply, Add, reciprocal Quantize,
+ * with r8_conv.rq_interleave: AMD CPUs): each tile's accumulation also requantizes the previous
+ * tile's raw sums, a vector or two per input-channel step. The epilogue's float operations run on
+ * other execution ports than vpdpbusd on Zen 4 (measured: 8 vaddps/vmaxps/vcvtdq2ps/vrndscaleps
+ * zmm add nothing to 12 vpdpbusd, while vmulps and vcmpps do), so interleaved they mostly hide
+ * behind the dot products, where run after the tiles they add to them (on Intel vpdpbusd takes
+ * the float ports: conv_direct_item instead). The codes are rq_vector's (the fused chain). A lane
  * near a midpoint of the Quantize needs the reference's formula (rq_vector_exact); the check is
  * deferred to the end of the tile (a compare and its mask take a dot-product port; the running
  * maximum of the gaps, a vrangeps, does not, where the integer shift and max it replaces did): the
@@ -770,10 +771,10 @@ R8_INLINE int32_t rq_ol_int(const float *q) {
  * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 9 and
  * 10), code rint(x) (vcvtps2dq with its own round-to-nearest-even), plus ol. x differs from the
  * reference's ((y - il)/(ih - il))*steps by less than 0.5 - r8_conv.rq_near_limit wherever the
- * code depends on it (_plan/convolution.py fused_requantization bounds both chains' rounding), so
+ * code depends on it (_plan/fused_requantization.py bounds both chains' rounding), so
  * rint(x) is the reference's level unless x lies within that of a midpoint: |x - rint(x)| (the
  * gap, one vreduceps) >= limit. Returns the gap. checked: a vector whose gap reaches limit goes to
- * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). ol: a literal, 1
+ * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). ol_mode: a literal, 1
  * where every channel's ol is 0 (r8_conv.rq_ol_zero: the code is stored as it is), 2 where every
  * ol is -128 (r8_conv.rq_ol_flip, i8 codes: the code's byte with its top bit flipped, the code
  * being 0..steps <= 255), 0: ol added as an integer (rq_ol_int). Replaced the op-by-op chain (four operations
