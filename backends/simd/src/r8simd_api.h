@@ -118,10 +118,10 @@ typedef struct {
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
      * with operands constant over each output plane, the results are codes in range that cannot be
      * NaN (out_type bits 2 and 3), and there are no weight zero points:
-     * rq[(n*OC + oc)*12 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
-     * reciprocal m (3), ol (4), and for the exact recomputation ih - il (5), oh (6), lo (7),
-     * hi (8), the values of the post-op tables; then the fused chain's A (9) and B (10), and ol
-     * as an int32 (11, its bits in the float slot) for the addition to the codes: rq_vector
+     * rq[(n*OC + oc)*11 + k] holds that plane's Multiply operand (k 0), Add operand (1), il (2),
+     * ol (3), and for the exact recomputation ih - il (4), oh (5), lo (6), hi (7), the values of
+     * the post-op tables; then the fused chain's A (8) and B (9), and ol as an int32 (10, its
+     * bits in the float slot) for the addition to the codes: rq_vector
      * takes rint(min(steps, max(0, fma(acc, A, B)))) as the code where its distance from a
      * midpoint leaves room for the chain's and its own rounding errors (rq_near_limit below;
      * _plan/fused_requantization.py). NULL with a fused consumer (elt): the pair runs
@@ -129,7 +129,7 @@ typedef struct {
     const float *rq;
     float rq_near_limit;   /* a lane whose fused value lies at least this far from its integer (a
                           midpoint's neighbourhood) is recomputed op by op (rq_vector_exact) */
-    int rq_ol_zero;    /* every rq ol (k 4) is 0: the code is stored as it is */
+    int rq_ol_zero;    /* every rq ol (k 3) is 0: the code is stored as it is */
     int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
                           stores the code's byte with its top bit flipped instead of adding ol */
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's

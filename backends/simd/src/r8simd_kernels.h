@@ -686,7 +686,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * (rq_recheck). Registers: 24
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
-#define RQ_FIELDS 12
+#define RQ_FIELDS 11
 #define RQ_ELT_FIELDS 14   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
@@ -737,7 +737,7 @@ R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
 R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap), limit, _CMP_GE_OQ) != 0; }
 
 /* Quantize type 7's formula (quantize_grid, the reference's) on the fields f = il, ih - il, ol, oh,
- * lo, hi (rq k 2, 5, 4, 6, 7, 8; r8_elt.rq k 3, 6, 5, 7, 8, 9): the code as a float. */
+ * lo, hi (rq k 2, 4, 3, 5, 6, 7; r8_elt.rq k 3, 6, 5, 7, 8, 9): the code as a float. */
 R8_INLINE vf rq_quantize_exact(vf x, float il, float di, float ol, float oh, float lo, float hi, float steps) {
     vf r = vf_add(vf_round(vf_mul(vf_div(vf_sub(x, vf_set1(il)), vf_set1(di)), vf_set1(steps))), vf_set1(ol));
     r = vf_blend(vm_gt(x, vf_set1(hi)), r, vf_set1(oh));
@@ -752,24 +752,24 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
                                                                    uint8_t *dst, unsigned mask) {
     vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
     y = vf_add(y, vf_set1(q[1]));                                            /* Add */
-    y = rq_quantize_exact(y, q[2], q[5], q[4], q[6], q[7], q[8], p->post[p->npost - 1].steps);
+    y = rq_quantize_exact(y, q[2], q[4], q[3], q[5], q[6], q[7], p->post[p->npost - 1].steps);
     store_codes(dst, y, mask);
 }
 
-/* The plane's ol as the int32 rq field 11 holds it (its bits, not a float): added to the codes
- * straight from memory (an embedded broadcast), where converting q[4] took a conversion and a
+/* The plane's ol as the int32 rq field 10 holds it (its bits, not a float): added to the codes
+ * straight from memory (an embedded broadcast), where converting q[3] took a conversion and a
  * broadcast from a general register a vector (the avx512_vnni interleaved loop, mode 0: ResNet-50's
  * i8 conv3 layers). */
 R8_INLINE int32_t rq_ol_int(const float *q) {
     int32_t ol;
-    memcpy(&ol, q + 11, sizeof ol);
+    memcpy(&ol, q + 10, sizeof ol);
     return ol;
 }
 
 /* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
  * first output byte dst, lane mask `mask`; the codes of post_group_ types 0, 1, 8 (Multiply, Add,
- * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 9 and
- * 10), code rint(x) (vcvtps2dq with its own round-to-nearest-even), plus ol. x differs from the
+ * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 8 and
+ * 9), code rint(x) (vcvtps2dq with its own round-to-nearest-even), plus ol. x differs from the
  * reference's ((y - il)/(ih - il))*steps by less than 0.5 - r8_conv.rq_near_limit wherever the
  * code depends on it (_plan/fused_requantization.py bounds both chains' rounding), so
  * rint(x) is the reference's level unless x lies within that of a midpoint: |x - rint(x)| (the
@@ -781,7 +781,7 @@ R8_INLINE int32_t rq_ol_int(const float *q) {
  * more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x the time on AMX. */
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
                        vf limit, const int checked, const int ol_mode) {
-    const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[9]), vf_set1(q[10]));   /* acc*A + B, rounded once */
+    const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[8]), vf_set1(q[9]));    /* acc*A + B, rounded once */
     const vf x = vf_min(steps, vf_max(vf_set1(0.0f), v));
     const vi code = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
     const vf gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* x - rint(x), exact */
@@ -1151,8 +1151,15 @@ static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int
     return SFX(tail_epilogue)(p, n, g, ob, sums, out);
 }
 
+/* The cases of a switch on a tile's shape mr * 8 + nr (mr <= CONV_MR vectors, nr <= CONV_NR = 6
+ * channels), each CASE(mr, nr): conv_tile with literal sizes. */
+#define TILE_NR_CASES(CASE, mr) CASE(mr, 1) CASE(mr, 2) CASE(mr, 3) CASE(mr, 4) CASE(mr, 5) CASE(mr, 6)
+#if CONV_MR > 2
+#define TILE_SHAPE_CASES(CASE) TILE_NR_CASES(CASE, 1) TILE_NR_CASES(CASE, 2) TILE_NR_CASES(CASE, 3) TILE_NR_CASES(CASE, 4)
+#else
+#define TILE_SHAPE_CASES(CASE) TILE_NR_CASES(CASE, 1) TILE_NR_CASES(CASE, 2)
+#endif
 #define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL, NULL, 0); break;
-#define TILE_CASES(mr) TILE_CASE(mr, 1) TILE_CASE(mr, 2) TILE_CASE(mr, 3) TILE_CASE(mr, 4) TILE_CASE(mr, 5) TILE_CASE(mr, 6)
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
 #define CONV_CHUNK_RQ (2048 / VL)   /* conv_compute_rq's (it buffers 2 tiles, not a chunk) */
 #define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
@@ -1224,12 +1231,7 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
             for (int t = 0, vb = v0; t < ntile; t++) {
                 const int mr = len / ntile + (t < len % ntile);
                 switch (mr * 8 + nr) {
-                    TILE_CASES(1)
-                    TILE_CASES(2)
-#if CONV_MR > 2
-                    TILE_CASES(3)
-                    TILE_CASES(4)
-#endif
+                    TILE_SHAPE_CASES(TILE_CASE)
                 default: break;
                 }
                 vb += mr;
@@ -1246,8 +1248,6 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #if defined(R8_ZMM)
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0); break;
 #define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode); break;
-#define DIRECT_CASES(mr) DIRECT_CASE(mr, 1) DIRECT_CASE(mr, 2) DIRECT_CASE(mr, 3) DIRECT_CASE(mr, 4) DIRECT_CASE(mr, 5) DIRECT_CASE(mr, 6)
-#define RQ_CASES(mr) RQ_CASE(mr, 1) RQ_CASE(mr, 2) RQ_CASE(mr, 3) RQ_CASE(mr, 4) RQ_CASE(mr, 5) RQ_CASE(mr, 6)
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
@@ -1272,14 +1272,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             const int mr = len / ntile + (t < len % ntile);
             work.per = (work.pending + csteps - 1) / csteps;
             switch (mr * 8 + nr) {
-                RQ_CASES(1)
-                RQ_CASES(2)
-#if CONV_MR > 2
-                RQ_CASES(3)
-#endif
-#if CONV_MR > 3
-                RQ_CASES(4)
-#endif
+                TILE_SHAPE_CASES(RQ_CASE)
             default: break;
             }
             RQ_RECHECK(work);
@@ -1319,14 +1312,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
             const int mr = len / ntile + (t < len % ntile);
             const rq_direct direct = {outer, plane, (uint8_t *)out + outer * plane, vb};
             switch (mr * 8 + nr) {
-                DIRECT_CASES(1)
-                DIRECT_CASES(2)
-#if CONV_MR > 2
-                DIRECT_CASES(3)
-#endif
-#if CONV_MR > 3
-                DIRECT_CASES(4)
-#endif
+                TILE_SHAPE_CASES(DIRECT_CASE)
             default: break;
             }
             vb += mr;

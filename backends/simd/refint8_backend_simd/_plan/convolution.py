@@ -381,20 +381,20 @@ class ConvPlan(Reused):
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
-                                      ((0, 0), (1, 0), (2, 0), (2, 3), (2, 2),    # s, b, il, m, ol
+                                      ((0, 0), (1, 0), (2, 0), (2, 2),            # s, b, il, ol
                                        (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi
         if table is None:
             return
-        fused = fused_requantization(table[:, 0], table[:, 1], table[:, 2], table[:, 5],
+        fused = fused_requantization(table[:, 0], table[:, 1], table[:, 2], table[:, 4],
                                      p.post[p.npost - 1].steps)
         if fused is None:
             return
         a, b, limit = fused
-        ol_bits = table[:, 4].astype(np.int32).view(np.float32)                            # ol as int32 bits
+        ol_bits = table[:, 3].astype(np.int32).view(np.float32)                            # ol as int32 bits
         p.rq = keep.ptr("float *", np.column_stack([table.astype(np.float32), a, b, ol_bits]))
         p.rq_near_limit = limit
-        p.rq_ol_zero = int(not np.any(table[:, 4]))                                        # ol
-        p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 4] == -128)))      # i8 codes
+        p.rq_ol_zero = int(not np.any(table[:, 3]))                                        # ol
+        p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 3] == -128)))      # i8 codes
         p.rq_interleave = int(interleave)
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
