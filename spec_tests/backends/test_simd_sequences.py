@@ -236,3 +236,48 @@ def test_each_node_is_planned_once_whether_its_pair_is_fused_or_declined(resnet,
                and n.type in ("Int8Convolution", "Int8Add")}
     assert bool(compiled.fusions) == (variant in ("sse42", "avx2"))
     assert sorted(name for name in built if name in planned) == sorted(planned)   # each once
+
+
+@pytest.mark.skipif("avx512_vnni" not in VARIANTS, reason="the channel-lane kernel is avx512_vnni's")
+def test_each_convolution_points_at_the_weights_the_next_step_reads_first(resnet):
+    # _link_prefetches: r8_conv.pf_next is the next C step with weights: a channel-lane
+    # convolution's first block of 64 output channels (kh*kw*ceil(Cg/4) cells of 64 x 4 bytes),
+    # a position-kernel convolution's whole packing (every chunk of positions reads all of it:
+    # G*ceil(OCg/CONV_NR) blocks of kh*kw*ceil(Cg/4) cells of CONV_NR x 4 bytes) or the
+    # FullyConnected's (K padded to whole cells, N to whole blocks: at least K x N bytes)
+    from refint8_backend_simd._plan.common import CONV_NR
+
+    run = _compile(resnet, "avx512_vnni", True)._program[0].run
+    ffi = run.ffi
+    conv_type, mm_type = ffi.typeof("r8_conv *"), ffi.typeof("r8_mm *")
+
+    def first_read(plan):
+        """(kind, pointer, bytes or the least bytes) of a step with weights, else None."""
+        p = plan.params
+        if ffi.typeof(p) is mm_type:
+            return "fully connected", p.w, p.K * p.N
+        if ffi.typeof(p) is not conv_type:
+            return None
+        geo = plan.geometry
+        cells = geo.kh * geo.kw * -(-geo.cg // 4)
+        if p.w_oc != ffi.NULL:
+            return "lanes", p.w_oc, cells * 64 * 4
+        return "positions", p.w, geo.group * -(-geo.ocg // CONV_NR) * cells * CONV_NR * 4
+
+    reads = [first_read(plan) for plan, _ in run.plans]
+    seen = set()
+    for i, (plan, _) in enumerate(run.plans):
+        if ffi.typeof(plan.params) is not conv_type:
+            continue
+        following = next((r for r in reads[i + 1:] if r is not None), None)
+        if following is None:
+            assert plan.params.pf_next == ffi.NULL and plan.params.pf_next_bytes == 0, i
+            continue
+        kind, pointer, size = following
+        seen.add(kind)
+        assert plan.params.pf_next == ffi.cast("const char *", pointer), i
+        if kind == "fully connected":
+            assert plan.params.pf_next_bytes >= size, (i, plan.params.pf_next_bytes, size)
+        else:
+            assert plan.params.pf_next_bytes == size, (i, kind, plan.params.pf_next_bytes, size)
+    assert seen == {"lanes", "positions", "fully connected"}, seen

@@ -159,6 +159,12 @@ typedef struct {
      * product sums up to 64 of the window's products instead of 4. */
     int im2col;
     int kh, kw, dy;
+    /* The first pf_next_bytes of the weights the sequence's next step with weights reads first
+     * (_plan/sequence.py), or NULL: on one thread the convolution prefetches them into L2 as it
+     * runs (the kernels that read weights block by block from memory otherwise start each layer
+     * on a cold block). */
+    const char *pf_next;
+    long pf_next_bytes;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),

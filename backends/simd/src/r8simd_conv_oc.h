@@ -25,10 +25,9 @@
 
 /* acc[m][j] = comp of channels oc0 + 16j .. + the dot products of output positions m < MR (their
  * cell offsets off[m], in bytes from the group's planes) with block weights wp; stored to
- * sums[m][OC_BLOCK]. pf (or NULL): two lines to prefetch into L2 at every input-channel step from
- * there on (oc_item: the next channel block's weights). */
+ * sums[m][OC_BLOCK]. pf: lines to prefetch (pf_step; oc_item: the next weights). */
 R8_INLINE void oc_tile(const r8_conv *p, const uint8_t *planes, const int8_t *wp, const long *off,
-                       const int MR, const int32_t *comp, int32_t (*sums)[OC_BLOCK], const char *pf) {
+                       const int MR, const int32_t *comp, int32_t (*sums)[OC_BLOCK], pf_lines pf) {
     vi acc[OC_MR][OC_NR];
 #pragma GCC unroll 4
     for (int j = 0; j < OC_NR; j++) {
@@ -54,7 +53,7 @@ R8_INLINE void oc_tile(const r8_conv *p, const uint8_t *planes, const int8_t *wp
             }
             src += step;
             wp += OC_BLOCK * 4;
-            if (pf) { _mm_prefetch(pf, _MM_HINT_T1); _mm_prefetch(pf + 64, _MM_HINT_T1); pf += 128; }
+            pf_step(&pf);
         }
     }
 #pragma GCC unroll 6
@@ -95,7 +94,7 @@ R8_INLINE void oc_transpose16(const int32_t (*sums)[OC_BLOCK], int col0, int32_t
 }
 
 /* Work items: (group, block of OC_BLOCK channels, run of epilogue blocks of OC_POS positions). */
-typedef struct { int nob, nblk, nrun, per; long items; } oc_split;
+typedef struct { int nob, nblk, nrun, per; long items; int solo; } oc_split;
 
 R8_INLINE oc_split oc_split_of(const r8_conv *p, int nt) {
     oc_split s;
@@ -109,6 +108,7 @@ R8_INLINE oc_split oc_split_of(const r8_conv *p, int nt) {
     s.per = (s.nblk + s.nrun - 1) / s.nrun;
     s.nrun = (s.nblk + s.per - 1) / s.per;
     s.items = (long)p->G * s.nob * s.nrun;
+    s.solo = nt <= 1;
     return s;
 }
 
@@ -145,13 +145,18 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
     for (int j = 0; j < OC_BLOCK; j++) comp[j] = j < noc ? p->comp[oc0 + j] : 0;
     const long outer0 = (long)n * p->OC + oc0;
     const int b_end = R8_MIN(s->nblk, (run + 1) * s->per);
-    /* The next channel block's weights (the next item's on one thread), prefetched into L2 by the
-     * first tiles' steps, two lines a step: ResNet-50's layer4 reads 2.4 MB of weights a layer
-     * from L3, at the tiles' pace where not prefetched (the model on avx512_vnni 0.95-0.96x the
-     * time, four alternating pairs of processes). */
-    const long wbytes = (long)p->ntaps * p->ck * OC_BLOCK * 4;
-    const char *pf = s->nrun == 1 && ob + 1 < s->nob ? (const char *)wp + wbytes : NULL;
-    const char *pf_end = pf ? pf + wbytes : NULL;
+    /* Prefetched into L2 over the item's tiles (pf_spread): share `run` of nrun of the next
+     * channel block's weights (a thread's next items, the static schedule's), then the item's share
+     * of the next step's (pf_next_share). */
+    const long wbytes = (long)p->ntaps * p->ck * OC_BLOCK * 4, lines = wbytes / 64;
+    long tiles = 0;
+    for (int b = run * s->per; b < b_end; b++) tiles += (R8_MIN((long)OC_POS, npos - (long)b * OC_POS) + OC_MR - 1) / OC_MR;
+    const int more = g * s->nob + ob + 1 < p->G * s->nob;   /* another block follows in the weights */
+    const char *block = more ? (const char *)wp + wbytes + lines * run / s->nrun * 64 : NULL;
+    const char *block_end = more ? (const char *)wp + wbytes + lines * (run + 1) / s->nrun * 64 : NULL;
+    const char *next, *next_end;
+    pf_next_share(p, it, s->items, s->solo, &next, &next_end);
+    pf_spread pf = pf_spread_of(block, block_end, next, next_end, tiles, (long)p->ntaps * p->ck, 2);
     for (int b = run * s->per; b < b_end; b++) {
         const long o0 = (long)b * OC_POS;
         const int count = (int)R8_MIN((long)OC_POS, npos - o0);
@@ -161,13 +166,12 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
         for (int t = 0, m0 = 0; t < ntile; t++) {
             const int mr = count / ntile + (t < count % ntile);
             switch (mr) {
-#define OC_CASE(k) case k: oc_tile(p, planes, wp, off + m0, k, comp, sums + m0, pf); break;
+#define OC_CASE(k) case k: oc_tile(p, planes, wp, off + m0, k, comp, sums + m0, pf_take(&pf)); break;
                 OC_CASE(1) OC_CASE(2) OC_CASE(3) OC_CASE(4) OC_CASE(5) OC_CASE(6)
 #undef OC_CASE
             default: break;
             }
             m0 += mr;
-            if (pf && (pf += (long)p->ntaps * p->ck * 128) >= pf_end) pf = NULL;   /* what the tile prefetched */
         }
         for (int i = count; i < OC_POS; i++)   /* lanes past the plane: not computed, never stored */
             for (int j = 0; j < OC_BLOCK; j++) sums[i][j] = 0;

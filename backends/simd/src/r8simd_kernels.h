@@ -974,11 +974,72 @@ R8_INLINE void rq_between(const rq_work *w, rq_state *s) { (void)w; (void)s; }
 R8_INLINE void rq_end(rq_work *w, rq_state *s) { (void)w; (void)s; }
 #endif
 
+/* Lines a tile prefetches into L2: `bytes` from `at` on at each of its input-channel steps, until
+ * `stop` (one or two lines a step in the vector kernels, pf_step; more on AMX, r8_amx.c). */
+typedef struct { const char *at, *stop; long bytes; } pf_lines;
+#define PF_NONE ((pf_lines){NULL, NULL, 64})
+
+R8_INLINE void pf_step(pf_lines *l) {
+    if (l->at < l->stop) {
+        _mm_prefetch(l->at, _MM_HINT_T1);
+        _mm_prefetch(l->at + l->bytes - 64, _MM_HINT_T1);   /* the same line for one a step */
+        l->at += l->bytes;
+    }
+}
+
+/* A work item's prefetches, two ranges in turn, spread over its tiles of `steps` input-channel
+ * steps each: a share a tile, enough to be done within the first 3/4 of them, at most `most`
+ * lines a step (a tile's first pass reads its weight block at the tiles' pace from L3 or memory
+ * unless prefetched, and prefetches bunched into a few tiles stall those in turn: ResNet-50's
+ * layer4 reads 2.4 MB of weights a layer). */
+typedef struct { const char *from[2], *to[2]; long share, bytes; } pf_spread;
+
+R8_INLINE pf_spread pf_spread_of(const char *a, const char *a_end, const char *b, const char *b_end, long tiles,
+                                 long steps, long most) {
+    pf_spread s = {{a, b}, {a_end, b_end}, 0, 64};
+    const long lines = ((a_end - a) + (b_end - b)) / 64;
+    if (lines > 0 && tiles > 0 && steps > 0) {
+        const long share = lines * 4 / (3 * tiles) + 1, per = R8_MIN(most, (share + steps - 1) / steps);
+        s.share = R8_MIN(share, per * steps) * 64;   /* what a tile can prefetch */
+        s.bytes = per * 64;
+    }
+    return s;
+}
+
+/* The next tile's lines of s. */
+R8_INLINE pf_lines pf_take(pf_spread *s) {
+    pf_lines l = {NULL, NULL, s->bytes};
+    for (int r = 0; r < 2; r++)
+        if (s->from[r] < s->to[r]) {
+            l.at = s->from[r];
+            l.stop = s->from[r] += R8_MIN(s->share, s->to[r] - s->from[r]);
+            break;
+        }
+    return l;
+}
+
+/* The most of the next step's weights a convolution prefetches (r8_conv.pf_next). */
+#define PF_NEXT_MAX (512L << 10)
+
+/* Item `it`'s share of the next step's first weights to prefetch (r8_conv.pf_next), spread over the
+ * last quarter of the items: earlier, a layer's own weights streaming through L2 would evict them
+ * again. None unless solo (one thread, which then runs the next step's first items too). */
+R8_INLINE void pf_next_share(const r8_conv *p, long it, long items, int solo, const char **from, const char **to) {
+    *from = *to = NULL;
+    const long last = (items + 3) / 4, k = it - (items - last);
+    if (!solo || !p->pf_next || k < 0) return;
+    const long lines = R8_MIN(p->pf_next_bytes, PF_NEXT_MAX) / 64;
+    *from = p->pf_next + lines * k / last * 64;
+    *to = p->pf_next + lines * (k + 1) / last * 64;
+}
+
 /* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of
  * block ob, into raw (vector (j, i) at raw + j*stride + i*VL); with w, the interleaved
- * requantization of the previous tile between the input-channel steps (conv_compute_rq). */
+ * requantization of the previous tile between the input-channel steps (conv_compute_rq); pf: lines
+ * to prefetch (pf_step). */
 R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR, const int NR,
-                         int32_t *raw, long stride, rq_work *w, const rq_direct *d, const int ol_mode) {
+                         int32_t *raw, long stride, rq_work *w, const rq_direct *d, const int ol_mode,
+                         pf_lines pf) {
     vi acc[CONV_NR][CONV_MR];
 #pragma GCC unroll 8
     for (int j = 0; j < NR; j++) {
@@ -1007,6 +1068,7 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
             }
             src += ppos * 4;
             wp += CONV_NR;
+            pf_step(&pf);
             if (w) rq_between(w, &rs);
         }
     }
@@ -1159,7 +1221,7 @@ static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int
 #else
 #define TILE_SHAPE_CASES(CASE) TILE_NR_CASES(CASE, 1) TILE_NR_CASES(CASE, 2)
 #endif
-#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL, NULL, 0); break;
+#define TILE_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0] + (vb - v0) * VL, CONV_CHUNK * VL, NULL, NULL, 0, PF_NONE); break;
 #define CONV_CHUNK (256 / VL)   /* vectors per work item: 256 positions at every width */
 #define CONV_CHUNK_RQ (2048 / VL)   /* conv_compute_rq's (it buffers 2 tiles, not a chunk) */
 #define CONV_WEIGHT_BYTES 8192  /* packed weights of the output-channel blocks of one work item (L1) */
@@ -1174,7 +1236,7 @@ static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int
  * threads would leave one waiting for the other's fifth (ResNet-50's 64x56x56 -> 256 1x1 layers
  * had 2 threads 1.43x faster than 1, with runs 21, 21, 1 and 9 items). The split only schedules
  * the work: every output is the same whatever the chunks. */
-typedef struct { int nob, run, nrun, nchunk; long items; } conv_split;
+typedef struct { int nob, run, nrun, nchunk; long items; int solo; } conv_split;   /* solo: one thread */
 typedef struct { int g, v0, len, ntile, ob0, ob_end, last; } conv_item;   /* last: the last chunk */
 
 /* The virtual vectors the tiles compute: all but a tail (conv_tail). */
@@ -1197,6 +1259,7 @@ R8_INLINE conv_split conv_split_of(const r8_conv *p, int chunk, int nt) {
             if (c * per_chunk % nt == 0) { s.nchunk = c; break; }
     }
     s.items = (long)p->G * s.nchunk * s.nrun;
+    s.solo = nt <= 1;
     return s;
 }
 
@@ -1246,8 +1309,8 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 #define CONV_COMPUTE SFX(conv_compute)
 
 #if defined(R8_ZMM)
-#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0); break;
-#define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode); break;
+#define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0, PF_NONE); break;
+#define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode, pf_take(&pf)); break;
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
@@ -1305,6 +1368,9 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     const conv_item w = conv_item_of(p, split, it);
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     const long plane = (long)p->OH * p->OW;
+    const char *next, *next_end;   /* the next step's weights, spread over the items */
+    pf_next_share(p, it, split->items, split->solo, &next, &next_end);
+    pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck, 2);
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;

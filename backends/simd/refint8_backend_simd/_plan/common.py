@@ -113,6 +113,9 @@ class Reused:
     ffi: Any
     lock: Any            # one run at a time per plan (the struct is shared)
     scratch_bytes = 0    # the scratch it borrows from its thread's arena for each call (scratch_pointer)
+    #: the packed weights the kernel reads first, (pointer, bytes), for the step before it in a
+    #: sequence to prefetch (r8_conv.pf_next); None: no weights worth it
+    weights: tuple[Any, int] | None = None
     _out: np.ndarray | None = None
 
     def c_call(self) -> CCall | None:

@@ -340,6 +340,7 @@ class ConvPlan(Reused):
         packed_buffer[:] = 0
         packed_buffer[:packed.nbytes] = packed.view(np.uint8)
         p.w = keep.ptr("void *", packed_buffer)
+        self.weights = (p.w, packed.nbytes)   # every chunk of positions reads all of them
 
     def _plan_channels_across_lanes(self, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                                     ck: int) -> None:
@@ -352,6 +353,7 @@ class ConvPlan(Reused):
         buffer = aligned(packed.size)
         buffer[:] = np.ascontiguousarray(packed).reshape(-1).view(np.uint8)
         p.w_oc = keep.ptr("void *", buffer)
+        self.weights = (p.w_oc, buffer.nbytes // (geo.group * nob))   # one block: an item's
         oy, ox = np.divmod(np.arange(geo.oh * geo.ow), geo.ow)
         p.oc_vpos = keep.ptr("int *", (oy * geo.wq + ox).astype(np.int32))
 

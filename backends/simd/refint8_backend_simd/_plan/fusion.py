@@ -45,6 +45,7 @@ class ConvConsumerPlan(Reused):
         p.elt_other = ffi.NULL
         self.conv = conv
         self.params, self.function, self.lock, self.ffi = p, conv.function, conv.lock, ffi
+        self.weights = conv.weights
         self.scratch_bytes = conv.scratch_bytes
         if hasattr(conv, "implementation"):
             self.implementation = conv.implementation

@@ -69,6 +69,7 @@ class MatMulPlan(Reused):
         p.nr = MM_NR
         p.npad = npad
         p.w = keep.ptr("void *", packed_buffer)
+        self.weights = (p.w, packed.nbytes)
         p.comp = keep.ptr("int *", wrap32(comp))
         if mode == 0 and has_zw:
             p.zw = keep.ptr("int *", wrap32(zw_pad))

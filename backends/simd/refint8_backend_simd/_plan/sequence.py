@@ -130,6 +130,7 @@ class SequenceRun:
             s.returns_count = int(kernel.result.cname != "void")
             s.two_inputs = int(len(call.inputs) == 2 and not call.consumer)
             s.consumer = int(call.consumer)
+        self._link_prefetches(ffi)
         self.readers: list[list[_Input]] = [[] for _ in self.plans]   # the inputs reading each buffer
         for source in self.inputs:
             if source.producer is not None:
@@ -138,6 +139,18 @@ class SequenceRun:
         self._point_at_buffers(range(len(self.plans)))
         #: each buffer's references while only the sequence holds it
         self._alone = self._references()
+
+    def _link_prefetches(self, ffi: Any) -> None:
+        """Point each convolution's r8_conv.pf_next at the weights of the next C step that has
+        some (``Reused.weights``), for it to prefetch while it runs."""
+        conv = ffi.typeof("r8_conv *")
+        following: tuple[Any, int] | None = None
+        for plan, _ in reversed(self.plans):
+            if ffi.typeof(plan.params) is conv:
+                plan.params.pf_next = ffi.cast("const char *", following[0]) if following else ffi.NULL
+                plan.params.pf_next_bytes = following[1] if following else 0
+            if plan.weights is not None:
+                following = plan.weights
 
     def _assign_buffers(self) -> list[np.ndarray]:
         """Each C step's output array. An escaping output has its own (the caller may keep it). With
