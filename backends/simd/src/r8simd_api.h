@@ -160,9 +160,9 @@ typedef struct {
     int im2col;
     int kh, kw, dy;
     /* The first pf_next_bytes of the weights the sequence's next step with weights reads first
-     * (_plan/sequence.py), or NULL: on one thread the convolution prefetches them into L2 as it
-     * runs (the kernels that read weights block by block from memory otherwise start each layer
-     * on a cold block). */
+     * (_plan/sequence.py), or NULL: on one thread the requantizing avx512_vnni kernels (channel
+     * lanes, positions with the requantization after each tile) prefetch them into L2 over their
+     * last items, so that the next layer does not start on weights in L3 or memory. */
     const char *pf_next;
     long pf_next_bytes;
 } r8_conv;

@@ -974,8 +974,8 @@ R8_INLINE void rq_between(const rq_work *w, rq_state *s) { (void)w; (void)s; }
 R8_INLINE void rq_end(rq_work *w, rq_state *s) { (void)w; (void)s; }
 #endif
 
-/* Lines a tile prefetches into L2: `bytes` from `at` on at each of its input-channel steps, until
- * `stop` (one or two lines a step in the vector kernels, pf_step; more on AMX, r8_amx.c). */
+/* Lines a tile prefetches into L2: `bytes` (one line or two) from `at` on at each of its
+ * input-channel steps, until `stop`. */
 typedef struct { const char *at, *stop; long bytes; } pf_lines;
 #define PF_NONE ((pf_lines){NULL, NULL, 64})
 
@@ -1368,7 +1368,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     const conv_item w = conv_item_of(p, split, it);
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     const long plane = (long)p->OH * p->OW;
-    const char *next, *next_end;   /* the next step's weights, spread over the items */
+    const char *next, *next_end;   /* the item's share of the next step's weights, if any */
     pf_next_share(p, it, split->items, split->solo, &next, &next_end);
     pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck, 2);
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
