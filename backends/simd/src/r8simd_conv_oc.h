@@ -156,7 +156,7 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
     const char *block_end = more ? (const char *)wp + wbytes + lines * (run + 1) / s->nrun * 64 : NULL;
     const char *next, *next_end;
     pf_next_share(p, it, s->items, s->solo, &next, &next_end);
-    pf_spread pf = pf_spread_of(block, block_end, next, next_end, tiles, (long)p->ntaps * p->ck, 2);
+    pf_spread pf = pf_spread_of(block, block_end, next, next_end, tiles, (long)p->ntaps * p->ck);
     for (int b = run * s->per; b < b_end; b++) {
         const long o0 = (long)b * OC_POS;
         const int count = (int)R8_MIN((long)OC_POS, npos - o0);

@@ -988,18 +988,18 @@ R8_INLINE void pf_step(pf_lines *l) {
 }
 
 /* A work item's prefetches, two ranges in turn, spread over its tiles of `steps` input-channel
- * steps each: a share a tile, enough to be done within the first 3/4 of them, at most `most`
- * lines a step (a tile's first pass reads its weight block at the tiles' pace from L3 or memory
+ * steps each: a share a tile, enough to be done within the first 3/4 of them, at most two lines
+ * a step (a tile's first pass reads its weight block at the tiles' pace from L3 or memory
  * unless prefetched, and prefetches bunched into a few tiles stall those in turn: ResNet-50's
  * layer4 reads 2.4 MB of weights a layer). */
 typedef struct { const char *from[2], *to[2]; long share, bytes; } pf_spread;
 
 R8_INLINE pf_spread pf_spread_of(const char *a, const char *a_end, const char *b, const char *b_end, long tiles,
-                                 long steps, long most) {
+                                 long steps) {
     pf_spread s = {{a, b}, {a_end, b_end}, 0, 64};
     const long lines = ((a_end - a) + (b_end - b)) / 64;
     if (lines > 0 && tiles > 0 && steps > 0) {
-        const long share = lines * 4 / (3 * tiles) + 1, per = R8_MIN(most, (share + steps - 1) / steps);
+        const long share = lines * 4 / (3 * tiles) + 1, per = R8_MIN(2, (share + steps - 1) / steps);
         s.share = R8_MIN(share, per * steps) * 64;   /* what a tile can prefetch */
         s.bytes = per * 64;
     }
@@ -1370,7 +1370,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     const long plane = (long)p->OH * p->OW;
     const char *next, *next_end;   /* the item's share of the next step's weights, if any */
     pf_next_share(p, it, split->items, split->solo, &next, &next_end);
-    pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck, 2);
+    pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck);
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
