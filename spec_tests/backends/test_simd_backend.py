@@ -1496,7 +1496,7 @@ def test_fused_convolution_and_consumer_equal_the_two_reference_layers(case):
         reference = None
     for variant in VARIANTS:
         kernel = backend(variant).fuse(conv_node, consumer)
-        if kernel is None:   # declined: either layer alone requantizes (check_pair runs such pairs)
+        if kernel is None:   # declined: a layer alone requantizes (check_pair runs such pairs)
             assert requantizing(variant, conv_node, consumer), variant
             continue
         if reference is None:
@@ -1544,11 +1544,13 @@ def requantizing(variant, conv_node, consumer) -> bool:
     return simd.kernel(conv_node).run.plan.requantizes or simd.kernel(consumer).run.plan.requantizes
 
 
-def check_pair(conv_node, consumer, q, weights, other, link, declined=False, lanes="auto"):
+def check_pair(conv_node, consumer, q, weights, other, link, both_requantize=False, lanes="auto"):
     """The convolution and its consumer on every variant against the two reference layers: one
     fused kernel where the backend fuses them, else the two kernels one after the other. The
-    backend must decline exactly where either layer alone requantizes; `declined`: the pair must
-    be declined on the variants that requantize interleaved. `lanes`: output_channel_lanes'."""
+    backend must fuse exactly where neither layer alone requantizes, or both do and the
+    convolution's requantizing kernel runs the consumer's in place (ConvPlan.consumes_requantizing:
+    then the fused plan carries both tables); `both_requantize`: on the variants that requantize
+    interleaved both layers must (exact accumulation). `lanes`: output_channel_lanes'."""
     from refint8.ops import get_op
 
     (codes_out,) = INT8_OPS["Int8Convolution"].compute(conv_node.attrs, q, weights)
@@ -1558,10 +1560,17 @@ def check_pair(conv_node, consumer, q, weights, other, link, declined=False, lan
         simd = backend(variant)
         with output_channel_lanes(lanes):
             fused, conv_kernel, alone = simd.fuse(conv_node, consumer), simd.kernel(conv_node), simd.kernel(consumer)
-        apart = conv_kernel.run.plan.requantizes or alone.run.plan.requantizes
+        conv_plan, consumer_plan = conv_kernel.run.plan, alone.run.plan
+        in_place = conv_plan.requantizes and consumer_plan.requantizes and conv_plan.consumes_requantizing
+        apart = (conv_plan.requantizes or consumer_plan.requantizes) and not in_place
         assert (fused is None) == apart, variant
-        if declined and variant in INTERLEAVED and conv_node.attrs["accumulation"] == "exact":
-            assert fused is None and alone.run.plan.requantizes, variant
+        if both_requantize and variant in INTERLEAVED and conv_node.attrs["accumulation"] == "exact":
+            assert conv_plan.requantizes and consumer_plan.requantizes, variant
+            assert in_place == (variant in ("avx512", "avx512_vnni") and not conv_plan.depthwise
+                                and not conv_plan.params.rq_interleave), variant
+        if in_place:
+            ffi = fused.run.plan.ffi
+            assert fused.run.plan.params.rq != ffi.NULL and fused.run.plan.params.elt.rq != ffi.NULL
         if fused is not None:
             (got,) = fused.run([q, weights, other])
         else:
@@ -1575,8 +1584,8 @@ def check_pair(conv_node, consumer, q, weights, other, link, declined=False, lan
 
 
 @given(interleaved_fused_cases())
-def test_requantizing_pairs_run_apart_and_equal_the_two_reference_layers(case):
-    check_pair(*case, declined=True)
+def test_requantizing_pairs_run_in_place_or_apart_and_equal_the_two_reference_layers(case):
+    check_pair(*case, both_requantize=True)
 
 
 @pytest.mark.parametrize("lanes", LANE_MODES)
@@ -1607,7 +1616,7 @@ def test_requantizing_consumer_recomputes_lanes_near_midpoints(conv_levels, lane
                     {"post_ops": (Multiply(np.float32(1 / 64)),
                                   Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")),
                      "full_shift": np.float32(0), "full_scale": np.float32(1)}, name="add")
-    reference = check_pair(node, add, q, weights, other, 0, declined=True, lanes=LANE_MODES[lanes])
+    reference = check_pair(node, add, q, weights, other, 0, both_requantize=True, lanes=LANE_MODES[lanes])
     x = ((q[:, :1].astype(np.float32) + other.astype(np.float32)) * np.float32(1 / 64)).astype(np.float32)
     with np.errstate(all="ignore"):
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
@@ -1615,6 +1624,27 @@ def test_requantizing_consumer_recomputes_lanes_near_midpoints(conv_levels, lane
     wrong = np.rint(levels) != reference                  # the recomputation is needed here
     assert wrong.any()
     assert (np.abs(levels - np.rint(levels)) < 0.5 - 15 * 2.0**-21)[wrong].any()
+
+
+def test_a_requantizing_pair_in_place_leaves_out_vectors_past_the_plane():
+    # 3x3 over 12x5 gives a 10x3 plane in rows of 5 virtual positions: its 4th vector (virtual
+    # positions 48-63) holds only padding columns, with no output of its own (vstart 0). The
+    # consumer's step in place (rq_consume) must cover outputs 0-29 of the block, not take the
+    # range from that vector (a first build did: count 0, the add never ran).
+    rng = np.random.default_rng(11)
+    q = rng.integers(0, 256, size=(1, 3, 12, 5)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(2, 3, 3, 3)).astype(np.int8)
+    chain = (Multiply(np.float32(0.004)), Add(np.float32(0.1)),
+             Quantize(np.float32(-3), np.float32(3), np.float32(-128), np.float32(127), 256, element_type="i8"))
+    node = conv(q, weights, post_ops=chain)
+    other = rng.integers(0, 256, size=(1, 2, 10, 3)).astype(np.uint8)
+    add = make_node("Int8Add", [node.output(0), opset.parameter([1, 2, 10, 3], "u8", name="o")],
+                    {"post_ops": (Multiply(np.float32(0.05)), Quantize(np.float32(-4), np.float32(4),
+                                  np.float32(-128), np.float32(127), 256, element_type="i8")),
+                     "full_shift": np.float32(1.5), "full_scale": np.float32(0.7)}, name="add")
+    reference = check_pair(node, add, q, weights, other, 0, both_requantize=True)
+    (codes_out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert (reference != codes_out).sum() > 30      # the add changes most outputs
 
 
 def test_nan_in_either_fused_layer_is_an_input_error():
@@ -1671,11 +1701,12 @@ def test_fusion_is_declined_where_the_consumer_alone_would_be():
     assert simd.fuse(node, relu) is None
 
 
-@pytest.mark.parametrize("variant", sorted({VARIANTS[0], _AVAILABLE[-1]}))
+@pytest.mark.parametrize("variant", sorted({VARIANTS[0], _AVAILABLE[-1]} | ({"avx512_vnni"} & set(_AVAILABLE))))
 def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     # the residual Int8Add of each of the 16 bottlenecks runs inside the convolution that feeds it
-    # where neither layer requantizes alone; on the variants that requantize interleaved the
-    # backend declines and the adds run as their own int8 layers
+    # where neither layer requantizes alone, or both do and the convolution's kernel runs the add's
+    # requantization in place (avx512, avx512_vnni); on AMX the backend declines and the adds run
+    # as their own int8 layers
     from refint8.models import quantized_resnet50
 
     model = quantized_resnet50(image_size=32)
@@ -1684,7 +1715,7 @@ def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     fused = refint8.compile(model, backend="simd", config=config)
     apart = refint8.compile(model, backend="simd", config=config, fusion=False)
     rows = {row.name: row for row in fused.perf_counts()}
-    if variant in INTERLEAVED:
+    if variant in INTERLEAVED and variant not in ("avx512", "avx512_vnni"):
         assert not fused.fusions
         adds = [name for name in rows if name.endswith("/add")]
         assert len(adds) == 16 and all(rows[a].exec_type == f"simd_{variant}_I8" for a in adds)

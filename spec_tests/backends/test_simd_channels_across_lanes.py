@@ -98,8 +98,9 @@ def test_partial_blocks_of_channels_and_positions():
 def test_a_channel_lane_plan_holds_only_its_own_weights():
     # The channel-lane kernel replaces the position kernel wherever w_oc is set, so the position
     # layout is not packed (ResNet-50: about 20 MB); a plan of the position kernel packs only that.
-    # The backend declines to fuse a requantizing convolution, and building such a pair anyway is
-    # refused (it would need the position weights)
+    # A requantizing convolution is fused only with a consumer that requantizes too (its own step
+    # then runs in place on the codes, rq_consume); with the general epilogue the pair is refused
+    # (it would need the position weights)
     from refint8_backend_simd import _plan
 
     rng = np.random.default_rng(22)
@@ -111,11 +112,15 @@ def test_a_channel_lane_plan_holds_only_its_own_weights():
                     {"post_ops": (Multiply(np.float32(0.01)), u8), "full_shift": np.float32(3),
                      "full_scale": np.float32(0.5)}, name="add")
     (codes_out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    other = rng.integers(0, 256, size=(1, 64, 7, 7)).astype(np.uint8)
+    (added,) = INT8_OPS["Int8Add"].compute(add.attrs, codes_out, other)
     for mode, lanes in (("always", True), ("never", False)):
         with output_channel_lanes(mode):
             simd = backend("avx512_vnni")
-            assert simd.fuse(node, add) is None
+            fused = simd.fuse(node, add)
             plan = simd.kernel(node).run.plan
+        assert fused.run.plan.params.elt.rq != plan.ffi.NULL
+        assert same(fused.run([q, weights, other])[0], added)
         assert plan.requantizes
         assert (plan.params.w_oc != plan.ffi.NULL) == lanes and (plan.params.w != plan.ffi.NULL) != lanes
         assert same(plan.run([q]), codes_out)

@@ -258,7 +258,7 @@ def test_each_convolution_points_at_the_weights_the_next_step_reads_first(resnet
             return "fully connected", p.w, p.K * p.N
         if ffi.typeof(p) is not conv_type:
             return None
-        geo = plan.geometry
+        geo = getattr(plan, "conv", plan).geometry   # (a fused pair's: its convolution's)
         cells = geo.kh * geo.kw * -(-geo.cg // 4)
         if p.w_oc != ffi.NULL:
             return "lanes", p.w_oc, cells * 64 * 4

@@ -169,9 +169,10 @@ class SimdBackend(Backend):
 
     def fuse(self, producer: Node, consumer: Node) -> Kernel | None:
         """An Int8Convolution with the Int8Add or Int8Multiply that reads its output, as one kernel
-        (``_plan/fusion.py``): both must be nodes this backend runs alone, with the general epilogue.
-        Declined where either alone runs a requantizing kernel (the convolution's interleaved
-        requantization, the consumer's ``elt_rq``): apart they are faster than the fused pair
+        (``_plan/fusion.py``): both must be nodes this backend runs alone, both with the general
+        epilogue, or both with their requantizing kernels where the convolution's can run the
+        consumer's in place (``ConvPlan.consumes_requantizing``). Declined where only one of them
+        would requantize: apart they are faster than the pair with the general epilogue
         (ResNet-50's residual blocks on avx512_vnni, 1 thread: 0.4-0.5 ms an inference)."""
         if self._problem or producer.type != "Int8Convolution" or \
                 consumer.type not in ("Int8Add", "Int8Multiply") or self._declines(consumer):
@@ -180,7 +181,10 @@ class SimdBackend(Backend):
 
         conv = self._kept_or_new_plan(producer, _plan)
         alone = self._kept_or_new_plan(consumer, _plan)
-        declined = conv is None or conv.requantizes or alone is None or alone.requantizes
+        both_requantize = (conv is not None and alone is not None and conv.requantizes
+                           and alone.requantizes and conv.consumes_requantizing)
+        declined = conv is None or alone is None or (
+            not both_requantize and (conv.requantizes or alone.requantizes))
         for node, plan in ((producer, conv), (consumer, alone)):
             if declined and plan is not None:
                 self._declined_plans[id(node)] = (node, plan)
@@ -192,7 +196,8 @@ class SimdBackend(Backend):
         kind = 1 if consumer.type == "Int8Add" else 2
         return self._kernel_of(_plan.ConvConsumerPlan(
             self.ffi, conv, consumer, link, kind, consumer.attrs["full_shift"],
-            consumer.attrs.get("full_scale", 1.0), consumer.attrs["post_ops"], self.threads))
+            consumer.attrs.get("full_scale", 1.0), consumer.attrs["post_ops"], self.threads,
+            requantizing=alone if both_requantize else None))
 
     def sequence(self, steps: Sequence[PlannedStep]) -> SequenceRun | None:
         """The steps as one ``SequenceRun`` (``_plan/sequence.py``): runs of steps whose plans are

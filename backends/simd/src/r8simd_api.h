@@ -109,7 +109,10 @@ typedef struct {
      * out_type) are the consumer's input elt_input (0 or 1), its other input is elt_other (u8/i8,
      * the output's NCHW shape), and elt's step, post-ops and out_type give what is stored in out.
      * elt's operands are in this convolution's coordinates (outer n*OC + oc, inner the virtual
-     * position). */
+     * position). With rq set, elt is instead the consumer's own struct with its requantization
+     * (elt->rq, 1 or N*OC planes): the requantizing kernels of avx512 and avx512_vnni store this
+     * convolution's codes, then run the consumer's requantizing step on them in place
+     * (r8simd_kernels.h rq_consume). */
     const r8_elt *elt;
     int elt_input;
     const void *elt_other;

@@ -179,6 +179,10 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
         SFX(oc_requantize)(p, (const int32_t (*)[OC_POS])raw, noc, outer0, (uint8_t *)out + o0, (1u << count) - 1,
                            ol_mode);
     }
+    if (p->elt) {   /* the fused consumer on the item's codes, still in L1 */
+        const long first = (long)run * s->per * OC_POS, stop = R8_MIN(npos, (long)b_end * OC_POS);
+        for (int j = 0; j < noc; j++) RQ_CONSUME(p, outer0 + j, first, stop - first, out);
+    }
 }
 
 /* conv_compute_rq's results with the output channels across the lanes (r8_conv.w_oc). */

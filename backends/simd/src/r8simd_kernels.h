@@ -1033,6 +1033,17 @@ R8_INLINE void pf_next_share(const r8_conv *p, long it, long items, int solo, co
     *to = p->pf_next + lines * (k + 1) / last * 64;
 }
 
+/* Whether the requantizing kernels run the convolution: r8_conv.rq with no fused consumer, or with
+ * one that requantizes too (rq_consume, in place after the codes). */
+R8_INLINE int conv_rq_kernels(const r8_conv *p) { return p->rq && (!p->elt || p->elt->rq); }
+
+#if defined(R8_ZMM) && !defined(R8_PAIRS)
+static void SFX(rq_consume)(const r8_conv *p, long plane, long start, long count, void *out);
+#define RQ_CONSUME(p, plane, start, count, out) SFX(rq_consume)(p, plane, start, count, out)
+#else   /* (the s16_pairs units have no elementwise kernels: _plan/fusion.py fuses no such pair) */
+#define RQ_CONSUME(p, plane, start, count, out) ((void)(plane), (void)(start), (void)(count))
+#endif
+
 /* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of
  * block ob, into raw (vector (j, i) at raw + j*stride + i*VL); with w, the interleaved
  * requantization of the previous tile between the input-channel steps (conv_compute_rq); pf: lines
@@ -1130,7 +1141,7 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
     for (int j = 0; j < nocs; j++)
         for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = sums[m][j];
 #if defined(R8_ZMM)
-    if (p->rq && !p->elt) {
+    if (conv_rq_kernels(p)) {   /* (a requantizing consumer runs after it: rq_consume) */
         const float steps = p->post[p->npost - 1].steps;
         const long plane = (long)p->OH * p->OW;
         for (int j = 0; j < nocs; j++) {
@@ -1384,6 +1395,13 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
             vb += mr;
         }
         if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
+        if (p->elt) {   /* the fused consumer on the block's codes, still in L1: the item's outputs */
+            int a = v0, b = w.last && p->tail_n ? p->nvec - 1 : v0 + len - 1;   /* (a vector past */
+            while (a <= b && !p->vmask[a]) a++;                                 /* the plane holds */
+            while (b >= a && !p->vmask[b]) b--;                                 /* none: vstart 0) */
+            const long first = a <= b ? p->vstart[a] : 0, stop = a <= b ? p->vstart[b] + __builtin_popcount(p->vmask[b]) : 0;
+            for (int j = 0; j < nr && stop > first; j++) RQ_CONSUME(p, outer + j, first, stop - first, out);
+        }
     }
 }
 
@@ -1407,7 +1425,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
  * of few input channels, which the requantization bounds). */
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
-    if (p->rq_interleave) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
+    if (p->rq_interleave && !p->elt) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
     else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
     return 0;
 }
@@ -1424,13 +1442,13 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
 R8_INLINE int conv_items_by_positions(const r8_conv *p, int nt) {
     if (nt <= 1 || p->G != 1) return 0;
 #if defined(CONV_COMPUTE_OC)
-    if (p->rq && !p->elt && p->w_oc) return 0;
+    if (conv_rq_kernels(p) && p->w_oc) return 0;
 #endif
 #ifdef R8_CUSTOM_CONV_COMPUTE
     return CONV_ITEMS_BY_POSITIONS(p, nt);
 #else
 #if defined(CONV_COMPUTE_RQ)
-    if (p->rq && !p->elt) return conv_split_of(p, CONV_CHUNK_RQ, nt).nchunk >= nt;
+    if (conv_rq_kernels(p)) return conv_split_of(p, CONV_CHUNK_RQ, nt).nchunk >= nt;
 #endif
     return conv_split_of(p, CONV_CHUNK, 1).nchunk >= nt;
 #endif
@@ -1449,7 +1467,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
 #endif
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt, by_rows);
 #if defined(CONV_COMPUTE_OC)
-        if (p->rq && !p->elt && p->w_oc) { nan += CONV_COMPUTE_OC(p, n, out, nt); continue; }
+        if (conv_rq_kernels(p) && p->w_oc) { nan += CONV_COMPUTE_OC(p, n, out, nt); continue; }
 #endif
 #if R8_MODE == 0
         if (p->zw) SFX(conv_window_sums)(p, nt);
@@ -1458,7 +1476,7 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
         if (p->tail_n) SFX(conv_tail_inputs)(p);
 #endif
 #if defined(CONV_COMPUTE_RQ)
-        if (p->rq && !p->elt) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
+        if (conv_rq_kernels(p)) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
 #endif
         nan += CONV_COMPUTE(p, n, out, nt);
     }
@@ -2122,6 +2140,29 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
         else elt_rq_block(p, &c, a0, a1, dst, count, 1);
     }
     return 0;
+}
+
+/* The fused consumer's requantizing step (r8_conv.elt with its own elt->rq: elt_rq's arithmetic,
+ * its row `plane` or its only one) on the `count` codes the convolution has stored from `start`
+ * on in output plane `plane` (n*OC + oc), in place: the codes are its input elt_input, the other
+ * input's codes at the same place of elt_other its other one. */
+static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane, long start, long count,
+                                                              void *out) {
+    const r8_elt *e = p->elt;
+    const long row = e->planes == 1 ? 0 : plane, at = plane * p->OH * p->OW + start;
+    elt_rq_plane c;
+    for (int k = 0; k < RQ_ELT_FIELDS; k++) c.f[k] = e->rq[row * RQ_ELT_FIELDS + k];
+    const float steps = e->post[e->npost - 1].steps;
+    c.f[RQ_ELT_FIELDS] = steps;
+    c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
+    c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
+    c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
+    uint8_t *codes = (uint8_t *)out + at;
+    const uint8_t *other = (const uint8_t *)p->elt_other + at;
+    const uint8_t *a0 = p->elt_input == 0 ? codes : other, *a1 = p->elt_input == 0 ? other : codes;
+    if (c.f[13] <= 0.0f) elt_rq_block(e, &c, a0, a1, codes, count, 0);
+    else if (c.f[5] == 0.0f) elt_rq_block(e, &c, a0, a1, codes, count, 2);
+    else elt_rq_block(e, &c, a0, a1, codes, count, 1);
 }
 #endif
 

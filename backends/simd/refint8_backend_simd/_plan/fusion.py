@@ -5,9 +5,12 @@ the codes the convolution has just stored. Fused, the convolution's post-ops end
 codes it would store: rounded, saturated, NaN counted), and the consumer's step, post-ops and store
 follow in the same registers (r8simd_kernels.h ``conv_consume``); only the other input is read.
 The arithmetic is the two layers' own, in their order, so the result is bit for bit theirs.
-The pair runs the general epilogue: where either layer alone would run the requantizing kernels
-(the convolution's interleaved requantization, the consumer's ``elt_rq``) the backend declines the
-fusion (``SimdBackend.fuse``), the two kernels apart being faster.
+The pair runs the general epilogue; or, where both layers alone would run the requantizing
+kernels (the convolution's requantization after each tile or block, the consumer's ``elt_rq``) and
+the convolution's kernel can (``ConvPlan.consumes_requantizing``), those kernels: the convolution
+stores its codes and runs the consumer's own requantizing step on them in place while they are in
+L1 (``rq_consume``), the same arithmetic as the two kernels apart. Where only one of them would
+requantize, the backend declines the fusion (``SimdBackend.fuse``), the two apart being faster.
 """
 
 from __future__ import annotations
@@ -26,21 +29,28 @@ from .elementwise import elementwise_struct
 class ConvConsumerPlan(Reused):
     """``conv`` with ``consumer`` (kind 1 Int8Add, 2 Int8Multiply) fused; the convolution's output
     is the consumer's input ``link`` (0 or 1). Inputs: the convolution's, then the consumer's other
-    input (same shape as the output)."""
+    input (same shape as the output). ``requantizing``: the consumer's own plan where both run
+    their requantizing kernels (its r8_elt, with rq, then goes into the convolution's)."""
 
     takes_all_inputs = True
 
     def __init__(self, ffi: Any, conv: ConvPlan, consumer: Any, link: int, kind: int, shift: Any,
-                 scale: Any, post_ops: Sequence[Any], threads: int) -> None:
-        if conv.requantizes:
+                 scale: Any, post_ops: Sequence[Any], threads: int, requantizing: Any = None) -> None:
+        if conv.requantizes and not (requantizing is not None and requantizing.requantizes
+                                     and conv.consumes_requantizing):
             # SimdBackend.fuse declines such pairs; a channel-lane plan has no position weights
-            raise ValueError("a convolution that runs a requantizing kernel is not fused")
+            raise ValueError("a convolution that runs a requantizing kernel is fused only with "
+                             "a requantizing consumer its kernel runs")
         out_type = consumer.output_types[0]
         self.out_shape, self.out_dtype = out_type.shape, out_type.dtype
         g = conv.geometry
         p = conv.params
-        p.elt = elementwise_struct(conv.keep, ffi, consumer, kind, shift, scale, post_ops,
-                                   conv._fill_operand, g.n * g.oc, g.oh * g.ow, threads)
+        if conv.requantizes:
+            self.consumer_plan = requantizing    # keeps its r8_elt alive
+            p.elt = requantizing.params
+        else:
+            p.elt = elementwise_struct(conv.keep, ffi, consumer, kind, shift, scale, post_ops,
+                                       conv._fill_operand, g.n * g.oc, g.oh * g.ow, threads)
         p.elt_input = link
         p.elt_other = ffi.NULL
         self.conv = conv
