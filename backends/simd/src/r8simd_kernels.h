@@ -950,17 +950,23 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
     do {                                                                                                 \
         const vf steps_ = vf_set1((p)->post[(p)->npost - 1].steps), limit_ = rq_fused_limit(p);         \
         vf worst_ = vf_set1(0.0f);                                                                       \
+        /* the tile's masks, offsets and rq rows in locals: the byte stores could alias p's fields */    \
+        unsigned mask_[CONV_MR];                                                                         \
+        uint8_t *dst_[CONV_MR];                                                                          \
+        _Pragma("GCC unroll 8")                                                                          \
+        for (int i = 0; i < (MR); i++) {                                                                 \
+            mask_[i] = (p)->vmask[(d)->vb + i];                                                          \
+            dst_[i] = (d)->dst + (p)->vstart[(d)->vb + i];                                               \
+        }                                                                                                \
+        const float *q_ = (p)->rq + (d)->outer * RQ_FIELDS;                                              \
+        const long plane_ = (d)->plane;                                                                  \
         _Pragma("GCC unroll 8")                                                                          \
         for (int j = 0; j < (NR); j++) {                                                                 \
-            const float *q_ = (p)->rq + ((d)->outer + j) * RQ_FIELDS;                                    \
-            uint8_t *plane_ = (d)->dst + j * (d)->plane;                                                 \
             _Pragma("GCC unroll 8")                                                                      \
-            for (int i = 0; i < (MR); i++) {                                                             \
-                const unsigned mask_ = (p)->vmask[(d)->vb + i];                                          \
-                if (mask_)                                                                               \
-                    worst_ = rq_wider(worst_, rq_vector(p, acc[j][i], q_, plane_ + (p)->vstart[(d)->vb + i], \
-                                                        mask_, steps_, limit_, 0, ol_mode));             \
-            }                                                                                            \
+            for (int i = 0; i < (MR); i++)                                                               \
+                if (mask_[i])                                                                            \
+                    worst_ = rq_wider(worst_, rq_vector(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_, \
+                                                        mask_[i], steps_, limit_, 0, ol_mode));          \
         }                                                                                                \
         if (__builtin_expect(rq_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
     } while (0)
