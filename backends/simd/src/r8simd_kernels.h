@@ -2118,6 +2118,27 @@ R8_INLINE void elt_rq_block(const r8_elt *p, const elt_rq_plane *c, const uint8_
     }
 }
 
+/* Row `row` of e's rq table with the chain's Quantize steps, as elt_rq_block reads them. */
+R8_INLINE elt_rq_plane elt_rq_plane_of(const r8_elt *e, long row) {
+    elt_rq_plane c;
+    for (int k = 0; k < RQ_ELT_FIELDS; k++) c.f[k] = e->rq[row * RQ_ELT_FIELDS + k];
+    const float steps = e->post[e->npost - 1].steps;
+    c.f[RQ_ELT_FIELDS] = steps;
+    c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
+    c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
+    c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
+    return c;
+}
+
+/* elt_rq_block with the plane's chain: op by op where it has no folded one (limit 13 <= 0), else
+ * folded, with ol 0 straight to the integer codes. */
+R8_INLINE void elt_rq_plane_block(const r8_elt *e, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
+                                  uint8_t *dst, long count) {
+    if (c->f[13] <= 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 0);
+    else if (c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2);
+    else elt_rq_block(e, c, a0, a1, dst, count, 1);
+}
+
 /* r8_elt with its requantization chain (r8_elt.rq): per vector of codes the general kernel's
  * operations with the plane's operands as broadcast scalars, or the folded chain where the plane
  * allows it; a group of PB vectors with a lane near a midpoint has those vectors recomputed
@@ -2127,23 +2148,13 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
     const long blk = (long)CHV * VL;
     const long nblk = (p->plane + blk - 1) / blk;
     const long items = p->planes * nblk;
-    const float steps = p->post[p->npost - 1].steps;
 #pragma omp parallel for schedule(static) num_threads(nt) if (elt_parallel(p, nt, items))
     for (long it = 0; it < items; it++) {
         const long pl = it / nblk, i0 = it % nblk * blk;
         const long base = pl * p->plane + i0;
-        const long count = R8_MIN(blk, p->plane - i0);
-        elt_rq_plane c;
-        for (int k = 0; k < RQ_ELT_FIELDS; k++) c.f[k] = p->rq[pl * RQ_ELT_FIELDS + k];
-        c.f[RQ_ELT_FIELDS] = steps;
-        c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
-        c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
-        c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
-        const uint8_t *a0 = (const uint8_t *)in0 + base, *a1 = (const uint8_t *)in1 + base;
-        uint8_t *dst = (uint8_t *)out + base;
-        if (c.f[13] <= 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 0);
-        else if (c.f[5] == 0.0f) elt_rq_block(p, &c, a0, a1, dst, count, 2);
-        else elt_rq_block(p, &c, a0, a1, dst, count, 1);
+        const elt_rq_plane c = elt_rq_plane_of(p, pl);
+        elt_rq_plane_block(p, &c, (const uint8_t *)in0 + base, (const uint8_t *)in1 + base, (uint8_t *)out + base,
+                           R8_MIN(blk, p->plane - i0));
     }
     return 0;
 }
@@ -2155,20 +2166,11 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane, long start, long count,
                                                               void *out) {
     const r8_elt *e = p->elt;
-    const long row = e->planes == 1 ? 0 : plane, at = plane * p->OH * p->OW + start;
-    elt_rq_plane c;
-    for (int k = 0; k < RQ_ELT_FIELDS; k++) c.f[k] = e->rq[row * RQ_ELT_FIELDS + k];
-    const float steps = e->post[e->npost - 1].steps;
-    c.f[RQ_ELT_FIELDS] = steps;
-    c.h = vf_set1(c.f[0]), c.r = vf_set1(c.f[1]), c.s = vf_set1(c.f[2]), c.il = vf_set1(c.f[3]);
-    c.m = vf_set1(c.f[4]), c.ol = vf_set1(c.f[5]), c.steps = vf_set1(steps), c.limit = rq_limit(steps);
-    c.A = vf_set1(c.f[10]), c.B = vf_set1(c.f[11]), c.C = vf_set1(c.f[12]), c.fold_limit = vf_set1(c.f[13]);
+    const long at = plane * p->OH * p->OW + start;
+    const elt_rq_plane c = elt_rq_plane_of(e, e->planes == 1 ? 0 : plane);
     uint8_t *codes = (uint8_t *)out + at;
     const uint8_t *other = (const uint8_t *)p->elt_other + at;
-    const uint8_t *a0 = p->elt_input == 0 ? codes : other, *a1 = p->elt_input == 0 ? other : codes;
-    if (c.f[13] <= 0.0f) elt_rq_block(e, &c, a0, a1, codes, count, 0);
-    else if (c.f[5] == 0.0f) elt_rq_block(e, &c, a0, a1, codes, count, 2);
-    else elt_rq_block(e, &c, a0, a1, codes, count, 1);
+    elt_rq_plane_block(e, &c, p->elt_input == 0 ? codes : other, p->elt_input == 0 ? other : codes, codes, count);
 }
 #endif
 
