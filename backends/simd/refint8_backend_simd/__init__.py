@@ -181,8 +181,8 @@ class SimdBackend(Backend):
 
         conv = self._kept_or_new_plan(producer, _plan)
         alone = self._kept_or_new_plan(consumer, _plan)
-        both_requantize = (conv is not None and alone is not None and conv.requantizes
-                           and alone.requantizes and conv.consumes_requantizing)
+        both_requantize = (conv is not None and alone is not None and alone.requantizes
+                           and conv.consumes_requantizing)
         declined = conv is None or alone is None or (
             not both_requantize and (conv.requantizes or alone.requantizes))
         for node, plan in ((producer, conv), (consumer, alone)):

@@ -127,8 +127,9 @@ typedef struct {
      * bits in the float slot) for the addition to the codes: rq_vector
      * takes rint(min(steps, max(0, fma(acc, A, B)))) as the code where its distance from a
      * midpoint leaves room for the chain's and its own rounding errors (rq_near_limit below;
-     * _plan/fused_requantization.py). NULL with a fused consumer (elt): the pair runs
-     * the general epilogue. */
+     * _plan/fused_requantization.py). With a fused consumer (elt) it stays set only where the
+     * consumer requantizes too (its step then runs in place, rq_consume); otherwise it is NULL and
+     * the pair runs the general epilogue. */
     const float *rq;
     float rq_near_limit;   /* a lane whose fused value lies at least this far from its integer (a
                           midpoint's neighbourhood) is recomputed op by op (rq_vector_exact) */

@@ -1138,8 +1138,8 @@ static void SFX(conv_tail_inputs)(const r8_conv *p) {
 
 /* Block ob of group g of the tail: sums[m][j] (tail position m, channel j of the block, comp
  * included) placed at the position's lane of one vector per channel (0 elsewhere), then each
- * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where r8_conv.rq is set, else
- * the general one. */
+ * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where the requantizing kernels
+ * run (conv_rq_kernels), else the general one. */
 static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t sums[][CONV_NR], void *out) {
     const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
     int32_t raw[CONV_NR][VL] __attribute__((aligned(64)));
@@ -1388,6 +1388,15 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     const char *next, *next_end;   /* the item's share of the next step's weights, if any */
     pf_next_share(p, it, split->items, split->solo, &next, &next_end);
     pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck);
+    /* The item's outputs, [first, stop) of each plane, for a fused consumer (rq_consume): those of
+     * its first and last vectors with valid lanes (one past the plane holds none: vstart 0). */
+    long first = 0, stop = 0;
+    if (p->elt) {
+        int a = v0, b = w.last && p->tail_n ? p->nvec - 1 : v0 + len - 1;
+        while (a <= b && !p->vmask[a]) a++;
+        while (b >= a && !p->vmask[b]) b--;
+        if (a <= b) first = p->vstart[a], stop = p->vstart[b] + __builtin_popcount(p->vmask[b]);
+    }
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
@@ -1401,13 +1410,8 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
             vb += mr;
         }
         if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
-        if (p->elt) {   /* the fused consumer on the block's codes, still in L1: the item's outputs */
-            int a = v0, b = w.last && p->tail_n ? p->nvec - 1 : v0 + len - 1;   /* (a vector past */
-            while (a <= b && !p->vmask[a]) a++;                                 /* the plane holds */
-            while (b >= a && !p->vmask[b]) b--;                                 /* none: vstart 0) */
-            const long first = a <= b ? p->vstart[a] : 0, stop = a <= b ? p->vstart[b] + __builtin_popcount(p->vmask[b]) : 0;
-            for (int j = 0; j < nr && stop > first; j++) RQ_CONSUME(p, outer + j, first, stop - first, out);
-        }
+        for (int j = 0; j < nr && stop > first; j++)   /* the block's codes, still in L1 */
+            RQ_CONSUME(p, outer + j, first, stop - first, out);
     }
 }
 
