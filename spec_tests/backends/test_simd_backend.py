@@ -526,6 +526,52 @@ def test_interleaved_requantization_equals_reference(case):
         assert plan.params.rq_ol_flip == (not ol_zero and bool(np.all(quantize.output_low == -128))), variant
 
 
+@pytest.mark.parametrize("element_type", ["u8", "i8"])
+def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_range(element_type):
+    # acc = q0 - q1 in -255 .. 255, y = 2 acc, and a 256-level Quantize over [0, 255]: the level is y
+    # itself (an integer), clamped to 0 .. 255, and the code that level (u8) or the level - 128
+    # (i8). Whole vectors (a 4 x 64 plane, 1x1): the AVX-512 kernels leave the clamp to the
+    # saturation of their packs (r8_conv.rq_saturate, rq_level, rq_store_levels), levels running
+    # from -510 to 510 here
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 256, size=(1, 2, 4, 64)).astype(np.uint8)
+    oc = 40
+    weights = np.zeros((oc, 2, 1, 1), np.int8)
+    weights[:, 0], weights[:, 1] = 1, -1
+    low = np.float32(0 if element_type == "u8" else -128)
+    chain = (Multiply(np.float32(2)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(255), low, low + np.float32(255), 256, element_type=element_type))
+    node = conv(q, weights, post_ops=chain)
+    level = np.clip(2 * (q[:, 0].astype(np.int32) - q[:, 1].astype(np.int32)), 0, 255)
+    expected = np.broadcast_to((level + int(low))[:, None], (1, oc, 4, 64)).astype(
+        np.uint8 if element_type == "u8" else np.int8)
+    assert (level == 0).any() and (level == 255).any()
+    check_all_variants(node, [q], expected)
+    for variant in INTERLEAVED:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.params.rq_saturate == 1, variant
+
+
+def test_a_multiply_whose_levels_could_reach_two_to_the_31_keeps_the_clamps():
+    # Multiply(2^24) on sums up to 9 * 255 * 128: the unclamped level could pass 2^31, where
+    # vcvtps2dq gives INT_MIN and the packs would store 0 for 255. Codes: 255 for a positive sum,
+    # 0 for a zero one (the level is 2^24 * acc, clamped)
+    q = np.zeros((1, 9, 2, 32), np.uint8)
+    q[0, :, 0, :5] = 255
+    q[0, 0, 1, 7] = 1
+    weights = np.ones((3, 9, 1, 1), np.int8) * 127
+    chain = (Multiply(np.float32(2.0**24)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain)
+    expected = np.zeros((1, 3, 2, 32), np.uint8)
+    expected[0, :, 0, :5] = 255
+    expected[0, :, 1, 7] = 255
+    check_all_variants(node, [q], expected)
+    for variant in INTERLEAVED:
+        plan = backend(variant).kernel(node).run.plan
+        assert plan.params.rq != plan.ffi.NULL and plan.params.rq_saturate == 0, variant
+
+
 @given(conv_cases(chains=requantization_chains, weight_zero_points=False))
 def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
     # r8_conv.rq_interleave (set for AMD CPUs) only moves the requantization of a tile between the

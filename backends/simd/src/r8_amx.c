@@ -54,7 +54,6 @@ static void emu_load(int t, const void *p, long stride) {
 static void emu_store(int t, void *p, long stride) {
     for (int r = 0; r < emu_t[t].rows; r++) memcpy((uint8_t *)p + r * stride, emu_t[t].d[r], emu_t[t].colsb);
 }
-static void emu_zero(int t) { memset(emu_t[t].d, 0, sizeof emu_t[t].d); }
 /* TDPBSUD: C[m][n] += sum_k sum_i s8(A[m][4k+i]) * u8(B[k][4n+i]) */
 static void emu_dpbsud(int c, int a, int b) {
     emu_tile *C = &emu_t[c], *A = &emu_t[a], *B = &emu_t[b];
@@ -70,7 +69,6 @@ static void emu_dpbsud(int c, int a, int b) {
 #define TILE_CONFIG(c) emu_config(c)
 #define TILE_LOAD(t, p, s) emu_load(t, p, s)
 #define TILE_STORE(t, p, s) emu_store(t, p, s)
-#define TILE_ZERO(t) emu_zero(t)
 #define TILE_DPBSUD(c, a, b) emu_dpbsud(c, a, b)
 #define TILE_DPBUSD(c, a, b) emu_dpbsud(c, a, b)
 #define TILE_RELEASE() ((void)0)
@@ -155,7 +153,7 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
 
 /* A finished block waiting for its requantization (r8_conv.rq), done channel by channel between
  * the tile steps of the next block: output channel j's sums at blk + j*AMX_BLK (two vectors,
- * comp[oc] not yet added), ocs channels from oc0 (rq fields q, comp, output planes from dst) x the
+ * comp[oc] included), ocs channels from oc0 (rq fields q, output planes from dst) x the
  * block's vectors (vector i's lanes mask[i], 0 for a vector past the last, stored from at[i] in the
  * plane); channel j the next;
  * near: bit j set where a lane of channel j came near a midpoint (about a fifth of ResNet-50's
@@ -163,7 +161,6 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
 typedef struct {
     const int32_t *blk;
     const float *q;
-    const int32_t *comp;
     uint8_t *dst;
     long plane;
     unsigned mask[2];
@@ -175,30 +172,46 @@ typedef struct {
 R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int n, int oc0, int ocs, int vb,
                            int nvb) {
     const long outer = (long)n * p->OC + oc0, plane = (long)p->OH * p->OW;
-    amx_rq r = {blk, p->rq + outer * RQ_FIELDS, p->comp + oc0, (uint8_t *)out + outer * plane, plane,
+    amx_rq r = {blk, p->rq + outer * RQ_FIELDS, (uint8_t *)out + outer * plane, plane,
                 {p->vmask[vb], nvb > 1 ? p->vmask[vb + 1] : 0u}, {p->vstart[vb], nvb > 1 ? p->vstart[vb + 1] : 0},
                 ocs, 0, 0u};
     return r;
 }
 
 /* The next `count` channels of r (fewer if it has fewer left): rq_vector on each of their vectors,
- * the fused chain; checked and ol_mode: literals (rq_vector's). An
- * unchecked channel with a lane near a midpoint gets its bit in r->near. */
+ * the fused chain; checked and ol_mode: literals (rq_vector's). An unchecked channel with a lane
+ * near a midpoint gets its bit in r->near. ol_mode 3 and 4 on a block of two whole vectors that
+ * follow each other: rq_level unclamped, rq_store_levels (ResNet-50's 64 -> 256 and 128 -> 512
+ * 1x1 layers 0.83-0.88x the time, the stem 0.93x). */
 R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
                                const int ol_mode) {
     const int end = R8_MIN(r->ocs, r->j + count);
     const unsigned m0 = r->mask[0], m1 = r->mask[1];
     uint8_t *dst0 = r->dst + r->at[0], *dst1 = r->dst + r->at[1];
     uint32_t near = r->near;
+    if (ol_mode >= 3 && !checked && m0 == VM_FULL && m1 == VM_FULL && dst1 == dst0 + VL) {
+        for (int j = r->j; j < end; j++) {   /* a whole block: its levels saturated by their packs */
+            const float *q = r->q + j * RQ_FIELDS;
+            const int32_t *row = r->blk + j * AMX_BLK;
+            vi level[2];
+            vf gap0, gap1;
+            level[0] = rq_level(vi_load(row), q, steps, 1, &gap0);
+            level[1] = rq_level(vi_load(row + VL), q, steps, 1, &gap1);
+            rq_store_levels(dst0 + j * r->plane, level, 2, ol_mode == 4);
+            near |= (uint32_t)rq_near(rq_wider(gap0, gap1), limit) << j;
+        }
+        if (end > r->j) r->j = end;
+        r->near = near;
+        return;
+    }
     for (int j = r->j; j < end; j++) {
-        const vi comp = vi_set1(r->comp[j]);
         const float *q = r->q + j * RQ_FIELDS;
         const int32_t *row = r->blk + j * AMX_BLK;
         const long off = j * r->plane;
         vf wide = vf_set1(0.0f);
-        if (m0) wide = rq_vector(p, vi_add(vi_load(row), comp), q, dst0 + off, m0, steps, limit, checked, ol_mode);
-        if (m1) wide = rq_wider(wide, rq_vector(p, vi_add(vi_load(row + VL), comp), q, dst1 + off, m1, steps,
-                                                limit, checked, ol_mode));
+        if (m0) wide = rq_vector(p, vi_load(row), q, dst0 + off, m0, steps, limit, checked, ol_mode);
+        if (m1) wide = rq_wider(wide, rq_vector(p, vi_load(row + VL), q, dst1 + off, m1, steps, limit, checked,
+                                                ol_mode));
         if (!checked) near |= (uint32_t)rq_near(wide, limit) << j;
     }
     if (end > r->j) r->j = end;
@@ -239,16 +252,26 @@ R8_INLINE void amx_configure(int kc) {
  * fused consumer, a block is requantized while the tiles of the next one accumulate (the vector
  * units idle beside the tile unit otherwise: amx_rq_channels after each tile step), from one of two
  * alternating buffers; else the general epilogue runs on each block as it is stored. ol_mode:
- * rq_vector's literal (1 for r8_conv.rq_ol_zero, 2 for r8_conv.rq_ol_flip, else 0). */
+ * rq_vector's literal (1 for r8_conv.rq_ol_zero, 2 for r8_conv.rq_ol_flip, else 0; 3 and 4 for
+ * those with r8_conv.rq_saturate: a whole block's levels are stored by rq_store_levels). */
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
+
+/* comp[oc] of the output-channel block's channels oc0 .. oc0 + ocs - 1, each in a row of 16 int32
+ * (0 past ocs): the accumulator tiles start from them (TILE_LOAD), as the VNNI kernels' accumulators
+ * start from comp, so that the requantization has one addition a vector less (its vector work
+ * bounds the layers of small K, e.g. ResNet-50's 64 -> 256 1x1 one). */
+R8_INLINE void amx_comp_rows(const r8_conv *p, int oc0, int ocs, int32_t rows[32][16]) {
+    for (int j = 0; j < 32; j++) vi_store(rows[j], vi_set1(j < ocs ? p->comp[oc0 + j] : 0));
+}
 
 /* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
  * the previous block requantized between its tile steps (rq, ol_mode: literals). The input cells:
  * the group's phase planes from base, ppos positions each, the block's first at position v0.
- * next_w (or NULL): the next block's weights, prefetched step by step alongside. */
+ * next_w (or NULL): the next block's weights, prefetched step by step alongside. comp: the
+ * block's amx_comp_rows. */
 R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb, const uint8_t *base,
                         long ppos, long v0, int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur,
-                        const int8_t *next_w, const int rq, const int ol_mode) {
+                        const int8_t *next_w, int32_t comp[32][16], const int rq, const int ol_mode) {
     const int kc = p->kc, nch = p->ck / kc;
     const int nob = (p->OCg + 31) / 32;
     const long asz = 16L * kc * 4;
@@ -257,8 +280,11 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
     const vf steps = vf_set1(fsteps), limit = rq_fused_limit(p);
     const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
     const int8_t *wa = (const int8_t *)p->w + (long)(g * nob + ob) * p->ntaps * nch * 2 * asz;
-    const int per = rq ? (prev->ocs - prev->j + ksteps - 1) / ksteps : 0;   /* channels a step */
-    TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
+    /* the previous block's channels spread over the tile steps and the stores of the tiles, whose
+     * share runs after them (amx_rq_finish): with the whole share before the stores (K = 64: one
+     * tile step), each block's stores waited for it; ResNet-50's layers 0.9-1.0x the time */
+    const int per = rq ? (prev->ocs - prev->j + ksteps) / (ksteps + 1) : 0;   /* channels a step */
+    TILE_LOAD(0, comp[0], 64); TILE_LOAD(1, comp[0], 64); TILE_LOAD(2, comp[16], 64); TILE_LOAD(3, comp[16], 64);
     for (int t = 0; t < p->ntaps; t++) {
         const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
         for (int ch = 0; ch < nch; ch++) {
@@ -279,7 +305,6 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
             if (rq) amx_rq_channels(p, prev, per, steps, limit, 0, ol_mode);
         }
     }
-    if (rq) amx_rq_finish(p, prev, steps, limit, ol_mode);
     int32_t (*b)[AMX_BLK] = blk[*cur];
     const long stride = AMX_BLK * 4;   /* bytes between output-channel rows of the buffer */
     TILE_STORE(0, &b[0][0], stride);
@@ -287,11 +312,12 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
     TILE_STORE(2, &b[16][0], stride);
     TILE_STORE(3, &b[16][16], stride);
     if (rq) {
+        amx_rq_finish(p, prev, steps, limit, ol_mode);
         *prev = amx_rq_of(p, b[0], out, n, oc0, ocs, vb, nvb);
         *cur ^= 1;
         return 0;
     }
-    return SFX(conv_epilogue)(p, n, g, oc0, ocs, vb, nvb, b[0], AMX_BLK, 1, out);
+    return SFX(conv_epilogue)(p, n, g, oc0, ocs, vb, nvb, b[0], AMX_BLK, 0, out);
 }
 
 /* Whether the work items on nt threads go by chunks of positions first (and the planes are packed
@@ -326,11 +352,14 @@ R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *ce
     const long cp = (long)AMX_CHV * VL, v0 = it * cp;
     const int vb0 = (int)(it * AMX_CHV), nv = R8_MIN(AMX_CHV, p->nvec - vb0);
     int nan = 0;
+    int32_t comp[32][16] __attribute__((aligned(64)));
     amx_pack_im2col_chunk(p, img, v0, R8_MIN(v0 + cp, (long)p->OH * p->OW), cells, cp);
-    for (int ob = 0; ob < nob; ob++)
+    for (int ob = 0; ob < nob; ob++) {
+        amx_comp_rows(p, ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
         for (int pb = 0; pb < nv; pb += 2)
             nan += amx_block(p, n, out, 0, ob, vb0 + pb, R8_MIN(2, nv - pb), (const uint8_t *)cells, cp,
-                             (long)pb * VL, blk, prev, cur, NULL, rq, ol_mode);
+                             (long)pb * VL, blk, prev, cur, NULL, comp, rq, ol_mode);
+    }
     return nan;
 }
 
@@ -364,9 +393,11 @@ R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, lo
     const long block_weights = (long)p->ntaps * p->ck * 4 * 32;
     const int8_t *next_w = !by_positions && chunk == nchunk - 1 && ob + 1 < nob
                                ? (const int8_t *)p->w + (long)(g * nob + ob + 1) * block_weights : NULL;
+    int32_t comp[32][16] __attribute__((aligned(64)));
+    amx_comp_rows(p, g * p->OCg + ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
     for (int pb = 0; pb < nv; pb += 2)
         nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), base, ppos, (long)(vb0 + pb) * VL, blk, prev,
-                         cur, pb == 0 ? next_w : NULL, rq, ol_mode);
+                         cur, pb == 0 ? next_w : NULL, comp, rq, ol_mode);
     return nan;
 }
 
@@ -401,6 +432,8 @@ static int amx_run(const r8_conv *p, const uint8_t *img, int n, void *out, int n
         int cur = 0;
         uint32_t *cells = img ? (uint32_t *)p->scratch + (long)omp_get_thread_num() * p->ck * AMX_CHV * VL : NULL;
         if (!rq) AMX_ITEMS(0, 0);
+        else if (p->rq_ol_zero && p->rq_saturate) AMX_ITEMS(1, 3);
+        else if (p->rq_ol_flip && p->rq_saturate) AMX_ITEMS(1, 4);
         else if (p->rq_ol_zero) AMX_ITEMS(1, 1);
         else if (p->rq_ol_flip) AMX_ITEMS(1, 2);
         else AMX_ITEMS(1, 0);

@@ -136,6 +136,9 @@ typedef struct {
     int rq_ol_zero;    /* every rq ol (k 3) is 0: the code is stored as it is */
     int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
                           stores the code's byte with its top bit flipped instead of adding ol */
+    int rq_saturate;   /* the rq steps are 255 and every fma(acc, A, B) the layer can reach lies below
+                          2^31: with rq_ol_zero or rq_ol_flip, whole tiles and blocks leave the
+                          clamp to 0 .. 255 to their saturating packs (r8simd_kernels.h rq_level) */
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside
                           vpdpbusd); 0, from its accumulators in registers once its dot products

@@ -207,10 +207,16 @@ R8_INLINE int store_result(void *out, long index, vf y, unsigned mask, int out_t
  * bytes at src (the inverse of the stores' compress: lane order, no gaps); other lanes 0. */
 R8_INLINE vf load_codes(const uint8_t *src, unsigned mask, int type) {
     if (mask == VM_FULL) return type == 2 ? vf_load_i8(src) : vf_load_u8(src);
+#if defined(R8_ZMM)   /* the stored codes' bytes into the lanes of mask (vpexpandd) */
+    const __m128i b = _mm_maskz_loadu_epi8((__mmask16)((1u << __builtin_popcount(mask)) - 1u), src);
+    const vi v = type == 2 ? _mm512_cvtepi8_epi32(b) : _mm512_cvtepu8_epi32(b);
+    return _mm512_cvtepi32_ps(_mm512_maskz_expand_epi32((__mmask16)mask, v));
+#else
     uint8_t tmp[16] __attribute__((aligned(16))) = {0};
     for (int i = 0, k = 0; i < VL; i++)
         if (mask >> i & 1u) tmp[i] = src[k++];
     return type == 2 ? vf_load_i8(tmp) : vf_load_u8(tmp);
+#endif
 }
 
 /* What an elementwise layer's own step reads, copied out of its r8_elt once per kernel call: the
@@ -779,12 +785,13 @@ R8_INLINE int32_t rq_ol_int(const float *q) {
  * ol is -128 (r8_conv.rq_ol_flip, i8 codes: the code's byte with its top bit flipped, the code
  * being 0..steps <= 255), 0: ol added as an integer (rq_ol_int). Replaced the op-by-op chain (four operations
  * more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x the time on AMX. */
+R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap);
+
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
-                       vf limit, const int checked, const int ol_mode) {
-    const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[8]), vf_set1(q[9]));    /* acc*A + B, rounded once */
-    const vf x = vf_min(steps, vf_max(vf_set1(0.0f), v));
-    const vi code = _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const vf gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* x - rint(x), exact */
+                       vf limit, const int checked, int ol_mode) {
+    if (ol_mode >= 3) ol_mode -= 2;   /* (rq_store_levels' modes, one vector at a time) */
+    vf gap;
+    const vi code = rq_level(acc, q, steps, 0, &gap);
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
         SFX(rq_vector_exact)(p, acc, q, dst, mask);
         return gap;
@@ -793,6 +800,46 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, u
     else if (ol_mode == 1) store_code_ints(dst, code, mask);
     else store_code_ints(dst, vi_add(code, vi_set1(rq_ol_int(q))), mask);
     return gap;
+}
+
+/* rq_vector's level rint(x) of accumulators acc, its gap x - rint(x) into *gap. saturated 0: x is
+ * min(steps, max(0, fma(acc, A, B))). saturated 1 (r8_conv.rq_saturate: steps 255, and
+ * fma(acc, A, B) below 2^31 for every acc the layer can sum): x is fma(acc, A, B) itself, the
+ * caller's stores saturating the level to 0 .. 255 (rq_store_levels), which is the clamp's code:
+ * below -0.5 the level is negative (or the conversion's INT_MIN), above 255.5 at least 256; x on
+ * (-0.5, 0) or (255, 255.5] rounds to the clamp's code too. A lane outside 0 .. 255 has the gap of
+ * its unclamped x (one in about 4000 reaches a near-midpoint limit: its vector is done again,
+ * checked, for nothing), every other lane rq_vector's. */
+R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap) {
+    const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[8]), vf_set1(q[9]));    /* acc*A + B, rounded once */
+    const vf x = saturated ? v : vf_min(steps, vf_max(vf_set1(0.0f), v));
+    *gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* x - rint(x), exact */
+    return _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
+/* n (2 or 4) vectors of levels of one plane that follow each other (c[i] from dst + i*VL on),
+ * saturated to 0 .. 255 as they are packed (vpackusdw, vpackuswb: a dword below 0 gives 0, above
+ * 255 gives 255), in lane order (vpermd), flip: their top bits flipped (ol -128, i8 codes). Four
+ * operations for four vectors where each vector took a clamp, a minimum and a two-operation
+ * vpmovdb. */
+/* after the packs, 128-bit lane k holds dword k of each vector's bytes, vector by vector; then the
+ * top bits to flip. Read from memory at each use (volatile): as constants the compiler kept them in
+ * registers across the whole kernel, and the tile loop of ResNet-50's 7x7 stem then spilled its
+ * tap pointers (1.2x the time). */
+static const int32_t rq_pack_order[16] __attribute__((aligned(64))) = {0, 4, 8, 12, 1, 5, 9, 13,
+                                                                        2, 6, 10, 14, 3, 7, 11, 15};
+static const uint32_t rq_top_bits[16] __attribute__((aligned(64))) = {
+    0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u,
+    0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u};
+
+R8_INLINE void rq_store_levels(uint8_t *dst, const vi *c, const int n, const int flip) {
+    const vi order = *(const volatile vi *)rq_pack_order;
+    const vi words01 = _mm512_packus_epi32(c[0], c[1]);
+    const vi words23 = n == 4 ? _mm512_packus_epi32(c[2], c[3]) : words01;
+    const vi bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(words01, words23));
+    const vi flipped = flip ? _mm512_xor_si512(bytes, *(const volatile vi *)rq_top_bits) : bytes;
+    if (n == 4) _mm512_storeu_si512(dst, flipped);
+    else _mm256_storeu_si256((__m256i *)dst, _mm512_castsi512_si256(flipped));
 }
 
 /* The near-midpoint limit of the convolution's fused requantization (rq_vector) in every lane. */
@@ -945,7 +992,13 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
 }
 
 /* Requantize a finished tile's MR x NR accumulators in registers (rq_vector, unchecked; ol_mode a
- * literal), the largest gap kept: where it reaches the limit, the tile again from raw, checked. */
+ * literal), the largest gap kept: where it reaches the limit, the tile again from raw, checked.
+ * A tile of whole vectors that follow each other in the planes (every 1x1 layer's but at a plane's
+ * end) stores from one address with the full mask as a literal: the lane masks, their tests and
+ * one address per vector took registers the compiler then spilled (ResNet-50's 64 -> 256 and
+ * 128 -> 512 1x1 layers 0.93-0.94x the time, the 256 -> 64 one 0.97x). */
+#define RQ_DIRECT_VECTOR(p, acc, q, dst, mask, steps, limit, worst, ol_mode) \
+    worst = rq_wider(worst, rq_vector(p, acc, q, dst, mask, steps, limit, 0, ol_mode))
 #define RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode)                                          \
     do {                                                                                                 \
         const vf steps_ = vf_set1((p)->post[(p)->npost - 1].steps), limit_ = rq_fused_limit(p);         \
@@ -953,20 +1006,42 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
         /* the tile's masks, offsets and rq rows in locals: the byte stores could alias p's fields */    \
         unsigned mask_[CONV_MR];                                                                         \
         uint8_t *dst_[CONV_MR];                                                                          \
+        int whole_ = 1;                                                                                  \
         _Pragma("GCC unroll 8")                                                                          \
         for (int i = 0; i < (MR); i++) {                                                                 \
             mask_[i] = (p)->vmask[(d)->vb + i];                                                          \
             dst_[i] = (d)->dst + (p)->vstart[(d)->vb + i];                                               \
+            whole_ &= mask_[i] == VM_FULL && dst_[i] == dst_[0] + i * VL;                                \
         }                                                                                                \
         const float *q_ = (p)->rq + (d)->outer * RQ_FIELDS;                                              \
         const long plane_ = (d)->plane;                                                                  \
-        _Pragma("GCC unroll 8")                                                                          \
-        for (int j = 0; j < (NR); j++) {                                                                 \
+        if (whole_ && (ol_mode) >= 3 && ((MR) == 4 || (MR) == 2)) {                                     \
             _Pragma("GCC unroll 8")                                                                      \
-            for (int i = 0; i < (MR); i++)                                                               \
-                if (mask_[i])                                                                            \
-                    worst_ = rq_wider(worst_, rq_vector(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_, \
-                                                        mask_[i], steps_, limit_, 0, ol_mode));          \
+            for (int j = 0; j < (NR); j++) {                                                             \
+                vi level_[CONV_MR];                                                                      \
+                _Pragma("GCC unroll 8")                                                                  \
+                for (int i = 0; i < (MR); i++) {                                                         \
+                    vf gap_;                                                                             \
+                    level_[i] = rq_level(acc[j][i], q_ + j * RQ_FIELDS, steps_, 1, &gap_);               \
+                    worst_ = rq_wider(worst_, gap_);                                                     \
+                }                                                                                        \
+                rq_store_levels(dst_[0] + j * plane_, level_, MR, (ol_mode) == 4);                       \
+            }                                                                                            \
+        } else if (whole_) {                                                                             \
+            _Pragma("GCC unroll 8")                                                                      \
+            for (int j = 0; j < (NR); j++)                                                               \
+                _Pragma("GCC unroll 8")                                                                  \
+                for (int i = 0; i < (MR); i++)                                                           \
+                    RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[0] + j * plane_ + i * VL,    \
+                                     VM_FULL, steps_, limit_, worst_, ol_mode);                          \
+        } else {                                                                                         \
+            _Pragma("GCC unroll 8")                                                                      \
+            for (int j = 0; j < (NR); j++)                                                               \
+                _Pragma("GCC unroll 8")                                                                  \
+                for (int i = 0; i < (MR); i++)                                                           \
+                    if (mask_[i])                                                                        \
+                        RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_,         \
+                                         mask_[i], steps_, limit_, worst_, ol_mode);                     \
         }                                                                                                \
         if (__builtin_expect(rq_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
     } while (0)
@@ -1436,7 +1511,14 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
     if (p->rq_interleave && !p->elt) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
-    else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
+    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1) {   /* rq_store_levels */
+        const int mode = p->rq_ol_zero ? 3 : 4;
+        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
+        for (long it = 0; it < split.items; it++) {
+            if (mode == 3) conv_direct_item(p, &split, it, n, out, 3);
+            else conv_direct_item(p, &split, it, n, out, 4);
+        }
+    } else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)

@@ -388,7 +388,8 @@ class ConvPlan(Reused):
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
-        codes). ``interleave`` (an AMD CPU): rq_interleave, the requantization between the next
+        codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
+        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU): rq_interleave, the requantization between the next
         tile's input-channel steps; elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
@@ -407,6 +408,11 @@ class ConvPlan(Reused):
         p.rq_near_limit = limit
         p.rq_ol_zero = int(not np.any(table[:, 3]))                                        # ol
         p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 3] == -128)))      # i8 codes
+        # |acc| <= K * 255 * 128 (|q - za| <= 255, weights s8 without zero points): fma(acc, A, B)
+        # stays far below 2^31, where the conversion of the unclamped value would give INT_MIN
+        most = geo.cg * geo.kh * geo.kw * 255.0 * 128.0
+        p.rq_saturate = int(p.post[p.npost - 1].steps == 255
+                            and bool(np.all(np.abs(a.astype(np.float64)) * most + np.abs(b) < 2.0**30)))
         p.rq_interleave = int(interleave)
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
