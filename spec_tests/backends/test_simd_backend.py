@@ -370,6 +370,32 @@ def eltwise_requantization_cases(draw):
     return make_node(kind, params, attrs, name="elt"), inputs
 
 
+def test_the_folded_chain_keeps_its_clamp_unless_the_stores_saturation_gives_the_same_codes():
+    # r8_elt.rq field 14 (elt_rq_folded_levels): the level rint(a*A + b*B + C) is left to the
+    # stores' saturation only on a folded chain with 256 levels and ol 0; a 16-level Quantize
+    # (codes 0 .. 15) or ol -128 (i8) keep the clamp, and a Multiply of 2^23 (u up to 2^38) has no
+    # folded chain at all (float32's error there exceeds any near-midpoint limit); every code is
+    # the reference's either way
+    rng = np.random.default_rng(9)
+    shape = [1, 2, 4, 40]
+    q = [rng.integers(0, 256, size=shape).astype(np.uint8) for _ in range(2)]
+    cases = [(256, 0.0, 0.05, 1), (16, 0.0, 0.05, 0), (256, -128.0, 0.05, 0), (256, 0.0, 2.0**23, 0)]
+    for levels, low, s, expected in cases:
+        node = make_node("Int8Add", [opset.parameter(shape, "u8", name="a"), opset.parameter(shape, "u8", name="b")],
+                         {"full_shift": np.float32(3), "full_scale": np.float32(0.5),
+                          "post_ops": (Multiply(np.float32(s)), Quantize(
+                              np.float32(-1), np.float32(9), np.float32(low), np.float32(low + levels - 1), levels,
+                              element_type="u8" if low == 0 else "i8"))}, name="add")
+        (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *q)
+        for variant in INTERLEAVED:
+            kernel = backend(variant).kernel(node)
+            plan = kernel.run.plan
+            rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32).reshape(-1, 15)
+            assert plan.requantizes and (rq[:, 14] == expected).all(), (variant, levels, low, s)
+            (got,) = kernel.run(q)
+            assert np.array_equal(got, reference), (variant, levels, low, s)
+
+
 def test_folded_elementwise_requantization_on_every_pair_of_codes():
     # elt_rq folds an Int8Add's chain (d = a - h, p = d*r, e = p + b, y = e*s, then (y - il)*m)
     # into two fused multiply-adds whose value can fall on the other side of a midpoint than the
@@ -399,8 +425,12 @@ def test_folded_elementwise_requantization_on_every_pair_of_codes():
                 (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *inputs)
                 for variant in INTERLEAVED:
                     plan = backend(variant).kernel(node).run.plan
-                    rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 14 * 4), np.float32)
-                    assert plan.requantizes and (rq.reshape(plan.planes, 14)[:, 13] > 0.25).all(), variant
+                    rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32)
+                    rq = rq.reshape(plan.planes, 15)
+                    assert plan.requantizes and (rq[:, 13] > 0.25).all(), variant
+                    # 256 levels, ol 0: the folded chain's clamp left to the stores' saturation
+                    # (elt_rq_folded_levels), levels of u running far outside 0 .. 255 here
+                    assert (rq[:, 14] == 1).all(), variant
                     (got,) = backend(variant).kernel(node).run(inputs)
                     assert np.array_equal(got, reference), (variant, h, dtype, channels)
 

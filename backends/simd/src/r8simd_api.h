@@ -53,10 +53,11 @@ typedef struct {
     /* The requantization chain on codes (r8simd_kernels.h elt_rq) or NULL: set by
      * _plan/elementwise.py where both inputs are u8/i8 codes, h and r are constant over each plane,
      * and the post-ops are exactly Multiply, reciprocal Quantize (type 8) with such operands, codes
-     * in range, never NaN: rq[plane*14 + k] holds h (0), r (1), the Multiply operand (2), il (3),
+     * in range, never NaN: rq[plane*15 + k] holds h (0), r (1), the Multiply operand (2), il (3),
      * m (4), ol (5), and for the exact recomputation ih - il (6), oh (7), lo (8), hi (9); the
      * folded chain (elt_rq_folded) A (10), B (11), C (12) and its near-midpoint limit (13; <= 0:
-     * not folded). */
+     * not folded); 1 in 14 where the folded chain with ol 0 may leave its clamp to the stores'
+     * saturation (256 levels, |a*A + b*B + C| below 2^30 for all codes: elt_rq_folded_levels). */
     const float *rq;
 } r8_elt;
 

@@ -693,7 +693,7 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
  * operands come from memory as embedded broadcasts. */
 #define RQ_FIELDS 11
-#define RQ_ELT_FIELDS 14   /* r8_elt.rq's (elt_rq) */
+#define RQ_ELT_FIELDS 15   /* r8_elt.rq's (elt_rq) */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
@@ -2149,18 +2149,30 @@ R8_INLINE vi elt_rq_folded_ints(const elt_rq_plane *c, vf a, vf b, vf *gap) {
     return q;
 }
 
+/* elt_rq_folded_ints without the clamp (r8_elt.rq field 14: 256 levels, ol 0, |a*A + b*B + C| below
+ * 2^30 for all codes): the level rint(u), which the stores saturate to 0 .. 255, the clamp's codes
+ * (rq_level's argument), and the gap of u (vreduceps): ResNet-50's residual adds on AMX, where
+ * they run apart, 0.8x the time (1.2 ms an inference to 0.96). */
+R8_INLINE vi elt_rq_folded_levels(const elt_rq_plane *c, vf a, vf b, vf *gap) {
+    const vf u = _mm512_fmadd_ps(a, c->A, _mm512_fmadd_ps(b, c->B, c->C));
+    *gap = _mm512_reduce_ps(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* u - rint(u), exact */
+    return _mm512_cvt_roundps_epi32(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+}
+
 /* One group of `n` vectors (n = PB, or 1 for a last partial vector: lanes `mask`) at element i of
- * a plane: codes, the chain (fold, a literal: 0 op by op, 1 folded, 2 folded with ol 0), the
- * group's vectors with a lane near a midpoint again by elt_rq_checked, the stores. */
+ * a plane: codes, the chain (fold, a literal: 0 op by op, 1 folded, 2 folded with ol 0, 3 that
+ * unclamped, elt_rq_folded_levels, a group stored by rq_store_levels), the group's vectors with a
+ * lane near a midpoint again by elt_rq_checked, the stores. */
 R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
                             const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
     vf a[PB], b[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
-    vi codes[PB];   /* fold 2: the codes as integers (rounded straight from v, as rq_vector does) */
+    vi codes[PB];   /* fold 2, 3: the codes as integers (rounded straight from v, as rq_vector does) */
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
         a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
         b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
-        if (fold == 2) codes[j] = elt_rq_folded_ints(c, a[j], b[j], &gap[j]);
+        if (fold == 3) codes[j] = elt_rq_folded_levels(c, a[j], b[j], &gap[j]);
+        else if (fold == 2) codes[j] = elt_rq_folded_ints(c, a[j], b[j], &gap[j]);
         else y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j])
                          : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
         worst = rq_wider(worst, gap[j]);
@@ -2170,12 +2182,17 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
         for (int j = 0; j < n; j++)
             if (rq_near(gap[j], limit)) {
                 y[j] = elt_rq_checked(c, kind, a[j], b[j]);
-                if (fold == 2) codes[j] = _mm512_cvtps_epi32(y[j]);
+                if (fold >= 2) codes[j] = _mm512_cvtps_epi32(y[j]);
             }
+    }
+    if (fold == 3 && n == PB) {
+        rq_store_levels(dst, codes, PB, 0);
+        return;
     }
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
-        if (fold == 2) store_code_ints(dst + j * VL, codes[j], n == PB ? VM_FULL : mask);
+        if (fold == 3) codes[j] = _mm512_min_epi32(_mm512_max_epi32(codes[j], _mm512_setzero_si512()), vi_set1(255));
+        if (fold >= 2) store_code_ints(dst + j * VL, codes[j], n == PB ? VM_FULL : mask);
         else store_codes(dst + j * VL, y[j], n == PB ? VM_FULL : mask);
     }
 }
@@ -2217,10 +2234,11 @@ R8_INLINE elt_rq_plane elt_rq_plane_of(const r8_elt *e, long row) {
 }
 
 /* elt_rq_block with the plane's chain: op by op where it has no folded one (limit 13 <= 0), else
- * folded, with ol 0 straight to the integer codes. */
+ * folded, with ol 0 straight to the integer codes, unclamped where field 14 allows it. */
 R8_INLINE void elt_rq_plane_block(const r8_elt *e, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                                   uint8_t *dst, long count) {
     if (c->f[13] <= 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 0);
+    else if (c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3);
     else if (c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2);
     else elt_rq_block(e, c, a0, a1, dst, count, 1);
 }

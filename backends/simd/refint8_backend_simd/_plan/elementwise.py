@@ -118,6 +118,18 @@ def fold_fields(kind: int, fields: np.ndarray, a_range: tuple[float, float], b_r
     return out.astype(np.float32)
 
 
+def saturating(folded: np.ndarray, fields: np.ndarray, steps: float) -> np.ndarray:
+    """Per plane, r8_elt.rq field 14: 1 where the folded chain (limit > 0) with ol 0 and 256 levels
+    keeps |a*A + b*B + C| below 2^30 for every pair of codes (|a|, |b| <= 255), so that its level
+    rint(u) converts without overflow and the stores' saturation to 0 .. 255 gives the clamp's codes
+    (r8simd_kernels.h elt_rq_folded_levels), else 0. (A usable limit already bounds u far lower:
+    the chain's float32 error at 2^30 would be about 64; the bound is checked all the same.)"""
+    a, b, c, limit = (folded[:, k].astype(np.float64) for k in range(4))
+    with np.errstate(all="ignore"):
+        small = 255.0 * (np.abs(a) + np.abs(b)) + np.abs(c) < 2.0**30
+    return ((steps == 255) & (limit > 0) & (fields[:, 5] == 0) & small).astype(np.float32)
+
+
 def elementwise_struct(keep: Keep, ffi: Any, node: Any, kind: int, shift: Any, scale: Any,
                        post_ops: Sequence[Any], fill: Any, planes: int, plane: int, threads: int) -> Any:
     """The r8_elt struct of an elementwise node (kind 0 Dequantize/FakeQuantize, 1 Int8Add,
@@ -203,9 +215,10 @@ class ElementwisePlan(Reused):
             return
         fields = np.column_stack([step[0], step[1], table]).astype(np.float32)
         codes = {1: (0.0, 255.0), 2: (-128.0, 127.0)}
-        folded = fold_fields(p.kind, fields, codes[p.in0_type], codes.get(p.in1_type, (0.0, 0.0)),
-                             float(p.post[p.npost - 1].steps))
-        p.rq = keep.ptr("float *", np.column_stack([fields, folded]).astype(np.float32))
+        steps = float(p.post[p.npost - 1].steps)
+        folded = fold_fields(p.kind, fields, codes[p.in0_type], codes.get(p.in1_type, (0.0, 0.0)), steps)
+        p.rq = keep.ptr("float *", np.column_stack([fields, folded, saturating(folded, fields, steps)])
+                        .astype(np.float32))
 
     def _fill_operand(self, struct: Any, operand: Any) -> None:
         a = np.asarray(operand, np.float32)
