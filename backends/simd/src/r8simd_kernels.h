@@ -819,25 +819,16 @@ R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf 
 
 /* n (2 or 4) vectors of levels of one plane that follow each other (c[i] from dst + i*VL on),
  * saturated to 0 .. 255 as they are packed (vpackusdw, vpackuswb: a dword below 0 gives 0, above
- * 255 gives 255), in lane order (vpermd), flip: their top bits flipped (ol -128, i8 codes). Four
+ * 255 gives 255), in lane order (vpermd: after the packs, 128-bit lane k holds dword k of each
+ * vector's bytes, vector by vector), flip: their top bits flipped (ol -128, i8 codes). Four
  * operations for four vectors where each vector took a clamp, a minimum and a two-operation
  * vpmovdb. */
-/* after the packs, 128-bit lane k holds dword k of each vector's bytes, vector by vector; then the
- * top bits to flip. Read from memory at each use (volatile): as constants the compiler kept them in
- * registers across the whole kernel, and the tile loop of ResNet-50's 7x7 stem then spilled its
- * tap pointers (1.2x the time). */
-static const int32_t rq_pack_order[16] __attribute__((aligned(64))) = {0, 4, 8, 12, 1, 5, 9, 13,
-                                                                        2, 6, 10, 14, 3, 7, 11, 15};
-static const uint32_t rq_top_bits[16] __attribute__((aligned(64))) = {
-    0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u,
-    0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u, 0x80808080u};
-
 R8_INLINE void rq_store_levels(uint8_t *dst, const vi *c, const int n, const int flip) {
-    const vi order = *(const volatile vi *)rq_pack_order;
+    const vi order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
     const vi words01 = _mm512_packus_epi32(c[0], c[1]);
     const vi words23 = n == 4 ? _mm512_packus_epi32(c[2], c[3]) : words01;
     const vi bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(words01, words23));
-    const vi flipped = flip ? _mm512_xor_si512(bytes, *(const volatile vi *)rq_top_bits) : bytes;
+    const vi flipped = flip ? _mm512_xor_si512(bytes, _mm512_set1_epi8((char)0x80)) : bytes;
     if (n == 4) _mm512_storeu_si512(dst, flipped);
     else _mm256_storeu_si256((__m256i *)dst, _mm512_castsi512_si256(flipped));
 }
@@ -1511,7 +1502,9 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
     if (p->rq_interleave && !p->elt) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
-    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1) {   /* rq_store_levels */
+    /* rq_store_levels' whole tiles, on 1x1 layers: on the 7x7 stem the two more copies of the item
+     * made GCC spill the tap loop's pointers (1.2x the time) */
+    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1) {
         const int mode = p->rq_ol_zero ? 3 : 4;
         _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
         for (long it = 0; it < split.items; it++) {

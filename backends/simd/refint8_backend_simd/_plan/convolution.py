@@ -389,8 +389,8 @@ class ConvPlan(Reused):
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
         codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
-        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU): rq_interleave, the requantization between the next
-        tile's input-channel steps; elsewhere from each tile's accumulators once it is done (on
+        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU): rq_interleave, the
+        requantization between the next tile's input-channel steps; elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
