@@ -265,7 +265,8 @@ R8_INLINE void amx_comp_rows(const r8_conv *p, int oc0, int ocs, int32_t rows[32
 }
 
 /* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
- * the previous block requantized between its tile steps (rq, ol_mode: literals). The input cells:
+ * the previous block requantized between its tile steps and after its tile stores (rq, ol_mode:
+ * literals). The input cells:
  * the group's phase planes from base, ppos positions each, the block's first at position v0.
  * next_w (or NULL): the next block's weights, prefetched step by step alongside. comp: the
  * block's amx_comp_rows. */

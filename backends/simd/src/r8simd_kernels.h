@@ -783,8 +783,10 @@ R8_INLINE int32_t rq_ol_int(const float *q) {
  * rq_vector_exact instead (unchecked, the caller must recheck it: rq_recheck). ol_mode: a literal, 1
  * where every channel's ol is 0 (r8_conv.rq_ol_zero: the code is stored as it is), 2 where every
  * ol is -128 (r8_conv.rq_ol_flip, i8 codes: the code's byte with its top bit flipped, the code
- * being 0..steps <= 255), 0: ol added as an integer (rq_ol_int). Replaced the op-by-op chain (four operations
- * more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x the time on AMX. */
+ * being 0..steps <= 255), 0: ol added as an integer (rq_ol_int); 3 and 4 (r8_conv.rq_saturate, whose
+ * whole tiles and blocks store through rq_store_levels) as 1 and 2 here. Replaced the op-by-op
+ * chain (four operations more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x
+ * the time on AMX. */
 R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap);
 
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
@@ -987,7 +989,8 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
  * A tile of whole vectors that follow each other in the planes (every 1x1 layer's but at a plane's
  * end) stores from one address with the full mask as a literal: the lane masks, their tests and
  * one address per vector took registers the compiler then spilled (ResNet-50's 64 -> 256 and
- * 128 -> 512 1x1 layers 0.93-0.94x the time, the 256 -> 64 one 0.97x). */
+ * 128 -> 512 1x1 layers 0.93-0.94x the time, the 256 -> 64 one 0.97x); with ol_mode 3 or 4 and 4
+ * or 2 vectors a channel, its levels go unclamped through rq_store_levels (rq_level). */
 #define RQ_DIRECT_VECTOR(p, acc, q, dst, mask, steps, limit, worst, ol_mode) \
     worst = rq_wider(worst, rq_vector(p, acc, q, dst, mask, steps, limit, 0, ol_mode))
 #define RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode)                                          \
