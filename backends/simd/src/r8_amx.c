@@ -200,19 +200,17 @@ R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps,
             rq_store_levels(dst0 + j * r->plane, level, 2, ol_mode == 4);
             near |= (uint32_t)rq_near(rq_wider(gap0, gap1), limit) << j;
         }
-        if (end > r->j) r->j = end;
-        r->near = near;
-        return;
-    }
-    for (int j = r->j; j < end; j++) {
-        const float *q = r->q + j * RQ_FIELDS;
-        const int32_t *row = r->blk + j * AMX_BLK;
-        const long off = j * r->plane;
-        vf wide = vf_set1(0.0f);
-        if (m0) wide = rq_vector(p, vi_load(row), q, dst0 + off, m0, steps, limit, checked, ol_mode);
-        if (m1) wide = rq_wider(wide, rq_vector(p, vi_load(row + VL), q, dst1 + off, m1, steps, limit, checked,
-                                                ol_mode));
-        if (!checked) near |= (uint32_t)rq_near(wide, limit) << j;
+    } else {
+        for (int j = r->j; j < end; j++) {
+            const float *q = r->q + j * RQ_FIELDS;
+            const int32_t *row = r->blk + j * AMX_BLK;
+            const long off = j * r->plane;
+            vf wide = vf_set1(0.0f);
+            if (m0) wide = rq_vector(p, vi_load(row), q, dst0 + off, m0, steps, limit, checked, ol_mode);
+            if (m1) wide = rq_wider(wide, rq_vector(p, vi_load(row + VL), q, dst1 + off, m1, steps, limit,
+                                                    checked, ol_mode));
+            if (!checked) near |= (uint32_t)rq_near(wide, limit) << j;
+        }
     }
     if (end > r->j) r->j = end;
     r->near = near;

@@ -138,8 +138,9 @@ typedef struct {
     int rq_ol_flip;    /* not rq_ol_zero, every ol is -128 (i8 codes): the AMX kernel's rq_vector
                           stores the code's byte with its top bit flipped instead of adding ol */
     int rq_saturate;   /* the rq steps are 255 and every fma(acc, A, B) the layer can reach lies below
-                          2^31: with rq_ol_zero or rq_ol_flip, whole tiles and blocks leave the
-                          clamp to 0 .. 255 to their saturating packs (r8simd_kernels.h rq_level) */
+                          2^30: with rq_ol_zero or rq_ol_flip, AMX's whole blocks and the VNNI
+                          position kernel's whole tiles of 1x1 layers leave the clamp to 0 .. 255 to
+                          their saturating packs (r8simd_kernels.h rq_level, rq_store_levels) */
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside
                           vpdpbusd); 0, from its accumulators in registers once its dot products

@@ -1484,19 +1484,21 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     }
 }
 
-/* item(p, &split, it, n, out, ol_mode) for every work item of split on nt threads, ol_mode =
- * r8_conv.rq_ol_zero as a literal: one OpenMP region per value, since a flag passed into one
- * region is not specialized (regions are outlined before inlining). */
-#define RQ_FOR_ITEMS(item, split, n, out, nt)                                                   \
+/* item(p, &split, it, n, out, ol_mode) for every work item of split on nt threads, ol_mode the
+ * literal `zero` where r8_conv.rq_ol_zero is set, else `other`: one OpenMP region per value, since
+ * a flag passed into one region is not specialized (regions are outlined before inlining). */
+#define RQ_FOR_ITEMS_AS(item, split, n, out, nt, zero, other)                                  \
     do {                                                                                        \
         if (p->rq_ol_zero) {                                                                   \
             _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
-            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, 1);       \
+            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, zero);    \
         } else {                                                                                \
             _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
-            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, 0);       \
+            for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, other);   \
         }                                                                                       \
     } while (0)
+/* ol_mode 1 (ol 0) or 0 (ol added) */
+#define RQ_FOR_ITEMS(item, split, n, out, nt) RQ_FOR_ITEMS_AS(item, split, n, out, nt, 1, 0)
 
 /* conv_compute's results (the NaN count is 0: out_type bit 3) with the requantization interleaved
  * (conv_rq_item); the loop is compiled once more for ol = 0 (r8_conv.rq_ol_zero: a ReLU's codes,
@@ -1507,14 +1509,9 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     if (p->rq_interleave && !p->elt) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
     /* rq_store_levels' whole tiles, on 1x1 layers: on the 7x7 stem the two more copies of the item
      * made GCC spill the tap loop's pointers (1.2x the time) */
-    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1) {
-        const int mode = p->rq_ol_zero ? 3 : 4;
-        _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")
-        for (long it = 0; it < split.items; it++) {
-            if (mode == 3) conv_direct_item(p, &split, it, n, out, 3);
-            else conv_direct_item(p, &split, it, n, out, 4);
-        }
-    } else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
+    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)
+        RQ_FOR_ITEMS_AS(conv_direct_item, split, n, out, nt, 3, 4);
+    else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)
