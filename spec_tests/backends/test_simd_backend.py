@@ -913,6 +913,39 @@ def test_amx_work_split_by_positions_on_two_threads_equals_one(strides):
                 assert same(got, reference), (variant, threads, len(chain))
 
 
+@pytest.mark.parametrize("dtype", ["u8", "i8"])
+def test_planes_packed_in_whole_runs_of_64_positions_equal_the_reference(dtype):
+    # a 1x1 layer's planes are the image itself: each group of 4 channels is packed as one run of
+    # 200 positions, three whole steps of 64 (pack_u8_run_vbmi's unmasked loop where all 4 channels
+    # are real) and a tail of 8; 9 channels leave a last group of 1 real channel (masked loop). On
+    # 2 threads each packs 5 of the 10 rows (100 positions: a whole step and a tail of 36).
+    rng = np.random.default_rng(17)
+    info = np.iinfo(np.uint8 if dtype == "u8" else np.int8)
+    q = rng.integers(info.min, info.max + 1, size=(1, 9, 10, 20)).astype(info.dtype)
+    weights = rng.integers(-128, 128, size=(5, 9, 1, 1)).astype(np.int8)
+    node = conv(q, weights, input_zero_point=(3,) if dtype == "u8" else (-5,))
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+    for variant in VARIANTS:
+        (got,) = backend(variant, threads=2).kernel(node).run([q])
+        assert same(got, reference), variant
+
+
+def test_planes_1_kb_apart_get_one_line_more():
+    # a 3x3 layer on 14x14 with padding 1: 14 rows of 15 columns (224 positions, 14 vectors) plus
+    # the last tap's offset of 32 would make planes of 256 positions (1 KB apart); they get 272
+    # (_plan/convolution.py: the rows of a tile 4 to a page were 1.2x slower on AMX). The results
+    # do not depend on it.
+    rng = np.random.default_rng(5)
+    q = rng.integers(0, 256, size=(1, 8, 14, 14)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(6, 8, 3, 3)).astype(np.int8)
+    node = conv(q, weights, pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(9,))
+    for variant in [v for v in VARIANTS if v in ("avx512_vnni", "amx", "amx_emu")]:
+        assert backend(variant).kernel(node).run.plan.params.plane_pos == 272, variant
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    check_all_variants(node, [q], reference)
+
+
 def test_zero_point_padding_on_every_variant():
     # za = 255 pads with the code 255, i.e. the value 0: padded taps contribute nothing.
     q = np.full((1, 17, 4, 4), 255, np.uint8)

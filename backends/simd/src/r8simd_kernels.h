@@ -37,6 +37,9 @@
 #define R8_MIN(a, b) ((a) < (b) ? (a) : (b))
 #define R8_MAX(a, b) ((a) > (b) ? (a) : (b))
 
+/* ceil(a / b) for b > 0 and any sign of a (C's division truncates toward zero). */
+R8_INLINE int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : a / b; }
+
 /* ------------------------------------------------------------------------------------------- */
 /* post-ops                                                                                    */
 
@@ -333,6 +336,20 @@ static const uint8_t pack_pair_hi[64] = {R8_SEQ64(PACK_PAIR_HI, 0)};
 static const uint16_t pack_cell_lo[32] = {R8_SEQ32(PACK_CELL_LO, 0)};
 static const uint16_t pack_cell_hi[32] = {R8_SEQ32(PACK_CELL_HI, 0)};
 
+/* The 64 cells d[0..63] of 4 rows of 64 codes r[0..3] (channel j in byte j): rows interleaved
+ * into byte pairs (vpermt2b), the pairs into 4-byte cells (vpermt2w). */
+#define PACK_U8_CELLS(d, r, plo, phi, clo, chi)                                                       \
+    do {                                                                                           \
+        const __m512i p01lo_ = _mm512_permutex2var_epi8(r[0], plo, r[1]);                          \
+        const __m512i p01hi_ = _mm512_permutex2var_epi8(r[0], phi, r[1]);                          \
+        const __m512i p23lo_ = _mm512_permutex2var_epi8(r[2], plo, r[3]);                          \
+        const __m512i p23hi_ = _mm512_permutex2var_epi8(r[2], phi, r[3]);                          \
+        _mm512_storeu_si512((d), _mm512_permutex2var_epi16(p01lo_, clo, p23lo_));                  \
+        _mm512_storeu_si512((d) + 16, _mm512_permutex2var_epi16(p01lo_, chi, p23lo_));             \
+        _mm512_storeu_si512((d) + 32, _mm512_permutex2var_epi16(p01hi_, clo, p23hi_));             \
+        _mm512_storeu_si512((d) + 48, _mm512_permutex2var_epi16(p01hi_, chi, p23hi_));             \
+    } while (0)
+
 /* pack_u8_run with AVX-512 VBMI (used when r8_cpu_features() reports it; sx 1 or 2): 64 positions
  * per step, masked loads and stores for the last ones. The 4 channel rows (every other byte picked
  * by vpermt2b at sx 2) are interleaved into byte pairs (vpermt2b) and the pairs into 4-byte cells
@@ -343,7 +360,15 @@ static void pack_u8_run_vbmi(uint32_t *d, const uint8_t *const s[4], long n, int
     const __m512i phi = _mm512_loadu_si512(pack_pair_hi);
     const __m512i clo = _mm512_loadu_si512(pack_cell_lo), chi = _mm512_loadu_si512(pack_cell_hi);
     const __m512i fl = _mm512_set1_epi8((char)flip);
-    for (long x = 0; x < n; x += 64) {
+    long x = 0;
+    if (sx == 1 && s[0] && s[1] && s[2] && s[3]) {   /* whole steps of 4 real rows: no masks */
+        for (; x + 64 <= n; x += 64) {
+            __m512i r[4];
+            for (int j = 0; j < 4; j++) r[j] = _mm512_xor_si512(_mm512_loadu_si512(s[j] + x), fl);
+            PACK_U8_CELLS(d + x, r, plo, phi, clo, chi);
+        }
+    }
+    for (; x < n; x += 64) {
         const long count = R8_MIN(64, n - x);
         __m512i r[4];
         for (int j = 0; j < 4; j++) {
@@ -451,12 +476,10 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
             else z[j] = p->pad[chans[j]];
         }
     }
-    /* columns xq whose padded column rx + sx*xq is a real input column */
-    int xlo = 0, xhi;
-    while (xlo < p->Wq && rx + p->sx * xlo < p->pl) xlo++;
-    xhi = xlo;
-    while (xhi < p->Wq && rx + p->sx * xhi < p->pl + p->W) xhi++;
+    /* columns xq whose padded column rx + sx*xq is a real input column: xlo .. xhi - 1 */
     const int sx = p->sx, x0 = rx - p->pl;
+    const int xlo = R8_MIN(p->Wq, R8_MAX(0, ceil_div(-x0, sx)));
+    const int xhi = R8_MAX(xlo, R8_MIN(p->Wq, ceil_div(p->W - x0, sx)));
     const int whole_rows = sx == 1 && p->sy == 1 && xlo == 0 && xhi == p->Wq && p->Wq == p->W && x0 == 0;
     const long end = R8_MIN(ppos, (long)yq1 * p->Wq);
     long pos = (long)yq0 * p->Wq;
@@ -473,7 +496,7 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
         long a = R8_MIN((long)xlo, len), b = R8_MIN((long)xhi, len);
         int rows = 1;
         if (whole_rows) { /* rows yq.. while they are real and complete: one run */
-            while (y + rows < p->H && pos + (long)(rows + 1) * p->Wq <= end) rows++;
+            rows = (int)R8_MAX(1, R8_MIN((long)(p->H - y), (end - pos) / p->Wq));
             if (rows > 1) a = 0, b = len = (long)rows * p->W;
         }
         for (long x = 0; x < a; x++) d[x] = padcell;
