@@ -888,21 +888,26 @@ def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
         assert same(got, reference), variant
 
 
-@pytest.mark.parametrize("strides", [(1, 1), (2, 2)])
-def test_amx_work_split_by_positions_on_two_threads_equals_one(strides):
+@pytest.mark.parametrize("window, strides", [(3, (1, 1)), (3, (2, 2)), (1, (1, 1))])
+def test_amx_work_split_by_positions_on_two_threads_equals_one(window, strides):
     # with 2 threads the AMX kernel goes by chunks of positions first and each thread packs the
     # rows of its own positions (amx_by_positions): 40x40 planes (four chunks, 28 vectors each but
-    # a last partial one: amx_chunk_vectors balances them between the threads), 3x3 windows reading across the threads' row boundary, 40 output channels (a partial
-    # block of 32), the requantization chain (r8_conv.rq) and the general epilogue
+    # a last partial one: amx_chunk_vectors balances them between the threads), 3x3 windows
+    # reading across the threads' row boundary, 40 output channels (a partial block of 32), the
+    # requantization chain (r8_conv.rq) and the general epilogue. The 1x1 layer's planes are the
+    # image: each thread packs its own positions into planes of its own (amx_conv_compute_packing),
+    # 22 channels leaving a last group of 2.
     rng = np.random.default_rng(41)
-    q = rng.integers(0, 256, size=(1, 24, 40, 40)).astype(np.uint8)
-    weights = rng.integers(-128, 128, size=(40, 24, 3, 3)).astype(np.int8)
+    channels = 24 if window == 3 else 22
+    q = rng.integers(0, 256, size=(1, channels, 40, 40)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(40, channels, window, window)).astype(np.int8)
+    pad = (window // 2, window // 2)
     acc_scale = 1 / 40000
     chains = [(Multiply(np.float32(acc_scale)), Add(np.float32(0.25)),
                Quantize(np.float32(0), np.float32(2.5), np.float32(0), np.float32(255), 256, element_type="u8")),
               (Multiply(np.float32(acc_scale)), Relu())]
     for chain in chains:
-        node = conv(q, weights, strides=strides, pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(7,),
+        node = conv(q, weights, strides=strides, pads_begin=pad, pads_end=pad, input_zero_point=(7,),
                     post_ops=chain)
         (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
         for variant in [v for v in VARIANTS if v in AMX]:

@@ -519,6 +519,38 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
     }
 }
 
+/* Whether the phase planes are the image itself (one tap, one phase, stride 1, no padding, rows
+ * of W: plane position v is image position v), so that any range of positions packs alone. */
+R8_INLINE int conv_planes_are_image(const r8_conv *p) {
+    return p->ntaps == 1 && p->nphase == 1 && p->tap_off[0] == 0 && p->sx == 1 && p->sy == 1 && p->pt == 0 &&
+           p->pl == 0 && p->Wq == p->W && p->phase_ry[0] == 0 && p->phase_rx[0] == 0;
+}
+
+#if R8_MODE == 0 && defined(CONV_COMPUTE_PACKING)
+/* Positions v0 .. v1 - 1 of every plane of one image whose planes are the image
+ * (conv_planes_are_image), into planes of their own: plane pl's cell of position v at
+ * dst + pl*stride + v - v0. */
+static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst,
+                                     long stride) {
+    const long hw = (long)p->H * p->W, planes = (long)p->G * p->ck;
+    v1 = R8_MIN(v1, hw);
+    if (v0 >= v1) return;
+    for (long pl = 0; pl < planes; pl++) {
+        const int g = (int)(pl / p->ck), c4 = (int)(pl % p->ck);
+        const uint8_t *s[4];
+        for (int j = 0; j < 4; j++) {
+            const int c = c4 * 4 + j;
+            s[j] = c < p->Cg ? img + (long)(g * p->Cg + c) * hw + v0 : NULL;
+        }
+        uint32_t *d = dst + pl * stride;
+#if defined(R8_ZMM)
+        if (r8_vbmi()) { pack_u8_run_vbmi(d, s, v1 - v0, 1, p->in_signed ? 0x80 : 0); continue; }
+#endif
+        pack_u8_run(d, s, v1 - v0, 1, p->in_signed ? 0x80 : 0);
+    }
+}
+#endif
+
 /* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
  * same share of every plane's rows, its share of the output positions where the work items that
  * follow are cut by positions and scheduled statically in position order, so that a thread reads
@@ -1572,6 +1604,12 @@ int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     for (int n = 0; n < p->N; n++) {
 #if defined(CONV_COMPUTE_IM2COL)
         if (p->im2col) { nan += CONV_COMPUTE_IM2COL(p, (const uint8_t *)in + n * img, n, out, nt); continue; }
+#endif
+#if defined(CONV_COMPUTE_PACKING)
+        if (by_rows && conv_planes_are_image(p) && !p->zw) {   /* each thread packs its own positions */
+            nan += CONV_COMPUTE_PACKING(p, (const uint8_t *)in + n * img, n, out, nt);
+            continue;
+        }
 #endif
         SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt, by_rows);
 #if defined(CONV_COMPUTE_OC)
