@@ -918,6 +918,33 @@ def test_amx_work_split_by_positions_on_two_threads_equals_one(window, strides):
                 assert same(got, reference), (variant, threads, len(chain))
 
 
+@pytest.mark.parametrize("chain", ["relu_codes", "added_ol", "float"])
+def test_threads_packing_their_own_positions_equal_the_reference(chain):
+    # on 2 threads a 1x1 layer (planes that are the image) split by positions has each thread
+    # pack its own chunks' positions into planes of its own (AMX: amx_conv_compute_packing; the
+    # 16-lane requantizing kernels: conv_compute_rq_packing): 32x32 positions (AMX: two chunks of
+    # 32 vectors; the 16-lane kernels: four of 16), 22 channels (a last group of 2), 40 output
+    # channels; the requantization with ol 0 (saturating stores), with an added ol, and the
+    # general epilogue (which packs as before)
+    rng = np.random.default_rng(43)
+    q = rng.integers(0, 256, size=(1, 22, 32, 32)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(40, 22, 1, 1)).astype(np.int8)
+    scale, shift = Multiply(np.float32(1 / 30000)), Add(np.float32(0.25))
+    posts = {"relu_codes": (scale, shift, Quantize(np.float32(0), np.float32(2.5), np.float32(0), np.float32(255),
+                                                   256, element_type="u8")),
+             "added_ol": (scale, shift, Quantize(np.float32(-1.25), np.float32(1.25), np.float32(-128),
+                                                 np.float32(127), 256, element_type="i8")),
+             "float": (scale, Relu())}[chain]
+    node = conv(q, weights, input_zero_point=(11,), post_ops=posts)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in VARIANTS:
+        kernel = backend(variant, threads=2).kernel(node)
+        if variant in INTERLEAVED:
+            assert (kernel.run.plan.params.rq != kernel.run.plan.ffi.NULL) == (chain != "float"), variant
+        (got,) = kernel.run([q])
+        assert same(got, reference), variant
+
+
 @pytest.mark.parametrize("dtype", ["u8", "i8"])
 def test_planes_packed_in_whole_runs_of_64_positions_equal_the_reference(dtype):
     # a 1x1 layer's planes are the image itself: each group of 4 channels is packed as one run of

@@ -34,6 +34,7 @@ static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, 
 #define CONV_COMPUTE_IM2COL amx_conv_compute_im2col
 static int amx_conv_compute_packing(const r8_conv *p, const uint8_t *img, int n, void *out, int nt);
 #define CONV_COMPUTE_PACKING amx_conv_compute_packing
+#define CONV_PACKING_OK(p, nt) 1   /* amx_by_positions: whole chunks a thread */
 #include "r8simd_kernels.h"
 
 typedef struct {
