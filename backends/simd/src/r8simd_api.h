@@ -68,7 +68,9 @@ typedef struct {
  * Input layout (scratch): [G][nphase][ck][plane_pos][4 bytes] where one 4-byte cell holds 4 u8
  * channels (mode 0) or 2 s16 channels (mode 1) of one position of a phase plane: the padded input
  * rows y = ry + sy*yq and columns x = rx + sx*xq at position yq*Wq + xq. A tap (ky, kx) reads
- * plane phase (ky*dy % sy, kx*dx % sx) at virtual position v + tap_off (v = oy*Wq + ox). */
+ * plane phase (ky*dy % sy, kx*dx % sx) at virtual position v + tap_off (v = oy*Wq + ox).
+ * Where threads pack their own positions (r8simd_kernels.h conv_planes_are_image, CONV_COMPUTE_PACKING),
+ * thread t's positions v0 .. v1 - 1 are planes of their own: [ck][v1 - v0][4 bytes] from cell ck*v0. */
 typedef struct {
     int N, C, H, W;
     int OC, OH, OW;
