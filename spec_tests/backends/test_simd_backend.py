@@ -945,6 +945,24 @@ def test_threads_packing_their_own_positions_equal_the_reference(chain):
         assert same(got, reference), variant
 
 
+def test_a_1x1_layer_padded_at_the_bottom_packs_its_padding_rows_on_two_threads():
+    # pads_end of 4 rows: the planes have 4 rows of padding codes below the image (za = 250, so
+    # those rows' outputs are sum((250 - 250) * w) = 0 before the post-ops), so they are not the
+    # image itself and each thread's positions cannot be packed from it alone (28 + 4 rows of 32:
+    # 64 vectors, two chunks on AMX, four on the 16-lane kernels)
+    rng = np.random.default_rng(47)
+    q = rng.integers(0, 256, size=(1, 22, 28, 32)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(40, 22, 1, 1)).astype(np.int8)
+    posts = (Multiply(np.float32(1 / 30000)), Add(np.float32(0.25)),
+             Quantize(np.float32(0), np.float32(2.5), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, pads_end=(4, 0), input_zero_point=(250,), post_ops=posts)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert reference.shape == (1, 40, 32, 32)
+    for variant in VARIANTS:
+        (got,) = backend(variant, threads=2).kernel(node).run([q])
+        assert same(got, reference), variant
+
+
 @pytest.mark.parametrize("dtype", ["u8", "i8"])
 def test_planes_packed_in_whole_runs_of_64_positions_equal_the_reference(dtype):
     # a 1x1 layer's planes are the image itself: each group of 4 channels is packed as one run of
