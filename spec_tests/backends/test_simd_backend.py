@@ -945,6 +945,43 @@ def test_threads_packing_their_own_positions_equal_the_reference(chain):
         assert same(got, reference), variant
 
 
+@st.composite
+def two_thread_conv_cases(draw):
+    """Layers large enough that two threads split them by positions (AMX: two chunks of 32
+    vectors or more; the 16-lane kernels: two chunks of 16 or more): 1x1 and 3x3 windows, strides
+    1 and 2, any padding at either end (a 1x1 layer without it has each thread pack its own
+    positions), u8 and i8, the requantization chain or the general post-ops."""
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    k = draw(st.sampled_from([1, 1, 3]))
+    s = draw(st.sampled_from([1, 1, 2]))
+    pads = [draw(st.sampled_from([0, 0, 1, 2])) for _ in range(4)]
+    h, w = draw(st.integers(24, 40)) * s, draw(st.integers(24, 40)) * s
+    c, oc = draw(st.sampled_from([5, 8, 22, 64])), draw(st.sampled_from([7, 32, 40]))
+    q = codes(draw, (1, c, h, w), dtype)
+    weights = weight_codes(draw, (oc, c, k, k))
+    za, _ = zero_points(draw, dtype, c, oc)
+    oh, ow = (h + pads[0] + pads[1] - k) // s + 1, (w + pads[2] + pads[3] - k) // s + 1
+
+    def axis_shape(channels):
+        return (1, channels, 1, 1) if channels else (1, oc, oh, ow)
+
+    chains = draw(st.sampled_from([requantization_chains, post_op_chains]))
+    posts = draw(chains(oc, axis_shape, acc_scale=c * k * k * 255 * 128))
+    node = conv(q, weights, strides=(s, s), pads_begin=(pads[0], pads[2]), pads_end=(pads[1], pads[3]),
+                input_zero_point=za, post_ops=posts)
+    return node, q, weights
+
+
+@settings(max_examples=25, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(two_thread_conv_cases())
+def test_layers_split_by_positions_on_two_threads_equal_the_reference(case):
+    node, q, weights = case
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in [v for v in VARIANTS if v in INTERLEAVED]:
+        (got,) = backend(variant, threads=2).kernel(node).run([q])
+        assert same(got, reference), variant
+
+
 def test_a_1x1_layer_padded_at_the_bottom_packs_its_padding_rows_on_two_threads():
     # pads_end of 4 rows: the planes have 4 rows of padding codes below the image (za = 250, so
     # those rows' outputs are sum((250 - 250) * w) = 0 before the post-ops), so they are not the
