@@ -78,6 +78,13 @@ def same(a: np.ndarray, b: np.ndarray) -> bool:
     return np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a[numbers]), np.signbit(b[numbers]))
 
 
+def check_on_two_threads(node, inputs, reference, variants=None):
+    """Each variant's kernel on 2 threads gives exactly the reference's result."""
+    for variant in variants or VARIANTS:
+        (got,) = backend(variant, threads=2).kernel(node).run(inputs)
+        assert same(got, reference), variant
+
+
 def check_all_variants(node, inputs, reference, variants=None):
     pairs = node.attrs.get("accumulation") == "s16_pairs"
     for variant in variants or VARIANTS:
@@ -977,9 +984,7 @@ def two_thread_conv_cases(draw):
 def test_layers_split_by_positions_on_two_threads_equal_the_reference(case):
     node, q, weights = case
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-    for variant in [v for v in VARIANTS if v in INTERLEAVED]:
-        (got,) = backend(variant, threads=2).kernel(node).run([q])
-        assert same(got, reference), variant
+    check_on_two_threads(node, [q], reference, [v for v in VARIANTS if v in INTERLEAVED])
 
 
 def test_a_1x1_layer_padded_at_the_bottom_packs_its_padding_rows_on_two_threads():
@@ -995,9 +1000,7 @@ def test_a_1x1_layer_padded_at_the_bottom_packs_its_padding_rows_on_two_threads(
     node = conv(q, weights, pads_end=(4, 0), input_zero_point=(250,), post_ops=posts)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     assert reference.shape == (1, 40, 32, 32)
-    for variant in VARIANTS:
-        (got,) = backend(variant, threads=2).kernel(node).run([q])
-        assert same(got, reference), variant
+    check_on_two_threads(node, [q], reference)
 
 
 @pytest.mark.parametrize("dtype", ["u8", "i8"])
@@ -1013,9 +1016,7 @@ def test_planes_packed_in_whole_runs_of_64_positions_equal_the_reference(dtype):
     node = conv(q, weights, input_zero_point=(3,) if dtype == "u8" else (-5,))
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     check_all_variants(node, [q], reference)
-    for variant in VARIANTS:
-        (got,) = backend(variant, threads=2).kernel(node).run([q])
-        assert same(got, reference), variant
+    check_on_two_threads(node, [q], reference)
 
 
 def test_planes_1_kb_apart_get_one_line_more():
