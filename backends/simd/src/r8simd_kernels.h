@@ -402,6 +402,14 @@ static int r8_vbmi(void) {
     return known;
 }
 #endif
+
+/* pack_u8_run, by pack_u8_run_vbmi where the CPU has VBMI and sx is 1 or 2. */
+static void pack_u8_cells(uint32_t *d, const uint8_t *const s[4], long n, int sx, uint8_t flip) {
+#if defined(R8_ZMM)
+    if (sx <= 2 && r8_vbmi()) { pack_u8_run_vbmi(d, s, n, sx, flip); return; }
+#endif
+    pack_u8_run(d, s, n, sx, flip);
+}
 #else
 /* 8 cells o[x] = the s16 pair (s[0][sx*x] - z[0], s[1][sx*x] - z[1]) (sx 1 or 2; a missing channel
  * 0). Reads s[j][0 .. 8*sx). */
@@ -545,11 +553,7 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
 #if R8_MODE == 0
         const uint8_t *s[4];
         for (int j = 0; j < 4; j++) s[j] = src[j] ? src[j] + off : 0;
-#if defined(R8_ZMM)
-        if (sx <= 2 && r8_vbmi()) pack_u8_run_vbmi(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
-        else
-#endif
-        pack_u8_run(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
+        pack_u8_cells(d + a, s, b - a, sx, p->in_signed ? 0x80 : 0);
 #else
         const uint8_t *s[2] = {src[0] ? src[0] + off : 0, src[1] ? src[1] + off : 0};
         pack_s16_run(d + a, s, z, b - a, sx, p->in_signed);
@@ -591,11 +595,7 @@ static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long 
             const int c = c4 * 4 + j;
             s[j] = c < p->Cg ? img + (long)(g * p->Cg + c) * hw + v0 : NULL;
         }
-        uint32_t *d = dst + pl * stride;
-#if defined(R8_ZMM)
-        if (r8_vbmi()) { pack_u8_run_vbmi(d, s, v1 - v0, 1, p->in_signed ? 0x80 : 0); continue; }
-#endif
-        pack_u8_run(d, s, v1 - v0, 1, p->in_signed ? 0x80 : 0);
+        pack_u8_cells(dst + pl * stride, s, v1 - v0, 1, p->in_signed ? 0x80 : 0);
     }
 }
 #endif
@@ -1608,14 +1608,23 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
  * (conv_rq_item); the loop is compiled once more for ol = 0 (r8_conv.rq_ol_zero: a ReLU's codes,
  * u8; with the op-by-op chain, which also left out y - il there, 5-11 % on MobileNetV2's layers
  * of few input channels, which the requantization bounds). */
+/* The requantizing kernel for p, through FOR_AS(item, zero, other) (an item loop with the ol modes
+ * for rq_ol_zero and otherwise): interleaved items, or the direct ones, with rq_store_levels' whole
+ * tiles (modes 3, 4) on 1x1 layers (on the 7x7 stem the two more copies of the item made GCC
+ * spill the tap loop's pointers: 1.2x the time). */
+#define RQ_KERNEL(FOR_AS)                                                                          \
+    do {                                                                                           \
+        if (p->rq_interleave && !p->elt) FOR_AS(conv_rq_item, 1, 0);                               \
+        else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)              \
+            FOR_AS(conv_direct_item, 3, 4);                                                        \
+        else FOR_AS(conv_direct_item, 1, 0);                                                       \
+    } while (0)
+
 static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
     const conv_split split = conv_split_of(p, CONV_CHUNK_RQ, nt);
-    if (p->rq_interleave && !p->elt) RQ_FOR_ITEMS(conv_rq_item, split, n, out, nt);
-    /* rq_store_levels' whole tiles, on 1x1 layers: on the 7x7 stem the two more copies of the item
-     * made GCC spill the tap loop's pointers (1.2x the time) */
-    else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)
-        RQ_FOR_ITEMS_AS(conv_direct_item, split, n, out, nt, 3, 4);
-    else RQ_FOR_ITEMS(conv_direct_item, split, n, out, nt);
+#define RQ_FOR_SPLIT_AS(item, zero, other) RQ_FOR_ITEMS_AS(item, split, n, out, nt, zero, other)
+    RQ_KERNEL(RQ_FOR_SPLIT_AS);
+#undef RQ_FOR_SPLIT_AS
     return 0;
 }
 #define CONV_COMPUTE_RQ SFX(conv_compute_rq)
@@ -1649,10 +1658,7 @@ static int SFX(conv_compute_rq_packing)(const r8_conv *p, const uint8_t *img, in
         own.plane_pos = v1 - v0;
         own.scratch = planes - v0;   /* position v of plane c at scratch + c*plane_pos + v */
         SFX(conv_pack_positions)(p, img, v0, v1, planes, own.plane_pos);
-        if (p->rq_interleave && !p->elt) RQ_FOR_OWN_ITEMS_AS(conv_rq_item, 1, 0);
-        else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)
-            RQ_FOR_OWN_ITEMS_AS(conv_direct_item, 3, 4);
-        else RQ_FOR_OWN_ITEMS_AS(conv_direct_item, 1, 0);
+        RQ_KERNEL(RQ_FOR_OWN_ITEMS_AS);
     }
     return 0;
 }
