@@ -545,6 +545,8 @@ def test_convolution_equals_reference_on_every_variant(case):
 #: the variants whose convolution kernels requantize the common chain themselves (r8_conv.rq): the
 #: 16-lane ones (AMX's between the tile steps of its next block)
 INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs", "amx", "amx_emu")]
+#: and the 4- and 8-lane ones, in their epilogue (rq_epilogue, without an FMA)
+EPILOGUE_RQ = [v for v in VARIANTS if v in ("sse42", "avx2")]
 
 
 @given(conv_cases(chains=requantization_chains, weight_zero_points=False))
@@ -556,7 +558,7 @@ def test_interleaved_requantization_equals_reference(case):
     # byte on AMX
     quantize = node.attrs["post_ops"][-1]
     ol_zero = not np.any(quantize.output_low)
-    for variant in INTERLEAVED:
+    for variant in INTERLEAVED + EPILOGUE_RQ:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
         assert plan.params.rq_ol_zero == ol_zero, variant
@@ -584,7 +586,7 @@ def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_rang
         np.uint8 if element_type == "u8" else np.int8)
     assert (level == 0).any() and (level == 255).any()
     check_all_variants(node, [q], expected)
-    for variant in INTERLEAVED:
+    for variant in INTERLEAVED + EPILOGUE_RQ:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq_saturate == 1, variant
 
@@ -604,7 +606,7 @@ def test_a_multiply_whose_levels_could_reach_two_to_the_31_keeps_the_clamps():
     expected[0, :, 0, :5] = 255
     expected[0, :, 1, 7] = 255
     check_all_variants(node, [q], expected)
-    for variant in INTERLEAVED:
+    for variant in INTERLEAVED + EPILOGUE_RQ:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL and plan.params.rq_saturate == 0, variant
 
@@ -750,7 +752,7 @@ def test_depthwise_kernels_requantize_the_common_chain_exactly(case):
     for variant in VARIANTS:
         kernel = backend(variant, threads=threads).kernel(node)
         plan = kernel.run.plan
-        assert plan.depthwise and (plan.params.rq != plan.ffi.NULL) == (variant in INTERLEAVED), variant
+        assert plan.depthwise and (plan.params.rq != plan.ffi.NULL) == (variant in INTERLEAVED + EPILOGUE_RQ), variant
         (got,) = kernel.run([q])
         assert same(got, reference), (variant, threads)
 
@@ -1356,7 +1358,7 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
         shortcut = np.rint(np.clip((x - il) * m, 0, 255))
     assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
-    for variant in INTERLEAVED:
+    for variant in INTERLEAVED + EPILOGUE_RQ:
         with output_channel_lanes(LANE_MODES[lanes]):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
@@ -1406,6 +1408,9 @@ def test_fused_requantization_hand_worked_fields():
     assert abs(float(a[0]) - 1.0) < 1e-6 and abs(float(bb[0]) - 150.0) < 1e-4
     assert 0.5 - 1.2e-4 <= limit <= 0.5 - 0.9e-4
     assert np.float32(limit) == limit                      # a float32, rounded down
+    # without an FMA the product's rounding adds u*(Z + Wb) = 2^-24 * (256 + 150) ~ 2.4e-5
+    unfused = fused_requantization(s, b, il, di, 255.0, contracted=False)[2]
+    assert 2.0e-5 <= limit - unfused <= 2.8e-5
     # declined: an operand that is not finite, di <= 0, and a bias so far from the range that the
     # chain's own rounding reaches a quarter of a level (|b - il|*m of 2^22)
     for fields in ((np.inf, 0.5, -1.0, 2.55), (0.01, np.nan, -1.0, 2.55), (0.01, 0.5, -1.0, 0.0),
@@ -1436,19 +1441,23 @@ def fused_chains_near_midpoints(draw):
 
 
 @settings(max_examples=1000)   # cheap; the lanes that round the other way sit up to 0.8 E past the midpoint
-@given(fused_chains_near_midpoints())
-def test_fused_requantization_gives_the_reference_level_wherever_it_is_not_near(case):
-    # rq_vector's fused chain, emulated exactly (fma_f32): where its value x lies less than the
-    # limit from rint(x), rint(x) must be the reference's level; the others are recomputed
+@given(fused_chains_near_midpoints(), st.booleans())
+def test_fused_requantization_gives_the_reference_level_wherever_it_is_not_near(case, contracted):
+    # rq_vector's fused chain, emulated exactly (fma_f32), or rq_epilogue's (contracted false: the
+    # product rounded, then the sum, as NumPy's float32 arithmetic does): where its value x lies
+    # less than the limit from rint(x), rint(x) must be the reference's level; the others are
+    # recomputed
     from refint8_backend_simd._plan.fused_requantization import fused_requantization
 
     s, b, il, ih, steps, acc = case
     di = np.float32(ih - il)
-    fused = fused_requantization(np.array([s]), np.array([b]), np.array([il]), np.array([di]), float(steps))
+    fused = fused_requantization(np.array([s]), np.array([b]), np.array([il]), np.array([di]), float(steps),
+                                 contracted)
     if fused is None:
         return
     a, bb, limit = fused
-    x = np.clip(fma_f32(acc.astype(np.float32), a[0], bb[0]), 0, steps)
+    acc_f = acc.astype(np.float32)
+    x = np.clip(fma_f32(acc_f, a[0], bb[0]) if contracted else acc_f * a[0] + bb[0], 0, steps)
     near = np.abs(x - np.rint(x)) >= np.float32(limit)
     reference = reference_levels(acc, s, b, il, ih, steps)
     assert np.array_equal(np.rint(x)[~near], reference[~near])
@@ -1479,7 +1488,10 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     acc_f = acc.astype(np.float32)
     x = np.clip(fma_f32(acc_f, np.broadcast_to(a_fused, acc.shape), np.broadcast_to(b_fused, acc.shape)), 0, 255)
     assert not np.array_equal(np.rint(x), reference)      # the recomputation is needed here
-    for variant in INTERLEAVED:
+    # without an FMA (the 4- and 8-lane kernels: the product rounded, then the sum) too
+    unfused = np.clip(acc_f * np.broadcast_to(a_fused, acc.shape) + np.broadcast_to(b_fused, acc.shape), 0, 255)
+    assert not np.array_equal(np.rint(unfused), reference)
+    for variant in INTERLEAVED + EPILOGUE_RQ:
         with output_channel_lanes(LANE_MODES[lanes]):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
@@ -1902,8 +1914,8 @@ def test_fusion_is_declined_where_the_consumer_alone_would_be():
 def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     # the residual Int8Add of each of the 16 bottlenecks runs inside the convolution that feeds it
     # where neither layer requantizes alone, or both do and the convolution's kernel runs the add's
-    # requantization in place (avx512, avx512_vnni); on AMX the backend declines and the adds run
-    # as their own int8 layers
+    # requantization in place (avx512, avx512_vnni); on AMX, SSE4.2 and AVX2 (whose convolutions
+    # requantize alone) the backend declines and the adds run as their own int8 layers
     from refint8.models import quantized_resnet50
 
     model = quantized_resnet50(image_size=32)
@@ -1912,7 +1924,7 @@ def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     fused = refint8.compile(model, backend="simd", config=config)
     apart = refint8.compile(model, backend="simd", config=config, fusion=False)
     rows = {row.name: row for row in fused.perf_counts()}
-    if variant in INTERLEAVED and variant not in ("avx512", "avx512_vnni"):
+    if variant in INTERLEAVED + EPILOGUE_RQ and variant not in ("avx512", "avx512_vnni"):
         assert not fused.fusions
         adds = [name for name in rows if name.endswith("/add")]
         assert len(adds) == 16 and all(rows[a].exec_type == f"simd_{variant}_I8" for a in adds)

@@ -214,12 +214,13 @@ def test_an_input_from_outside_that_is_not_c_contiguous_is_read_as_its_values():
     assert sum(len(t) for t in timings) == 2
 
 
-@pytest.mark.parametrize("variant", sorted({VARIANTS[0], VARIANTS[-1]}))
+@pytest.mark.parametrize("variant", sorted({VARIANTS[0], VARIANTS[-1]} | ({"avx512_vnni"} & set(VARIANTS))))
 def test_each_node_is_planned_once_whether_its_pair_is_fused_or_declined(resnet, monkeypatch, variant):
-    # SimdBackend.fuse builds both plans of a residual pair to decide. Where the convolution
-    # requantizes (avx512 and up) it declines, and the next fuse() of the same Int8Add (the first
-    # block's, with the downsample) and kernel() take those plans instead of building them again;
-    # on sse42 and avx2 the pairs are fused and the consumer's own plan is never built again
+    # SimdBackend.fuse builds both plans of a residual pair to decide. Where only the convolution
+    # requantizes, or its kernel cannot run the add's requantization in place (all but avx512 and
+    # avx512_vnni), it declines, and the next fuse() of the same Int8Add (the first block's, with
+    # the downsample) and kernel() take those plans instead of building them again; on avx512 and
+    # avx512_vnni the pairs are fused and the consumer's plan goes into the pair's
     from refint8_backend_simd import _plan
 
     built: list[str] = []
@@ -234,7 +235,7 @@ def test_each_node_is_planned_once_whether_its_pair_is_fused_or_declined(resnet,
     compiled = _compile(resnet, variant, True)
     planned = {n.name for s in compiled._steps for n in (s.node, s.producer) if n is not None
                and n.type in ("Int8Convolution", "Int8Add")}
-    assert bool(compiled.fusions) == (variant in ("sse42", "avx2"))
+    assert bool(compiled.fusions) == (variant in ("avx512", "avx512_vnni"))
     assert sorted(name for name in built if name in planned) == sorted(planned)   # each once
 
 

@@ -173,7 +173,9 @@ class SimdBackend(Backend):
         epilogue, or both with their requantizing kernels where the convolution's can run the
         consumer's in place (``ConvPlan.consumes_requantizing``). Declined where only one of them
         would requantize: apart they are faster than the pair with the general epilogue
-        (ResNet-50's residual blocks on avx512_vnni, 1 thread: 0.4-0.5 ms an inference)."""
+        (ResNet-50's residual blocks on avx512_vnni, 1 thread: 0.4-0.5 ms an inference; on AVX2,
+        whose convolutions requantize in their epilogue, ResNet-50 took 0.94-0.95x the time of
+        the build that fused those pairs before, and 0.97x that of fusing them still)."""
         if self._problem or producer.type != "Int8Convolution" or \
                 consumer.type not in ("Int8Add", "Int8Multiply") or self._declines(consumer):
             return None

@@ -120,7 +120,8 @@ typedef struct {
     int elt_input;
     const void *elt_other;
     /* The interleaved requantization (r8simd_kernels.h conv_compute_rq; on AMX r8_amx.c
-     * amx_rq_channels, between the next block's tile steps) or NULL. Set by
+     * amx_rq_channels, between the next block's tile steps; on SSE4.2 and AVX2 rq_epilogue, in
+     * the epilogue, acc*A + B without an FMA) or NULL. Set by
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
      * with operands constant over each output plane, the results are codes in range that cannot be
      * NaN (out_type bits 2 and 3), and there are no weight zero points:

@@ -147,15 +147,38 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     _mm256_storeu_ps(tmp, y);
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) dst[k++] = tmp[i];
 }
-R8_INLINE void store_codes(void *dst, vf codes, unsigned mask, int is_signed) {
-    vi c = _mm256_cvtps_epi32(codes);
-    __m128i s16 = _mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1));
-    __m128i b = is_signed ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
+R8_INLINE vi vi_cvt(vf a) { return _mm256_cvtps_epi32(a); }   /* rounding to nearest even */
+/* The bytes of int32 codes: saturated to int16, then to i8 (CODES_I8) or u8 (CODES_U8; CODES_FLIP:
+ * then the top bit flipped, the i8 code c - 128 of a c in 0..255). */
+#define CODES_U8 0
+#define CODES_I8 1
+#define CODES_FLIP 2
+R8_INLINE __m128i codes_narrow(__m128i s16, const int kind) {
+    const __m128i b = kind == CODES_I8 ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
+    return kind == CODES_FLIP ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b;
+}
+/* Integer codes c narrowed to bytes (codes_narrow's kind), the lanes of mask stored from dst on
+ * (compressed). */
+R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask, const int kind) {
+    const __m128i b = codes_narrow(_mm_packs_epi32(_mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1)), kind);
     if (mask == VM_FULL) { _mm_storel_epi64((__m128i *)dst, b); return; }
     uint8_t tmp[16];
     _mm_storeu_si128((__m128i *)tmp, b);
     uint8_t *d = (uint8_t *)dst;
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) d[k++] = tmp[i];
+}
+/* Four whole vectors of integer codes that follow each other, as store_code_ints: the packs work
+ * within 128-bit halves, so the dwords of the packed bytes come out as (c0 lo, c1 lo, c2 lo,
+ * c3 lo, c0 hi, ...) and one vpermd puts them in order. */
+R8_INLINE void store_code_ints4(void *dst, const vi *c, const int kind) {
+    const vi w01 = _mm256_packs_epi32(c[0], c[1]), w23 = _mm256_packs_epi32(c[2], c[3]);
+    vi b = kind == CODES_I8 ? _mm256_packs_epi16(w01, w23) : _mm256_packus_epi16(w01, w23);
+    b = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    if (kind == CODES_FLIP) b = _mm256_xor_si256(b, _mm256_set1_epi8((char)0x80));
+    _mm256_storeu_si256((__m256i *)dst, b);
+}
+R8_INLINE void store_codes(void *dst, vf codes, unsigned mask, int is_signed) {
+    store_code_ints(dst, _mm256_cvtps_epi32(codes), mask, is_signed ? CODES_I8 : CODES_U8);
 }
 
 #elif defined(R8_SSE42)
@@ -208,14 +231,28 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     _mm_storeu_ps(tmp, y);
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) dst[k++] = tmp[i];
 }
-R8_INLINE void store_codes(void *dst, vf codes, unsigned mask, int is_signed) {
-    vi c = _mm_cvtps_epi32(codes);
-    __m128i s16 = _mm_packs_epi32(c, c);
-    __m128i b = is_signed ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
-    uint32_t word = (uint32_t)_mm_cvtsi128_si32(b);
+R8_INLINE vi vi_cvt(vf a) { return _mm_cvtps_epi32(a); }   /* rounding to nearest even */
+#define CODES_U8 0     /* as the AVX2 section's */
+#define CODES_I8 1
+#define CODES_FLIP 2
+R8_INLINE __m128i codes_narrow(__m128i s16, const int kind) {
+    const __m128i b = kind == CODES_I8 ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
+    return kind == CODES_FLIP ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b;
+}
+R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask, const int kind) {
+    const uint32_t word = (uint32_t)_mm_cvtsi128_si32(codes_narrow(_mm_packs_epi32(c, c), kind));
     if (mask == VM_FULL) { memcpy(dst, &word, 4); return; }
     uint8_t *d = (uint8_t *)dst;
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) d[k++] = (uint8_t)(word >> (8 * i));
+}
+R8_INLINE void store_code_ints4(void *dst, const vi *c, const int kind) {
+    const vi w01 = _mm_packs_epi32(c[0], c[1]), w23 = _mm_packs_epi32(c[2], c[3]);
+    vi b = kind == CODES_I8 ? _mm_packs_epi16(w01, w23) : _mm_packus_epi16(w01, w23);
+    if (kind == CODES_FLIP) b = _mm_xor_si128(b, _mm_set1_epi8((char)0x80));
+    _mm_storeu_si128((__m128i *)dst, b);
+}
+R8_INLINE void store_codes(void *dst, vf codes, unsigned mask, int is_signed) {
+    store_code_ints(dst, _mm_cvtps_epi32(codes), mask, is_signed ? CODES_I8 : CODES_U8);
 }
 #else
 #error "define one ISA macro"

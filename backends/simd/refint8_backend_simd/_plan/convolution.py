@@ -272,8 +272,10 @@ class ConvPlan(Reused):
         p.threads = threads
         self.depthwise = depthwise
         self.ffi = ffi
-        if vl == 16 and (self.depthwise or not has_zw):   # (r8_dw folds zw into its weights)
-            self._plan_interleaved_requantization(ffi, p, keep, geo, bool(lib.r8_cpu_features() & _AMD))
+        if self.depthwise or not has_zw:   # (r8_dw folds zw into its weights)
+            # the 4- and 8-lane kernels requantize in their epilogue (rq_epilogue), without an FMA
+            self._plan_interleaved_requantization(ffi, p, keep, geo, vl == 16 and bool(lib.r8_cpu_features() & _AMD),
+                                                  contracted=vl == 16)
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
             # no fused pair is built from a requantizing convolution (SimdBackend.fuse).
@@ -298,8 +300,8 @@ class ConvPlan(Reused):
     @property
     def requantizes(self) -> bool:
         """Whether the kernel runs the requantization chain itself (r8_conv.rq: interleaved with
-        the sums, per block of positions with the output channels across the lanes, or on AMX
-        between the next block's tile steps)."""
+        the sums, per block of positions with the output channels across the lanes, on AMX
+        between the next block's tile steps, or in the epilogue of the 4- and 8-lane kernels)."""
         return self.params.rq != self.ffi.NULL
 
     @property
@@ -387,9 +389,10 @@ class ConvPlan(Reused):
         p.tail_n = len(lanes)
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry,
-                                         interleave: bool) -> None:
-        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, and rq_channel
-        for the depthwise kernels) where the built post-op table is exactly Multiply, Add,
+                                         interleave: bool, contracted: bool = True) -> None:
+        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, rq_channel
+        for the depthwise kernels, and rq_epilogue on SSE4.2 and AVX2: ``contracted`` false, acc*A
+        + B without an FMA) where the built post-op table is exactly Multiply, Add,
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
@@ -405,7 +408,7 @@ class ConvPlan(Reused):
         if table is None:
             return
         fused = fused_requantization(table[:, 0], table[:, 1], table[:, 2], table[:, 4],
-                                     p.post[p.npost - 1].steps)
+                                     p.post[p.npost - 1].steps, contracted)
         if fused is None:
             return
         a, b, limit = fused

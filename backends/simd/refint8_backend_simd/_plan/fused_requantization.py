@@ -19,6 +19,10 @@ within u*|X| of it (u = 2^-24), so, to first order:
 - the fused value: |a*s*m|*rA + Wb*rB + u*|x| <= (Z + Wb)*rA + Wb*rB + u*Z, where rA and rB
   are the relative errors of A and B as float32 (measured, plus 2^-50 for the float64 steps).
 
+Without a fused multiply-add (``contracted=False``: the 4- and 8-lane kernels compute
+``fl(fl(a*A) + B)``), the product's own rounding adds at most u*|a*A| <= u*(Z + Wb) (the factor
+1 + rA of A's error goes into the second-order terms).
+
 E is their sum, times 1 + 2^-10 (the second-order terms), plus 2^-100 (results near the
 subnormals). Where ``|x - rint(x)| < 0.5 - E``, R lies within E of x, so strictly within 0.5 of
 rint(x): rint(R) = rint(x); at or below il, R <= 0 and x <= E; above ih, R >= steps and
@@ -41,10 +45,12 @@ MIN_LIMIT = 0.25
 
 
 def fused_requantization(s: np.ndarray, b: np.ndarray, il: np.ndarray, di: np.ndarray,
-                         steps: float) -> tuple[np.ndarray, np.ndarray, float] | None:
+                         steps: float, contracted: bool = True) -> tuple[np.ndarray, np.ndarray, float] | None:
     """Per plane, the fused chain's A and B (float32) and the layer's near-midpoint limit, for
     the float32 operands s (Multiply), b (Add), il and di = ih - il (Quantize, di > 0) of each
-    plane and the Quantize's ``steps`` (levels - 1); None where the fused chain is declined."""
+    plane and the Quantize's ``steps`` (levels - 1); None where the fused chain is declined.
+    ``contracted``: the kernel computes acc*A + B as one fused multiply-add (else a rounded
+    product, then a rounded sum)."""
     f = [np.asarray(v, np.float32).astype(np.float64) for v in (s, b, il, di)]
     s64, b64, il64, di64 = f
     if not all(np.isfinite(v).all() for v in f) or not (di64 > 0).all():
@@ -64,6 +70,8 @@ def fused_requantization(s: np.ndarray, b: np.ndarray, il: np.ndarray, di: np.nd
         wb, wi = np.abs(b64 - il64) * m, np.abs(il64) * m
         chain = u * (5 * z + wb + wi)
         fused = (z + wb) * relative(a32, a_exact) + wb * relative(b32, b_exact) + u * z
+        if not contracted:
+            fused = fused + u * (z + wb)
         e = (chain + fused) * (1.0 + 2.0 ** -10) + 2.0 ** -100
     limit = 0.5 - float(e.max())
     limit32 = np.float32(limit)
