@@ -864,6 +864,72 @@ def test_worst_case_accumulators_are_exact():
     check_all_variants(node, [q], reference)
 
 
+#: the variants of the exact s16 path (mode 1: cells of 2 channels)
+S16 = [v for v in VARIANTS if v in ("sse42", "avx2", "avx512")]
+
+
+def test_lone_channel_taps_pair_by_hand():
+    # _lone_pairs: 3 channels make a full cell (0, 1) and a lone one (2). A 3x3 kernel at stride 2:
+    # row ky reads phase (ky % 2, 0) at kx = 0, 2 (plane offsets (ky//2)*Wq + 0, + 1) and phase
+    # (ky % 2, 1) at kx = 1. The full cell: one kernel tap per tap (9); the lone channel: kx 0 and
+    # 2 in one cell, kx 1 alone, per row (6). Phases (0,0), (0,1), (1,0) as first met; the kernel's
+    # phase of cell c is phase*2 + c
+    from refint8_backend_simd._plan.convolution import _lone_pairs
+
+    wq = 10
+    tap_phase = [0, 1, 0, 2, 3, 2, 0, 1, 0]   # phases met: (0,0) 0, (0,1) 1, (1,0) 2, (1,1) 3
+    tap_off = [0, 0, 1, 0, 0, 1, wq, wq, wq + 1]
+    taps = _lone_pairs(tap_phase, tap_off, 2)
+    assert [(ph, off) for ph, off, _ in taps[:9]] == [(2 * p, o) for p, o in zip(tap_phase, tap_off)]
+    assert all(kind == ("cell", t, 0) for t, (_, _, kind) in enumerate(taps[:9]))
+    assert sorted((ph, off, kind) for ph, off, kind in taps[9:]) == [
+        (1, 0, ("lone", 0, 2)), (1, wq, ("lone", 6, 8)), (3, 0, ("lone", 1, None)),
+        (3, wq, ("lone", 7, None)), (5, 0, ("lone", 3, 5)), (7, 0, ("lone", 4, None))]
+    # nothing pairs at 1x1 or with a dilation that spaces the offsets by 2: no pairing at all
+    assert _lone_pairs([0], [0], 2) is None and _lone_pairs([0, 0, 0], [0, 2, 4], 2) is None
+
+
+def test_lone_channel_pairs_give_hand_worked_sums():
+    # 3 channels, a 1x3 kernel at stride 1 on a 1x4 row, zero point 10, no post-ops (the float32
+    # accumulator): out[x] = sum_c sum_kx (q[c][x + kx] - 10) * w[c][kx]. The lone channel 2's taps
+    # kx 0 and 1 share a cell (values at x and x + 1), kx 2 has its own: 5 cells, not 6.
+    q = np.array([[[[11, 12, 13, 14]], [[10, 20, 30, 40]], [[13, 7, 10, 12]]]], np.uint8)
+    weights = np.array([[[[1, 2, 3]], [[-1, 0, 1]], [[2, -3, 4]]]], np.int8)
+    # x = 0: c0 (1 + 4 + 9) = 14; c1 (0 + 0 + 20) = 20; c2 (3*2 + (-3)*(-3) + 0*4) = 15 -> 49
+    # x = 1: c0 (2 + 6 + 12) = 20; c1 (-10 + 0 + 30) = 20; c2 (-3*2 + 0*(-3) + 2*4) = 2 -> 42
+    node = conv(q, weights, input_zero_point=(10,))
+    expected = np.array([[[[49.0, 42.0]]]], np.float32)
+    check_all_variants(node, [q], expected)
+    check_on_two_threads(node, [q], expected, S16)
+    for variant in S16:
+        plan = backend(variant).kernel(node).run.plan
+        assert (plan.params.pack_ck, plan.params.ck, plan.params.ntaps) == (2, 1, 5), variant
+
+
+@pytest.mark.parametrize("signed", [False, True])
+def test_stem_like_layers_with_lone_channel_pairs_equal_the_reference(signed):
+    # the 3-channel 7x7 stride-2 stem (77 kernel cells a position, not 98) and 3x3 layers at both
+    # strides with padding on both sides, per-channel input zero points (the padding codes), weight
+    # zero points, two images, a 5x4 kernel at horizontal stride 3 (kx 0 and 3 pair); 1 and 2
+    # threads (each thread pairs the lone planes it packed)
+    rng = np.random.default_rng(41)
+    dtype, low = (np.int8, -128) if signed else (np.uint8, 0)
+    cases = [((1, 3, 50, 45), (70, 3, 7, 7), dict(strides=(2, 2), pads_begin=(3, 3), pads_end=(3, 3),
+                                                  input_zero_point=(3 + low, 250 + low, 128 + low)), 77),
+             ((2, 3, 11, 19), (13, 3, 3, 3), dict(pads_begin=(1, 1), pads_end=(1, 1), weight_zero_point=(3,)), 15),
+             ((1, 3, 30, 31), (33, 3, 3, 3), dict(strides=(2, 2), pads_begin=(1, 1), pads_end=(1, 1)), 15),
+             ((1, 3, 17, 20), (7, 3, 5, 4), dict(strides=(1, 3), pads_begin=(2, 1), pads_end=(0, 2)), 35)]
+    for shape, wshape, attrs, cells in cases:
+        q = rng.integers(low, low + 256, size=shape).astype(dtype)
+        weights = rng.integers(-128, 128, size=wshape).astype(np.int8)
+        node = conv(q, weights, **attrs)
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        check_all_variants(node, [q], reference)
+        check_on_two_threads(node, [q], reference, S16)
+        for variant in S16:
+            assert backend(variant).kernel(node).run.plan.params.ntaps == cells, variant
+
+
 @pytest.mark.parametrize("case", ["stem", "signed_dilated", "wide_kernel", "weight_zero_points"])
 def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
     # r8_conv.im2col: at most 4 input channels, unfolded rows (channel, kernel row, 4 kernel

@@ -83,6 +83,13 @@ typedef struct {
     const int *phase_ry;
     const int *phase_rx;
     int ck;
+    /* 0, or the cells a position as packed where the kernel reads them one at a time (ck 1): the
+     * planes [G][nphase/pack_ck][pack_ck][plane_pos] are read as [G][nphase][1][plane_pos], the
+     * kernel's phase ph*pack_ck + c being cell c of packed phase ph (phase_ry/rx index the packed
+     * phases). Mode 1 only, where the last cell holds one channel (Cg odd): that cell at position u
+     * then holds the channel's values at u and u + 1 (conv_pair_lone), so one cell takes two taps
+     * of one phase at plane offsets off and off + 1 (_plan/convolution.py _lone_pairs). */
+    int pack_ck;
     long plane_pos;
     int ntaps;
     const int *tap_phase;

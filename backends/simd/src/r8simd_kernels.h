@@ -502,7 +502,7 @@ static int conv_pack_spread(const r8_conv *p, uint32_t *dst, const uint8_t *cons
  * both layouts and are packed at once. The plane's last row may be partial (plane_pos). */
 static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, int yq0, int yq1) {
     const long ppos = p->plane_pos;
-    const int np = p->nphase, ck = p->ck;
+    const int ck = p->pack_ck ? p->pack_ck : p->ck, np = p->nphase * p->ck / ck;   /* as packed */
     int c4 = (int)(pl % ck), ph = (int)(pl / ck % np), g = (int)(pl / ((long)ck * np));
     int ry = p->phase_ry[ph], rx = p->phase_rx[ph];
     uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
@@ -605,9 +605,29 @@ static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long 
  * follow are cut by positions and scheduled statically in position order, so that a thread reads
  * back the cells it packed (a 1x1 layer's from its own core's cache); else each thread packs
  * whole planes (no cache line written by two threads: rows of small planes share lines). */
+#if R8_MODE == 1
+/* A lone channel's plane (r8_conv.pack_ck), packed as cells (value, 0): cell u becomes
+ * (value[u], value[u + 1]), the last (value, 0). In place from the front: cell u + 1's value is
+ * read before cell u + 1 is rewritten, and keeps its low half. */
+static void conv_pair_lone(uint32_t *d, long n) {
+    for (long u = 0; u + 1 < n; u++) d[u] = (d[u] & 0xFFFFu) | (d[u + 1] << 16);
+    d[n - 1] &= 0xFFFFu;
+}
+#endif
+
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
     const long planes = (long)p->G * p->nphase * p->ck;
     const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
+#if R8_MODE == 1
+    if (p->pack_ck) {   /* whole planes a thread: a lone channel's plane is paired once packed */
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+        for (long pl = 0; pl < planes; pl++) {
+            SFX(conv_pack_rows)(p, img, pl, 0, rows);
+            if (pl % p->pack_ck == p->pack_ck - 1) conv_pair_lone((uint32_t *)p->scratch + pl * p->plane_pos, p->plane_pos);
+        }
+        return;
+    }
+#endif
     if (by_rows && nt > 1) {
 #pragma omp parallel num_threads(nt)
         {

@@ -155,6 +155,49 @@ def _position_weights(geo: ConvGeometry, w64: np.ndarray, zw: np.ndarray, mode: 
     return np.ascontiguousarray(packed).reshape(-1)
 
 
+def _lone_pairs(tap_phase: list[int], tap_off: list[int], ck: int) -> list[tuple[int, int, tuple]] | None:
+    """The kernel's taps where the last of the ck s16 cells holds one channel (Cg odd; r8_conv.pack_ck):
+    (kernel phase, plane offset, what the cell's two weights are) with kernel phase = phase*ck +
+    cell. Every tap reads each full cell (weights ("cell", tap, c): channels 2c, 2c + 1); the lone
+    channel's taps go in pairs of one phase at plane offsets off and off + 1, whose values the
+    paired cell holds at one position (weights ("lone", tap, mate or None)), as r8_dw pairs its
+    taps. None where no two taps pair (nothing saved). A 3-channel 7x7 stride-2 stem reads 77
+    cells a position instead of 98, a 3x3 one 15 instead of 18."""
+    ntaps = len(tap_phase)
+    where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
+    taps = [(tap_phase[t] * ck + c, tap_off[t], ("cell", t, c)) for t in range(ntaps) for c in range(ck - 1)]
+    used: set[int] = set()
+    for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
+        if t in used:
+            continue
+        used.add(t)
+        mate = where.get((tap_phase[t], tap_off[t] + 1))
+        if mate is not None and mate in used:
+            mate = None
+        if mate is not None:
+            used.add(mate)
+        taps.append((tap_phase[t] * ck + ck - 1, tap_off[t], ("lone", t, mate)))
+    return taps if len(taps) < ntaps * ck else None
+
+
+def _lone_pair_weights(geo: ConvGeometry, wz: np.ndarray, taps: list[tuple[int, int, tuple]]) -> np.ndarray:
+    """The position kernel's weights for _lone_pairs' taps, flat: [G][OCg/6][tap][1][6][2] int16
+    (w - zw: wz, [G, OCg, Cg, kh, kw]); output channels past OCg are 0."""
+    group, ocg, cg = geo.group, geo.ocg, geo.cg
+    by_tap = wz.reshape(group, ocg, cg, geo.kh * geo.kw)
+    nob = ceil_div(ocg, CONV_NR)
+    full = np.zeros((group, nob * CONV_NR, len(taps), 2), np.int16)
+    for i, (_, _, (kind, t, other)) in enumerate(taps):
+        if kind == "cell":
+            full[:, :ocg, i, 0], full[:, :ocg, i, 1] = by_tap[:, :, 2 * other, t], by_tap[:, :, 2 * other + 1, t]
+        else:
+            full[:, :ocg, i, 0] = by_tap[:, :, cg - 1, t]
+            if other is not None:
+                full[:, :ocg, i, 1] = by_tap[:, :, cg - 1, other]
+    packed = full.reshape(group, nob, CONV_NR, len(taps), 2).transpose(0, 1, 3, 2, 4)
+    return np.ascontiguousarray(packed).reshape(-1)
+
+
 class ConvPlan(Reused):
     """The packed, ready-to-run form of one Int8Convolution node for one variant."""
 
@@ -200,6 +243,10 @@ class ConvPlan(Reused):
         ntaps = kh * kw
         if self.im2col:   # one tap: the unfolded windows
             phases, tap_phase, tap_off, ntaps = [(0, 0)], [0], [0], 1
+        kp = 4 if mode == 0 else 2
+        ck = _im2col_rows(geo) if self.im2col else ceil_div(cg, kp)
+        self.lone_pairs = (_lone_pairs(tap_phase, tap_off, ck) if mode == 1 and cg == 3 and not depthwise
+                           and not self.im2col else None)
 
         # virtual positions and their output mapping
         nvirt = oh * wq
@@ -233,8 +280,6 @@ class ConvPlan(Reused):
         p = ffi.new("r8_conv *")
         keep.objects.append(p)
         self.params = p
-        kp = 4 if mode == 0 else 2
-        ck = _im2col_rows(geo) if self.im2col else ceil_div(cg, kp)
         kc = 0
         if amx:
             kc = min(ck, 16)
@@ -251,6 +296,11 @@ class ConvPlan(Reused):
         p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
         p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
         p.ck = ck
+        if self.lone_pairs is not None:   # the kernel reads one cell a tap (r8_conv.pack_ck)
+            p.nphase, p.ck, p.pack_ck = len(phases) * ck, 1, ck
+            tap_phase = [kernel_phase for kernel_phase, _, _ in self.lone_pairs]
+            tap_off = [off for _, off, _ in self.lone_pairs]
+            ntaps = len(tap_phase)
         p.kc = kc
         p.plane_pos = plane_pos
         p.ntaps = ntaps
@@ -351,6 +401,8 @@ class ConvPlan(Reused):
         if self.im2col:
             packed = _position_weights(replace(geo, cg=_im2col_rows(geo) * 4, kh=1, kw=1),
                                        _im2col_weights(geo, w64), zw, mode, amx, ck, kc)
+        elif self.lone_pairs is not None:
+            packed = _lone_pair_weights(geo, w64 - zw.reshape(group, ocg, 1, 1, 1), self.lone_pairs)
         else:
             packed = _position_weights(geo, w64, zw, mode, amx, ck, kc)
         # + one group of tail cells: conv_tail reads whole groups, past the last block's last tap
