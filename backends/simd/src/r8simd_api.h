@@ -86,7 +86,8 @@ typedef struct {
     /* 0, or the cells a position as packed where the kernel reads them one at a time (ck 1): the
      * planes [G][nphase/pack_ck][pack_ck][plane_pos] are read as [G][nphase][1][plane_pos], the
      * kernel's phase ph*pack_ck + c being cell c of packed phase ph (phase_ry/rx index the packed
-     * phases). Mode 1 only, where the last cell holds one channel (Cg odd): that cell at position u
+     * phases). Mode 1 only, where the last cell holds one channel (Cg odd; the plan sets it for Cg
+     * 3, an RGB input, whose padding zero took a quarter of the products): that cell at position u
      * then holds the channel's values at u and u + 1 (conv_pair_lone), so one cell takes two taps
      * of one phase at plane offsets off and off + 1 (_plan/convolution.py _lone_pairs). */
     int pack_ck;

@@ -600,11 +600,6 @@ static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long 
 }
 #endif
 
-/* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
- * same share of every plane's rows, its share of the output positions where the work items that
- * follow are cut by positions and scheduled statically in position order, so that a thread reads
- * back the cells it packed (a 1x1 layer's from its own core's cache); else each thread packs
- * whole planes (no cache line written by two threads: rows of small planes share lines). */
 #if R8_MODE == 1
 /* A lone channel's plane (r8_conv.pack_ck), packed as cells (value, 0): cell u becomes
  * (value[u], value[u + 1]), the last (value, 0). In place from the front: cell u + 1's value is
@@ -615,6 +610,11 @@ static void conv_pair_lone(uint32_t *d, long n) {
 }
 #endif
 
+/* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
+ * same share of every plane's rows, its share of the output positions where the work items that
+ * follow are cut by positions and scheduled statically in position order, so that a thread reads
+ * back the cells it packed (a 1x1 layer's from its own core's cache); else each thread packs
+ * whole planes (no cache line written by two threads: rows of small planes share lines). */
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
     const long planes = (long)p->G * p->nphase * p->ck;
     const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
