@@ -16,6 +16,17 @@
 
 #define R8_INLINE static inline __attribute__((always_inline))
 
+/* The 4- and 8-lane stores' bytes of int32 codes (s16: the codes saturated to int16): saturated
+ * to i8 (CODES_I8) or u8 (CODES_U8; CODES_FLIP: then the top bit flipped, the i8 code c - 128 of
+ * a c in 0..255). */
+#define CODES_U8 0
+#define CODES_I8 1
+#define CODES_FLIP 2
+R8_INLINE __m128i codes_narrow(__m128i s16, const int kind) {
+    const __m128i b = kind == CODES_I8 ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
+    return kind == CODES_FLIP ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b;
+}
+
 #if defined(R8_AVX512) || defined(R8_VNNI) || defined(R8_AMX) || defined(R8_AMX_EMU)
 #define R8_ZMM 1
 #define VL 16
@@ -148,15 +159,6 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) dst[k++] = tmp[i];
 }
 R8_INLINE vi vi_cvt(vf a) { return _mm256_cvtps_epi32(a); }   /* rounding to nearest even */
-/* The bytes of int32 codes: saturated to int16, then to i8 (CODES_I8) or u8 (CODES_U8; CODES_FLIP:
- * then the top bit flipped, the i8 code c - 128 of a c in 0..255). */
-#define CODES_U8 0
-#define CODES_I8 1
-#define CODES_FLIP 2
-R8_INLINE __m128i codes_narrow(__m128i s16, const int kind) {
-    const __m128i b = kind == CODES_I8 ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
-    return kind == CODES_FLIP ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b;
-}
 /* Integer codes c narrowed to bytes (codes_narrow's kind), the lanes of mask stored from dst on
  * (compressed). */
 R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask, const int kind) {
@@ -232,13 +234,6 @@ R8_INLINE void store_f32(float *dst, vf y, unsigned mask) {
     for (int i = 0, k = 0; i < VL; i++) if (mask >> i & 1u) dst[k++] = tmp[i];
 }
 R8_INLINE vi vi_cvt(vf a) { return _mm_cvtps_epi32(a); }   /* rounding to nearest even */
-#define CODES_U8 0     /* as the AVX2 section's */
-#define CODES_I8 1
-#define CODES_FLIP 2
-R8_INLINE __m128i codes_narrow(__m128i s16, const int kind) {
-    const __m128i b = kind == CODES_I8 ? _mm_packs_epi16(s16, s16) : _mm_packus_epi16(s16, s16);
-    return kind == CODES_FLIP ? _mm_xor_si128(b, _mm_set1_epi8((char)0x80)) : b;
-}
 R8_INLINE void store_code_ints(void *dst, vi c, unsigned mask, const int kind) {
     const uint32_t word = (uint32_t)_mm_cvtsi128_si32(codes_narrow(_mm_packs_epi32(c, c), kind));
     if (mask == VM_FULL) { memcpy(dst, &word, 4); return; }
