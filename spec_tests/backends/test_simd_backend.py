@@ -872,8 +872,8 @@ def test_lone_channel_taps_pair_by_hand():
     # _lone_pairs: 3 channels make a full cell (0, 1) and a lone one (2). A 3x3 kernel at stride 2:
     # row ky reads phase (ky % 2, 0) at kx = 0, 2 (plane offsets (ky//2)*Wq + 0, + 1) and phase
     # (ky % 2, 1) at kx = 1. The full cell: one kernel tap per tap (9); the lone channel: kx 0 and
-    # 2 in one cell, kx 1 alone, per row (6). Phases (0,0), (0,1), (1,0) as first met; the kernel's
-    # phase of cell c is phase*2 + c
+    # 2 in one cell, kx 1 alone, per row (6). Phases numbered as first met (tap_phase below); the
+    # kernel's phase of cell c is phase*2 + c
     from refint8_backend_simd._plan.convolution import _lone_pairs
 
     wq = 10
