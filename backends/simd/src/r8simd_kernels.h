@@ -618,17 +618,7 @@ static void conv_pair_lone(uint32_t *d, long n) {
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
     const long planes = (long)p->G * p->nphase * p->ck;
     const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
-#if R8_MODE == 1
-    if (p->pack_ck) {   /* whole planes a thread: a lone channel's plane is paired once packed */
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-        for (long pl = 0; pl < planes; pl++) {
-            SFX(conv_pack_rows)(p, img, pl, 0, rows);
-            if (pl % p->pack_ck == p->pack_ck - 1) conv_pair_lone((uint32_t *)p->scratch + pl * p->plane_pos, p->plane_pos);
-        }
-        return;
-    }
-#endif
-    if (by_rows && nt > 1) {
+    if (by_rows && nt > 1 && !p->pack_ck) {   /* (pack_ck: whole planes, each paired once packed) */
 #pragma omp parallel num_threads(nt)
         {
             const int t = omp_get_thread_num(), k = omp_get_num_threads();
@@ -638,7 +628,13 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_
         return;
     }
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
-    for (long pl = 0; pl < planes; pl++) SFX(conv_pack_rows)(p, img, pl, 0, rows);
+    for (long pl = 0; pl < planes; pl++) {
+        SFX(conv_pack_rows)(p, img, pl, 0, rows);
+#if R8_MODE == 1
+        if (p->pack_ck && pl % p->pack_ck == p->pack_ck - 1)   /* a lone channel's plane */
+            conv_pair_lone((uint32_t *)p->scratch + pl * p->plane_pos, p->plane_pos);
+#endif
+    }
 }
 
 #if R8_MODE == 0

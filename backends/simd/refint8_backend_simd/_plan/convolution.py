@@ -155,28 +155,32 @@ def _position_weights(geo: ConvGeometry, w64: np.ndarray, zw: np.ndarray, mode: 
     return np.ascontiguousarray(packed).reshape(-1)
 
 
+def _tap_pairs(tap_phase: list[int], tap_off: list[int]) -> list[tuple[int, int | None]]:
+    """The taps in (phase, plane offset) order, each with its mate, the tap of its phase at plane
+    offset off + 1 (None: none), a mate leaving the list: one s16 pair cell at position v then holds
+    both taps' values (r8_dw's items, _lone_pairs' cells of a lone channel)."""
+    where = {(tap_phase[t], tap_off[t]): t for t in range(len(tap_phase))}
+    pairs, used = [], set()
+    for t in sorted(range(len(tap_phase)), key=lambda t: (tap_phase[t], tap_off[t])):
+        if t in used:
+            continue
+        mate = where.get((tap_phase[t], tap_off[t] + 1))   # later in the order: never used before
+        used.update((t,) if mate is None else (t, mate))
+        pairs.append((t, mate))
+    return pairs
+
+
 def _lone_pairs(tap_phase: list[int], tap_off: list[int], ck: int) -> list[tuple[int, int, tuple]] | None:
     """The kernel's taps where the last of the ck s16 cells holds one channel (Cg odd; r8_conv.pack_ck):
     (kernel phase, plane offset, what the cell's two weights are) with kernel phase = phase*ck +
     cell. Every tap reads each full cell (weights ("cell", tap, c): channels 2c, 2c + 1); the lone
-    channel's taps go in pairs of one phase at plane offsets off and off + 1, whose values the
-    paired cell holds at one position (weights ("lone", tap, mate or None)), as r8_dw pairs its
-    taps. None where no two taps pair (nothing saved). A 3-channel 7x7 stride-2 stem reads 77
+    channel's taps go in pairs of one phase at plane offsets off and off + 1 (_tap_pairs), whose
+    values the paired cell holds at one position (weights ("lone", tap, mate or None)). None where no two taps pair (nothing saved). A 3-channel 7x7 stride-2 stem reads 77
     cells a position instead of 98, a 3x3 one 15 instead of 18."""
     ntaps = len(tap_phase)
-    where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
     taps = [(tap_phase[t] * ck + c, tap_off[t], ("cell", t, c)) for t in range(ntaps) for c in range(ck - 1)]
-    used: set[int] = set()
-    for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
-        if t in used:
-            continue
-        used.add(t)
-        mate = where.get((tap_phase[t], tap_off[t] + 1))
-        if mate is not None and mate in used:
-            mate = None
-        if mate is not None:
-            used.add(mate)
-        taps.append((tap_phase[t] * ck + ck - 1, tap_off[t], ("lone", t, mate)))
+    taps += [(tap_phase[t] * ck + ck - 1, tap_off[t], ("lone", t, mate))
+             for t, mate in _tap_pairs(tap_phase, tap_off)]
     return taps if len(taps) < ntaps * ck else None
 
 
@@ -485,16 +489,7 @@ class ConvPlan(Reused):
         oc = wz.shape[0] * wz.shape[1]
         ntaps = len(tap_phase)
         wz = wz.reshape(oc, ntaps)                                          # |wz| <= 255
-        where = {(tap_phase[t], tap_off[t]): t for t in range(ntaps)}
-        items, used = [], set()
-        for t in sorted(range(ntaps), key=lambda t: (tap_phase[t], tap_off[t])):
-            if t in used:
-                continue
-            used.add(t)
-            mate = where.get((tap_phase[t], tap_off[t] + 1))
-            if mate is not None and mate not in used:
-                used.add(mate)
-            items.append((tap_phase[t], tap_off[t], t, mate))
+        items = [(tap_phase[t], tap_off[t], t, mate) for t, mate in _tap_pairs(tap_phase, tap_off)]
         wpair = np.zeros((oc, len(items)), np.int64)
         for i, (_, _, t, mate) in enumerate(items):
             wpair[:, i] = wz[:, t] & 0xFFFF
