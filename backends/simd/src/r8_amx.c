@@ -246,15 +246,6 @@ R8_INLINE void amx_configure(int kc) {
     TILE_CONFIG(&cfg);
 }
 
-/* p->kc: channel groups per chunk (<= 16); p->ck is a multiple of it. Weights packed
- * [G][OCg/32][ntaps][ck/kc][32 oc][kc*4]. Position blocks of 2 vectors (p->nvec may be odd: the
- * planes have room for the extra vector, whose results are dropped). Each block's sums go to a 4 KB
- * buffer (rows of 128 bytes: the tile stores spread over the cache's sets). With r8_conv.rq and no
- * fused consumer, a block is requantized while the tiles of the next one accumulate (the vector
- * units idle beside the tile unit otherwise: amx_rq_channels after each tile step), from one of two
- * alternating buffers; else the general epilogue runs on each block as it is stored. ol_mode:
- * rq_vector's literal (1 for r8_conv.rq_ol_zero, 2 for r8_conv.rq_ol_flip, else 0; 3 and 4 for
- * those with r8_conv.rq_saturate: a whole block's levels are stored by rq_store_levels). */
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
 
 /* comp[oc] of the output-channel block's channels oc0 .. oc0 + ocs - 1, each in a row of 16 int32
@@ -265,15 +256,27 @@ R8_INLINE void amx_comp_rows(const r8_conv *p, int oc0, int ocs, int32_t rows[32
     for (int j = 0; j < 32; j++) vi_store(rows[j], vi_set1(j < ocs ? p->comp[oc0 + j] : 0));
 }
 
-/* One block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid) of group g,
- * the previous block requantized between its tile steps and after its tile stores (rq, ol_mode:
- * literals). The input cells:
- * the group's phase planes from base, ppos positions each, the block's first at position v0.
- * next_w (or NULL): the next block's weights, prefetched step by step alongside. comp: the
- * block's amx_comp_rows. */
+/* The blocks of the convolution. p->kc: channel groups per chunk (<= 16); p->ck is a multiple of
+ * it. Weights packed [G][OCg/32][ntaps][ck/kc][32 oc][kc*4]. Position blocks of 2 vectors (p->nvec
+ * may be odd: the planes have room for the extra vector, whose results are dropped). Each block's
+ * sums go to a 4 KB buffer (rows of 128 bytes: the tile stores spread over the cache's sets). With
+ * r8_conv.rq and no fused consumer, a block is requantized while the tiles of the next one
+ * accumulate (the vector units idle beside the tile unit otherwise: amx_rq_channels after each
+ * tile step), from one of two alternating buffers; else the general epilogue runs on each block as
+ * it is stored. ol_mode: rq_vector's literal (1 for r8_conv.rq_ol_zero, 2 for r8_conv.rq_ol_flip,
+ * else 0; 3 and 4 for those with r8_conv.rq_saturate: a whole block's levels are stored by
+ * rq_store_levels).
+ *
+ * amx_block, one block: output channels of block ob (32) x vectors vb, vb + 1 (nvb of them valid)
+ * of group g, the previous block requantized between its tile steps and after its tile stores (rq,
+ * ol_mode: literals). The input cells: the group's phase planes from base, ppos positions each,
+ * the block's first at position v0.
+ * next_w (or NULL): a share of the next output-channel block's weights, pf_step bytes of it
+ * prefetched after each tile step. comp: the block's amx_comp_rows. */
 R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb, const uint8_t *base,
                         long ppos, long v0, int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur,
-                        const int8_t *next_w, int32_t comp[32][16], const int rq, const int ol_mode) {
+                        const int8_t *next_w, long pf_step, int32_t comp[32][16], const int rq,
+                        const int ol_mode) {
     const int kc = p->kc, nch = p->ck / kc;
     const int nob = (p->OCg + 31) / 32;
     const long asz = 16L * kc * 4;
@@ -298,9 +301,9 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
             TILE_DPBSUD(1, 4, 7);
             TILE_DPBSUD(2, 5, 6);
             TILE_DPBSUD(3, 5, 7);
-            if (next_w) {   /* the same tile step's weights of the next output-channel block, into L2 */
-                for (long l = 0; l < 2 * asz; l += 64) _mm_prefetch((const char *)next_w + l, _MM_HINT_T1);
-                next_w += 2 * asz;
+            if (next_w) {   /* into L2 */
+                for (long l = 0; l < pf_step; l += 64) _mm_prefetch((const char *)next_w + l, _MM_HINT_T1);
+                next_w += pf_step;
             }
             src += (long)kc * ppos * 4;
             wa += 2 * asz;
@@ -360,7 +363,7 @@ R8_INLINE int amx_im2col_item(const r8_conv *p, const uint8_t *img, uint32_t *ce
         amx_comp_rows(p, ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
         for (int pb = 0; pb < nv; pb += 2)
             nan += amx_block(p, n, out, 0, ob, vb0 + pb, R8_MIN(2, nv - pb), (const uint8_t *)cells, cp,
-                             (long)pb * VL, blk, prev, cur, NULL, comp, rq, ol_mode);
+                             (long)pb * VL, blk, prev, cur, NULL, 0, comp, rq, ol_mode);
     }
     return nan;
 }
@@ -392,18 +395,25 @@ R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, lo
     int nan = 0;
     const long ppos = own ? own->ppos : p->plane_pos, first = own ? own->first : 0;
     const uint8_t *base = own ? own->base : (const uint8_t *)p->scratch + (long)g * p->nphase * p->ck * ppos * 4;
-    /* The next output-channel block's weights, prefetched into L2 by the first block of this one's
-     * last chunk (channel blocks first): ResNet-50's layer4 streams 15 MB of weights from L3 an
-     * inference, where they were loaded at the tiles' pace; its layer4 and layer3.0 convolutions
-     * took 0.86-0.88x the time, all layers 0.94-0.95x (three alternating pairs of processes). */
+    /* The next output-channel block's weights, prefetched into L2 by the blocks of this one's last
+     * chunk (channel blocks first), each a share of them, spread over its tile steps: ResNet-50's
+     * layer4 streams 15 MB of weights from L3 an inference, where they were loaded at the tiles'
+     * pace; its layer4 and layer3.0 convolutions took 0.86-0.88x the time, all layers 0.94-0.95x
+     * (three alternating pairs of processes). All by the chunk's first block, as first written, its
+     * 32 lines a tile step stalled the tile loads behind them (a quarter of the samples of layer4's
+     * 3x3 layers, whose 7x7 planes are two blocks): shared, layer4's 3x3 layers took 0.90-0.94x the
+     * time alone, the others the same within the noise (alternating runs). */
     const long block_weights = (long)p->ntaps * p->ck * 4 * 32;
     const int8_t *next_w = !by_positions && chunk == nchunk - 1 && ob + 1 < nob
                                ? (const int8_t *)p->w + (long)(g * nob + ob + 1) * block_weights : NULL;
+    const long ksteps = (long)p->ntaps * (p->ck / p->kc), blocks = (nv + 1) / 2;
+    const long share = ((block_weights + blocks - 1) / blocks + 63) & ~63L;   /* a block's, whole lines */
+    const long pf_step = ((share + ksteps - 1) / ksteps + 63) & ~63L;
     int32_t comp[32][16] __attribute__((aligned(64)));
     amx_comp_rows(p, g * p->OCg + ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
     for (int pb = 0; pb < nv; pb += 2)
         nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), base, ppos, (long)(vb0 + pb) * VL - first,
-                         blk, prev, cur, pb == 0 ? next_w : NULL, comp, rq, ol_mode);
+                         blk, prev, cur, next_w ? next_w + pb / 2 * share : NULL, pf_step, comp, rq, ol_mode);
     return nan;
 }
 
