@@ -407,7 +407,9 @@ R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, lo
     const int8_t *next_w = !by_positions && chunk == nchunk - 1 && ob + 1 < nob
                                ? (const int8_t *)p->w + (long)(g * nob + ob + 1) * block_weights : NULL;
     const long ksteps = (long)p->ntaps * (p->ck / p->kc), blocks = (nv + 1) / 2;
-    const long share = ((block_weights + blocks - 1) / blocks + 63) & ~63L;   /* a block's, whole lines */
+    /* a block's share and its lines a tile step, rounded up (the last lines may lie past the next
+     * block's weights, even past the array: a prefetch never faults) */
+    const long share = ((block_weights + blocks - 1) / blocks + 63) & ~63L;
     const long pf_step = ((share + ksteps - 1) / ksteps + 63) & ~63L;
     int32_t comp[32][16] __attribute__((aligned(64)));
     amx_comp_rows(p, g * p->OCg + ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
