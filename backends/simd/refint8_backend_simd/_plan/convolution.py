@@ -171,11 +171,12 @@ def _tap_pairs(tap_phase: list[int], tap_off: list[int]) -> list[tuple[int, int 
 
 
 def _lone_pairs(tap_phase: list[int], tap_off: list[int], ck: int) -> list[tuple[int, int, tuple]] | None:
-    """The kernel's taps where the last of the ck s16 cells holds one channel (Cg odd; r8_conv.pack_ck):
-    (kernel phase, plane offset, what the cell's two weights are) with kernel phase = phase*ck +
-    cell. Every tap reads each full cell (weights ("cell", tap, c): channels 2c, 2c + 1); the lone
-    channel's taps go in pairs of one phase at plane offsets off and off + 1 (_tap_pairs), whose
-    values the paired cell holds at one position (weights ("lone", tap, mate or None)). None where no two taps pair (nothing saved). A 3-channel 7x7 stride-2 stem reads 77
+    """The kernel's taps where the last of the ck s16 cells holds one channel (Cg odd;
+    r8_conv.pack_ck): (kernel phase, plane offset, what the cell's two weights are) with kernel
+    phase = phase*ck + cell. Every tap reads each full cell (weights ("cell", tap, c): channels 2c,
+    2c + 1); the lone channel's taps go in pairs of one phase at plane offsets off and off + 1
+    (_tap_pairs), whose values the paired cell holds at one position (weights ("lone", tap, mate or
+    None)). None where no two taps pair (nothing saved). A 3-channel 7x7 stride-2 stem reads 77
     cells a position instead of 98, a 3x3 one 15 instead of 18."""
     ntaps = len(tap_phase)
     taps = [(tap_phase[t] * ck + c, tap_off[t], ("cell", t, c)) for t in range(ntaps) for c in range(ck - 1)]
