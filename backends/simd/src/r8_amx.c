@@ -271,16 +271,19 @@ R8_INLINE void amx_comp_rows(const r8_conv *p, int oc0, int ocs, int32_t rows[32
  * of group g, the previous block requantized between its tile steps and after its tile stores (rq,
  * ol_mode: literals). The input cells: the group's phase planes from base, ppos positions each,
  * the block's first at position v0.
- * next_w (or NULL): a share of the next output-channel block's weights, pf_step bytes of it
- * prefetched after each tile step. comp: the block's amx_comp_rows. */
+ * next_w (or NULL): next_bytes of the next output-channel block's weights, prefetched a part after
+ * each tile step. comp: the block's amx_comp_rows. */
 R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int vb, int nvb, const uint8_t *base,
                         long ppos, long v0, int32_t blk[2][32][AMX_BLK], amx_rq *prev, int *cur,
-                        const int8_t *next_w, long pf_step, int32_t comp[32][16], const int rq,
+                        const int8_t *next_w, long next_bytes, int32_t comp[32][16], const int rq,
                         const int ol_mode) {
     const int kc = p->kc, nch = p->ck / kc;
     const int nob = (p->OCg + 31) / 32;
     const long asz = 16L * kc * 4;
     const int ksteps = p->ntaps * nch;
+    /* whole lines a tile step (the last may lie past the next block's weights, even past the
+     * array: a prefetch never faults) */
+    const long pf_step = ((next_bytes + ksteps - 1) / ksteps + 63) & ~63L;
     const float fsteps = rq ? p->post[p->npost - 1].steps : 0.0f;
     const vf steps = vf_set1(fsteps), limit = rq_fused_limit(p);
     const int oc0 = g * p->OCg + ob * 32, ocs = R8_MIN(32, p->OCg - ob * 32);
@@ -401,21 +404,17 @@ R8_INLINE int amx_item(const r8_conv *p, const uint8_t *img, uint32_t *cells, lo
      * pace; its layer4 and layer3.0 convolutions took 0.86-0.88x the time, all layers 0.94-0.95x
      * (three alternating pairs of processes). All by the chunk's first block, as first written, its
      * 32 lines a tile step stalled the tile loads behind them (a quarter of the samples of layer4's
-     * 3x3 layers, whose 7x7 planes are two blocks): shared, layer4's 3x3 layers took 0.90-0.94x the
+     * 3x3 layers, whose 7x7 planes are two blocks): shared, layer4's 3x3 layers took 0.92-0.96x the
      * time alone, the others the same within the noise (alternating runs). */
     const long block_weights = (long)p->ntaps * p->ck * 4 * 32;
     const int8_t *next_w = !by_positions && chunk == nchunk - 1 && ob + 1 < nob
                                ? (const int8_t *)p->w + (long)(g * nob + ob + 1) * block_weights : NULL;
-    const long ksteps = (long)p->ntaps * (p->ck / p->kc), blocks = (nv + 1) / 2;
-    /* a block's share and its lines a tile step, rounded up (the last lines may lie past the next
-     * block's weights, even past the array: a prefetch never faults) */
-    const long share = ((block_weights + blocks - 1) / blocks + 63) & ~63L;
-    const long pf_step = ((share + ksteps - 1) / ksteps + 63) & ~63L;
+    const long blocks = (nv + 1) / 2, share = ((block_weights + blocks - 1) / blocks + 63) & ~63L;
     int32_t comp[32][16] __attribute__((aligned(64)));
     amx_comp_rows(p, g * p->OCg + ob * 32, R8_MIN(32, p->OCg - ob * 32), comp);
     for (int pb = 0; pb < nv; pb += 2)
         nan += amx_block(p, n, out, g, ob, vb0 + pb, R8_MIN(2, nv - pb), base, ppos, (long)(vb0 + pb) * VL - first,
-                         blk, prev, cur, next_w ? next_w + pb / 2 * share : NULL, pf_step, comp, rq, ol_mode);
+                         blk, prev, cur, next_w ? next_w + pb / 2 * share : NULL, share, comp, rq, ol_mode);
     return nan;
 }
 
