@@ -547,6 +547,8 @@ def test_convolution_equals_reference_on_every_variant(case):
 INTERLEAVED = [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "avx512_pairs", "amx", "amx_emu")]
 #: and the 4- and 8-lane ones, in their epilogue (rq_epilogue, without an FMA)
 EPILOGUE_RQ = [v for v in VARIANTS if v in ("sse42", "avx2")]
+#: every variant whose convolutions requantize (r8_conv.rq)
+REQUANTIZING = INTERLEAVED + EPILOGUE_RQ
 
 
 @given(conv_cases(chains=requantization_chains, weight_zero_points=False))
@@ -558,7 +560,7 @@ def test_interleaved_requantization_equals_reference(case):
     # byte on AMX
     quantize = node.attrs["post_ops"][-1]
     ol_zero = not np.any(quantize.output_low)
-    for variant in INTERLEAVED + EPILOGUE_RQ:
+    for variant in REQUANTIZING:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
         assert plan.params.rq_ol_zero == ol_zero, variant
@@ -586,7 +588,7 @@ def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_rang
         np.uint8 if element_type == "u8" else np.int8)
     assert (level == 0).any() and (level == 255).any()
     check_all_variants(node, [q], expected)
-    for variant in INTERLEAVED + EPILOGUE_RQ:
+    for variant in REQUANTIZING:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq_saturate == 1, variant
 
@@ -606,7 +608,7 @@ def test_a_multiply_whose_levels_could_reach_two_to_the_31_keeps_the_clamps():
     expected[0, :, 0, :5] = 255
     expected[0, :, 1, 7] = 255
     check_all_variants(node, [q], expected)
-    for variant in INTERLEAVED + EPILOGUE_RQ:
+    for variant in REQUANTIZING:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq != plan.ffi.NULL and plan.params.rq_saturate == 0, variant
 
@@ -752,7 +754,7 @@ def test_depthwise_kernels_requantize_the_common_chain_exactly(case):
     for variant in VARIANTS:
         kernel = backend(variant, threads=threads).kernel(node)
         plan = kernel.run.plan
-        assert plan.depthwise and (plan.params.rq != plan.ffi.NULL) == (variant in INTERLEAVED + EPILOGUE_RQ), variant
+        assert plan.depthwise and (plan.params.rq != plan.ffi.NULL) == (variant in REQUANTIZING), variant
         (got,) = kernel.run([q])
         assert same(got, reference), (variant, threads)
 
@@ -1424,7 +1426,7 @@ def test_interleaved_requantization_recomputes_lanes_near_midpoints(layout, lane
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
         shortcut = np.rint(np.clip((x - il) * m, 0, 255))
     assert not np.array_equal(shortcut, reference)        # the recomputation is needed here
-    for variant in INTERLEAVED + EPILOGUE_RQ:
+    for variant in REQUANTIZING:
         with output_channel_lanes(LANE_MODES[lanes]):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
@@ -1557,7 +1559,7 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     # without an FMA (the 4- and 8-lane kernels: the product rounded, then the sum) too
     unfused = np.clip(acc_f * np.broadcast_to(a_fused, acc.shape) + np.broadcast_to(b_fused, acc.shape), 0, 255)
     assert not np.array_equal(np.rint(unfused), reference)
-    for variant in INTERLEAVED + EPILOGUE_RQ:
+    for variant in REQUANTIZING:
         with output_channel_lanes(LANE_MODES[lanes]):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
@@ -1990,7 +1992,7 @@ def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     fused = refint8.compile(model, backend="simd", config=config)
     apart = refint8.compile(model, backend="simd", config=config, fusion=False)
     rows = {row.name: row for row in fused.perf_counts()}
-    if variant in INTERLEAVED + EPILOGUE_RQ and variant not in ("avx512", "avx512_vnni"):
+    if variant in REQUANTIZING and variant not in ("avx512", "avx512_vnni"):
         assert not fused.fusions
         adds = [name for name in rows if name.endswith("/add")]
         assert len(adds) == 16 and all(rows[a].exec_type == f"simd_{variant}_I8" for a in adds)

@@ -727,7 +727,8 @@ R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_t
     return nan;
 }
 
-#define RQ_FIELDS 11   /* r8_conv.rq's, per plane (r8simd_api.h) */
+#define RQ_FIELDS 11       /* r8_conv.rq's, per plane (r8simd_api.h) */
+#define RQ_ELT_FIELDS 15   /* r8_elt.rq's (elt_rq) */
 
 /* The plane's ol as the int32 rq field 10 holds it (its bits, not a float): added to the codes
  * straight from memory (an embedded broadcast), where converting q[3] took a conversion and a
@@ -885,10 +886,8 @@ static int SFX(conv_epilogue)(const r8_conv *p, int n, int g, int oc0, int nocs,
  * deferred to the end of the tile (a compare and its mask take a dot-product port; the running
  * maximum of the gaps, a vrangeps, does not, where the integer shift and max it replaces did): the
  * vectors of a tile with such a lane whose own gap is near are requantized again, checked
- * (rq_recheck). Registers: 24
- * accumulators, 4 input vectors and the weight broadcast leave three for the requantization, whose
- * operands come from memory as embedded broadcasts. */
-#define RQ_ELT_FIELDS 15   /* r8_elt.rq's (elt_rq) */
+ * (rq_recheck). Registers: 24 accumulators, 4 input vectors and the weight broadcast leave three
+ * for the requantization, whose operands come from memory as embedded broadcasts. */
 
 /* A finished tile whose vectors wait for their requantization, output vector by output vector,
  * each for every channel of the tile: vector (j, i) (output channel oc0 + j, output vector vb + i)
