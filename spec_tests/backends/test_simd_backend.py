@@ -593,6 +593,48 @@ def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_rang
         assert plan.params.rq_saturate == 1, variant
 
 
+def test_saturating_stores_give_255_for_levels_past_two_to_the_15():
+    # As above with Multiply(200): levels up to 200 * 255 = 51000. The packs from dwords to words
+    # must saturate as signed (51000 -> 32767 -> 255): unsigned (51000 stays 51000, whose word
+    # is negative as an int16) stored 0 for 255 on the AVX-512 variants (found in session 20)
+    rng = np.random.default_rng(3)
+    q = rng.integers(0, 256, size=(1, 2, 4, 64)).astype(np.uint8)
+    weights = np.zeros((40, 2, 1, 1), np.int8)
+    weights[:, 0], weights[:, 1] = 1, -1
+    chain = (Multiply(np.float32(200)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain)
+    acc = q[:, 0].astype(np.int32) - q[:, 1].astype(np.int32)
+    assert (200 * acc > 32767).any()
+    expected = np.broadcast_to(np.clip(200 * acc, 0, 255)[:, None], (1, 40, 4, 64)).astype(np.uint8)
+    check_all_variants(node, [q], expected)
+    for variant in REQUANTIZING:
+        assert backend(variant).kernel(node).run.plan.params.rq_saturate == 1, variant
+
+
+def test_elementwise_saturating_stores_give_255_for_levels_past_two_to_the_15():
+    # Int8Add of u8 codes, h 0, r 1: u = a + b, y = 150 u; Quantize over [0, 255] with 256 levels
+    # and ol 0: the level is 150 u (up to 38250), the code min(150 u, 255).
+    # The folded chain leaves the clamp to the stores' saturation (rq field 14), whose packs must
+    # saturate as signed (see the convolution's test above)
+    a, b = (np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16), np.zeros((1, 1, 16, 16), np.uint8))
+    shape = [1, 1, 16, 16]
+    node = make_node("Int8Add", [opset.parameter(shape, "u8", name="a"), opset.parameter(shape, "u8", name="b")],
+                     {"full_shift": np.float32(0), "full_scale": np.float32(1),
+                      "post_ops": (Multiply(np.float32(150)), Quantize(
+                          np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))},
+                     name="add")
+    expected = np.minimum(150 * a.astype(np.int32), 255).astype(np.uint8)
+    for variant in VARIANTS:
+        kernel = backend(variant).kernel(node)
+        (got,) = kernel.run([a, b])
+        assert np.array_equal(got, expected), variant
+    for variant in INTERLEAVED:
+        plan = backend(variant).kernel(node).run.plan
+        rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32).reshape(-1, 15)
+        assert plan.requantizes and (rq[:, 14] == 1).all(), variant
+
+
 def test_a_multiply_whose_levels_could_reach_two_to_the_31_keeps_the_clamps():
     # Multiply(2^24) on sums up to 9 * 255 * 128: the unclamped level could pass 2^31, where
     # vcvtps2dq gives INT_MIN and the packs would store 0 for 255. Codes: 255 for a positive sum,

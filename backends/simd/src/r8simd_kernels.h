@@ -1004,15 +1004,16 @@ R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf 
 }
 
 /* n (2 or 4) vectors of levels of one plane that follow each other (c[i] from dst + i*VL on),
- * saturated to 0 .. 255 as they are packed (vpackusdw, vpackuswb: a dword below 0 gives 0, above
- * 255 gives 255), in lane order (vpermd: after the packs, 128-bit lane k holds dword k of each
- * vector's bytes, vector by vector), flip: their top bits flipped (ol -128, i8 codes). Four
- * operations for four vectors where each vector took a clamp, a minimum and a two-operation
- * vpmovdb. */
+ * saturated to 0 .. 255 as they are packed (vpackssdw, then vpackuswb: a dword below 0 gives 0,
+ * above 255 gives 255; the first pack signed, since vpackusdw keeps a dword of 32768 .. 65535,
+ * whose word vpackuswb reads as negative: 0 for 255), in lane order (vpermd: after the packs,
+ * 128-bit lane k holds dword k of each vector's bytes, vector by vector), flip: their top bits
+ * flipped (ol -128, i8 codes). Four operations for four vectors where each vector took a clamp,
+ * a minimum and a two-operation vpmovdb. */
 R8_INLINE void rq_store_levels(uint8_t *dst, const vi *c, const int n, const int flip) {
     const vi order = _mm512_setr_epi32(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15);
-    const vi words01 = _mm512_packus_epi32(c[0], c[1]);
-    const vi words23 = n == 4 ? _mm512_packus_epi32(c[2], c[3]) : words01;
+    const vi words01 = _mm512_packs_epi32(c[0], c[1]);
+    const vi words23 = n == 4 ? _mm512_packs_epi32(c[2], c[3]) : words01;
     const vi bytes = _mm512_permutexvar_epi32(order, _mm512_packus_epi16(words01, words23));
     const vi flipped = flip ? _mm512_xor_si512(bytes, _mm512_set1_epi8((char)0x80)) : bytes;
     if (n == 4) _mm512_storeu_si512(dst, flipped);
