@@ -156,11 +156,13 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
 
 /* A finished block waiting for its requantization (r8_conv.rq), done channel by channel between
  * the tile steps of the next block: output channel j's sums at blk + j*AMX_BLK (two vectors,
- * comp[oc] included), ocs channels from oc0 (rq fields q, output planes from dst) x the
- * block's vectors (vector i's lanes mask[i], 0 for a vector past the last, stored from at[i] in the
- * plane); channel j the next;
+ * comp[oc] included), ocs channels from oc0 (rq fields q, output planes from dst, `plane` bytes
+ * apart) x the block's vectors (vector i's lanes mask[i], 0 for a vector past the last, stored
+ * from position at[i] of the plane); channel j the next;
  * near: bit j set where a lane of channel j came near a midpoint (about a fifth of ResNet-50's
- * blocks have one: only those channels are done again). */
+ * blocks have one: only those channels are done again);
+ * cells (r8_conv.out_cells): dst is the cell plane of channels oc0 .. oc0 + 3, the planes `plane`
+ * bytes apart, at[i] a cell's position (amx_rq_cell_channels). */
 typedef struct {
     const int32_t *blk;
     const float *q;
@@ -170,6 +172,7 @@ typedef struct {
     long at[2];
     int ocs, j;
     uint32_t near;
+    int cells;
 } amx_rq;
 
 R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int n, int oc0, int ocs, int vb,
@@ -177,8 +180,74 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
     const long outer = (long)n * p->OC + oc0, plane = (long)p->OH * p->OW;
     amx_rq r = {blk, p->rq + outer * RQ_FIELDS, (uint8_t *)out + outer * plane, plane,
                 {p->vmask[vb], nvb > 1 ? p->vmask[vb + 1] : 0u}, {p->vstart[vb], nvb > 1 ? p->vstart[vb + 1] : 0},
-                ocs, 0, 0u};
+                ocs, 0, 0u, 0};
+    if (p->out_cells) {   /* (outer is a multiple of 4: OC is, and oc0 of 32) */
+        r.dst = (uint8_t *)out + outer * p->out_cells;
+        r.plane = p->out_cells * 4;
+        r.cells = 1;
+    }
     return r;
+}
+
+/* The next `count` channels of r, rounded up to whole cells (4 channels), stored as cells: per
+ * cell plane and vector, rq_level of each of its 4 channels, then the 4 levels of each lane
+ * interleaved by the packs (vpackssdw, vpackuswb: as rq_store_levels, saturating to 0 .. 255, so
+ * the clamp may be left to them with rq_saturate) and a vpshufb (128-bit lane k then holds
+ * channel c's levels of positions 4k .. 4k + 3 at bytes 4c .. 4c + 3; a cell wants them at c,
+ * 4 + c, 8 + c, 12 + c), one 64-byte store of 16 cells. ol_mode (a literal): 1-4 as rq_vector's
+ * (the planner keeps cells to r8_conv.rq_ol_zero and rq_ol_flip). */
+R8_INLINE void amx_rq_cell_channels(amx_rq *r, int count, vf steps, vf limit, const int ol_mode) {
+    const int end = R8_MIN(r->ocs, (r->j + count + 3) & ~3);
+    const int saturated = ol_mode >= 3, flip = ol_mode == 2 || ol_mode == 4;
+    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    uint32_t near = r->near;
+    for (int j = r->j; j < end; j += 4) {
+        uint8_t *plane = r->dst + j / 4 * r->plane;
+        vf wide[4] = {vf_set1(0.0f), vf_set1(0.0f), vf_set1(0.0f), vf_set1(0.0f)};   /* each channel's gaps */
+        for (int i = 0; i < 2; i++) {
+            const unsigned m = r->mask[i];
+            if (!m) continue;
+            vi level[4];
+            for (int c = 0; c < 4; c++) {
+                vf gap;
+                level[c] = rq_level(vi_load(r->blk + (j + c) * AMX_BLK + i * VL), r->q + (j + c) * RQ_FIELDS, steps,
+                                    saturated, &gap);
+                wide[c] = i == 0 ? gap : rq_wider(wide[c], gap);
+            }
+            const vi bytes = _mm512_packus_epi16(_mm512_packs_epi32(level[0], level[1]),
+                                                 _mm512_packs_epi32(level[2], level[3]));
+            vi cells = _mm512_shuffle_epi8(bytes, order);
+            if (flip) cells = _mm512_xor_si512(cells, _mm512_set1_epi8((char)0x80));
+            uint8_t *at = plane + r->at[i] * 4;
+            if (m == VM_FULL) _mm512_storeu_si512(at, cells);
+            else _mm512_mask_storeu_epi32(at, (__mmask16)((1u << __builtin_popcount(m)) - 1u),
+                                          _mm512_maskz_compress_epi32((__mmask16)m, cells));
+        }
+        /* one test for the 4 channels' 8 vectors (a test a vector took 1.13x the time of the NCHW
+         * stores on ResNet-50's 64 -> 256 layer), each channel's only where one came near */
+        if (__builtin_expect(rq_near(rq_wider(rq_wider(wide[0], wide[1]), rq_wider(wide[2], wide[3])), limit), 0))
+            for (int c = 0; c < 4; c++) near |= (uint32_t)rq_near(wide[c], limit) << (j + c);
+    }
+    if (end > r->j) r->j = end;
+    r->near = near;
+}
+
+/* Channel j of a block stored as cells with a lane near a midpoint again, checked (rq_vector,
+ * its codes then written into byte j % 4 of their cells). */
+static __attribute__((noinline, cold)) void amx_rq_cell_recheck(const r8_conv *p, const amx_rq *r, int j, vf steps,
+                                                                 vf limit) {
+    uint8_t *plane = r->dst + j / 4 * r->plane;
+    for (int i = 0; i < 2; i++) {
+        const unsigned m = r->mask[i];
+        if (!m) continue;
+        uint8_t codes[VL];
+        const vi acc = vi_load(r->blk + j * AMX_BLK + i * VL);
+        if (p->rq_ol_flip) rq_vector(p, acc, r->q + j * RQ_FIELDS, codes, VM_FULL, steps, limit, 1, 2);
+        else rq_vector(p, acc, r->q + j * RQ_FIELDS, codes, VM_FULL, steps, limit, 1, 1);
+        long at = r->at[i];
+        for (int lane = 0; lane < VL; lane++)
+            if (m >> lane & 1) plane[at++ * 4 + j % 4] = codes[lane];
+    }
 }
 
 /* The next `count` channels of r (fewer if it has fewer left): rq_vector on each of their vectors,
@@ -188,6 +257,10 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
  * 1x1 layers 0.83-0.88x the time, the stem 0.93x). */
 R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps, vf limit, const int checked,
                                const int ol_mode) {
+    if (!checked && r->cells) {
+        amx_rq_cell_channels(r, count, steps, limit, ol_mode);
+        return;
+    }
     const int end = R8_MIN(r->ocs, r->j + count);
     const unsigned m0 = r->mask[0], m1 = r->mask[1];
     uint8_t *dst0 = r->dst + r->at[0], *dst1 = r->dst + r->at[1];
@@ -229,8 +302,10 @@ static __attribute__((noinline, cold)) void amx_rq_recheck(const r8_conv *p, amx
 /* The rest of r's channels, then the near channels again. */
 R8_INLINE void amx_rq_finish(const r8_conv *p, amx_rq *r, vf steps, vf limit, const int ol_mode) {
     amx_rq_channels(p, r, r->ocs, steps, limit, 0, ol_mode);
-    for (uint32_t near = r->near; __builtin_expect(near != 0, 0); near &= near - 1)
-        amx_rq_recheck(p, *r, __builtin_ctz(near), steps, limit);
+    for (uint32_t near = r->near; __builtin_expect(near != 0, 0); near &= near - 1) {
+        if (r->cells) amx_rq_cell_recheck(p, r, __builtin_ctz(near), steps, limit);
+        else amx_rq_recheck(p, *r, __builtin_ctz(near), steps, limit);
+    }
     r->near = 0;
 }
 

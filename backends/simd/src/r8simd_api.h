@@ -185,6 +185,14 @@ typedef struct {
      * last items, so that the next layer does not start on weights in L3 or memory. */
     const char *pf_next;
     long pf_next_bytes;
+    /* Activations in 4-channel cells between two steps of a sequence (_plan/layout.py), 0: NCHW.
+     * in_cells: the input is [N][C/4][in_cells][4 bytes], cell (c4, y*W + x) holding the u8 codes
+     * of channels 4*c4 .. 4*c4 + 3 at (y, x): a 1x1 layer at stride 1 without padding whose
+     * plane_pos is in_cells reads it as its phase planes, any other layer packs its planes from it
+     * (r8simd_kernels.h conv_pack_cells). out_cells: the codes are stored so, out_cells positions
+     * a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cells). */
+    long in_cells;
+    long out_cells;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),

@@ -638,6 +638,63 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_
 }
 
 #if R8_MODE == 0
+/* Whether the input in cells (r8_conv.in_cells) is the phase planes themselves: planes that are
+ * the image, as many cell planes as the kernel reads (ck of one group), as far apart as its
+ * planes, and no tail cells to lay out after them in the scratch. */
+R8_INLINE int conv_cells_are_planes(const r8_conv *p) {
+    return conv_planes_are_image(p) && p->G == 1 && p->ck * 4 == p->C && p->in_cells == p->plane_pos &&
+           !p->pack_ck && !p->tail_n;
+}
+
+/* Pack one image given in cells (r8_conv.in_cells: [C/4][in_cells][4 bytes], G == 1) into the
+ * phase planes: conv_pack_rows' cells, each copied whole from the input's cell (the padding and
+ * the cells past the last row the zero point's, the planes past C/4 zero); whole planes a thread. */
+static void SFX(conv_pack_cells)(const r8_conv *p, const uint8_t *cells, int nt) {
+    const long planes = (long)p->nphase * p->ck, ppos = p->plane_pos, wq = p->Wq;
+#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1)
+    for (long pl = 0; pl < planes; pl++) {
+        const int c4 = (int)(pl % p->ck), ph = (int)(pl / p->ck);
+        const int ry = p->phase_ry[ph], rx = p->phase_rx[ph], sx = p->sx, x0 = rx - p->pl;
+        uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
+        uint32_t padcell = 0;
+        for (int j = 0; j < 4; j++)
+            if (c4 * 4 + j < p->C) padcell |= (uint32_t)(p->pad[c4 * 4 + j] & 0xFF) << (8 * j);
+        if (c4 * 4 >= p->C) {   /* (ck rounded up to the tiles' channel groups) */
+            for (long v = 0; v < ppos; v++) dst[v] = 0;
+            continue;
+        }
+        const uint32_t *src = (const uint32_t *)cells + c4 * p->in_cells;
+        /* columns xq whose padded column rx + sx*xq is a real input column: xlo .. xhi - 1 */
+        const long xlo = R8_MIN(wq, R8_MAX(0, ceil_div(-x0, sx)));
+        const long xhi = R8_MAX(xlo, R8_MIN(wq, ceil_div(p->W - x0, sx)));
+        for (long pos = 0, yq = 0; pos < ppos; pos += wq, yq++) {
+            const long len = R8_MIN(wq, ppos - pos), y = ry + p->sy * yq - p->pt;
+            uint32_t *d = dst + pos;
+            if (y < 0 || y >= p->H) {
+                for (long x = 0; x < len; x++) d[x] = padcell;
+                continue;
+            }
+            const long a = R8_MIN(xlo, len), b = R8_MAX(a, R8_MIN(xhi, len));
+            const uint32_t *run = src + y * p->W + x0 + sx * a;   /* input row y, column x0 + sx*a */
+            for (long x = 0; x < a; x++) d[x] = padcell;
+            long x = a;
+            if (sx == 1) memcpy(d + a, run, (size_t)(b - a) * 4), x = b;
+#if defined(R8_ZMM)
+            if (sx == 2) {   /* the even cells of 32, while the 32 are the row's (x + 16 < b) */
+                const vi even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+                for (; x + 16 < b; x += 16) {
+                    const uint32_t *s2 = run + 2 * (x - a);
+                    _mm512_storeu_si512(d + x, _mm512_permutex2var_epi32(_mm512_loadu_si512(s2), even,
+                                                                          _mm512_loadu_si512(s2 + 16)));
+                }
+            }
+#endif
+            for (; x < b; x++) d[x] = run[sx * (x - a)];
+            for (long x = b; x < len; x++) d[x] = padcell;
+        }
+    }
+}
+
 /* Window sums of the packed codes (mode 0 with weight zero points): wsum[g][v] = sum over the
  * taps and channels of group g of q' at v, by vdot with weights of ones. */
 static void SFX(conv_window_sums)(const r8_conv *p, int nt) {
@@ -1773,37 +1830,61 @@ R8_INLINE int conv_items_by_positions(const r8_conv *p, int nt) {
 #endif
 }
 
+/* The convolution of image n, its phase planes packed in p's scratch. */
+static int SFX(conv_compute_planes)(const r8_conv *p, int n, void *out, int nt) {
+#if defined(CONV_COMPUTE_OC)
+    if (conv_rq_kernels(p) && p->w_oc) return CONV_COMPUTE_OC(p, n, out, nt);
+#endif
+#if R8_MODE == 0
+    if (p->zw) SFX(conv_window_sums)(p, nt);
+#endif
+#ifndef R8_CUSTOM_CONV_COMPUTE
+    if (p->tail_n) SFX(conv_tail_inputs)(p);
+#endif
+#if defined(CONV_COMPUTE_RQ)
+    if (conv_rq_kernels(p)) return CONV_COMPUTE_RQ(p, n, out, nt);
+#endif
+    return CONV_COMPUTE(p, n, out, nt);
+}
+
+#if R8_MODE == 0
+/* The convolution of image n given in cells (r8_conv.in_cells): on the cells themselves where they
+ * are its planes (a copy of p whose scratch they are), else on planes packed from them. */
+static int SFX(conv_on_cells)(const r8_conv *p, const uint8_t *cells, int n, void *out, int nt) {
+    if (!conv_cells_are_planes(p)) {
+        SFX(conv_pack_cells)(p, cells, nt);
+        return SFX(conv_compute_planes)(p, n, out, nt);
+    }
+    r8_conv on_cells = *p;
+    on_cells.scratch = (void *)cells;
+    return SFX(conv_compute_planes)(&on_cells, n, out, nt);
+}
+#endif
+
 int SFX(r8_conv)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
-    const long oimg = (long)p->OC * p->OH * p->OW;
     const int by_rows = conv_items_by_positions(p, nt);
     int nan = 0;
-    (void)oimg;
     for (int n = 0; n < p->N; n++) {
-#if defined(CONV_COMPUTE_IM2COL)
-        if (p->im2col) { nan += CONV_COMPUTE_IM2COL(p, (const uint8_t *)in + n * img, n, out, nt); continue; }
-#endif
-#if defined(CONV_COMPUTE_PACKING)
-        if (by_rows && conv_planes_are_image(p) && !p->zw && CONV_PACKING_OK(p, nt)) {   /* each its own positions */
-            nan += CONV_COMPUTE_PACKING(p, (const uint8_t *)in + n * img, n, out, nt);
+        const uint8_t *image = (const uint8_t *)in + n * img;
+#if R8_MODE == 0
+        if (p->in_cells) {   /* (_plan/layout.py) */
+            nan += SFX(conv_on_cells)(p, (const uint8_t *)in + n * (long)p->C * p->in_cells, n, out, nt);
             continue;
         }
 #endif
-        SFX(conv_pack)(p, (const uint8_t *)in + n * img, nt, by_rows);
-#if defined(CONV_COMPUTE_OC)
-        if (conv_rq_kernels(p) && p->w_oc) { nan += CONV_COMPUTE_OC(p, n, out, nt); continue; }
+#if defined(CONV_COMPUTE_IM2COL)
+        if (p->im2col) { nan += CONV_COMPUTE_IM2COL(p, image, n, out, nt); continue; }
 #endif
-#if R8_MODE == 0
-        if (p->zw) SFX(conv_window_sums)(p, nt);
+#if defined(CONV_COMPUTE_PACKING)
+        if (by_rows && conv_planes_are_image(p) && !p->zw && CONV_PACKING_OK(p, nt)) {   /* each its own positions */
+            nan += CONV_COMPUTE_PACKING(p, image, n, out, nt);
+            continue;
+        }
 #endif
-#ifndef R8_CUSTOM_CONV_COMPUTE
-        if (p->tail_n) SFX(conv_tail_inputs)(p);
-#endif
-#if defined(CONV_COMPUTE_RQ)
-        if (conv_rq_kernels(p)) { nan += CONV_COMPUTE_RQ(p, n, out, nt); continue; }
-#endif
-        nan += CONV_COMPUTE(p, n, out, nt);
+        SFX(conv_pack)(p, image, nt, by_rows);
+        nan += SFX(conv_compute_planes)(p, n, out, nt);
     }
     return nan;
 }

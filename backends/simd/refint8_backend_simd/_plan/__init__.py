@@ -5,7 +5,8 @@ layouts are described in ``src/r8simd_api.h``; this package is where they are bu
 ``common`` (variants, buffers), ``post_ops`` (post-op tables and their exact shortcuts),
 ``convolution``, ``matmul``, ``elementwise``, ``pooling``, ``mvn``, ``movement`` (Concat, nearest
 Interpolate, Reshape, Transpose), ``fusion`` (a convolution with the elementwise layer that
-reads its output, as one kernel), and ``sequence`` (consecutive steps in one C call).
+reads its output, as one kernel), ``sequence`` (consecutive steps in one C call) and ``layout``
+(the activations a sequence keeps in 4-channel cells between its steps).
 
 Exactness, in short (the integers are exact, so ``float32(acc)`` is the reference's):
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from refint8.errors import InputError
+from refint8.errors import BackendError, InputError
 
 #: variant name -> (feature bit, vector lanes, accumulation mode, C suffix)
 VARIANTS: dict[str, tuple[int, int, int, str]] = {
@@ -116,6 +116,9 @@ class Reused:
     #: the packed weights the kernel reads first, (pointer, bytes), for the step before it in a
     #: sequence to prefetch (r8_conv.pf_next); None: no weights worth it
     weights: tuple[Any, int] | None = None
+    #: set where a sequence keeps the plan's input or output in 4-channel cells (_plan/layout.py):
+    #: the struct then describes that layout, and the plan runs only inside the sequence
+    in_sequence_layout = False
     _out: np.ndarray | None = None
 
     def c_call(self) -> CCall | None:
@@ -128,6 +131,12 @@ class Reused:
         if self.scratch_bytes:
             self.params.scratch = scratch_pointer(self.ffi, self.scratch_bytes)
 
+    def check_alone(self) -> None:
+        """Refuse to run outside the sequence that set the plan's layout (in_sequence_layout)."""
+        if self.in_sequence_layout:
+            raise BackendError(f"{self.function.__name__}: this plan reads or stores 4-channel cells "
+                               "for the sequence that holds it and runs only inside it")
+
     def output(self) -> np.ndarray:
         out = self._out
         # references: self._out, the local name, getrefcount's argument
@@ -138,6 +147,7 @@ class Reused:
     def run_kernel(self, x: np.ndarray) -> np.ndarray:
         """The plan's C kernel on one input, into the reused output; a NaN that reached a quantizing
         FakeQuantize (the kernel's return value counts them) is an InputError, as in the reference."""
+        self.check_alone()
         x = np.ascontiguousarray(x)
         with self.lock:
             out = self.output()

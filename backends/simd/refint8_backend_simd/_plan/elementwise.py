@@ -240,6 +240,7 @@ class ElementwisePlan(Reused):
         struct.s_outer, struct.s_inner, struct.step = self.ppad, 1, self.vl
 
     def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        self.check_alone()
         ffi = self.ffi
         x0 = np.ascontiguousarray(inputs[0])
         x1 = np.ascontiguousarray(inputs[1]) if self.binary else x0

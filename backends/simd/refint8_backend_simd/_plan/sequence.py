@@ -18,7 +18,9 @@ a step's output takes a block no step still to run reads, so an inference's acti
 and in cache. Such an output buffer is written again by the next inference only
 when nothing but the sequence references it (as ``Reused.output``): one the caller kept (a model
 output, or a view of one) is replaced by a fresh array first, and every step reading it is pointed
-at the new one.
+at the new one. Such an output may also be kept in 4-channel cells instead of NCHW, where its
+producer and readers can take them (``_plan/layout.py``): its buffer is then bytes, not an array
+of the output's shape.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from refint8.backend import PlannedStep
 from refint8.errors import InputError
 
 from .common import NAN_MESSAGE, CCall, aligned, scratch_pointer
+from .layout import apply_cells, plan_cells
 
 
 def c_call_of(kernel: Any) -> tuple[Any, CCall] | None:
@@ -121,6 +124,11 @@ class SequenceRun:
                 part.writes = [i for i in self.escaping if part.first <= i < part.first + part.count]
         self.scratch_bytes = max((getattr(plan, "scratch_bytes", 0) for plan, _ in self.plans), default=0)
         self._scratch = None
+        # the outputs kept in 4-channel cells (_plan/layout.py), {C step: bytes}; only in a sequence
+        # that will be taken (joins_c_calls), whose plans then never run alone
+        plans = [plan for plan, _ in self.plans]
+        self.cell_classes = plan_cells(plans, self.inputs, self.escaping) if self.joins_c_calls else []
+        self.cell_bytes = apply_cells(plans, self.cell_classes)
         self.buffers: list[np.ndarray] = self._assign_buffers()   # each C step's output
         for index, (plan, call) in enumerate(self.plans):
             s = self.structs[index]
@@ -161,7 +169,8 @@ class SequenceRun:
         pairs), ResNet-50 1-2.5 % (2 of 2); with 2 threads MobileNetV2 was 4-7 % slower (a block's
         lines then sit in the other core's cache), so there every output keeps its own array."""
         if any(getattr(plan.params, "threads", 1) > 1 for plan, _ in self.plans):
-            return [np.empty(plan.out_shape, plan.out_dtype) for plan, _ in self.plans]
+            return [aligned(self.cell_bytes[i]) if i in self.cell_bytes else np.empty(plan.out_shape, plan.out_dtype)
+                    for i, (plan, _) in enumerate(self.plans)]
         last_read = list(range(len(self.plans)))
         for source in self.inputs:
             if source.producer is not None:
@@ -176,11 +185,13 @@ class SequenceRun:
             if index in escaping:
                 buffers.append(np.empty(plan.out_shape, plan.out_dtype))
                 continue
-            nbytes = int(np.prod(plan.out_shape)) * np.dtype(plan.out_dtype).itemsize
+            cells = self.cell_bytes.get(index)
+            nbytes = cells or int(np.prod(plan.out_shape)) * np.dtype(plan.out_dtype).itemsize
             fits = [k for k, block in enumerate(free) if block.nbytes >= nbytes]
             block = free.pop(min(fits, key=lambda k: free[k].nbytes)) if fits else aligned(max(nbytes, 64))
             in_use.append((last_read[index], block))
-            buffers.append(block[:nbytes].view(plan.out_dtype).reshape(plan.out_shape))
+            # (a tensor in cells is bytes only: it never leaves the sequence)
+            buffers.append(block[:nbytes] if cells else block[:nbytes].view(plan.out_dtype).reshape(plan.out_shape))
         return buffers
 
     @property

@@ -1,0 +1,272 @@
+"""Activations in 4-channel cells between the steps of a simd sequence (_plan/layout.py).
+
+A sequence keeps a tensor that never leaves it as ``[N][C/4][S][4 bytes]`` where AMX's
+requantizing convolution stores it and every reader can take it: convolutions (as their planes, or
+packing their planes from the cells) and layout-blind elementwise steps. The results must be the
+reference's, bit for bit; the cells themselves are checked by hand against that layout.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import refint8
+from refint8 import opset
+from refint8.backend import BackendOptions, PlannedStep
+from refint8.errors import BackendError
+from refint8.graph import make_node
+from refint8.int8 import INT8_OPS
+from refint8.int8.post_ops import Add, Multiply, Quantize
+from refint8.registry import default_registry
+
+REGISTRY = default_registry()
+if "simd" not in REGISTRY.backends:
+    pytest.skip("the simd backend is not installed", allow_module_level=True)
+_PROBE = REGISTRY.create("simd", BackendOptions(threads=1))
+if not _PROBE.usable()[0]:
+    pytest.skip(f"simd backend not usable here: {_PROBE.usable()[1]}", allow_module_level=True)
+_AVAILABLE = _PROBE.capabilities().isa_variants
+#: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C
+CELL_VARIANTS = [v for v in ("amx", "amx_emu") if v in _AVAILABLE or (v == "amx_emu" and "avx512_vnni" in _AVAILABLE)]
+pytestmark = pytest.mark.skipif(not CELL_VARIANTS, reason="no AMX kernels here (AMX, or AVX-512 VNNI to emulate them)")
+
+
+def backend(variant: str, threads: int = 1):
+    extra = {"emulate_amx": True} if variant == "amx_emu" else {}
+    return REGISTRY.create("simd", BackendOptions(isa="amx", threads=threads, extra=extra))
+
+
+def u8_codes(scale: float = 1.0, low: float = 0.0, high: float = 255.0):
+    """Multiply(scale), Add(0), then Quantize over [low, high] onto 256 u8 levels."""
+    return (Multiply(np.float32(scale)), Add(np.float32(0)),
+            Quantize(np.float32(low), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))
+
+
+def i8_codes():
+    """Multiply(1), Add(0), then Quantize over [-128, 127] onto 256 i8 levels: the code of an
+    integer y in that range is y."""
+    return (Multiply(np.float32(1)), Add(np.float32(0)),
+            Quantize(np.float32(-128), np.float32(127), np.float32(-128), np.float32(127), 256, element_type="i8"))
+
+
+def convolution(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((0, 0), (0, 0)), dilations=(1, 1),
+                input_zero_point=None, weight_zero_point=None):
+    x = opset.parameter(list(x_shape), dtype, name=f"{name}_in")
+    return make_node("Int8Convolution", [x, opset.constant(weights, name=f"{name}_w")], {
+        "strides": strides, "pads_begin": pads[0], "pads_end": pads[1], "dilations": dilations, "group": 1,
+        "input_zero_point": input_zero_point, "weight_zero_point": weight_zero_point, "post_ops": post_ops,
+        "accumulation": "exact"}, name=name)
+
+
+def reference_convolution(node, x, weights):
+    (out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, x, weights)
+    return out
+
+
+def sequence(variant, kernels_and_slots, threads=1, last_read_after=True):
+    """backend.sequence of PlannedSteps (kernel, input slots, output slot); only the last output is
+    read after the sequence (unless last_read_after is false: then none)."""
+    b = backend(variant, threads)
+    steps = [PlannedStep(b.kernel(node), inputs, (out,), (last_read_after and k == len(kernels_and_slots) - 1,))
+             for k, (node, inputs, out) in enumerate(kernels_and_slots)]
+    run = b.sequence(steps)
+    assert run is not None
+    return run
+
+
+def infer(run, slots_count, inputs):
+    slots = list(inputs) + [None] * (slots_count - len(inputs))
+    run(slots, [])
+    return slots
+
+
+# -- the layout, by hand -----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_a_copying_convolution_stores_the_documented_cells(variant):
+    # A: 1x1, weights the identity over 8 channels, codes kept (level = acc): its output is its
+    # input. Stored as cells: byte j of cell (c4, y*W + x) is channel 4*c4 + j at (y, x), the cell
+    # planes S apart, S the reading 1x1 layer's plane_pos (it reads them as its planes). B adds
+    # channel pairs: B[o] = x[2o] + x[2o + 1] (u8, clamped at 255)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 128, size=(1, 8, 3, 5)).astype(np.uint8)
+    a = convolution(x.shape, "u8", np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1), u8_codes(), "a")
+    pairs = np.zeros((4, 8, 1, 1), np.int8)
+    for o in range(4):
+        pairs[o, 2 * o:2 * o + 2] = 1
+    b = convolution(x.shape, "u8", pairs, u8_codes(), "b")
+    run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)])
+    (cells,) = run.cell_classes
+    assert cells.tensors == [0] and cells.readers == [1]
+    plan_b = run.plans[1][0]
+    s = plan_b.params.plane_pos
+    assert cells.positions == s >= 15 and plan_b.params.in_cells == s and run.plans[0][0].params.out_cells == s
+    slots = infer(run, 3, [x])
+    stored = run.buffers[0].reshape(2, s, 4)
+    for c4 in range(2):
+        for y in range(3):
+            for col in range(5):
+                for j in range(4):
+                    assert stored[c4, y * 5 + col, j] == x[0, 4 * c4 + j, y, col]
+    expected = np.stack([x[0, 2 * o].astype(int) + x[0, 2 * o + 1] for o in range(4)])[None].astype(np.uint8)
+    np.testing.assert_array_equal(slots[2], expected)
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_codes_on_midpoints_are_rounded_half_to_even_in_cells(variant):
+    # A: 1x1, channel c copies input channel c, Multiply(0.5): an odd code lands on a midpoint
+    # (the Quantize's (y/255)*255 gives k + 0.5 back exactly in float32 for these k), which the
+    # fused chain cannot decide; its channel is done again (amx_rq_cell_recheck) and its bytes
+    # rewritten in their cells: round half to even, 1/2 -> 0, 3/2 -> 2, 5/2 -> 2. B copies A.
+    x = np.arange(4 * 2 * 40, dtype=np.int64).reshape(1, 4, 2, 40).astype(np.uint8)
+    identity = np.eye(4, dtype=np.int8).reshape(4, 4, 1, 1)
+    a = convolution(x.shape, "u8", identity, u8_codes(0.5), "a")
+    b = convolution(x.shape, "u8", identity, u8_codes(), "b")
+    run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)])
+    assert len(run.cell_classes) == 1
+    halves = x.astype(np.int64)
+    expected = ((halves // 2) + ((halves % 2 == 1) & ((halves // 2) % 2 == 1))).astype(np.uint8)
+    np.testing.assert_array_equal(infer(run, 3, [x])[2], expected)
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_a_residual_block_keeps_its_trunk_in_cells(variant):
+    # i8 codes from two convolutions (A: x*1, D: x*2 per channel, Quantize over [-128, 127]: codes
+    # min(x, 127) and min(2x, 127)), their Int8Add (h 0, r 1: u = a + d, onto u8 codes 0 .. 255)
+    # read by a 1x1 layer that copies it: the add's one plane of scalar operands is layout-blind,
+    # so A, D and the add make one class, in cells, read by B
+    x = np.arange(8 * 4 * 4, dtype=np.int64).reshape(1, 8, 4, 4).astype(np.uint8) % 100
+    identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
+    a = convolution(x.shape, "u8", identity, i8_codes(), "a")
+    d = convolution(x.shape, "u8", 2 * identity, i8_codes(), "d")
+    add = make_node("Int8Add", [opset.parameter(list(x.shape), "i8", name="p"), opset.parameter(list(x.shape), "i8", name="q")],
+                    {"full_shift": np.float32(0), "full_scale": np.float32(1), "post_ops": (
+                        Multiply(np.float32(1)), Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255),
+                                                          256, element_type="u8"))}, name="add")
+    b = convolution(x.shape, "u8", identity, u8_codes(), "b")
+    run = sequence(variant, [(a, (0,), 1), (d, (0,), 2), (add, (1, 2), 3), (b, (3,), 4)])
+    (cells,) = run.cell_classes
+    assert sorted(cells.tensors) == [0, 1, 2] and cells.readers == [3]
+    codes_a, codes_d = np.minimum(x.astype(int), 127), np.minimum(2 * x.astype(int), 127)
+    expected = np.clip(codes_a + codes_d, 0, 255).astype(np.uint8)
+    np.testing.assert_array_equal(infer(run, 5, [x])[4], expected)
+
+
+# -- what stays NCHW -----------------------------------------------------------------------------------
+
+def _copy_pair(second_input="u8"):
+    x_shape = (1, 8, 3, 5)
+    identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
+    a = convolution(x_shape, "u8", identity, u8_codes(), "a")
+    b = convolution(x_shape, second_input, identity, u8_codes(), "b")
+    return a, b
+
+
+def test_an_output_read_after_the_sequence_stays_nchw():
+    a, b = _copy_pair()
+    b_ = backend(CELL_VARIANTS[0])
+    run = b_.sequence([PlannedStep(b_.kernel(a), (0,), (1,), (True,)), PlannedStep(b_.kernel(b), (1,), (2,), (True,))])
+    assert run.cell_classes == [] and run.plans[1][0].params.in_cells == 0
+
+
+def test_outputs_whose_producer_cannot_store_cells_stay_nchw():
+    # avx512_vnni's convolutions store NCHW only; a convolution that does not requantize in its
+    # kernel (a float output) neither
+    a, b = _copy_pair()
+    if "avx512_vnni" in _AVAILABLE:
+        vnni = REGISTRY.create("simd", BackendOptions(isa="avx512_vnni", threads=1))
+        run = vnni.sequence([PlannedStep(vnni.kernel(a), (0,), (1,), (False,)),
+                             PlannedStep(vnni.kernel(b), (1,), (2,), (True,))])
+        assert run.cell_classes == []
+    floats = convolution((1, 8, 3, 5), "u8", np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1), (Multiply(np.float32(1)),), "f")
+    b_ = backend(CELL_VARIANTS[0])
+    run = b_.sequence([PlannedStep(b_.kernel(floats), (0,), (1,), (False,)),
+                       PlannedStep(b_.kernel(a), (0,), (2,), (True,))])
+    assert run.cell_classes == []
+
+
+def test_a_plan_set_up_for_cells_refuses_to_run_alone():
+    a, b = _copy_pair()
+    b_ = backend(CELL_VARIANTS[0])
+    ka, kb = b_.kernel(a), b_.kernel(b)
+    run = b_.sequence([PlannedStep(ka, (0,), (1,), (False,)), PlannedStep(kb, (1,), (2,), (True,))])
+    assert len(run.cell_classes) == 1
+    x = np.zeros((1, 8, 3, 5), np.uint8)
+    for kernel in (ka, kb):
+        with pytest.raises(BackendError, match="4-channel cells"):
+            kernel.run([x])
+
+
+# -- any geometry, against the reference -------------------------------------------------------------
+
+@st.composite
+def conv_pairs(draw):
+    """A: a requantizing convolution onto u8 codes (1x1 or 3x3, strides 1-2, pads); B any
+    convolution of A's output (1x1 at stride 1 reads the cells as its planes, others pack them),
+    with input and weight zero points; 1 or 2 images, 1 or 2 threads. (A's plane may end inside a
+    vector, and its 3x3 rows drop columns: the stores of partial vectors.)"""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n = draw(st.sampled_from([1, 1, 2]))
+    c, oc = draw(st.sampled_from([4, 8, 16, 20, 64])), draw(st.sampled_from([4, 8, 36, 64, 68]))
+    # rows up to 72 codes: B's stride-2 pack takes 16 cells a step from rows of 34 or more
+    h, w = draw(st.integers(3, 9)), draw(st.integers(3, 72))
+    ka = draw(st.sampled_from([1, 3]))
+    sa, pa = draw(st.integers(1, 2)), (ka // 2 if draw(st.booleans()) else 0)
+    x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
+    wa = rng.integers(-128, 128, size=(oc, c, ka, ka)).astype(np.int8)
+    acc = c * ka * ka * 255 * 128
+    scale = np.float32(draw(st.sampled_from([0.5, 2, 8, 64]))) * 255 / np.float32(acc)
+    per_channel = rng.uniform(0.5, 1.5, size=(1, oc, 1, 1)).astype(np.float32)
+    a = convolution(x.shape, "u8", wa, (
+        Multiply(scale * per_channel), Add(np.float32(draw(st.sampled_from([0, 0.3])))),
+        Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8")),
+        "a", strides=(sa, sa), pads=((pa, pa), (pa, pa)))
+    oa_shape = reference_convolution(a, x, wa).shape
+    kb = draw(st.sampled_from([(1, 1), (1, 1), (3, 3), (5, 5), (1, 3)]))
+    sb = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    db = draw(st.sampled_from([(1, 1), (1, 1), (2, 1)]))
+    pb = tuple(draw(st.integers(0, k // 2 + 1)) for k in (kb[0], kb[1]))
+    if any(oa_shape[2 + i] + 2 * pb[i] < (kb[i] - 1) * db[i] + 1 for i in (0, 1)):
+        kb, pb, db = (1, 1), (0, 0), (1, 1)    # (the window does not fit: a 1x1 layer instead)
+    ob = draw(st.sampled_from([3, 16, 40]))
+    wb = rng.integers(-128, 128, size=(ob, oa_shape[1], *kb)).astype(np.int8)
+    za = draw(st.sampled_from([None, 0, 7, "channel"]))
+    za = tuple(rng.integers(0, 256, size=oa_shape[1]).tolist()) if za == "channel" else (None if za is None else (za,))
+    zw = draw(st.sampled_from([None, (3,)]))
+    b = convolution(oa_shape, "u8", wb, (Multiply(np.float32(1e-3)),), "b", strides=sb, pads=(pb, pb),
+                    dilations=db, input_zero_point=za, weight_zero_point=zw)
+    return a, wa, b, wb, x, draw(st.sampled_from([1, 1, 2]))
+
+
+@given(conv_pairs())
+def test_a_convolution_reading_cells_gives_the_reference_result(case):
+    a, wa, b, wb, x, threads = case
+    expected = reference_convolution(b, reference_convolution(a, x, wa), wb)
+    for variant in CELL_VARIANTS:
+        run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)], threads=threads)
+        assert len(run.cell_classes) == 1, variant
+        got = infer(run, 3, [x])[2]
+        assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), variant
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_resnet_runs_with_its_trunk_in_cells_as_without(variant, monkeypatch):
+    from refint8.models.resnet import quantized_resnet50
+    from refint8_backend_simd._plan import layout
+
+    model = quantized_resnet50(image_size=32, calibration_samples=1)
+    x = np.random.default_rng(0).normal(0, 1, (1, 3, 32, 32)).astype(np.float32)
+    config = {"isa": "amx", "threads": 1, "simd": {"emulate_amx": variant == "amx_emu"}}
+    with_cells = refint8.compile(model, backend="simd", config=config)
+    (run,) = [entry.run for entry in with_cells._program]
+    trunk = [c for c in run.cell_classes if len(c.tensors) > 1]
+    assert len(run.cell_classes) >= 32 and trunk     # every conv -> conv edge, and residual trunks
+    monkeypatch.setattr(layout, "ENABLED", False)
+    without = refint8.compile(model, backend="simd", config=config)
+    (plain,) = [entry.run for entry in without._program]
+    assert plain.cell_classes == []
+    for got, expected in zip(with_cells.infer([x]).values(), without.infer([x]).values()):
+        assert got.tobytes() == expected.tobytes()
