@@ -19,7 +19,7 @@ from refint8.backend import BackendOptions, PlannedStep
 from refint8.errors import BackendError
 from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
-from refint8.int8.post_ops import Add, Multiply, Quantize
+from refint8.int8.post_ops import Add, Multiply, Quantize, Relu
 from refint8.registry import default_registry
 
 REGISTRY = default_registry()
@@ -157,12 +157,12 @@ def test_a_residual_block_keeps_its_trunk_in_cells(variant):
 
 # -- what stays NCHW -----------------------------------------------------------------------------------
 
-def _copy_pair(second_input="u8"):
+def _copy_pair():
+    """Two 1x1 layers that copy 8 channels of u8 codes, the second reading the first."""
     x_shape = (1, 8, 3, 5)
     identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
-    a = convolution(x_shape, "u8", identity, u8_codes(), "a")
-    b = convolution(x_shape, second_input, identity, u8_codes(), "b")
-    return a, b
+    return (convolution(x_shape, "u8", identity, u8_codes(), "a"),
+            convolution(x_shape, "u8", identity, u8_codes(), "b"))
 
 
 def test_an_output_read_after_the_sequence_stays_nchw():
@@ -172,20 +172,32 @@ def test_an_output_read_after_the_sequence_stays_nchw():
     assert run.cell_classes == [] and run.plans[1][0].params.in_cells == 0
 
 
-def test_outputs_whose_producer_cannot_store_cells_stay_nchw():
-    # avx512_vnni's convolutions store NCHW only; a convolution that does not requantize in its
-    # kernel (a float output) neither
+def test_outputs_whose_producer_or_reader_cannot_take_cells_stay_nchw():
+    # a producer: avx512_vnni's convolutions store NCHW only, and so does AMX's convolution whose
+    # chain is not the requantization its kernel runs (a Relu inside); a reader: a convolution of
+    # i8 codes (its pack adds 128 to each)
+    identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
     a, b = _copy_pair()
     if "avx512_vnni" in _AVAILABLE:
         vnni = REGISTRY.create("simd", BackendOptions(isa="avx512_vnni", threads=1))
         run = vnni.sequence([PlannedStep(vnni.kernel(a), (0,), (1,), (False,)),
                              PlannedStep(vnni.kernel(b), (1,), (2,), (True,))])
         assert run.cell_classes == []
-    floats = convolution((1, 8, 3, 5), "u8", np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1), (Multiply(np.float32(1)),), "f")
-    b_ = backend(CELL_VARIANTS[0])
-    run = b_.sequence([PlannedStep(b_.kernel(floats), (0,), (1,), (False,)),
-                       PlannedStep(b_.kernel(a), (0,), (2,), (True,))])
-    assert run.cell_classes == []
+    relu = convolution((1, 8, 3, 5), "u8", identity, (Multiply(np.float32(1)), Relu()) + u8_codes()[2:], "relu")
+    signed_a = convolution((1, 8, 3, 5), "u8", identity, i8_codes(), "signed_a")
+    signed_b = convolution((1, 8, 3, 5), "i8", identity, u8_codes(), "signed_b")
+    for variant in CELL_VARIANTS:
+        amx = backend(variant)
+        for first, second in ((relu, b), (signed_a, signed_b)):
+            kernels = amx.kernel(first), amx.kernel(second)
+            run = amx.sequence([PlannedStep(kernels[0], (0,), (1,), (False,)),
+                                PlannedStep(kernels[1], (1,), (2,), (True,))])
+            assert run.cell_classes == [], (variant, first.name)
+        assert not amx.kernel(relu).run.plan.requantizes and amx.kernel(signed_a).run.plan.requantizes
+        # the same pairs of requantizing, unsigned steps do form a class
+        run = amx.sequence([PlannedStep(amx.kernel(a), (0,), (1,), (False,)),
+                            PlannedStep(amx.kernel(b), (1,), (2,), (True,))])
+        assert len(run.cell_classes) == 1
 
 
 def test_a_plan_set_up_for_cells_refuses_to_run_alone():
