@@ -847,6 +847,39 @@ def test_elementwise_and_pooling_layers_equal_reference_on_every_variant(case):
     check_all_variants(node, inputs, reference)
 
 
+@pytest.mark.parametrize("out_type", ["u8", "i8"])
+def test_fake_quantize_of_floats_onto_codes_by_hand(out_type):
+    # FakeQuantize over [il, ih] = [ol, oh] = [0, 255] (u8) or [-128, 127] (i8) with 256 levels:
+    # m = 255/255 = 1, so the level is rint(x - il) (the difference rounded to float32, exact but
+    # for 2.5000002 + 128), clamped to 0 .. 255, half to even, and the code il + level: every
+    # k + 0.5 is a tie (the AVX-512 variants' elt_quantize_f32 sends those vectors to the exact
+    # formula), beside -inf, +inf, -0.0, values past both ends and near a midpoint; 1000 values
+    # and a 7-value tail over 4 planes
+    low, high = (0.0, 255.0) if out_type == "u8" else (-128.0, 127.0)
+    ties = np.arange(low, high) + 0.5
+    special = np.array([-np.inf, np.inf, -0.0, low - 7.25, high + 3.5, low + 1.4999999, 2.5000002], np.float64)
+    values = np.resize(np.concatenate([ties, special]), 4 * 1007).astype(np.float32)
+    x = values.reshape(1, 4, 1, 1007)
+    shifted = (values - np.float32(low)).astype(np.float32)           # float32, as specified
+    level = np.clip(np.round(shifted), 0, 255) + low                   # np.round: half to even
+    expected = level.astype(np.uint8 if out_type == "u8" else np.int8).reshape(x.shape)
+    ranges = [np.float32(v) for v in (low, high, low, high)]
+    node = make_node("FakeQuantize", [opset.parameter(list(x.shape), "f32", name="x"),
+                                      *[opset.constant(np.asarray(v), name=f"r{i}") for i, v in enumerate(ranges)]],
+                     {"levels": 256, "output_type": out_type}, name="fq")
+    check_all_variants(node, [x, *ranges], expected)
+    for variant in INTERLEAVED:
+        assert backend(variant).kernel(node).run.plan.params.quantize_f32 == 1, variant
+    # a NaN reaching the Quantize is refused, as by the reference: in a group of 4 whole vectors
+    # (element 3020 of 4028) or in the last, partial one
+    for index in ((0, 2, 0, 1006), (0, 3, 0, 1006)):
+        bad = x.copy()
+        bad[index] = np.nan
+        for variant in VARIANTS:
+            with pytest.raises(InputError):
+                backend(variant).kernel(node).run([bad, *ranges])
+
+
 @pytest.mark.parametrize("dtype", ["u8", "i8"])
 @pytest.mark.parametrize("outputs", [1, 31, 32, 33, 64, 65])
 @pytest.mark.parametrize("rows", [(3, 2, "floor"), (2, 1, "ceil"), (1, 3, "ceil")])

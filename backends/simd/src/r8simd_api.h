@@ -59,6 +59,11 @@ typedef struct {
      * not folded); 1 in 14 where the folded chain with ol 0 may leave its clamp to the stores'
      * saturation (256 levels, |a*A + b*B + C| below 2^30 for all codes: elt_rq_folded_levels). */
     const float *rq;
+    /* 1: a FakeQuantize of float32 onto codes (kind 0, in0 f32, one plane, the one post-op a
+     * reciprocal Quantize (type 8) of single values, out_type u8/i8 with bit 2): elt_quantize_f32,
+     * its arithmetic post_group_ case 8's without the post-op interpreter (set by
+     * _plan/elementwise.py; AVX-512 builds). */
+    int quantize_f32;
 } r8_elt;
 
 /* Int8Convolution. mode 0 (VNNI/AMX): the input is packed as u8 codes (i8 codes + 128) with the

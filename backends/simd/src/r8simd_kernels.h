@@ -2592,9 +2592,78 @@ static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, 
 }
 #endif
 
+#if defined(R8_ZMM)
+/* r8_elt.quantize_f32 on codes count from in and out on (the NaN count): post_group_ case 8 (c =
+ * min(steps, max(0, (x - il)*m)), its level rint(c) unless c lies within the near-midpoint limit
+ * of k + 1/2, where the vectors' codes come from case 7's formula, rq_quantize_exact) plus ol: the
+ * level by vcvtps2dq and its gap by vreduceps, as rq_level; 4 vectors at a time, their gaps and
+ * NaNs tested once (a test a vector: 0.88x the interpreter's time, 4 at once 0.62x; ResNet-50's
+ * first layer, its 224x224 RGB image, 35 -> 22 us on AMX). A NaN lane stays NaN to the store (c
+ * and its gap NaN, never near) and is counted. */
+R8_INLINE int elt_quantize_f32_block(const r8_post *o, const float *in, uint8_t *out, long count) {
+    const float steps = o->steps;
+    const vf il = vf_set1(o->a[0].data[0]), m = vf_set1(o->a[3].data[0]), st = vf_set1(steps);
+    const vf zero = vf_set1(0.0f), limit = rq_limit(steps);
+    const vi ol = vi_set1((int32_t)o->a[2].data[0]);
+    int nan = 0;
+    long i = 0;
+    for (; i + 4 * VL <= count; i += 4 * VL) {   /* 4 whole vectors: one test of their gaps and NaNs */
+        vf x[4], wide = zero;
+        vi level[4];
+        unsigned nans = 0;
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) {
+            x[j] = _mm512_loadu_ps(in + i + j * VL);
+            const vf c = vf_min(st, vf_max(zero, vf_mul(vf_sub(x[j], il), m)));
+            wide = rq_wider(wide, _mm512_reduce_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+            level[j] = vi_add(_mm512_cvt_roundps_epi32(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), ol);
+            nans |= vm_bits(vm_nan(x[j]));
+        }
+        if (__builtin_expect(nans != 0, 0))
+            for (int j = 0; j < 4; j++) nan += __builtin_popcount(vm_bits(vm_nan(x[j])));
+        if (__builtin_expect(rq_near(wide, limit), 0)) {
+            for (int j = 0; j < 4; j++)
+                store_codes(out + i + j * VL,
+                            rq_quantize_exact(x[j], o->a[0].data[0], o->a[1].data[0], o->a[2].data[0],
+                                              o->a[4].data[0], o->a[5].data[0], o->a[6].data[0], steps),
+                            VM_FULL);
+            continue;
+        }
+#pragma GCC unroll 4
+        for (int j = 0; j < 4; j++) store_code_ints(out + i + j * VL, level[j], VM_FULL);
+    }
+    for (; i < count; i += VL) {
+        const unsigned mask = count - i >= VL ? VM_FULL : (1u << (count - i)) - 1u;
+        const vf x = _mm512_maskz_loadu_ps((__mmask16)mask, in + i);
+        const vf c = vf_min(st, vf_max(zero, vf_mul(vf_sub(x, il), m)));
+        const vf gap = _mm512_reduce_ps(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        const vi level = _mm512_cvt_roundps_epi32(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        nan += __builtin_popcount(vm_bits(vm_nan(x)) & mask);
+        if (__builtin_expect(rq_near(gap, limit), 0))
+            store_codes(out + i, rq_quantize_exact(x, o->a[0].data[0], o->a[1].data[0], o->a[2].data[0],
+                                                   o->a[4].data[0], o->a[5].data[0], o->a[6].data[0], steps),
+                        mask);
+        else
+            store_code_ints(out + i, vi_add(level, ol), mask);
+    }
+    return nan;
+}
+
+static int SFX(elt_quantize_f32)(const r8_elt *p, const float *in, uint8_t *out) {
+    const int nt = r8_team(p->threads);
+    const long blk = (long)CHV * VL, items = (p->plane + blk - 1) / blk;
+    int nan = 0;
+#pragma omp parallel for schedule(static) num_threads(nt) if (elt_parallel(p, nt, items)) reduction(+ : nan)
+    for (long it = 0; it < items; it++)
+        nan += elt_quantize_f32_block(p->post, in + it * blk, out + it * blk, R8_MIN(blk, p->plane - it * blk));
+    return nan;
+}
+#endif
+
 int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
 #if defined(R8_ZMM)
     if (p->rq) return SFX(elt_rq)(p, in0, in1, out);
+    if (p->quantize_f32) return SFX(elt_quantize_f32)(p, (const float *)in0, (uint8_t *)out);
 #endif
     const int nt = r8_team(p->threads);
     const long blk = (long)CHV * VL;

@@ -149,6 +149,21 @@ def elementwise_struct(keep: Keep, ffi: Any, node: Any, kind: int, shift: Any, s
     return p
 
 
+#: r8_post types (r8simd_api.h): the reciprocal Quantize onto an integer grid
+_RECIPROCAL_QUANTIZE = 8
+
+
+def _quantizes_floats(p: Any) -> bool:
+    """Whether r8_elt p is a FakeQuantize of float32 onto codes that elt_quantize_f32 runs: kind
+    0 on a float32 input viewed as one plane, its one post-op a reciprocal Quantize whose operands
+    are single values, stored as codes (u8 or i8) in range (out_type bit 2)."""
+    if p.kind != 0 or p.in0_type != 0 or p.planes != 1 or p.npost != 1:
+        return False
+    post = p.post[0]
+    scalar = all(post.a[k].s_outer == 0 and post.a[k].s_inner == 0 and post.a[k].step == 0 for k in range(7))
+    return post.type == _RECIPROCAL_QUANTIZE and scalar and p.out_type & 3 in (1, 2) and bool(p.out_type & 4)
+
+
 def _all_scalar(operands: Sequence[Any], post_ops: Sequence[Any]) -> bool:
     """Whether every operand of the layer's step and of its post-ops is a single value."""
     arrays = list(operands)
@@ -190,6 +205,7 @@ class ElementwisePlan(Reused):
         self.function = getattr(lib, f"r8_elt_{suffix}")
         if vl == 16:
             self._plan_requantization(ffi, keep, self.params, planes)
+            self.params.quantize_f32 = int(self.params.rq == ffi.NULL and _quantizes_floats(self.params))
         self.binary = kind != 0
         self.lock = threading.Lock()
         self.ffi = ffi
