@@ -25,20 +25,9 @@ from refint8.errors import InputError
 from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Clamp, FakeQuantize, Multiply, Quantize, Relu, Subtract
-from refint8.registry import default_registry
 
-REGISTRY = default_registry()
-if "simd" not in REGISTRY.backends:
-    pytest.skip("the simd backend is not installed", allow_module_level=True)
-_PROBE = REGISTRY.create("simd", BackendOptions(threads=1))
-if not _PROBE.usable()[0]:
-    pytest.skip(f"simd backend not usable here: {_PROBE.usable()[1]}", allow_module_level=True)
+from simd_support import AMX, AVAILABLE, PROBE, REGISTRY, VARIANTS, backend
 
-_AVAILABLE = [v for v in _PROBE.capabilities().isa_variants if v != "any"]
-#: every variant this machine can run, plus the emulated AMX kernels (they run on AVX-512 VNNI)
-VARIANTS = _AVAILABLE + (["amx_emu"] if "avx512_vnni" in _AVAILABLE else [])
-#: the variants that run the AMX convolution kernel (on tiles, or emulated in C)
-AMX = ("amx", "amx_emu")
 WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 
@@ -58,13 +47,6 @@ def output_channel_lanes(mode: str):
 #: the two layouts of the avx512_vnni convolution with the interleaved requantization's chain:
 #: positions across the lanes (conv_compute_rq) and output channels across the lanes (conv_compute_oc)
 LANE_MODES = {"positions": "never", "channels": "always"}
-
-
-def backend(variant: str, threads: int = 1):
-    if variant == "amx_emu":
-        return REGISTRY.create("simd", BackendOptions(isa="amx", threads=threads,
-                                                      extra={"emulate_amx": True}))
-    return REGISTRY.create("simd", BackendOptions(isa=variant, threads=threads))
 
 
 def same(a: np.ndarray, b: np.ndarray) -> bool:
@@ -1304,7 +1286,7 @@ def test_unsupported_nodes_fall_back():
 def test_variant_selection_and_capabilities():
     best = REGISTRY.create("simd", BackendOptions())
     assert best.capabilities().accumulation == "exact"
-    assert best.variant == _PROBE.capabilities().isa_variants[-1]
+    assert best.variant == PROBE.capabilities().isa_variants[-1]
     assert backend("sse42").variant == "sse42"
     assert REGISTRY.info("simd").spec.priority == 100
 
@@ -1738,7 +1720,7 @@ def test_emulated_amx_is_unusable_without_vnni(monkeypatch):
     assert not usable and "AVX-512 VNNI" in reason
 
 
-@pytest.mark.skipif("amx" not in _AVAILABLE, reason="no AMX tiles on this CPU (or no permission)")
+@pytest.mark.skipif("amx" not in AVAILABLE, reason="no AMX tiles on this CPU (or no permission)")
 def test_the_amx_benchmark_loops_run_and_count_their_products():
     # r8_peak_amx (benchmarks/simd_efficiency.py's AMX limit) fills a tile configuration on its
     # stack; gcc dropped those stores before ldtilecfg, which then faulted. r8_amx_tile_steps times
@@ -2053,7 +2035,7 @@ def test_fusion_is_declined_where_the_consumer_alone_would_be():
     assert simd.fuse(node, relu) is None
 
 
-@pytest.mark.parametrize("variant", sorted({VARIANTS[0], _AVAILABLE[-1]} | ({"avx512_vnni"} & set(_AVAILABLE))))
+@pytest.mark.parametrize("variant", sorted({VARIANTS[0], AVAILABLE[-1]} | ({"avx512_vnni"} & set(AVAILABLE))))
 def test_residual_blocks_through_the_runtime_equal_the_reference(variant):
     # the residual Int8Add of each of the 16 bottlenecks runs inside the convolution that feeds it
     # where neither layer requantizes alone, or both do and the convolution's kernel runs the add's

@@ -20,23 +20,12 @@ from refint8.errors import BackendError
 from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Multiply, Quantize, Relu
-from refint8.registry import default_registry
 
-REGISTRY = default_registry()
-if "simd" not in REGISTRY.backends:
-    pytest.skip("the simd backend is not installed", allow_module_level=True)
-_PROBE = REGISTRY.create("simd", BackendOptions(threads=1))
-if not _PROBE.usable()[0]:
-    pytest.skip(f"simd backend not usable here: {_PROBE.usable()[1]}", allow_module_level=True)
-_AVAILABLE = _PROBE.capabilities().isa_variants
+from simd_support import AMX, AVAILABLE, REGISTRY, VARIANTS, backend
+
 #: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C
-CELL_VARIANTS = [v for v in ("amx", "amx_emu") if v in _AVAILABLE or (v == "amx_emu" and "avx512_vnni" in _AVAILABLE)]
+CELL_VARIANTS = [v for v in VARIANTS if v in AMX]
 pytestmark = pytest.mark.skipif(not CELL_VARIANTS, reason="no AMX kernels here (AMX, or AVX-512 VNNI to emulate them)")
-
-
-def backend(variant: str, threads: int = 1):
-    extra = {"emulate_amx": True} if variant == "amx_emu" else {}
-    return REGISTRY.create("simd", BackendOptions(isa="amx", threads=threads, extra=extra))
 
 
 def u8_codes(scale: float = 1.0, low: float = 0.0, high: float = 255.0):
@@ -178,7 +167,7 @@ def test_outputs_whose_producer_or_reader_cannot_take_cells_stay_nchw():
     # i8 codes (its pack adds 128 to each)
     identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
     a, b = _copy_pair()
-    if "avx512_vnni" in _AVAILABLE:
+    if "avx512_vnni" in AVAILABLE:
         vnni = REGISTRY.create("simd", BackendOptions(isa="avx512_vnni", threads=1))
         run = vnni.sequence([PlannedStep(vnni.kernel(a), (0,), (1,), (False,)),
                              PlannedStep(vnni.kernel(b), (1,), (2,), (True,))])
