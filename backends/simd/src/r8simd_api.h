@@ -194,8 +194,8 @@ typedef struct {
      * in_cells: the input is [N][C/4][in_cells][4 bytes], cell (c4, y*W + x) holding the u8 codes
      * of channels 4*c4 .. 4*c4 + 3 at (y, x): a 1x1 layer at stride 1 without padding whose
      * plane_pos is in_cells reads it as its phase planes, any other layer packs its planes from it
-     * (r8simd_kernels.h conv_pack_cells). out_cells: the codes are stored so, out_cells positions
-     * a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cells). */
+     * (r8simd_kernels.h conv_pack_cells). out_cells: the codes (u8 or i8) are stored so, out_cells
+     * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels). */
     long in_cells;
     long out_cells;
 } r8_conv;

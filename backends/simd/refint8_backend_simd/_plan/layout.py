@@ -47,6 +47,8 @@ from .elementwise import ElementwisePlan
 ENABLED = True
 #: the AMX kernels, whose requantizing blocks can store cells
 _CELL_STORES = ("r8_conv_amx", "r8_conv_amx_emu")
+#: the element types of codes, which a cell holds as bytes
+_CODES = (np.dtype(np.uint8), np.dtype(np.int8))
 
 
 @dataclass
@@ -56,9 +58,6 @@ class CellClass:
     tensors: list[int] = field(default_factory=list)
     readers: list[int] = field(default_factory=list)   # convolutions reading a tensor of the class
     positions: int = 0                                  # S, positions a cell plane
-
-
-_CODES = (np.dtype(np.uint8), np.dtype(np.int8))
 
 
 def _blind(plan: Any) -> bool:
@@ -89,7 +88,7 @@ def _reads_cells(plan: Any, argument: str) -> bool:
     return p.mode == 0 and p.G == 1 and p.C % 4 == 0 and not p.in_signed and not p.pack_ck and not p.im2col
 
 
-def cells_are_planes(p: Any) -> bool:
+def _cells_are_planes(p: Any) -> bool:
     """r8simd_kernels.h conv_cells_are_planes but for in_cells: the 1x1 layers at stride 1 without
     padding whose planes are the image, one group, ck cell planes, no tail cells."""
     return (p.ntaps == 1 and p.nphase == 1 and p.tap_off[0] == 0 and p.sx == 1 and p.sy == 1 and p.pt == 0
@@ -152,7 +151,7 @@ def plan_cells(plans: Sequence[Any], inputs: Sequence[Any], escaping: Sequence[i
         group.readers = sorted({s.step for i in group.tensors for s in readers[i] if isinstance(plans[s.step], ConvPlan)})
         if not group.readers:
             continue
-        direct = Counter(plans[r].params.plane_pos for r in group.readers if cells_are_planes(plans[r].params))
+        direct = Counter(plans[r].params.plane_pos for r in group.readers if _cells_are_planes(plans[r].params))
         group.positions = direct.most_common(1)[0][0] if direct else round_up(h * w, 16)
         chosen.append(group)
     return chosen
