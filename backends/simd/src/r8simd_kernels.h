@@ -496,6 +496,14 @@ static int conv_pack_spread(const r8_conv *p, uint32_t *dst, const uint8_t *cons
 }
 #endif
 
+/* The columns xq of a phase plane of column phase rx whose padded column rx + sx*xq is a real
+ * input column: *xlo .. *xhi - 1 (input column rx - pl + sx*xq). */
+R8_INLINE void conv_real_columns(const r8_conv *p, int rx, int *xlo, int *xhi) {
+    const int x0 = rx - p->pl;
+    *xlo = R8_MIN(p->Wq, R8_MAX(0, ceil_div(-x0, p->sx)));
+    *xhi = R8_MAX(*xlo, R8_MIN(p->Wq, ceil_div(p->W - x0, p->sx)));
+}
+
 /* Pack rows yq0 .. yq1 - 1 of phase plane pl (group g, phase, channel cell c4) of one image (layout:
  * r8simd_api.h): row by row, padding cells, then the run of real columns; when a phase plane is the
  * image itself (stride 1, no column padding, Wq == W) consecutive rows are one contiguous run in
@@ -520,10 +528,9 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
             else z[j] = p->pad[chans[j]];
         }
     }
-    /* columns xq whose padded column rx + sx*xq is a real input column: xlo .. xhi - 1 */
     const int sx = p->sx, x0 = rx - p->pl;
-    const int xlo = R8_MIN(p->Wq, R8_MAX(0, ceil_div(-x0, sx)));
-    const int xhi = R8_MAX(xlo, R8_MIN(p->Wq, ceil_div(p->W - x0, sx)));
+    int xlo, xhi;
+    conv_real_columns(p, rx, &xlo, &xhi);
     const int whole_rows = sx == 1 && p->sy == 1 && xlo == 0 && xhi == p->Wq && p->Wq == p->W && x0 == 0;
     const long end = R8_MIN(ppos, (long)yq1 * p->Wq);
 #if R8_MODE == 0 && defined(R8_ZMM)
@@ -664,9 +671,8 @@ static void SFX(conv_pack_cells)(const r8_conv *p, const uint8_t *cells, int nt)
             continue;
         }
         const uint32_t *src = (const uint32_t *)cells + c4 * p->in_cells;
-        /* columns xq whose padded column rx + sx*xq is a real input column: xlo .. xhi - 1 */
-        const long xlo = R8_MIN(wq, R8_MAX(0, ceil_div(-x0, sx)));
-        const long xhi = R8_MAX(xlo, R8_MIN(wq, ceil_div(p->W - x0, sx)));
+        int xlo, xhi;
+        conv_real_columns(p, rx, &xlo, &xhi);
         for (long pos = 0, yq = 0; pos < ppos; pos += wq, yq++) {
             const long len = R8_MIN(wq, ppos - pos), y = ry + p->sy * yq - p->pt;
             uint32_t *d = dst + pos;
@@ -2600,6 +2606,13 @@ static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, 
  * NaNs tested once (a test a vector: 0.88x the interpreter's time, 4 at once 0.62x; ResNet-50's
  * first layer, its 224x224 RGB image, 35 -> 22 us on AMX). A NaN lane stays NaN to the store (c
  * and its gap NaN, never near) and is counted. */
+/* The codes of x by case 7's formula (rq_quantize_exact) on the post-op's fields, stored. */
+R8_INLINE void elt_quantize_f32_exact(const r8_post *o, vf x, uint8_t *out, unsigned mask) {
+    store_codes(out, rq_quantize_exact(x, o->a[0].data[0], o->a[1].data[0], o->a[2].data[0], o->a[4].data[0],
+                                       o->a[5].data[0], o->a[6].data[0], o->steps),
+                mask);
+}
+
 R8_INLINE int elt_quantize_f32_block(const r8_post *o, const float *in, uint8_t *out, long count) {
     const float steps = o->steps;
     const vf il = vf_set1(o->a[0].data[0]), m = vf_set1(o->a[3].data[0]), st = vf_set1(steps);
@@ -2622,11 +2635,7 @@ R8_INLINE int elt_quantize_f32_block(const r8_post *o, const float *in, uint8_t 
         if (__builtin_expect(nans != 0, 0))
             for (int j = 0; j < 4; j++) nan += __builtin_popcount(vm_bits(vm_nan(x[j])));
         if (__builtin_expect(rq_near(wide, limit), 0)) {
-            for (int j = 0; j < 4; j++)
-                store_codes(out + i + j * VL,
-                            rq_quantize_exact(x[j], o->a[0].data[0], o->a[1].data[0], o->a[2].data[0],
-                                              o->a[4].data[0], o->a[5].data[0], o->a[6].data[0], steps),
-                            VM_FULL);
+            for (int j = 0; j < 4; j++) elt_quantize_f32_exact(o, x[j], out + i + j * VL, VM_FULL);
             continue;
         }
 #pragma GCC unroll 4
@@ -2640,9 +2649,7 @@ R8_INLINE int elt_quantize_f32_block(const r8_post *o, const float *in, uint8_t 
         const vi level = _mm512_cvt_roundps_epi32(c, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
         nan += __builtin_popcount(vm_bits(vm_nan(x)) & mask);
         if (__builtin_expect(rq_near(gap, limit), 0))
-            store_codes(out + i, rq_quantize_exact(x, o->a[0].data[0], o->a[1].data[0], o->a[2].data[0],
-                                                   o->a[4].data[0], o->a[5].data[0], o->a[6].data[0], steps),
-                        mask);
+            elt_quantize_f32_exact(o, x, out + i, mask);
         else
             store_code_ints(out + i, vi_add(level, ol), mask);
     }
