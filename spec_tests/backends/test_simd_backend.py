@@ -989,7 +989,8 @@ def test_stem_like_layers_with_lone_channel_pairs_equal_the_reference(signed):
             assert backend(variant).kernel(node).run.plan.params.ntaps == cells, variant
 
 
-@pytest.mark.parametrize("case", ["stem", "signed_dilated", "wide_kernel", "weight_zero_points"])
+@pytest.mark.parametrize("case", ["stem", "signed_dilated", "wide_kernel", "stride_4", "narrow_rows",
+                                  "weight_zero_points"])
 def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
     # r8_conv.im2col: at most 4 input channels, unfolded rows (channel, kernel row, 4 kernel
     # columns) packed chunk by chunk of 512 positions (the stem's 25x23 outputs: two chunks, the
@@ -1004,10 +1005,14 @@ def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
               "signed_dilated": ((2, 4, 9, 13), (33, 4, 3, 3), dict(pads_begin=(1, 1), pads_end=(1, 1),
                                                                     dilations=(2, 1), input_zero_point=(-5,))),
               "wide_kernel": ((1, 2, 8, 40), (7, 2, 2, 5), dict(strides=(1, 3), pads_begin=(0, 2), pads_end=(1, 0))),
+              "stride_4": ((1, 2, 6, 150), (4, 2, 2, 6), dict(strides=(1, 4), pads_begin=(0, 1), pads_end=(0, 1),
+                                                              input_zero_point=(77,))),
+              "narrow_rows": ((1, 2, 5, 3), (3, 2, 3, 7), dict(strides=(1, 4), pads_begin=(1, 3), pads_end=(1, 3),
+                                                               input_zero_point=(9, 200))),
               "weight_zero_points": ((1, 3, 9, 9), (6, 3, 3, 3), dict(pads_begin=(1, 1), pads_end=(1, 1),
                                                                        weight_zero_point=(1, 0, -2, 0, 0, 3)))}
     shape, wshape, attrs = shapes[case]
-    dtype = np.int8 if case == "signed_dilated" else np.uint8
+    dtype = np.int8 if case in ("signed_dilated", "stride_4") else np.uint8
     info = np.iinfo(dtype)
     q = rng.integers(info.min, info.max + 1, size=shape).astype(dtype)
     weights = rng.integers(-128, 128, size=wshape).astype(np.int8)

@@ -88,35 +88,45 @@ static void emu_dpbsud(int c, int a, int b) {
 #define TILE_RELEASE() _tile_release()
 #endif
 
-/* Cells d[0..] of a row of im2col's positions from the padded input row `row`, 16 at a time (a
- * cell's 4 codes start sx codes after the previous one's: one vpermb of a 64-byte window, with
- * 15*sx + 3 < 64); returns how many it wrote (a multiple of 16). */
-__attribute__((target("avx512vbmi")))
-static int im2col_cells_vbmi(uint32_t *d, const uint8_t *row, int n, int sx, const uint8_t idx[64]) {
-    const __m512i perm = _mm512_loadu_si512(idx);
-    int x = 0;
-    for (; x + 16 <= n; x += 16)
-        _mm512_storeu_si512(d + x, _mm512_permutexvar_epi8(perm, _mm512_loadu_si512(row + x * sx)));
-    return x;
+/* The cell of input columns ix .. ix + 3 of the row src (W codes, each XOR flip; a column outside
+ * 0 .. W - 1 the padding code padc). */
+R8_INLINE uint32_t im2col_cell(const uint8_t *src, int ix, int W, uint8_t padc, uint8_t flip) {
+    uint32_t cell = 0;
+    for (int j = 0; j < 4; j++) {
+        const int x = ix + j;
+        cell |= (uint32_t)(x >= 0 && x < W ? (uint8_t)(src[x] ^ flip) : padc) << (8 * j);
+    }
+    return cell;
 }
 
-/* n codes from src to dst, each XOR flip (a signed input's codes to u8), 64 at a time. */
-R8_INLINE void copy_flipped(uint8_t *dst, const uint8_t *src, int n, uint8_t flip) {
-    const __m512i f = _mm512_set1_epi8((char)flip);
+/* n cells d[0..n) of consecutive im2col positions whose 4 columns all lie inside the input row:
+ * cell k holds src[k*sx .. k*sx + 3], each XOR flip. 16 at a time, one vpermb of a 64-byte window
+ * (15*sx + 4 <= 64), loaded only as far as the cells reach (never past the row). */
+__attribute__((target("avx512vbmi")))
+static void im2col_cells_vbmi(uint32_t *d, const uint8_t *src, int n, int sx, const uint8_t idx[64], uint8_t flip) {
+    const __m512i perm = _mm512_loadu_si512(idx), f = _mm512_set1_epi8((char)flip);
+    const int reach = 15 * sx + 4;   /* the bytes 16 cells span */
+    const __mmask64 whole = reach >= 64 ? ~(__mmask64)0 : ((__mmask64)1 << reach) - 1;
     int x = 0;
-    for (; x + 64 <= n; x += 64) _mm512_storeu_si512(dst + x, _mm512_xor_si512(_mm512_loadu_si512(src + x), f));
+    for (; x + 16 <= n; x += 16)
+        _mm512_storeu_si512(d + x, _mm512_xor_si512(
+                                       _mm512_permutexvar_epi8(perm, _mm512_maskz_loadu_epi8(whole, src + (long)x * sx)), f));
     if (x < n) {
-        const __mmask64 m = (__mmask64)-1 >> (64 - (n - x));
-        _mm512_mask_storeu_epi8(dst + x, m, _mm512_xor_si512(_mm512_maskz_loadu_epi8(m, src + x), f));
+        const int k = n - x, bytes = (k - 1) * sx + 4;
+        const __m512i window = _mm512_maskz_loadu_epi8(((__mmask64)1 << bytes) - 1, src + (long)x * sx);
+        _mm512_mask_storeu_epi32(d + x, (__mmask16)((1u << k) - 1),
+                                 _mm512_xor_si512(_mm512_permutexvar_epi8(perm, window), f));
     }
 }
 
 /* r8_conv.im2col's packing (r8simd_api.h) of one chunk of an image: the cells of virtual positions
  * v0 .. v1 - 1 (v = oy*OW + ox) of every row into dst[row][cp] (cell v at v - v0). Per row and output
- * row, the input row (channel c, row iy) with its padding laid out in a buffer, then each position's
- * 4 codes from it: 16 positions at a time with VBMI (im2col_cells_vbmi; sx <= 4,
- * _plan/convolution.py), else byte by byte. Codes of signed inputs are flipped to u8 (+128) like
- * the phase planes'. */
+ * row, the positions whose 4 columns lie inside the input row straight from it (im2col_cells_vbmi
+ * with VBMI; sx <= 4, _plan/convolution.py), those reaching into the padding (or all, without
+ * VBMI) a cell at a time (im2col_cell). Codes of signed inputs are flipped to u8 (+128) like the
+ * phase planes'. (Each input row had been laid out with its padding in a buffer first, for every
+ * row and output row: about 7 times per input row of ResNet-50's stem, and the larger part of its
+ * packing.) */
 static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst, long cp) {
     const int ngx = (p->kw + 3) / 4, rows = p->Cg * p->kh * ngx;
     const int OW = p->OW, sx = p->sx, W = p->W, pl = p->pl;
@@ -125,12 +135,13 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
     uint8_t idx[64];
     for (int k = 0; k < 16; k++)
         for (int j = 0; j < 4; j++) idx[4 * k + j] = (uint8_t)(k * sx + j);
-    const long span = (long)p->Wp + 128;   /* every cell's 64-byte window lies inside */
-    uint8_t row[span];
     for (int r = 0; r < rows; r++) {
         const int c = r / (p->kh * ngx), ky = r / ngx % p->kh, kx0 = 4 * (r % ngx);
         const uint8_t padc = (uint8_t)p->pad[c];
         const uint8_t *plane = img + (long)c * p->H * p->W;
+        /* the positions ox whose columns ix = ox*sx + kx0 - pl .. ix + 3 lie inside the row */
+        const int inner_lo = pl > kx0 ? (pl - kx0 + sx - 1) / sx : 0;
+        const int inner_hi = W - 4 - kx0 + pl >= 0 ? (W - 4 - kx0 + pl) / sx + 1 : 0;
         uint32_t *d0 = dst + (long)r * cp - v0;   /* cell v at d0[v] */
         for (int oy = (int)(v0 / OW); (long)oy * OW < v1; oy++) {
             const int x0 = (int)R8_MAX(0, v0 - (long)oy * OW), x1 = (int)R8_MIN(OW, v1 - (long)oy * OW);
@@ -141,13 +152,11 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
                 for (int ox = x0; ox < x1; ox++) d[ox] = cell;
                 continue;
             }
-            memset(row, padc, (size_t)span);
-            copy_flipped(row + pl, plane + (long)iy * W, W, flip);
-            int ox = x0 + (vbmi ? im2col_cells_vbmi(d + x0, row + x0 * sx + kx0, x1 - x0, sx, idx) : 0);
-            for (; ox < x1; ox++) {
-                const uint8_t *s = row + ox * sx + kx0;
-                d[ox] = (uint32_t)s[0] | (uint32_t)s[1] << 8 | (uint32_t)s[2] << 16 | (uint32_t)s[3] << 24;
-            }
+            const uint8_t *src = plane + (long)iy * W;
+            const int lo = vbmi ? R8_MIN(x1, R8_MAX(x0, inner_lo)) : x1, hi = R8_MAX(lo, R8_MIN(x1, inner_hi));
+            for (int ox = x0; ox < lo; ox++) d[ox] = im2col_cell(src, ox * sx + kx0 - pl, W, padc, flip);
+            if (hi > lo) im2col_cells_vbmi(d + lo, src + lo * sx + kx0 - pl, hi - lo, sx, idx, flip);
+            for (int ox = hi; ox < x1; ox++) d[ox] = im2col_cell(src, ox * sx + kx0 - pl, W, padc, flip);
         }
     }
 }

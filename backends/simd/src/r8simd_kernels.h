@@ -686,12 +686,24 @@ static void SFX(conv_pack_cells)(const r8_conv *p, const uint8_t *cells, int nt)
             long x = a;
             if (sx == 1) memcpy(d + a, run, (size_t)(b - a) * 4), x = b;
 #if defined(R8_ZMM)
-            if (sx == 2) {   /* the even cells of 32, while the 32 are the row's (x + 16 < b) */
+            if (sx == 2) {   /* the even cells of 32, while the 32 are the row's (x + 16 < b), then
+                                the last k of the row from the 2k - 1 cells they span (masked: a
+                                cell at a time had been a third of the stride-2 layers' packing) */
                 const vi even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                 for (; x + 16 < b; x += 16) {
                     const uint32_t *s2 = run + 2 * (x - a);
                     _mm512_storeu_si512(d + x, _mm512_permutex2var_epi32(_mm512_loadu_si512(s2), even,
                                                                           _mm512_loadu_si512(s2 + 16)));
+                }
+                if (x < b) {
+                    const uint32_t *s2 = run + 2 * (x - a);
+                    const int k = (int)(b - x), span = 2 * k - 1;
+                    const __mmask16 lo = (__mmask16)(span >= 16 ? 0xFFFFu : (1u << span) - 1u);
+                    const __mmask16 hi = (__mmask16)(span > 16 ? (1u << (span - 16)) - 1u : 0u);
+                    _mm512_mask_storeu_epi32(d + x, (__mmask16)((1u << k) - 1u),
+                                             _mm512_permutex2var_epi32(_mm512_maskz_loadu_epi32(lo, s2), even,
+                                                                       _mm512_maskz_loadu_epi32(hi, s2 + 16)));
+                    x = b;
                 }
             }
 #endif
