@@ -125,8 +125,7 @@ static void im2col_cells_vbmi(uint32_t *d, const uint8_t *src, int n, int sx, co
  * with VBMI; sx <= 4, _plan/convolution.py), those reaching into the padding (or all, without
  * VBMI) a cell at a time (im2col_cell). Codes of signed inputs are flipped to u8 (+128) like the
  * phase planes'. (Each input row had been laid out with its padding in a buffer first, for every
- * row and output row: about 7 times per input row of ResNet-50's stem, and the larger part of its
- * packing.) */
+ * row and output row; ResNet-50's stem 0.91x the time without it, the groups of 16 unmasked.) */
 static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst, long cp) {
     const int ngx = (p->kw + 3) / 4, rows = p->Cg * p->kh * ngx;
     const int OW = p->OW, sx = p->sx, W = p->W, pl = p->pl;
