@@ -994,10 +994,12 @@ def test_stem_like_layers_with_lone_channel_pairs_equal_the_reference(signed):
 def test_few_input_channels_run_on_unfolded_windows_on_amx(case):
     # r8_conv.im2col: at most 4 input channels, unfolded rows (channel, kernel row, 4 kernel
     # columns) packed chunk by chunk of 512 positions (the stem's 25x23 outputs: two chunks, the
-    # boundary inside an output row); planes whose rows are not whole vectors (the byte-by-byte
-    # cells after the VBMI runs), per-channel input zero points as padding, 5 output channels of a
-    # 32-channel block, signed codes (flipped), vertical dilation, a 5-column kernel (its second
-    # cell has one column), a horizontal stride of 3; with weight zero points the phase planes
+    # boundary inside an output row); rows whose cells inside the input row (im2col_cells_vbmi)
+    # end in a partial group of 16 and whose cells reaching into the padding go one by one,
+    # per-channel input zero points as padding, 5 output channels of a 32-channel block, signed
+    # codes (flipped), vertical dilation, a 5-column kernel (its second cell has one column), a
+    # horizontal stride of 3, and of 4 (the largest: a group's 64-byte window full) over whole
+    # groups, rows of 3 codes (no cell inside them); with weight zero points the phase planes
     # instead
     rng = np.random.default_rng(31)
     shapes = {"stem": ((1, 3, 50, 45), (5, 3, 7, 7), dict(strides=(2, 2), pads_begin=(3, 3), pads_end=(3, 3),
