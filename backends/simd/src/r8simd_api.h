@@ -83,7 +83,7 @@ typedef struct {
     int in_signed;
     int mode;
     int pt, pl, sy, sx;
-    int Hp, Wp, Wq;
+    int Wq;
     int nphase;
     const int *phase_ry;
     const int *phase_rx;

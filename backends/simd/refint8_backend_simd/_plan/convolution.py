@@ -296,7 +296,7 @@ class ConvPlan(Reused):
         p.in_signed = int(signed)
         p.mode = mode
         p.pt, p.pl, p.sy, p.sx = pt, pl, sy, sx
-        p.Hp, p.Wp, p.Wq = hp, wp, wq
+        p.Wq = wq
         p.nphase = len(phases)
         p.phase_ry = keep.ptr("int *", np.array([r for r, _ in phases], np.int32))
         p.phase_rx = keep.ptr("int *", np.array([r for _, r in phases], np.int32))
