@@ -35,17 +35,28 @@ UNITS = [
 HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h", "r8simd_conv_oc.h"]
 
 
+def _up_to_date(target: str, inputs: list[str]) -> bool:
+    """Whether target exists and is newer than every input (the unit, the headers and this file,
+    which holds the flags): an in-place rebuild then keeps its object."""
+    return os.path.exists(target) and all(os.path.getmtime(target) > os.path.getmtime(i) for i in inputs)
+
+
 class BuildSimd(build_ext):
     """build_ext that compiles the ISA units (own flags each) and links them into the extension."""
 
     def build_extension(self, ext):
         if ext.name.endswith("._simd"):
+            headers = [os.path.join(SRC, h) for h in HEADERS]
+
             def compile_unit(unit_flags):
                 unit, flags = unit_flags
                 source = os.path.relpath(os.path.join(SRC, unit))
+                (obj,) = self.compiler.object_filenames([source], output_dir=self.build_temp)
+                if not self.force and _up_to_date(obj, [source, *headers, os.path.abspath(__file__)]):
+                    return [obj]   # (a change to r8_amx.c alone recompiles only that unit)
                 return self.compiler.compile(
                     [source], output_dir=self.build_temp, include_dirs=[SRC],
-                    extra_postargs=COMMON_FLAGS + flags, depends=[os.path.join(SRC, h) for h in HEADERS],
+                    extra_postargs=COMMON_FLAGS + flags, depends=headers,
                 )
 
             # one gcc per CPU: the AVX-512 units take most of the build
