@@ -152,9 +152,10 @@ static void amx_pack_im2col_chunk(const r8_conv *p, const uint8_t *img, long v0,
                 continue;
             }
             const uint8_t *src = plane + (long)iy * W;
-            const int lo = vbmi ? R8_MIN(x1, R8_MAX(x0, inner_lo)) : x1, hi = R8_MAX(lo, R8_MIN(x1, inner_hi));
+            const int lo = R8_MIN(x1, R8_MAX(x0, inner_lo)), hi = R8_MAX(lo, R8_MIN(x1, inner_hi));
             for (int ox = x0; ox < lo; ox++) d[ox] = im2col_cell(src, ox * sx + kx0 - pl, W, padc, flip);
-            if (hi > lo) im2col_cells_vbmi(d + lo, src + lo * sx + kx0 - pl, hi - lo, sx, idx, flip);
+            if (vbmi && hi > lo) im2col_cells_vbmi(d + lo, src + lo * sx + kx0 - pl, hi - lo, sx, idx, flip);
+            else for (int ox = lo; ox < hi; ox++) d[ox] = im2col_cell(src, ox * sx + kx0 - pl, W, padc, flip);
             for (int ox = hi; ox < x1; ox++) d[ox] = im2col_cell(src, ox * sx + kx0 - pl, W, padc, flip);
         }
     }
