@@ -181,7 +181,7 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
     }
     if (p->elt) {   /* the fused consumer on the item's codes, still in L1 */
         const long first = (long)run * s->per * OC_POS, stop = R8_MIN(npos, (long)b_end * OC_POS);
-        for (int j = 0; j < noc; j++) RQ_CONSUME(p, outer0 + j, first, stop - first, out);
+        RQ_CONSUME(p, outer0, noc, first, stop - first, out);
     }
 }
 

@@ -1373,10 +1373,10 @@ R8_INLINE void pf_next_share(const r8_conv *p, long it, long items, int solo, co
 R8_INLINE int conv_rq_kernels(const r8_conv *p) { return p->rq && (!p->elt || p->elt->rq); }
 
 #if defined(R8_ZMM) && !defined(R8_PAIRS)
-static void SFX(rq_consume)(const r8_conv *p, long plane, long start, long count, void *out);
-#define RQ_CONSUME(p, plane, start, count, out) SFX(rq_consume)(p, plane, start, count, out)
+static void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start, long count, void *out);
+#define RQ_CONSUME(p, plane0, nplanes, start, count, out) SFX(rq_consume)(p, plane0, nplanes, start, count, out)
 #else   /* (the s16_pairs units have no elementwise kernels: _plan/fusion.py fuses no such pair) */
-#define RQ_CONSUME(p, plane, start, count, out) ((void)(plane), (void)(start), (void)(count))
+#define RQ_CONSUME(p, plane0, nplanes, start, count, out) ((void)(plane0), (void)(nplanes), (void)(start), (void)(count))
 #endif
 
 /* comp[oc] + the dot products of MR vectors (from virtual position v0) x NR output channels of
@@ -1739,8 +1739,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
             vb += mr;
         }
         if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
-        for (int j = 0; j < nr && stop > first; j++)   /* the block's codes, still in L1 */
-            RQ_CONSUME(p, outer + j, first, stop - first, out);
+        if (stop > first) RQ_CONSUME(p, outer, nr, first, stop - first, out);   /* the block's codes, still in L1 */
     }
 }
 
@@ -2597,16 +2596,22 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 
 /* The fused consumer's requantizing step (r8_conv.elt with its own elt->rq: elt_rq's arithmetic,
  * its row `plane` or its only one) on the `count` codes the convolution has stored from `start`
- * on in output plane `plane` (n*OC + oc), in place: the codes are its input elt_input, the other
- * input's codes at the same place of elt_other its other one. */
-static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane, long start, long count,
-                                                              void *out) {
+ * on in each output plane plane0 .. plane0 + nplanes - 1 (n*OC + oc), in place: the codes are its
+ * input elt_input, the other input's codes at the same place of elt_other its other one. A
+ * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
+ * built once for all the planes, not once a plane (a call a plane had built them for 8-16 vectors
+ * of codes). */
+static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start,
+                                                              long count, void *out) {
     const r8_elt *e = p->elt;
-    const long at = plane * p->OH * p->OW + start;
-    const elt_rq_plane c = elt_rq_plane_of(e, e->planes == 1 ? 0 : plane);
-    uint8_t *codes = (uint8_t *)out + at;
-    const uint8_t *other = (const uint8_t *)p->elt_other + at;
-    elt_rq_plane_block(e, &c, p->elt_input == 0 ? codes : other, p->elt_input == 0 ? other : codes, codes, count);
+    elt_rq_plane c = elt_rq_plane_of(e, e->planes == 1 ? 0 : plane0);
+    for (long plane = plane0; plane < plane0 + nplanes; plane++) {
+        if (e->planes != 1 && plane != plane0) c = elt_rq_plane_of(e, plane);
+        const long at = plane * p->OH * p->OW + start;
+        uint8_t *codes = (uint8_t *)out + at;
+        const uint8_t *other = (const uint8_t *)p->elt_other + at;
+        elt_rq_plane_block(e, &c, p->elt_input == 0 ? codes : other, p->elt_input == 0 ? other : codes, codes, count);
+    }
 }
 #endif
 
