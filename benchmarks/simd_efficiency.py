@@ -84,6 +84,26 @@ def amx_tile_step_table(lib, repeat: int) -> None:
             gops = 2 * steps * 4 * 16384 / seconds / 1e9
             rows = "aligned" if offset == 0 else f"{offset} bytes past a line"
             print(f"  {where:>10s} {rows:>18s} {seconds / steps * 1e9:8.1f} {100 * gops / peak:7.1f}%")
+    amx_tile_block_table(lib, repeat, peak)
+
+
+def amx_tile_block_table(lib, repeat: int, peak: float) -> None:
+    """The AMX convolution's block (32 output channels x 32 positions) on the tile unit alone:
+    its accumulators loaded, `steps` tile steps with the operands in L1 (K = 64 a step), with and
+    without the stores of its accumulators. The tiles complete in order, so a block of few steps
+    (ResNet-50's 1x1 layers of 64 input channels: one) pays its stores nearly in full: the tile
+    unit's own limit on those layers, before any requantization."""
+    blocks = 20_000
+    print("\namx block on the tile unit (accumulators loaded, tile steps, stores), 1 thread")
+    print(f"  {'steps (K)':>10s} {'stores':>7s} {'ns/block':>9s} {'of peak':>8s}")
+    for steps in (1, 4, 9):
+        for store in (0, 1):
+            if lib.r8_amx_tile_blocks(10, steps, store) < 0:
+                return
+            seconds = cpu_seconds(lambda: lib.r8_amx_tile_blocks(blocks, steps, store), repeat=repeat, number=1)
+            gops = 2 * blocks * steps * 4 * 16384 / seconds / 1e9
+            label = f"{steps} ({64 * steps})"
+            print(f"  {label:>10s} {'yes' if store else 'no':>7s} {seconds / blocks * 1e9:9.1f} {100 * gops / peak:7.1f}%")
 
 
 def resnet_conv_nodes():

@@ -1731,19 +1731,22 @@ def test_emulated_amx_is_unusable_without_vnni(monkeypatch):
 def test_the_amx_benchmark_loops_run_and_count_their_products():
     # r8_peak_amx (benchmarks/simd_efficiency.py's AMX limit) fills a tile configuration on its
     # stack; gcc dropped those stores before ldtilecfg, which then faulted. r8_amx_tile_steps times
-    # the convolution's tile step from memory, its input rows on or off the lines. In a child
-    # process: a fault must fail this test, not end the test run.
+    # the convolution's tile step from memory, its input rows on or off the lines; r8_amx_tile_blocks
+    # its block (accumulators loaded, steps, stored or not). In a child process: a fault must fail
+    # this test, not end the test run.
     import subprocess
     import sys
 
     script = ("from refint8.registry import default_registry\n"
               "from refint8.backend import BackendOptions\n"
               "b = default_registry().create('simd', BackendOptions(isa='amx', threads=1))\n"
-              "print(b.lib.r8_peak_amx(3), b.lib.r8_amx_tile_steps(3, 4096, 0), b.lib.r8_amx_tile_steps(5, 2048, 4))\n")
+              "print(b.lib.r8_peak_amx(3), b.lib.r8_amx_tile_steps(3, 4096, 0), b.lib.r8_amx_tile_steps(5, 2048, 4),\n"
+              "      b.lib.r8_amx_tile_blocks(3, 1, 1), b.lib.r8_amx_tile_blocks(2, 9, 0))\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
     products = 4 * 16 * 16 * 64      # 4 TDPBUSD of 16x16 sums of 64 products
-    assert [float(v) for v in done.stdout.split()] == [3 * products, 3 * products, 5 * products]
+    assert [float(v) for v in done.stdout.split()] == [3 * products, 3 * products, 5 * products, 3 * products,
+                                                       18 * products]
 
 
 def test_wide_rows_pack_in_64_position_steps():

@@ -604,6 +604,46 @@ double r8_amx_tile_steps(long steps, long a_bytes, int b_offset) {
     return (double)steps * 4 * 16384;
 }
 
+/* r8simd_api.h r8_amx_tile_blocks: a block's fixed cost on the tile unit. The tile instructions
+ * complete in order and an accumulator is stored only once its last product is done, and loaded
+ * again for the next block only once stored; a block of one step (K = 64, e.g. ResNet-50's
+ * 64 -> 256 1x1 layer) then takes about twice its four products' time. The input rows 256 bytes
+ * apart (16 rows of 4 KB apart would share one L1 set). */
+double r8_amx_tile_blocks(long blocks, int steps, int store) {
+    if (r8_amx_request() != 0) return -1.0;
+    static int8_t a[2048] __attribute__((aligned(64)));
+    static uint8_t b[16 * 256 + 128] __attribute__((aligned(64)));
+    static int32_t comp[32][16] __attribute__((aligned(64)));
+    static int32_t blk[2][32][AMX_BLK] __attribute__((aligned(64)));
+    memset(a, 1, sizeof a);
+    memset(b, 1, sizeof b);
+    amx_configure(16);
+    int cur = 0;
+    for (long i = 0; i < blocks; i++) {
+        TILE_LOAD(0, comp[0], 64); TILE_LOAD(1, comp[0], 64); TILE_LOAD(2, comp[16], 64); TILE_LOAD(3, comp[16], 64);
+        for (int s = 0; s < steps; s++) {
+            TILE_LOAD(6, b, 256);
+            TILE_LOAD(7, b + 64, 256);
+            TILE_LOAD(4, a, 64);
+            TILE_LOAD(5, a + 1024, 64);
+            TILE_DPBSUD(0, 4, 6);
+            TILE_DPBSUD(1, 4, 7);
+            TILE_DPBSUD(2, 5, 6);
+            TILE_DPBSUD(3, 5, 7);
+        }
+        if (store) {
+            int32_t (*o)[AMX_BLK] = blk[cur];
+            TILE_STORE(0, &o[0][0], AMX_BLK * 4);
+            TILE_STORE(1, &o[0][16], AMX_BLK * 4);
+            TILE_STORE(2, &o[16][0], AMX_BLK * 4);
+            TILE_STORE(3, &o[16][16], AMX_BLK * 4);
+            cur ^= 1;
+        }
+    }
+    TILE_RELEASE();
+    return (double)blocks * steps * 4 * 16384;
+}
+
 /* Register-only limit: 2x2 tile blocking, TDPBUSD 16x16x64 (16384 MAC each). */
 double r8_peak_amx(long iters) {
     if (r8_amx_request() != 0) return -1.0;

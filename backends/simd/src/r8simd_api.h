@@ -392,3 +392,8 @@ double r8_peak_amx(long iters);
  * amx_block) with the weights streaming through a_bytes and the input rows (16 rows 4 KB apart)
  * b_offset bytes past a 64-byte line: the number of products (MAC), -1 without AMX. */
 double r8_amx_tile_steps(long steps, long a_bytes, int b_offset);
+/* The AMX convolution's block on the tile unit alone (r8_amx.c amx_block without its
+ * requantization): its 4 accumulator tiles loaded from compensation rows, `steps` tile steps with
+ * the operands in L1, and with `store` the 4 accumulators stored to one of two alternating 4 KB
+ * buffers: the number of products (MAC) of `blocks` blocks, -1 without AMX. */
+double r8_amx_tile_blocks(long blocks, int steps, int store);
