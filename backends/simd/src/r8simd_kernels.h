@@ -1145,14 +1145,19 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, c
     return worst;
 }
 
-/* The depthwise kernels' epilogue with r8_conv.rq: output channel oc of image
- * n over nv vectors from vb0, accumulators raw + comp[oc]; the near-midpoint check once for the
- * channel, then (rarely) vector by vector. */
+/* The depthwise kernels' epilogue with r8_conv.rq: output channel oc of image n over nv vectors
+ * from vb0, accumulators raw + comp[oc]; the near-midpoint check once a group of RQ_GROUP vectors,
+ * a near group's vectors then requantized again, checked. (Once for all nv vectors, up to CHV =
+ * 1024 lanes, about one pass in five had been done twice.) */
+#define RQ_GROUP 4
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
-    const vf worst = p->rq_ol_zero ? rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 1)
-                                    : rq_channel_pass(p, n, oc, vb0, nv, raw, out, 0, 0);
-    if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
-        rq_channel_pass(p, n, oc, vb0, nv, raw, out, 1, 0);
+    for (int i = 0; i < nv; i += RQ_GROUP) {
+        const int m = R8_MIN(RQ_GROUP, nv - i);
+        const vf worst = p->rq_ol_zero ? rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 0, 1)
+                                        : rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 0, 0);
+        if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
+            rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 1, 0);
+    }
     return 0;
 }
 
@@ -2177,11 +2182,14 @@ static void SFX(dwb_sums)(const r8_conv *p, const uint8_t *planes, const int32_t
 /* Output channel oc of image n with r8_conv.rq: DWB_MR vectors at a time, their sums (from
  * comp[oc]) in registers, each requantized by rq_vector as soon as they are done, with no raw sums
  * stored and read back (MobileNetV2's depthwise layers, one process alternating with the raw sums
- * and rq_channel: 0.91-0.93x the time, session 11). Returns the largest gap for the channel's
- * near-midpoint check (checked 0); checked 1 sends near vectors to rq_vector_exact. */
+ * and rq_channel: 0.91-0.93x the time, session 11). The near-midpoint check once a group of
+ * DWB_MR vectors, whose vectors, if a lane is near, are requantized again from the registers,
+ * checked (rq_vector_exact for the near ones). Until session 22 the check was once a channel and
+ * a near channel was summed and requantized again whole: with one lane in about 4000 near, nearly
+ * every channel of a 112x112 plane (12544 lanes) and half of a 56x56 one were done twice. */
 __attribute__((target("avx512vbmi")))
-static vf SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int32_t *wt, int n, int oc,
-                              void *out, const int checked) {
+static void SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int32_t *wt, int n, int oc,
+                                void *out) {
     const long outer = (long)n * p->OC + oc;
     const float *q = p->rq + outer * RQ_FIELDS;
     uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
@@ -2189,23 +2197,27 @@ static vf SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int
     const vf vsteps = vf_set1(steps), limit = rq_fused_limit(p);
     const vi comp = vi_set1(p->comp[oc]);
     const __m512i perm = _mm512_loadu_si512(p->perm);
-    const int nvec = p->nvec;
-    vf worst = vf_set1(0.0f);
+    const int nvec = p->nvec, ol_zero = p->rq_ol_zero;
     for (int i = 0; i < nvec; i += DWB_MR) {
         const int m = R8_MIN(DWB_MR, nvec - i);
         vi acc[DWB_MR];
 #pragma GCC unroll 4
         for (int k = 0; k < DWB_MR; k++) acc[k] = comp;
         dwb_accumulate(p, perm, planes, wt, (long)i * VL, m, acc);
+        vf worst = vf_set1(0.0f);
         for (int k = 0; k < m; k++) {
             const unsigned mask = p->vmask[i + k];
             if (!mask) continue;
             uint8_t *dst = plane + p->vstart[i + k];
-            worst = rq_wider(worst, p->rq_ol_zero ? rq_vector(p, acc[k], q, dst, mask, vsteps, limit, checked, 1)
-                                                   : rq_vector(p, acc[k], q, dst, mask, vsteps, limit, checked, 0));
+            worst = rq_wider(worst, ol_zero ? rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 1)
+                                            : rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 0));
         }
+        if (__builtin_expect(rq_near(worst, limit), 0))
+            for (int k = 0; k < m; k++) {
+                const unsigned mask = p->vmask[i + k];
+                if (mask) rq_vector(p, acc[k], q, plane + p->vstart[i + k], mask, vsteps, limit, 1, ol_zero);
+            }
     }
-    return worst;
 }
 #endif
 
@@ -2230,9 +2242,7 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
             const int32_t *wt = (const int32_t *)p->w + (long)oc * p->ntaps;
 #if defined(R8_ZMM)
             if (p->rq && !p->elt) {
-                const vf worst = SFX(dwb_requantize)(p, planes, wt, n, oc, out, 0);
-                if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
-                    SFX(dwb_requantize)(p, planes, wt, n, oc, out, 1);
+                SFX(dwb_requantize)(p, planes, wt, n, oc, out);
                 continue;
             }
 #endif
