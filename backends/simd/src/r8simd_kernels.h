@@ -2099,7 +2099,7 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
  * with the cell's 4 weights (w[oc][k], s8, 0 for a missing tap) adds them exactly. acc = raw +
  * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan/convolution.py uses r8_dw then).
  * With r8_conv.rq (and no fused consumer) a channel is requantized from registers (dwb_requantize);
- * otherwise its raw sums go through the general epilogue. scratch per thread: nphase * plane_pos bytes + 64 (plane_pos: whole rows of Wb bytes, enough for
+ * otherwise its raw sums go through the general epilogue. scratch per thread: nphase * plane_pos bytes + 64, rounded up to whole lines (plane_pos: whole rows of Wb bytes, enough for
  * every 64-byte load). */
 /* The plane at stride 1 (one row phase: consecutive input rows, so the codes of the plane are the
  * channel's bytes in order) 64 bytes at a time: p->pack_mask[b] marks the bytes of block b that
@@ -2225,7 +2225,10 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
     const long items = (long)p->N * p->OC;
-    const long per_thread = (long)p->nphase * p->plane_pos + 64;
+    /* whole cache lines a thread (_plan/convolution.py's scratch_bytes): planes of 7x7 rows, 136
+     * bytes, had put both threads' planes in one line, rewritten for every channel by both cores
+     * (MobileNetV2's 7x7 depthwise layers took 1.35x the one-thread time on two) */
+    const long per_thread = ((long)p->nphase * p->plane_pos + 64 + 63) / 64 * 64;
     int nan = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1 && items > 1) reduction(+ : nan)
     {

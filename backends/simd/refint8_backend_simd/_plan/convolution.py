@@ -544,7 +544,8 @@ class ConvPlan(Reused):
         p.plane_pos = plane_pos
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
-        self.scratch_bytes = max(threads, 1) * (len(row_phases) * plane_pos + 64)
+        # whole cache lines a thread (r8simd_kernels.h r8_dwb: no line shared between the cores)
+        self.scratch_bytes = max(threads, 1) * round_up(len(row_phases) * plane_pos + 64, 64)
         self.function = getattr(lib, f"r8_dwb_{suffix}")
         if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:
             self._dwb_pack_mask = _code_blocks(geo, wb, plane_pos)
