@@ -907,6 +907,24 @@ def test_avg_pool_equals_reference_on_every_variant(case):
             and np.array_equal(np.signbit(got), np.signbit(reference))), variant
 
 
+def test_global_average_pool_of_many_planes_on_two_threads():
+    # 1283 planes of 7x7 (160 groups of 8 and 3 planes after them): the groups split between two
+    # threads, the last planes after them; NaN, infinities and -0.0 in some planes.
+    from refint8.ops import get_op
+
+    rng = np.random.default_rng(23)
+    x = rng.normal(0, 3, size=(1, 1283, 7, 7)).astype(np.float32)
+    x[0, 5, 2, 3], x[0, 700, 0, 0], x[0, 1281, 6, 6] = np.nan, np.inf, -np.inf
+    x[0, 900] = -0.0
+    node = make_node("AvgPool", [opset.parameter(list(x.shape), "f32", name="x")],
+                     {"kernel": (7, 7), "strides": (1, 1), "pads_begin": (0, 0), "pads_end": (0, 0),
+                      "exclude_pad": False, "rounding_type": "floor"}, name="avgpool")
+    (reference,) = get_op(node.type).compute(node.attrs, x)
+    for variant in VARIANTS:
+        (got,) = backend(variant, threads=2).kernel(node).run([x])
+        assert got.tobytes() == reference.tobytes(), variant
+
+
 def conv(q, weights, **attrs):
     x = opset.parameter(list(q.shape), "u8" if q.dtype == np.uint8 else "i8", name="x")
     return make_node("Int8Convolution", [x, opset.constant(weights, name="w")], attrs, name="conv")
