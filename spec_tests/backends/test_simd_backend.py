@@ -1705,10 +1705,11 @@ def test_byte_plane_depthwise_kernel_on_vnni():
 
 def test_byte_plane_depthwise_gives_each_thread_whole_cache_lines():
     # r8_dwb packs each channel's planes into its thread's part of the scratch; a 7x7 plane with
-    # pad 1 is 9 rows of 8 bytes, 72 + 64 bytes of slack: 136 bytes a thread put the two threads'
-    # planes in one cache line, rewritten by both cores for every channel (MobileNetV2's 7x7
-    # depthwise layers 1.35x slower on 2 threads than on 1). Each thread's part is whole lines
-    # (r8_dwb's per_thread, _plan/convolution.py's scratch_bytes), and the results stay exact.
+    # pad 1 is 18 rows of 8 bytes (room for its 64-byte loads), 144 + 64 bytes of slack: 208 bytes
+    # a thread put the two threads' planes in one cache line, rewritten by both cores for every
+    # channel (MobileNetV2's 7x7 depthwise layers 1.35x slower on 2 threads than on 1). Each
+    # thread's part is whole lines (r8_dwb's per_thread, _plan/convolution.py's scratch_bytes), and
+    # the results stay exact.
     vnni = [v for v in VARIANTS if v in ("avx512_vnni", "amx_emu")]
     if not vnni or not backend(vnni[0]).lib.r8_cpu_features() & 32:
         pytest.skip("no AVX-512 VNNI with VBMI on this CPU: r8_dwb is not used")

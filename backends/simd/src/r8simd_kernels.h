@@ -2225,9 +2225,9 @@ int SFX(r8_dwb)(const r8_conv *p, const void *in, void *out) {
     const int nt = r8_team(p->threads);
     const long img = (long)p->C * p->H * p->W;
     const long items = (long)p->N * p->OC;
-    /* whole cache lines a thread (_plan/convolution.py's scratch_bytes): planes of 7x7 rows, 136
-     * bytes, had put both threads' planes in one line, rewritten for every channel by both cores
-     * (MobileNetV2's 7x7 depthwise layers took 1.35x the one-thread time on two) */
+    /* whole cache lines a thread (_plan/convolution.py's scratch_bytes): the 208 bytes of a 7x7
+     * plane and its slack had put both threads' planes in one line, rewritten for every channel by
+     * both cores (MobileNetV2's 7x7 depthwise layers took 1.35x the one-thread time on two) */
     const long per_thread = ((long)p->nphase * p->plane_pos + 64 + 63) / 64 * 64;
     int nan = 0;
 #pragma omp parallel num_threads(nt) if (nt > 1 && items > 1) reduction(+ : nan)
@@ -2751,11 +2751,11 @@ int SFX(r8_elt)(const r8_elt *p, const void *in0, const void *in1, void *out) {
 
 /* A global pooling (one output per plane, the window exactly the plane): the taps in order are
  * the plane's elements in order, so 8 planes are summed side by side, each sum in its own order
- * (8 independent float64 chains instead of one chain at the latency of an addition). */
-/* Global average pooling, 8 planes at a time, split among the threads from 4096 inputs on (the
- * models' 2048 or 1280 planes of 7x7: with 262144 it ran on one thread, reading the half of its
- * input the other core had just written from that core's cache, 1.4x its one-thread time; split,
- * each thread reads the planes its core wrote, 0.43-0.47x). */
+ * (8 independent float64 chains instead of one chain at the latency of an addition). The groups
+ * of 8 split among the threads from 4096 inputs on (the models' 2048 or 1280 planes of 7x7: with
+ * 262144 they ran on one thread, reading the half of the input the other core had just written
+ * from that core's cache, 1.4x their one-thread time; split, each thread reads the planes its
+ * core wrote, 0.43-0.47x). */
 static void SFX(avgpool_global)(const r8_avgpool *p, const float *in, float *out, int nt) {
     const long hw = (long)p->H * p->W, groups = p->planes / 8;
 #pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && groups > 1 && groups * hw > 4096)
