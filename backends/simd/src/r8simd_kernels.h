@@ -1124,8 +1124,8 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     }
 }
 
-/* One pass of rq_channel over the channel's vectors (rq_vector, checked or not, its ol_mode);
- * the largest gap. */
+/* One pass of rq_channel over nv of the channel's vectors from vb0, their sums from raw
+ * (rq_vector, checked or not, its ol_mode); the largest gap. */
 R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
                              void *out, const int checked, const int ol_mode) {
     const long outer = (long)n * p->OC + oc;
