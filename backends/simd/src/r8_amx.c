@@ -333,6 +333,34 @@ R8_INLINE void amx_configure(int kc) {
     TILE_CONFIG(&cfg);
 }
 
+/* The block's accumulators C tmm0-3 from its comp rows (amx_comp_rows). */
+R8_INLINE void amx_load_accumulators(int32_t comp[32][16]) {
+    TILE_LOAD(0, comp[0], 64); TILE_LOAD(1, comp[0], 64); TILE_LOAD(2, comp[16], 64); TILE_LOAD(3, comp[16], 64);
+}
+
+/* One tile step: input rows B tmm6-7 (16 positions each, the second 64 bytes after the first, rows
+ * b_stride apart), weights A tmm4-5 (16 output channels each, rows of kc*4 bytes, the second tile
+ * after the first), their 4 products into C tmm0-3. */
+R8_INLINE void amx_tile_step(const uint8_t *b, long b_stride, const int8_t *a, int kc) {
+    TILE_LOAD(6, b, b_stride);
+    TILE_LOAD(7, b + 64, b_stride);
+    TILE_LOAD(4, a, kc * 4);
+    TILE_LOAD(5, a + 16L * kc * 4, kc * 4);
+    TILE_DPBSUD(0, 4, 6);
+    TILE_DPBSUD(1, 4, 7);
+    TILE_DPBSUD(2, 5, 6);
+    TILE_DPBSUD(3, 5, 7);
+}
+
+/* The accumulators into a block buffer: output channel j's 32 sums at o[j] (rows of 128 bytes). */
+R8_INLINE void amx_store_accumulators(int32_t (*o)[AMX_BLK]) {
+    const long stride = AMX_BLK * 4;
+    TILE_STORE(0, &o[0][0], stride);
+    TILE_STORE(1, &o[0][16], stride);
+    TILE_STORE(2, &o[16][0], stride);
+    TILE_STORE(3, &o[16][16], stride);
+}
+
 #define AMX_CHV 32   /* vectors per chunk of positions (16 blocks of 2 vectors) */
 
 /* comp[oc] of the output-channel block's channels oc0 .. oc0 + ocs - 1, each in a row of 16 int32
@@ -379,18 +407,11 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
      * share runs after them (amx_rq_finish): with the whole share before the stores (K = 64: one
      * tile step), each block's stores waited for it; ResNet-50's layers 0.9-1.0x the time */
     const int per = rq ? (prev->ocs - prev->j + ksteps) / (ksteps + 1) : 0;   /* channels a step */
-    TILE_LOAD(0, comp[0], 64); TILE_LOAD(1, comp[0], 64); TILE_LOAD(2, comp[16], 64); TILE_LOAD(3, comp[16], 64);
+    amx_load_accumulators(comp);
     for (int t = 0; t < p->ntaps; t++) {
         const uint8_t *src = base + ((long)p->tap_phase[t] * p->ck * ppos + v0 + p->tap_off[t]) * 4;
         for (int ch = 0; ch < nch; ch++) {
-            TILE_LOAD(6, src, ppos * 4);
-            TILE_LOAD(7, src + 64, ppos * 4);
-            TILE_LOAD(4, wa, kc * 4);
-            TILE_LOAD(5, wa + asz, kc * 4);
-            TILE_DPBSUD(0, 4, 6);
-            TILE_DPBSUD(1, 4, 7);
-            TILE_DPBSUD(2, 5, 6);
-            TILE_DPBSUD(3, 5, 7);
+            amx_tile_step(src, ppos * 4, wa, kc);
             if (next_w) {   /* into L2 */
                 for (long l = 0; l < pf_step; l += 64) _mm_prefetch((const char *)next_w + l, _MM_HINT_T1);
                 next_w += pf_step;
@@ -401,11 +422,7 @@ R8_INLINE int amx_block(const r8_conv *p, int n, void *out, int g, int ob, int v
         }
     }
     int32_t (*b)[AMX_BLK] = blk[*cur];
-    const long stride = AMX_BLK * 4;   /* bytes between output-channel rows of the buffer */
-    TILE_STORE(0, &b[0][0], stride);
-    TILE_STORE(1, &b[0][16], stride);
-    TILE_STORE(2, &b[16][0], stride);
-    TILE_STORE(3, &b[16][16], stride);
+    amx_store_accumulators(b);
     if (rq) {
         amx_rq_finish(p, prev, steps, limit, ol_mode);
         *prev = amx_rq_of(p, b[0], out, n, oc0, ocs, vb, nvb);
@@ -591,14 +608,7 @@ double r8_amx_tile_steps(long steps, long a_bytes, int b_offset) {
     TILE_ZERO(0); TILE_ZERO(1); TILE_ZERO(2); TILE_ZERO(3);
     long at = 0;
     for (long i = 0; i < steps; i++) {
-        TILE_LOAD(6, b + b_offset, 4096);
-        TILE_LOAD(7, b + b_offset + 64, 4096);
-        TILE_LOAD(4, a + at, 64);
-        TILE_LOAD(5, a + at + 1024, 64);
-        TILE_DPBSUD(0, 4, 6);
-        TILE_DPBSUD(1, 4, 7);
-        TILE_DPBSUD(2, 5, 6);
-        TILE_DPBSUD(3, 5, 7);
+        amx_tile_step(b + b_offset, 4096, a + at, 16);
         at = at + 2048 < a_bytes ? at + 2048 : 0;
     }
     TILE_RELEASE();
@@ -623,23 +633,10 @@ double r8_amx_tile_blocks(long blocks, int steps, int store) {
     amx_configure(16);
     int cur = 0;
     for (long i = 0; i < blocks; i++) {
-        TILE_LOAD(0, comp[0], 64); TILE_LOAD(1, comp[0], 64); TILE_LOAD(2, comp[16], 64); TILE_LOAD(3, comp[16], 64);
-        for (int s = 0; s < steps; s++) {
-            TILE_LOAD(6, b, 256);
-            TILE_LOAD(7, b + 64, 256);
-            TILE_LOAD(4, a, 64);
-            TILE_LOAD(5, a + 1024, 64);
-            TILE_DPBSUD(0, 4, 6);
-            TILE_DPBSUD(1, 4, 7);
-            TILE_DPBSUD(2, 5, 6);
-            TILE_DPBSUD(3, 5, 7);
-        }
+        amx_load_accumulators(comp);
+        for (int s = 0; s < steps; s++) amx_tile_step(b, 256, a, 16);
         if (store) {
-            int32_t (*o)[AMX_BLK] = blk[cur];
-            TILE_STORE(0, &o[0][0], AMX_BLK * 4);
-            TILE_STORE(1, &o[0][16], AMX_BLK * 4);
-            TILE_STORE(2, &o[16][0], AMX_BLK * 4);
-            TILE_STORE(3, &o[16][16], AMX_BLK * 4);
+            amx_store_accumulators(blk[cur]);
             cur ^= 1;
         }
     }

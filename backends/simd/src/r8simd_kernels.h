@@ -1124,39 +1124,40 @@ R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf step
     }
 }
 
-/* One pass of rq_channel over nv of the channel's vectors from vb0, their sums from raw
- * (rq_vector, checked or not, its ol_mode); the largest gap. */
-R8_INLINE vf rq_channel_pass(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw,
-                             void *out, const int checked, const int ol_mode) {
-    const long outer = (long)n * p->OC + oc;
-    const float *q = p->rq + outer * RQ_FIELDS;
-    uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
-    const float steps = p->post[p->npost - 1].steps;
-    const vf limit = rq_fused_limit(p);
-    const vi comp = vi_set1(p->comp[oc]);
+/* One pass of rq_channel over nv vectors of a channel from vb0, their sums at raw (plus comp),
+ * its rq fields at q, its output plane at plane (rq_vector, checked or not, its ol_mode); the
+ * largest gap. */
+R8_INLINE vf rq_channel_pass(const r8_conv *p, const float *q, uint8_t *plane, vi comp, int vb0, int nv,
+                             const int32_t *raw, vf steps, vf limit, const int checked, const int ol_mode) {
     vf worst = vf_set1(0.0f);
     for (int i = 0; i < nv; i++) {
         const unsigned mask = p->vmask[vb0 + i];
         if (mask)
-            worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(raw + i * VL), comp), q,
-                                              plane + p->vstart[vb0 + i], mask, vf_set1(steps), limit,
-                                              checked, ol_mode));
+            worst = rq_wider(worst, rq_vector(p, vi_add(vi_load(raw + i * VL), comp), q, plane + p->vstart[vb0 + i],
+                                              mask, steps, limit, checked, ol_mode));
     }
     return worst;
 }
 
 /* The depthwise kernels' epilogue with r8_conv.rq: output channel oc of image n over nv vectors
  * from vb0, accumulators raw + comp[oc]; the near-midpoint check once a group of RQ_GROUP vectors,
- * a near group's vectors then requantized again, checked. (Once for all nv vectors, up to CHV =
- * 1024 lanes, about one pass in five had been done twice.) */
+ * a near group's vectors then requantized again, checked (once for all nv vectors, up to CHV =
+ * 1024 lanes, about one pass in five would be done twice). */
 #define RQ_GROUP 4
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
+    const long outer = (long)n * p->OC + oc;
+    const float *q = p->rq + outer * RQ_FIELDS;
+    uint8_t *plane = (uint8_t *)out + outer * p->OH * p->OW;
+    const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    const vi comp = vi_set1(p->comp[oc]);
+    const int ol_zero = p->rq_ol_zero;
     for (int i = 0; i < nv; i += RQ_GROUP) {
         const int m = R8_MIN(RQ_GROUP, nv - i);
-        const vf worst = p->rq_ol_zero ? rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 0, 1)
-                                        : rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 0, 0);
-        if (__builtin_expect(rq_near(worst, rq_fused_limit(p)), 0))
-            rq_channel_pass(p, n, oc, vb0 + i, m, raw + i * VL, out, 1, 0);
+        const int32_t *r = raw + i * VL;
+        const vf worst = ol_zero ? rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 0, 1)
+                                 : rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 0, 0);
+        if (__builtin_expect(rq_near(worst, limit), 0))
+            rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 1, 0);
     }
     return 0;
 }
@@ -2099,8 +2100,9 @@ int SFX(r8_dw)(const r8_conv *p, const void *in, void *out) {
  * with the cell's 4 weights (w[oc][k], s8, 0 for a missing tap) adds them exactly. acc = raw +
  * comp[oc] with comp = -za' * sum(w) (no weight zero points: _plan/convolution.py uses r8_dw then).
  * With r8_conv.rq (and no fused consumer) a channel is requantized from registers (dwb_requantize);
- * otherwise its raw sums go through the general epilogue. scratch per thread: nphase * plane_pos bytes + 64, rounded up to whole lines (plane_pos: whole rows of Wb bytes, enough for
- * every 64-byte load). */
+ * otherwise its raw sums go through the general epilogue. scratch per thread: nphase * plane_pos
+ * bytes + 64, rounded up to whole lines (plane_pos: whole rows of Wb bytes, enough for every
+ * 64-byte load). */
 /* The plane at stride 1 (one row phase: consecutive input rows, so the codes of the plane are the
  * channel's bytes in order) 64 bytes at a time: p->pack_mask[b] marks the bytes of block b that
  * hold codes; vpexpandb places the next popcount(mask) input bytes there, the padding code elsewhere. */
@@ -2184,9 +2186,9 @@ static void SFX(dwb_sums)(const r8_conv *p, const uint8_t *planes, const int32_t
  * stored and read back (MobileNetV2's depthwise layers, one process alternating with the raw sums
  * and rq_channel: 0.91-0.93x the time, session 11). The near-midpoint check once a group of
  * DWB_MR vectors, whose vectors, if a lane is near, are requantized again from the registers,
- * checked (rq_vector_exact for the near ones). Until session 22 the check was once a channel and
- * a near channel was summed and requantized again whole: with one lane in about 4000 near, nearly
- * every channel of a 112x112 plane (12544 lanes) and half of a 56x56 one were done twice. */
+ * checked (rq_vector_exact for the near ones). (Checked once a channel, a near channel would be
+ * summed and requantized again whole: with one lane in about 4000 near, nearly every channel of a
+ * 112x112 plane, 12544 lanes, and half of a 56x56 one; MobileNetV2 0.91x the time on AMX.) */
 __attribute__((target("avx512vbmi")))
 static void SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const int32_t *wt, int n, int oc,
                                 void *out) {
