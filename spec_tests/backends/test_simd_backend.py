@@ -1955,8 +1955,8 @@ def check_pair(conv_node, consumer, q, weights, other, link, both_requantize=Fal
         assert (fused is None) == apart, variant
         if both_requantize and variant in INTERLEAVED and conv_node.attrs["accumulation"] == "exact":
             assert conv_plan.requantizes and consumer_plan.requantizes, variant
-            assert in_place == (variant in ("avx512", "avx512_vnni") and not conv_plan.depthwise
-                                and not conv_plan.params.rq_interleave), variant
+            # (interleaved on AMD too: conv_rq_item consumes each block once its codes are done)
+            assert in_place == (variant in ("avx512", "avx512_vnni") and not conv_plan.depthwise), variant
         if in_place:
             ffi = fused.run.plan.ffi
             assert fused.run.plan.params.rq != ffi.NULL and fused.run.plan.params.elt.rq != ffi.NULL

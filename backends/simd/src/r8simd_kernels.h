@@ -1660,6 +1660,20 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 
 #define CONV_COMPUTE SFX(conv_compute)
 
+/* The outputs of work item w, [first, stop) of each of its planes, for a fused consumer
+ * (rq_consume): those of its first and last vectors with valid lanes (one past the plane holds
+ * none: vstart 0); first = stop without a consumer. */
+typedef struct { long first, stop; } conv_span;
+R8_INLINE conv_span conv_item_outputs(const r8_conv *p, const conv_item *w) {
+    conv_span span = {0, 0};
+    if (!p->elt) return span;
+    int a = w->v0, b = w->last && p->tail_n ? p->nvec - 1 : w->v0 + w->len - 1;
+    while (a <= b && !p->vmask[a]) a++;
+    while (b >= a && !p->vmask[b]) b--;
+    if (a <= b) span.first = p->vstart[a], span.stop = p->vstart[b] + __builtin_popcount(p->vmask[b]);
+    return span;
+}
+
 #if defined(R8_ZMM)
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0, PF_NONE); break;
 #define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode, pf_take(&pf)); break;
@@ -1667,6 +1681,8 @@ static int SFX(conv_compute)(const r8_conv *p, int n, void *out, int nt) {
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
  * accumulated and the one being requantized; the last tile of the item is requantized alone.
+ * A fused requantizing consumer (rq_consume) runs on a block's codes once its last tile is
+ * requantized and rechecked: during the next block's first tile, or after the item's last.
  * ol_mode: a literal (conv_compute_rq), so that the loop for ol 0 carries no addition of ol
  * (rq_vector). */
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
@@ -1679,6 +1695,8 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     const int g = w.g, v0 = w.v0, len = w.len, ntile = w.ntile;
     rq_tile tile = {0};
     rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, ol_mode};
+    const conv_span span = conv_item_outputs(p, &w);
+    const long outer0 = (long)n * p->OC + g * p->OCg;   /* block ob's first plane: outer0 + ob*CONV_NR */
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1691,6 +1709,8 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             default: break;
             }
             RQ_RECHECK(work);
+            if (t == 0 && ob > w.ob0 && span.stop > span.first)   /* block ob - 1 (whole: CONV_NR) is done */
+                RQ_CONSUME(p, outer0 + (ob - 1) * CONV_NR, CONV_NR, span.first, span.stop - span.first, out);
             const long outer = (long)n * p->OC + oc0;
             tile.raw = raw[buf][0];
             tile.rq = p->rq + outer * RQ_FIELDS;
@@ -1710,6 +1730,11 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     rq_state last = rq_begin(&work);   /* the work item's last tile, alone */
     rq_end(&work, &last);
     RQ_RECHECK(work);
+    if (span.stop > span.first) {
+        const int ob = w.ob_end - 1;
+        RQ_CONSUME(p, outer0 + ob * CONV_NR, R8_MIN(CONV_NR, p->OCg - ob * CONV_NR), span.first,
+                   span.stop - span.first, out);
+    }
 }
 
 /* Work item `it` of split as conv_rq_item's, each tile requantized straight from its accumulators
@@ -1723,15 +1748,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     const char *next, *next_end;   /* the item's share of the next step's weights, if any */
     pf_next_share(p, it, split->items, split->solo, &next, &next_end);
     pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck);
-    /* The item's outputs, [first, stop) of each plane, for a fused consumer (rq_consume): those of
-     * its first and last vectors with valid lanes (one past the plane holds none: vstart 0). */
-    long first = 0, stop = 0;
-    if (p->elt) {
-        int a = v0, b = w.last && p->tail_n ? p->nvec - 1 : v0 + len - 1;
-        while (a <= b && !p->vmask[a]) a++;
-        while (b >= a && !p->vmask[b]) b--;
-        if (a <= b) first = p->vstart[a], stop = p->vstart[b] + __builtin_popcount(p->vmask[b]);
-    }
+    const conv_span span = conv_item_outputs(p, &w);
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
@@ -1745,7 +1762,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
             vb += mr;
         }
         if (p->tail_n && w.last) SFX(conv_tail)(p, n, g, ob, out);   /* (its block's weights in L1) */
-        if (stop > first) RQ_CONSUME(p, outer, nr, first, stop - first, out);   /* the block's codes, still in L1 */
+        if (span.stop > span.first) RQ_CONSUME(p, outer, nr, span.first, span.stop - span.first, out);   /* the block's codes, still in L1 */
     }
 }
 
@@ -1775,7 +1792,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
  * spill the tap loop's pointers: 1.2x the time). */
 #define RQ_KERNEL(FOR_AS)                                                                          \
     do {                                                                                           \
-        if (p->rq_interleave && !p->elt) FOR_AS(conv_rq_item, 1, 0);                               \
+        if (p->rq_interleave) FOR_AS(conv_rq_item, 1, 0);                                          \
         else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)              \
             FOR_AS(conv_direct_item, 3, 4);                                                        \
         else FOR_AS(conv_direct_item, 1, 0);                                                       \

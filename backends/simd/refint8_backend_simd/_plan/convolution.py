@@ -363,11 +363,9 @@ class ConvPlan(Reused):
     def consumes_requantizing(self) -> bool:
         """Whether a requantizing elementwise consumer (its own r8_elt.rq) can run inside this
         plan's requantizing kernel, in place on the codes it has just stored (r8simd_kernels.h
-        rq_consume): the position and channel-lane kernels of avx512 and avx512_vnni with the
-        requantization after each tile (not AMX, depthwise, s16 pairs or AMD's interleaving)."""
-        p = self.params
-        return (self.requantizes and self.function.__name__ in ("r8_conv_avx512", "r8_conv_avx512_vnni")
-                and not p.rq_interleave)
+        rq_consume): the position and channel-lane kernels of avx512 and avx512_vnni, with the
+        requantization after each tile or interleaved (AMD) (not AMX, depthwise or s16 pairs)."""
+        return self.requantizes and self.function.__name__ in ("r8_conv_avx512", "r8_conv_avx512_vnni")
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                       za: np.ndarray, zw: np.ndarray, has_zw: bool, mode: int, amx: bool, signed: bool,
