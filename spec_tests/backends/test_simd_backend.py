@@ -1100,8 +1100,13 @@ def test_threads_packing_their_own_positions_equal_the_reference(chain):
         kernel = backend(variant, threads=2).kernel(node)
         if variant in INTERLEAVED:
             assert (kernel.run.plan.params.rq != kernel.run.plan.ffi.NULL) == (chain != "float"), variant
-        (got,) = kernel.run([q])
-        assert same(got, reference), variant
+        # the 16-lane kernels pack their own positions with the requantization after each tile,
+        # and pack the shared planes first with it interleaved (AMD: CONV_PACKING_OK): both here
+        for interleave in (0, 1) if variant in INTERLEAVED and variant not in AMX else (None,):
+            if interleave is not None:
+                kernel.run.plan.params.rq_interleave = interleave
+            (got,) = kernel.run([q])
+            assert same(got, reference), (variant, interleave)
 
 
 @st.composite
@@ -1960,6 +1965,12 @@ def check_pair(conv_node, consumer, q, weights, other, link, both_requantize=Fal
         if in_place:
             ffi = fused.run.plan.ffi
             assert fused.run.plan.params.rq != ffi.NULL and fused.run.plan.params.elt.rq != ffi.NULL
+            # the consumer runs after each block of the tiles requantized from their accumulators
+            # and of the interleaved ones (AMD; conv_rq_item), whatever this CPU's default
+            for interleave in (0, 1):
+                fused.run.plan.params.rq_interleave = interleave
+                (got,) = fused.run([q, weights, other])
+                assert same(got, reference), (variant, interleave)
         if fused is not None:
             (got,) = fused.run([q, weights, other])
         else:

@@ -1841,9 +1841,12 @@ static int SFX(conv_compute_rq_packing)(const r8_conv *p, const uint8_t *img, in
     return 0;
 }
 #define CONV_COMPUTE_PACKING SFX(conv_compute_rq_packing)
-/* one group, the requantizing kernels on positions, no tail, whole chunks a thread */
+/* one group, the requantizing kernels on positions, no tail, whole chunks a thread; not with the
+ * interleaved requantization (AMD): on Zen 4 its items ran slower in this region than after the
+ * shared planes' pack (the profile: the tile loop's weight pointer kept in memory; ResNet-50's 1x1
+ * layers alone on 2 threads 1.1-1.3x the time, 256x56x56 -> 128 340 against 262 us) */
 #define CONV_PACKING_OK(p, nt)                                                                     \
-    ((p)->G == 1 && conv_rq_kernels(p) && !(p)->w_oc && !(p)->tail_n &&                           \
+    ((p)->G == 1 && conv_rq_kernels(p) && !(p)->w_oc && !(p)->tail_n && !(p)->rq_interleave &&    \
      conv_split_of(p, CONV_CHUNK_RQ, nt).nchunk % (nt) == 0)
 #endif
 #if defined(R8_VNNI)
