@@ -1696,11 +1696,12 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     rq_tile tile = {0};
     rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, ol_mode};
     const conv_span span = conv_item_outputs(p, &w);
-    const long outer0 = (long)n * p->OC + g * p->OCg;   /* block ob's first plane: outer0 + ob*CONV_NR */
+    const long outer0 = (long)n * p->OC + g * p->OCg;   /* the group's first plane */
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const int oc0 = g * p->OCg + ob * CONV_NR;
+        const long outer = outer0 + (long)ob * CONV_NR;   /* n*OC + oc0 */
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
             work.per = (work.pending + csteps - 1) / csteps;
@@ -1710,8 +1711,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             }
             RQ_RECHECK(work);
             if (t == 0 && ob > w.ob0 && span.stop > span.first)   /* block ob - 1 (whole: CONV_NR) is done */
-                RQ_CONSUME(p, outer0 + (ob - 1) * CONV_NR, CONV_NR, span.first, span.stop - span.first, out);
-            const long outer = (long)n * p->OC + oc0;
+                RQ_CONSUME(p, outer - CONV_NR, CONV_NR, span.first, span.stop - span.first, out);
             tile.raw = raw[buf][0];
             tile.rq = p->rq + outer * RQ_FIELDS;
             tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
@@ -2630,7 +2630,7 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 }
 
 /* The fused consumer's requantizing step (r8_conv.elt with its own elt->rq: elt_rq's arithmetic,
- * its row `plane` or its only one) on the `count` codes the convolution has stored from `start`
+ * each plane's row or its only one) on the `count` codes the convolution has stored from `start`
  * on in each output plane plane0 .. plane0 + nplanes - 1 (n*OC + oc), in place: the codes are its
  * input elt_input, the other input's codes at the same place of elt_other its other one. A
  * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
