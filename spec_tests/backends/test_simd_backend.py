@@ -1176,6 +1176,29 @@ def test_planes_packed_in_whole_runs_of_64_positions_equal_the_reference(dtype):
     check_on_two_threads(node, [q], reference)
 
 
+@pytest.mark.parametrize("dtype", ["u8", "i8"])
+@pytest.mark.parametrize("width", [1, 2, 3, 31, 32, 33, 34, 63, 64, 65, 66])
+def test_stride_2_rows_of_every_length_equal_the_reference(dtype, width):
+    # At stride 2 a VBMI build packs each phase plane's row of at most 32 real columns from one
+    # masked load a channel row (conv_pack_s2_vbmi: 16 cells a store, a second store past 16),
+    # wider rows as before (pack_u8_run_vbmi): widths 1-66 put 1-33 real columns in a row, a 3x3
+    # kernel with padding 1 leaves a padding cell at the start of one column phase and at the end
+    # of the other (odd widths), padding rows at the top and bottom; a 1x1 kernel without padding
+    # reads only every other row. 9 channels leave a last cell of 1 real channel; on 2 threads each
+    # packs half of every plane's rows.
+    rng = np.random.default_rng(width)
+    info = np.iinfo(np.uint8 if dtype == "u8" else np.int8)
+    q = rng.integers(info.min, info.max + 1, size=(1, 9, 7, width)).astype(info.dtype)
+    zero_point = (4,) if dtype == "u8" else (-6,)
+    for window, pad in ((3, 1), (1, 0)):
+        weights = rng.integers(-128, 128, size=(5, 9, window, window)).astype(np.int8)
+        node = conv(q, weights, strides=(2, 2), pads_begin=(pad, pad), pads_end=(pad, pad),
+                    input_zero_point=zero_point)
+        (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+        check_all_variants(node, [q], reference)
+        check_on_two_threads(node, [q], reference)
+
+
 def test_planes_1_kb_apart_get_one_line_more():
     # a 3x3 layer on 14x14 with padding 1: 14 rows of 15 columns (224 positions, 14 vectors) plus
     # the last tap's offset of 32 would make planes of 256 positions (1 KB apart); they get 272
