@@ -1,12 +1,15 @@
 """Activations in 4-channel cells between the steps of a simd sequence (_plan/layout.py).
 
-A sequence keeps a tensor that never leaves it as ``[N][C/4][S][4 bytes]`` where AMX's
-requantizing convolution stores it and every reader can take it: convolutions (as their planes, or
-packing their planes from the cells) and layout-blind elementwise steps. The results must be the
-reference's, bit for bit; the cells themselves are checked by hand against that layout.
+A sequence keeps a tensor that never leaves it as ``[N][C/4][S][4 bytes]`` where a requantizing
+convolution stores it (AMX's kernels; avx512_vnni's channel-lane kernel) and every reader can take
+it: convolutions (as their planes, or packing their planes from the cells; alone or fused with
+their consumer) and layout-blind elementwise steps. The results must be the reference's, bit for
+bit; the cells themselves are checked by hand against that layout.
 """
 
 from __future__ import annotations
+
+import contextlib
 
 import numpy as np
 import pytest
@@ -23,9 +26,26 @@ from refint8.int8.post_ops import Add, Multiply, Quantize, Relu
 
 from simd_support import AMX, AVAILABLE, REGISTRY, VARIANTS, backend
 
-#: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C
-CELL_VARIANTS = [v for v in VARIANTS if v in AMX]
-pytestmark = pytest.mark.skipif(not CELL_VARIANTS, reason="no AMX kernels here (AMX, or AVX-512 VNNI to emulate them)")
+#: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C, and
+#: avx512_vnni's channel-lane kernel (which these tests' plans run: channel_lanes)
+CELL_VARIANTS = [v for v in VARIANTS if v in AMX or v == "avx512_vnni"]
+AMX_CELLS = [v for v in CELL_VARIANTS if v in AMX]
+pytestmark = pytest.mark.skipif(not CELL_VARIANTS, reason="no AVX-512 VNNI here (its kernels, and AMX's emulated)")
+
+
+@contextlib.contextmanager
+def channel_lanes(variant: str):
+    """Plans built inside run avx512_vnni's requantizing convolutions on its channel-lane kernel
+    (the one of its kernels that stores cells) wherever they can; other variants as they are."""
+    from refint8_backend_simd._plan import common
+
+    before = common.CHANNELS_ACROSS_LANES
+    if variant == "avx512_vnni":
+        common.CHANNELS_ACROSS_LANES = "always"
+    try:
+        yield
+    finally:
+        common.CHANNELS_ACROSS_LANES = before
 
 
 def u8_codes(scale: float = 1.0, low: float = 0.0, high: float = 255.0):
@@ -59,8 +79,9 @@ def sequence(variant, kernels_and_slots, threads=1, last_read_after=True):
     """backend.sequence of PlannedSteps (kernel, input slots, output slot); only the last output is
     read after the sequence (unless last_read_after is false: then none)."""
     b = backend(variant, threads)
-    steps = [PlannedStep(b.kernel(node), inputs, (out,), (last_read_after and k == len(kernels_and_slots) - 1,))
-             for k, (node, inputs, out) in enumerate(kernels_and_slots)]
+    with channel_lanes(variant):
+        steps = [PlannedStep(b.kernel(node), inputs, (out,), (last_read_after and k == len(kernels_and_slots) - 1,))
+                 for k, (node, inputs, out) in enumerate(kernels_and_slots)]
     run = b.sequence(steps)
     assert run is not None
     return run
@@ -122,6 +143,36 @@ def test_codes_on_midpoints_are_rounded_half_to_even_in_cells(variant):
 
 
 @pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_codes_next_to_midpoints_take_the_reference_formula_in_cells(variant):
+    # A sums two channels (weights 1): x = (q0 + q1)/64 exactly, per-channel Quantize ranges of
+    # width 2-3 that put one value x0 of each of its 48 channels next to a level midpoint
+    # (il = x0 - (k + 1/2)(ih - il)/255, rounded to float32), where the fused chain's one rounding
+    # can land on the other side of it than the reference's operations: such lanes must take the
+    # reference's formula before their levels go into cells. B copies A.
+    rng = np.random.default_rng(11)
+    oc = 48
+    x = rng.integers(0, 255, size=(1, 2, 9, 40)).astype(np.uint8)
+    x0 = rng.integers(0, 255, size=(1, oc, 1, 1)) / 64
+    di = rng.uniform(2.0, 3.0, size=x0.shape)
+    il = (x0 - (rng.integers(0, 255, size=x0.shape) + 0.5) * di / 255).astype(np.float32)
+    ih = (il + di).astype(np.float32)
+    wa = np.ones((oc, 2, 1, 1), np.int8)
+    a = convolution(x.shape, "u8", wa, (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
+                                        Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")), "a")
+    codes_a = reference_convolution(a, x, wa)
+    y = (x.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
+        shortcut = np.rint(np.clip((y - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, codes_a)        # the reference's formula is needed here
+    identity = np.eye(oc, dtype=np.int8).reshape(oc, oc, 1, 1)
+    b = convolution(codes_a.shape, "u8", identity, u8_codes(), "b")
+    run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)])
+    assert len(run.cell_classes) == 1
+    np.testing.assert_array_equal(infer(run, 3, [x])[2], codes_a)
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
 def test_a_residual_block_keeps_its_trunk_in_cells(variant):
     # i8 codes from two convolutions (A: x*1, D: x*2 per channel, Quantize over [-128, 127]: codes
     # min(x, 127) and min(2x, 127)), their Int8Add (h 0, r 1: u = a + d, onto u8 codes 0 .. 255)
@@ -154,49 +205,56 @@ def _copy_pair():
             convolution(x_shape, "u8", identity, u8_codes(), "b"))
 
 
-def test_an_output_read_after_the_sequence_stays_nchw():
-    a, b = _copy_pair()
-    b_ = backend(CELL_VARIANTS[0])
-    run = b_.sequence([PlannedStep(b_.kernel(a), (0,), (1,), (True,)), PlannedStep(b_.kernel(b), (1,), (2,), (True,))])
+def two_steps(variant, first, second, first_read_after=False):
+    """A sequence of two convolutions, the second reading the first's output; the kernels built
+    as channel_lanes has them."""
+    b_ = backend(variant)
+    with channel_lanes(variant):
+        kernels = b_.kernel(first), b_.kernel(second)
+    run = b_.sequence([PlannedStep(kernels[0], (0,), (1,), (first_read_after,)),
+                       PlannedStep(kernels[1], (1,), (2,), (True,))])
+    return run, kernels
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_an_output_read_after_the_sequence_stays_nchw(variant):
+    run, _ = two_steps(variant, *_copy_pair(), first_read_after=True)
     assert run.cell_classes == [] and run.plans[1][0].params.in_cells == 0
 
 
 def test_outputs_whose_producer_or_reader_cannot_take_cells_stay_nchw():
-    # a producer: avx512_vnni's convolutions store NCHW only, and so does AMX's convolution whose
-    # chain is not the requantization its kernel runs (a Relu inside); a reader: a convolution of
-    # i8 codes (its pack adds 128 to each)
+    # a producer: avx512_vnni's position kernel stores NCHW only (the copy pair's 8-channel layers
+    # run it unless told otherwise), and so does a convolution whose chain is not the
+    # requantization its kernel runs (a Relu inside); a reader: a convolution of i8 codes (its pack
+    # adds 128 to each)
     identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
     a, b = _copy_pair()
     if "avx512_vnni" in AVAILABLE:
         vnni = REGISTRY.create("simd", BackendOptions(isa="avx512_vnni", threads=1))
-        run = vnni.sequence([PlannedStep(vnni.kernel(a), (0,), (1,), (False,)),
-                             PlannedStep(vnni.kernel(b), (1,), (2,), (True,))])
+        ka = vnni.kernel(a)
+        assert ka.run.plan.params.w_oc == ka.run.plan.ffi.NULL   # the position kernel
+        run = vnni.sequence([PlannedStep(ka, (0,), (1,), (False,)), PlannedStep(vnni.kernel(b), (1,), (2,), (True,))])
         assert run.cell_classes == []
     relu = convolution((1, 8, 3, 5), "u8", identity, (Multiply(np.float32(1)), Relu()) + u8_codes()[2:], "relu")
     signed_a = convolution((1, 8, 3, 5), "u8", identity, i8_codes(), "signed_a")
     signed_b = convolution((1, 8, 3, 5), "i8", identity, u8_codes(), "signed_b")
     for variant in CELL_VARIANTS:
-        amx = backend(variant)
         for first, second in ((relu, b), (signed_a, signed_b)):
-            kernels = amx.kernel(first), amx.kernel(second)
-            run = amx.sequence([PlannedStep(kernels[0], (0,), (1,), (False,)),
-                                PlannedStep(kernels[1], (1,), (2,), (True,))])
+            run, kernels = two_steps(variant, first, second)
             assert run.cell_classes == [], (variant, first.name)
-        assert not amx.kernel(relu).run.plan.requantizes and amx.kernel(signed_a).run.plan.requantizes
+        assert not two_steps(variant, relu, b)[1][0].run.plan.requantizes
+        assert two_steps(variant, signed_a, b)[1][0].run.plan.requantizes
         # the same pairs of requantizing, unsigned steps do form a class
-        run = amx.sequence([PlannedStep(amx.kernel(a), (0,), (1,), (False,)),
-                            PlannedStep(amx.kernel(b), (1,), (2,), (True,))])
-        assert len(run.cell_classes) == 1
+        run, _ = two_steps(variant, a, b)
+        assert len(run.cell_classes) == 1, variant
 
 
-def test_a_plan_set_up_for_cells_refuses_to_run_alone():
-    a, b = _copy_pair()
-    b_ = backend(CELL_VARIANTS[0])
-    ka, kb = b_.kernel(a), b_.kernel(b)
-    run = b_.sequence([PlannedStep(ka, (0,), (1,), (False,)), PlannedStep(kb, (1,), (2,), (True,))])
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_a_plan_set_up_for_cells_refuses_to_run_alone(variant):
+    run, kernels = two_steps(variant, *_copy_pair())
     assert len(run.cell_classes) == 1
     x = np.zeros((1, 8, 3, 5), np.uint8)
-    for kernel in (ka, kb):
+    for kernel in kernels:
         with pytest.raises(BackendError, match="4-channel cells"):
             kernel.run([x])
 
@@ -254,20 +312,94 @@ def test_a_convolution_reading_cells_gives_the_reference_result(case):
 
 
 @pytest.mark.parametrize("variant", CELL_VARIANTS)
-def test_resnet_runs_with_its_trunk_in_cells_as_without(variant, monkeypatch):
+def test_resnet_runs_with_its_cells_as_without(variant, monkeypatch):
     from refint8.models.resnet import quantized_resnet50
     from refint8_backend_simd._plan import layout
+    from refint8_backend_simd._plan.fusion import ConvConsumerPlan
 
     model = quantized_resnet50(image_size=32, calibration_samples=1)
     x = np.random.default_rng(0).normal(0, 1, (1, 3, 32, 32)).astype(np.float32)
-    config = {"isa": "amx", "threads": 1, "simd": {"emulate_amx": variant == "amx_emu"}}
+    config = {"isa": "amx" if variant in AMX else variant, "threads": 1,
+              "simd": {"emulate_amx": variant == "amx_emu"}}
     with_cells = refint8.compile(model, backend="simd", config=config)
     (run,) = [entry.run for entry in with_cells._program]
-    trunk = [c for c in run.cell_classes if len(c.tensors) > 1]
-    assert len(run.cell_classes) >= 32 and trunk     # every conv -> conv edge, and residual trunks
+    plans = [plan for plan, _ in run.plans]
+    if variant in AMX:
+        trunk = [c for c in run.cell_classes if len(c.tensors) > 1]
+        assert len(run.cell_classes) >= 32 and trunk     # every conv -> conv edge, and residual trunks
+    else:
+        # avx512_vnni fuses each residual add into the convolution before it (rq_consume, on
+        # NCHW planes): its classes are single outputs of its channel-lane layers, at least every
+        # 3x3 layer's (8x8 planes and smaller here, 576+ products an output: channel lanes), each
+        # read by the 1x1 layer after it, fused with its add
+        assert len(run.cell_classes) >= 16 and all(len(c.tensors) == 1 for c in run.cell_classes)
+        assert all(plans[c.tensors[0]].params.w_oc != plans[c.tensors[0]].ffi.NULL for c in run.cell_classes)
+        assert sum(isinstance(plans[r], ConvConsumerPlan) for c in run.cell_classes for r in c.readers) >= 16
     monkeypatch.setattr(layout, "ENABLED", False)
     without = refint8.compile(model, backend="simd", config=config)
     (plain,) = [entry.run for entry in without._program]
     assert plain.cell_classes == []
     for got, expected in zip(with_cells.infer([x]).values(), without.infer([x]).values()):
         assert got.tobytes() == expected.tobytes()
+
+
+def spread(x, weights, draw, pads=((0, 0), (0, 0))):
+    """A Multiply that puts the convolution's sums at about 64, 128 or 256 times their standard
+    deviation: codes over all of 0 .. 255, some clamped at either end."""
+    sums = reference_convolution(convolution(x.shape, "u8", weights, (), "sums", pads=pads), x, weights)
+    return np.float32(draw(st.sampled_from([64, 128, 256])) / max(float(np.std(sums)), 1.0))
+
+
+@st.composite
+def fused_readers(draw):
+    """A: a requantizing convolution onto u8 codes, its output channels a multiple of 4 (cells);
+    B: a requantizing 1x1 or 3x3 convolution of A's output fused with the Int8Add of its codes and
+    another input's (NCHW), both requantizing (rq_consume in place), on B's position kernel or its
+    channel-lane one; 1 or 2 images, 1 or 2 threads."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, threads = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 2]))
+    c, oc = draw(st.sampled_from([4, 16, 64])), draw(st.sampled_from([4, 8, 36, 64]))
+    h, w = draw(st.integers(2, 9)), draw(st.integers(2, 40))
+    x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
+    wa = rng.integers(-128, 128, size=(oc, c, 1, 1)).astype(np.int8)
+    a = convolution(x.shape, "u8", wa, u8_codes(spread(x, wa, draw)), "a")
+    kb = draw(st.sampled_from([1, 3]))
+    ob = draw(st.sampled_from([8, 64]))
+    wb = rng.integers(-128, 128, size=(ob, oc, kb, kb)).astype(np.int8)
+    pads = ((kb // 2, kb // 2), (kb // 2, kb // 2))
+    b = convolution((n, oc, h, w), "u8", wb, u8_codes(spread(reference_convolution(a, x, wa), wb, draw, pads)), "b",
+                    pads=pads)
+    u8 = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
+    add = make_node("Int8Add", [b.output(0), opset.parameter([n, ob, h, w], "u8", name="other")],
+                    {"post_ops": (Multiply(np.float32(0.01)), u8), "full_shift": np.float32(3),
+                     "full_scale": np.float32(0.5)}, name="add")
+    other = rng.integers(0, 256, size=(n, ob, h, w)).astype(np.uint8)
+    return a, wa, b, wb, add, x, other, threads, draw(st.sampled_from(["auto", "always", "never"]))
+
+
+@pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair in place")
+@given(fused_readers())
+def test_a_convolution_fused_with_its_add_reads_cells_as_the_two_reference_layers(case):
+    # (AMX's kernels run such a pair apart: SimdBackend.fuse declines it, and its add is a step of
+    # its own, layout-blind)
+    from refint8_backend_simd._plan import common
+    from refint8_backend_simd._plan.fusion import ConvConsumerPlan
+
+    a, wa, b, wb, add, x, other, threads, lanes = case
+    codes_a = reference_convolution(a, x, wa)
+    (expected,) = INT8_OPS["Int8Add"].compute(add.attrs, reference_convolution(b, codes_a, wb), other)
+    for variant in ("avx512_vnni",):
+        simd = backend(variant, threads)
+        with channel_lanes(variant):
+            ka = simd.kernel(a)
+        before, common.CHANNELS_ACROSS_LANES = common.CHANNELS_ACROSS_LANES, lanes
+        try:
+            fused = simd.fuse(b, add)
+        finally:
+            common.CHANNELS_ACROSS_LANES = before
+        run = simd.sequence([PlannedStep(ka, (0,), (3,), (False,)), PlannedStep(fused, (3, 1, 2), (4,), (True,))])
+        assert isinstance(run.plans[1][0], ConvConsumerPlan)
+        (cells,) = run.cell_classes
+        assert cells.tensors == [0] and cells.readers == [1], variant
+        got = infer(run, 5, [x, wb, other])[4]
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), (variant, lanes)

@@ -195,7 +195,8 @@ typedef struct {
      * of channels 4*c4 .. 4*c4 + 3 at (y, x): a 1x1 layer at stride 1 without padding whose
      * plane_pos is in_cells reads it as its phase planes, any other layer packs its planes from it
      * (r8simd_kernels.h conv_pack_cells). out_cells: the codes (u8 or i8) are stored so, out_cells
-     * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels). */
+     * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels; avx512_vnni's
+     * channel-lane kernel: r8simd_conv_oc.h oc_requantize_cells). */
     long in_cells;
     long out_cells;
 } r8_conv;

@@ -16,7 +16,8 @@
  * positions per channel and requantized by rq_vector, the interleaved requantization's own
  * arithmetic (each vector checked for lanes near a midpoint), so the codes stored are the same.
  * Used only with r8_conv.rq (no weight zero points); the plan chooses it per layer (_plan/
- * convolution.py). */
+ * convolution.py). Inside a sequence it may store its codes as 4-channel cells (r8_conv.out_cells,
+ * _plan/layout.py): the lanes of 4 channels' vectors interleaved, 16 cells a store. */
 
 #define OC_MR 6                  /* output positions of a tile (registers: 6 x 4 accumulators) */
 #define OC_NR 4                  /* vectors of 16 output channels of a tile */
@@ -129,6 +130,43 @@ static __attribute__((noinline)) void SFX(oc_requantize)(const r8_conv *p, const
 #undef OC_RQ
 }
 
+/* The levels (0 .. steps) of rq_vector_exact's codes of accumulators acc (rq fields q): the
+ * reference's formula, for a vector with a lane near a midpoint. */
+static __attribute__((noinline, cold)) vi SFX(rq_level_exact)(const r8_conv *p, vi acc, const float *q) {
+    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));   /* Multiply */
+    y = vf_add(y, vf_set1(q[1]));                /* Add */
+    y = rq_quantize_exact(y, q[2], q[4], q[3], q[5], q[6], q[7], p->post[p->npost - 1].steps);
+    return _mm512_cvtps_epi32(vf_sub(y, vf_set1(q[3])));   /* the code less ol: exact, small integers */
+}
+
+/* oc_requantize into 4-channel cells (r8_conv.out_cells; the planner's channels come in whole
+ * cells and every ol is 0 or every ol -128): 4 channels at a time, their levels (rq_level, or where
+ * a channel's lane came near a midpoint rq_level_exact), then the 4 levels of each lane interleaved
+ * as amx_rq_cell_channels does (vpackssdw, vpackuswb, a vpshufb: 128-bit lane k holds positions
+ * 4k .. 4k + 3), flipped for i8 codes, one store of the block's cells (lanes mask) at position o0
+ * of cell plane (outer0 + j)/4. */
+static __attribute__((noinline)) void SFX(oc_requantize_cells)(const r8_conv *p, const int32_t (*raw)[OC_POS],
+                                                              int noc, long outer0, long o0, uint8_t *out,
+                                                              unsigned mask) {
+    const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    const vi flip = _mm512_set1_epi8((char)(p->rq_ol_flip ? 0x80 : 0));
+    for (int j = 0; j < noc; j += 4) {
+        const float *q = p->rq + (outer0 + j) * RQ_FIELDS;
+        vi level[4];
+        vf gap[4];
+#pragma GCC unroll 4
+        for (int c = 0; c < 4; c++) level[c] = rq_level(vi_load(raw[j + c]), q + c * RQ_FIELDS, steps, 0, &gap[c]);
+        if (__builtin_expect(rq_near(rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])), limit), 0))
+            for (int c = 0; c < 4; c++)
+                if (rq_near(gap[c], limit)) level[c] = SFX(rq_level_exact)(p, vi_load(raw[j + c]), q + c * RQ_FIELDS);
+        const vi bytes = _mm512_packus_epi16(_mm512_packs_epi32(level[0], level[1]),
+                                             _mm512_packs_epi32(level[2], level[3]));
+        const vi cells = _mm512_xor_si512(_mm512_shuffle_epi8(bytes, order), flip);
+        _mm512_mask_storeu_epi32(out + ((outer0 + j) / 4 * p->out_cells + o0) * 4, (__mmask16)mask, cells);
+    }
+}
+
 /* Work item `it`: its blocks of 16 output positions (the last one may hold fewer), each cut into
  * balanced tiles of at most OC_MR positions (16: 6, 5, 5), transposed and requantized channel by
  * channel. ol_mode: as conv_rq_item's. */
@@ -176,8 +214,12 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
         for (int i = count; i < OC_POS; i++)   /* lanes past the plane: not computed, never stored */
             for (int j = 0; j < OC_BLOCK; j++) sums[i][j] = 0;
         for (int c = 0; c < noc; c += 16) oc_transpose16((const int32_t (*)[OC_BLOCK])sums, c, raw);
-        SFX(oc_requantize)(p, (const int32_t (*)[OC_POS])raw, noc, outer0, (uint8_t *)out + o0, (1u << count) - 1,
-                           ol_mode);
+        if (p->out_cells)   /* (_plan/layout.py: no fused consumer then) */
+            SFX(oc_requantize_cells)(p, (const int32_t (*)[OC_POS])raw, noc, outer0, o0, (uint8_t *)out,
+                                     (1u << count) - 1);
+        else
+            SFX(oc_requantize)(p, (const int32_t (*)[OC_POS])raw, noc, outer0, (uint8_t *)out + o0, (1u << count) - 1,
+                               ol_mode);
     }
     if (p->elt) {   /* the fused consumer on the item's codes, still in L1 */
         const long first = (long)run * s->per * OC_POS, stop = R8_MIN(npos, (long)b_end * OC_POS);

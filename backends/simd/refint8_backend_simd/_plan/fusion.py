@@ -61,6 +61,7 @@ class ConvConsumerPlan(Reused):
             self.implementation = conv.implementation
 
     def run(self, inputs: Sequence[np.ndarray]) -> np.ndarray:
+        self.check_alone()
         x = np.ascontiguousarray(inputs[0])
         other = np.ascontiguousarray(inputs[-1])
         ffi = self.ffi

@@ -18,12 +18,14 @@ cells when every tensor in it
 * stays inside the sequence (not read after it, not read by a step run from Python), is made by
   one of its C steps and has the class's one shape (N, C, H, W), C a multiple of 4, u8 or i8
   codes (the cells hold bytes; only the convolutions that read them take unsigned ones);
-* is made by a step that can store cells: AMX's requantizing convolution of one group whose codes
-  need no added ol (every ol 0, or every ol -128: i8 codes; its blocks interleave 4 channels'
-  levels into cells with the packs and a vpshufb, r8_amx.c amx_rq_cell_channels) or a
-  layout-blind elementwise step of the class;
+* is made by a step that can store cells: a requantizing convolution of one group without a
+  fused consumer whose codes need no added ol (every ol 0, or every ol -128: i8 codes), on AMX
+  (its blocks interleave 4 channels' levels into cells with the packs and a vpshufb, r8_amx.c
+  amx_rq_cell_channels) or on avx512_vnni's channel-lane kernel (r8simd_conv_oc.h
+  oc_requantize_cells, the same packs), or a layout-blind elementwise step of the class;
 * is read only by steps that can read cells: mode-0 convolutions of one group through their input
-  (``in0``), of unsigned codes and without a lone-channel pack, or layout-blind steps of the class;
+  (``in0``; alone or fused with their consumer, whose other input stays NCHW), of unsigned codes
+  and without a lone-channel pack, or layout-blind steps of the class;
 
 and at least one convolution reads the class (else nothing is saved). S is the plane_pos of the
 1x1 readers that use the cells as their planes (the most common one; the others pack), else H*W
@@ -42,11 +44,14 @@ import numpy as np
 from .common import round_up
 from .convolution import ConvPlan
 from .elementwise import ElementwisePlan
+from .fusion import ConvConsumerPlan
 
 #: whether sequences keep tensors in cells (tests and benchmarks compare both)
 ENABLED = True
 #: the AMX kernels, whose requantizing blocks can store cells
 _CELL_STORES = ("r8_conv_amx", "r8_conv_amx_emu")
+#: the kernel whose channel-lane convolutions (r8_conv.w_oc) can store cells
+_CHANNEL_LANE_STORES = "r8_conv_avx512_vnni"
 #: the element types of codes, which a cell holds as bytes
 _CODES = (np.dtype(np.uint8), np.dtype(np.int8))
 
@@ -70,21 +75,36 @@ def _blind(plan: Any) -> bool:
 
 
 def _stores_cells(plan: Any) -> bool:
-    """Whether a convolution's kernel can store its codes (u8 or i8) as cells (r8_amx.c
-    amx_rq_cell_channels)."""
-    if not isinstance(plan, ConvPlan) or plan.function.__name__ not in _CELL_STORES:
+    """Whether a convolution's kernel can store its codes (u8 or i8) as cells: AMX's (r8_amx.c
+    amx_rq_cell_channels) and avx512_vnni's channel-lane kernel (r8simd_conv_oc.h
+    oc_requantize_cells, where r8_conv.w_oc is set), without a fused consumer."""
+    if not isinstance(plan, ConvPlan):
         return False
-    p = plan.params
-    return (plan.requantizes and p.elt == plan.ffi.NULL and p.G == 1 and p.OC % 4 == 0
+    p, ffi = plan.params, plan.ffi
+    name = plan.function.__name__
+    channel_lanes = name == _CHANNEL_LANE_STORES and p.w_oc != ffi.NULL and p.rq != ffi.NULL and not p.im2col
+    if name not in _CELL_STORES and not channel_lanes:
+        return False
+    return (plan.requantizes and p.elt == ffi.NULL and p.G == 1 and p.OC % 4 == 0
             and (p.rq_ol_zero or p.rq_ol_flip) and np.dtype(plan.out_dtype) in _CODES)
 
 
+def _convolution_reading(plan: Any) -> ConvPlan | None:
+    """The convolution whose input a step reads: a ConvPlan's own, a fused pair's (ConvConsumerPlan:
+    its argument in0 is the convolution's input, in1 the consumer's other input, read as NCHW)."""
+    if isinstance(plan, ConvConsumerPlan):
+        return plan.conv
+    return plan if isinstance(plan, ConvPlan) else None
+
+
 def _reads_cells(plan: Any, argument: str) -> bool:
-    """Whether a convolution can take argument ``argument`` in cells (r8simd_kernels.h
-    conv_on_cells): its input, mode 0, one group, unsigned codes, no lone-channel pack."""
-    if not isinstance(plan, ConvPlan) or argument != "in0" or not plan.function.__name__.startswith("r8_conv_"):
+    """Whether a convolution (alone or with its fused consumer) can take argument ``argument`` in
+    cells (r8simd_kernels.h conv_on_cells): its input, mode 0, one group, unsigned codes, no
+    lone-channel pack."""
+    conv = _convolution_reading(plan)
+    if conv is None or argument != "in0" or not conv.function.__name__.startswith("r8_conv_"):
         return False
-    p = plan.params
+    p = conv.params
     return p.mode == 0 and p.G == 1 and p.C % 4 == 0 and not p.in_signed and not p.pack_ck and not p.im2col
 
 
@@ -148,7 +168,8 @@ def plan_cells(plans: Sequence[Any], inputs: Sequence[Any], escaping: Sequence[i
         (n, c, h, w), = shapes
         if c % 4:
             continue
-        group.readers = sorted({s.step for i in group.tensors for s in readers[i] if isinstance(plans[s.step], ConvPlan)})
+        group.readers = sorted({s.step for i in group.tensors for s in readers[i]
+                                if _convolution_reading(plans[s.step]) is not None})
         if not group.readers:
             continue
         direct = Counter(plans[r].params.plane_pos for r in group.readers if _cells_are_planes(plans[r].params))
@@ -179,5 +200,5 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
             sizes[i] = cell_bytes(plan, s)
         for r in group.readers:
             plans[r].params.in_cells = s
-            plans[r].in_sequence_layout = True
+            plans[r].in_sequence_layout = _convolution_reading(plans[r]).in_sequence_layout = True
     return sizes
