@@ -306,7 +306,9 @@ def test_a_convolution_reading_cells_gives_the_reference_result(case):
     expected = reference_convolution(b, reference_convolution(a, x, wa), wb)
     for variant in CELL_VARIANTS:
         run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)], threads=threads)
-        assert len(run.cell_classes) == 1, variant
+        # (no class where B reads unfolded windows: AMX's convolutions of at most 4 input
+        # channels, r8_conv.im2col, which cannot read cells)
+        assert len(run.cell_classes) == (not run.plans[1][0].params.im2col), variant
         got = infer(run, 3, [x])[2]
         assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), variant
 
