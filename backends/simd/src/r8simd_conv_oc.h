@@ -130,13 +130,10 @@ static __attribute__((noinline)) void SFX(oc_requantize)(const r8_conv *p, const
 #undef OC_RQ
 }
 
-/* The levels (0 .. steps) of rq_vector_exact's codes of accumulators acc (rq fields q): the
- * reference's formula, for a vector with a lane near a midpoint. */
+/* The levels (0 .. steps) of the codes of accumulators acc (rq fields q) by the reference's
+ * formula (rq_codes_exact), for a vector with a lane near a midpoint. */
 static __attribute__((noinline, cold)) vi SFX(rq_level_exact)(const r8_conv *p, vi acc, const float *q) {
-    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));   /* Multiply */
-    y = vf_add(y, vf_set1(q[1]));                /* Add */
-    y = rq_quantize_exact(y, q[2], q[4], q[3], q[5], q[6], q[7], p->post[p->npost - 1].steps);
-    return _mm512_cvtps_epi32(vf_sub(y, vf_set1(q[3])));   /* the code less ol: exact, small integers */
+    return _mm512_cvtps_epi32(vf_sub(rq_codes_exact(p, acc, q), vf_set1(q[3])));   /* less ol: small integers */
 }
 
 /* oc_requantize into 4-channel cells (r8_conv.out_cells; the planner's channels come in whole

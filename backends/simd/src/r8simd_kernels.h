@@ -1081,13 +1081,15 @@ R8_INLINE vf rq_quantize_exact(vf x, float il, float di, float ol, float oh, flo
 /* rq_vector's vector with its Quantize by the reference's formula (rq_quantize_exact), for a
  * vector with a lane near a midpoint: the general epilogue's results (post_group_ case 8
  * recomputes such lanes by case 7's formula, and agrees with it on the others), without its
- * operand resolution. */
+ * operand resolution; rq_codes_exact: those codes (floats, ol included), rq_vector_exact: stored. */
+R8_INLINE vf rq_codes_exact(const r8_conv *p, vi acc, const float *q) {
+    const vf y = vf_add(vf_mul(vf_cvt(acc), vf_set1(q[0])), vf_set1(q[1]));   /* Multiply, Add */
+    return rq_quantize_exact(y, q[2], q[4], q[3], q[5], q[6], q[7], p->post[p->npost - 1].steps);
+}
+
 static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *p, vi acc, const float *q,
                                                                    uint8_t *dst, unsigned mask) {
-    vf y = vf_mul(vf_cvt(acc), vf_set1(q[0]));                               /* Multiply */
-    y = vf_add(y, vf_set1(q[1]));                                            /* Add */
-    y = rq_quantize_exact(y, q[2], q[4], q[3], q[5], q[6], q[7], p->post[p->npost - 1].steps);
-    store_codes(dst, y, mask);
+    store_codes(dst, rq_codes_exact(p, acc, q), mask);
 }
 
 /* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
