@@ -29,7 +29,6 @@ from simd_support import AMX, AVAILABLE, REGISTRY, VARIANTS, backend
 #: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C, and
 #: avx512_vnni's channel-lane kernel (which these tests' plans run: channel_lanes)
 CELL_VARIANTS = [v for v in VARIANTS if v in AMX or v == "avx512_vnni"]
-AMX_CELLS = [v for v in CELL_VARIANTS if v in AMX]
 pytestmark = pytest.mark.skipif(not CELL_VARIANTS, reason="no AVX-512 VNNI here (its kernels, and AMX's emulated)")
 
 
@@ -346,8 +345,8 @@ def test_resnet_runs_with_its_cells_as_without(variant, monkeypatch):
 
 
 def spread(x, weights, draw, pads=((0, 0), (0, 0))):
-    """A Multiply that puts the convolution's sums at about 64, 128 or 256 times their standard
-    deviation: codes over all of 0 .. 255, some clamped at either end."""
+    """A Multiply that maps one standard deviation of the convolution's sums onto 64, 128 or 256
+    code steps: codes over all of 0 .. 255, some clamped at either end."""
     sums = reference_convolution(convolution(x.shape, "u8", weights, (), "sums", pads=pads), x, weights)
     return np.float32(draw(st.sampled_from([64, 128, 256])) / max(float(np.std(sums)), 1.0))
 
