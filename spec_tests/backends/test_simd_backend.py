@@ -653,6 +653,34 @@ def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
             assert np.array_equal(got, reference), (variant, interleave)
 
 
+@pytest.mark.parametrize("channels, window, interleaved", [(16, 1, False), (32, 1, False), (64, 1, True),
+                                                           (4, 3, False), (8, 3, True)])
+@pytest.mark.skipif("avx512_vnni" not in VARIANTS, reason="the rule is avx512_vnni's (AVX-512 VNNI here)")
+def test_only_tiles_of_16_steps_or_more_interleave_their_requantization(channels, window, interleaved):
+    # On AMD CPUs avx512_vnni's position kernel requantizes a tile between the next tile's
+    # input-channel steps (taps x 4-channel cells) only where there are at least 16 of them
+    # (RQ_INTERLEAVE_MIN_STEPS): a 1x1 layer of 16 or 32 input channels (4, 8 steps) and a 3x3 one
+    # of 4 (9 steps) requantize each tile from its accumulators; 64 channels (16 steps) and a 3x3
+    # layer of 8 (18) interleave. Elsewhere (Intel) no tile interleaves.
+    rng = np.random.default_rng(channels)
+    q = rng.integers(0, 256, size=(1, channels, 6, 20)).astype(np.uint8)
+    weights = rng.integers(-128, 128, size=(8, channels, window, window)).astype(np.int8)
+    pad = window // 2
+    scale = np.float32(1 / (np.sqrt(channels) * window * 127 * 74))   # a typical sum onto about 1
+    chain = (Multiply(scale), Add(np.float32(0.1)),
+             Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, pads_begin=(pad, pad), pads_end=(pad, pad), post_ops=chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    for variant in [v for v in VARIANTS if v == "avx512_vnni"]:
+        with output_channel_lanes("never"):
+            kernel = backend(variant).kernel(node)
+        plan = kernel.run.plan
+        amd = bool(backend(variant).lib.r8_cpu_features() & 128)
+        assert plan.params.rq != plan.ffi.NULL, variant
+        assert plan.params.rq_interleave == (amd and interleaved), variant
+        assert np.array_equal(kernel.run([q])[0], reference), variant
+
+
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
 #: every width (7x7 = 3*16 + 1 positions; 14x14 3x3 pad 1 runs 15 virtual columns, the right pad
 #: left out (virtual_row_width): 210 = 13*16 + 2, of which only column 13 of row 13 is an output):

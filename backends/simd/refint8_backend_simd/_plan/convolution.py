@@ -44,6 +44,12 @@ class ConvGeometry:
 _VBMI = 32   # r8_cpu_features bit: AVX-512 VBMI (vpermb)
 _VBMI2 = 64  # r8_cpu_features bit: AVX-512 VBMI2 (vpexpandb)
 _AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
+#: the fewest input-channel steps (taps x 4-channel cells) a tile of the position kernel needs to
+#: interleave its requantization on AMD (r8_conv.rq_interleave): fewer steps leave it 6 vectors a
+#: step or more, which no longer hide behind the dot products (Zen 4: MobileNetV2's 16- and
+#: 24-channel 1x1 layers 0.78x and 0.87x the time with each tile requantized from its
+#: accumulators, its 3x3 stem 0.95x; ResNet-50's layers, 16 steps and more, 1.01-1.10x)
+RQ_INTERLEAVE_MIN_STEPS = 16
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -329,8 +335,9 @@ class ConvPlan(Reused):
         self.ffi = ffi
         if self.depthwise or not has_zw:   # (r8_dw folds zw into its weights)
             # the 4- and 8-lane kernels requantize in their epilogue (rq_epilogue), without an FMA
-            self._plan_interleaved_requantization(ffi, p, keep, geo, vl == 16 and bool(lib.r8_cpu_features() & _AMD),
-                                                  contracted=vl == 16)
+            interleave = vl == 16 and bool(lib.r8_cpu_features() & _AMD) and (
+                depthwise or p.ntaps * p.ck >= RQ_INTERLEAVE_MIN_STEPS)
+            self._plan_interleaved_requantization(ffi, p, keep, geo, interleave, contracted=vl == 16)
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
             # no fused pair is built from a requantizing convolution (SimdBackend.fuse).
@@ -453,7 +460,8 @@ class ConvPlan(Reused):
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
         codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
-        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU): rq_interleave, the
+        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU, and a depthwise
+        layer or at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile): rq_interleave, the
         requantization between the next tile's input-channel steps; elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
