@@ -653,17 +653,20 @@ def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
             assert np.array_equal(got, reference), (variant, interleave)
 
 
-@pytest.mark.parametrize("channels, window, interleaved", [(16, 1, False), (32, 1, False), (64, 1, True),
-                                                           (4, 3, False), (8, 3, True)])
+@pytest.mark.parametrize("channels, window, size, interleaved", [
+    (16, 1, (6, 20), False), (32, 1, (6, 20), False), (64, 1, (6, 20), True), (4, 3, (6, 20), False),
+    (8, 3, (6, 20), True), (64, 1, (7, 7), False), (64, 1, (9, 9), True)])
 @pytest.mark.skipif("avx512_vnni" not in VARIANTS, reason="the rule is avx512_vnni's (AVX-512 VNNI here)")
-def test_only_tiles_of_16_steps_or_more_interleave_their_requantization(channels, window, interleaved):
+def test_only_tiles_of_16_steps_or_more_interleave_their_requantization(channels, window, size, interleaved):
     # On AMD CPUs avx512_vnni's position kernel requantizes a tile between the next tile's
     # input-channel steps (taps x 4-channel cells) only where there are at least 16 of them
-    # (RQ_INTERLEAVE_MIN_STEPS): a 1x1 layer of 16 or 32 input channels (4, 8 steps) and a 3x3 one
-    # of 4 (9 steps) requantize each tile from its accumulators; 64 channels (16 steps) and a 3x3
-    # layer of 8 (18) interleave. Elsewhere (Intel) no tile interleaves.
+    # (RQ_INTERLEAVE_MIN_STEPS) and the plane holds more than one tile (4 vectors): a 1x1 layer of
+    # 16 or 32 input channels (4, 8 steps) and a 3x3 one of 4 (9 steps) requantize each tile from
+    # its accumulators, and so does a 1x1 layer of 64 on a 7x7 plane (49 positions: 4 vectors);
+    # 64 channels (16 steps) on 6x20 (8 vectors) or 9x9 (6) and a 3x3 layer of 8 (18 steps)
+    # interleave. Elsewhere (Intel) no tile interleaves.
     rng = np.random.default_rng(channels)
-    q = rng.integers(0, 256, size=(1, channels, 6, 20)).astype(np.uint8)
+    q = rng.integers(0, 256, size=(1, channels, *size)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(8, channels, window, window)).astype(np.int8)
     pad = window // 2
     scale = np.float32(1 / (np.sqrt(channels) * window * 127 * 74))   # a typical sum onto about 1
