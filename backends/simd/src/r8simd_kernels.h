@@ -507,8 +507,8 @@ R8_INLINE void fill_cells(uint32_t *d, long n, uint32_t padcell) {
 }
 
 /* conv_pack_rows for a phase plane at column stride 2 whose real columns are at most 32 a row
- * (input rows of at most 64 codes: every stride-2 layer of ResNet-50), with VBMI: rows yq0 ..
- * yq1 - 1 up to cell `end`, each real row's cells from one masked load of each channel row (the
+ * (input rows of at most 64 codes: every stride-2 layer of ResNet-50), with VBMI: the rows from
+ * yq0 on up to cell `end` (conv_pack_rows'), each real row's cells from one masked load of each channel row (the
  * 2n - 1 bytes its n cells span), its even bytes paired across two channels by one vpermt2b and
  * the pairs into cells by two vpermt2w; the padding cells 16 a store. pack_u8_run_vbmi took a call
  * a row, two loads and a permutation a channel row, and masks built for each: ResNet-50's stride-2

@@ -26,6 +26,7 @@ VARIANTS: dict[str, tuple[int, int, int, str]] = {
     "avx512_pairs": (4, 16, 0, "avx512_pairs"),
 }
 CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
+CONV_MR = 4          # vectors per register block of the 16-lane variants (r8simd_kernels.h CONV_MR)
 TAIL_CELLS = 8 * CONV_NR   # the weight cells conv_tail reads at a time (r8simd_kernels.h TAIL_CELLS)
 MM_NR = 4            # vectors of output features per matmul block (MM_NR)
 AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import common
-from .common import (AMX_OC_BLOCK, CONV_NR, DW_SLACK, LANES, OC_BLOCK, TAIL_CELLS, VARIANTS, CCall, Keep, Reused,
+from .common import (AMX_OC_BLOCK, CONV_MR, CONV_NR, DW_SLACK, LANES, OC_BLOCK, TAIL_CELLS, VARIANTS, CCall, Keep, Reused,
                      aligned, ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 from .fused_requantization import fused_requantization
@@ -50,11 +50,6 @@ _AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
 #: 24-channel 1x1 layers 0.78x and 0.87x the time with each tile requantized from its
 #: accumulators, its 3x3 stem 0.95x; ResNet-50's layers, 16 steps and more, 1.01-1.10x)
 RQ_INTERLEAVE_MIN_STEPS = 16
-#: vectors of a 16-lane position-kernel tile (r8simd_kernels.h CONV_MR); a plane of at most one tile (a 7x7
-#: plane: 3 vectors and a tail) does not interleave its requantization either (MobileNetV2's 7x7
-#: 1x1 layers 0.93-0.95x the time from the accumulators; the direct items also prefetch the next
-#: step's weights, its classifier then 0.6x)
-CONV_MR = 4
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -340,6 +335,9 @@ class ConvPlan(Reused):
         self.ffi = ffi
         if self.depthwise or not has_zw:   # (r8_dw folds zw into its weights)
             # the 4- and 8-lane kernels requantize in their epilogue (rq_epilogue), without an FMA
+            # nor does a plane of at most one tile (a 7x7 plane: 3 vectors and a tail; MobileNetV2's
+            # 7x7 1x1 layers 0.93-0.95x the time from the accumulators, and the direct items also
+            # prefetch the next step's weights: its classifier then 0.6x)
             interleave = vl == 16 and bool(lib.r8_cpu_features() & _AMD) and (
                 depthwise or (p.ntaps * p.ck >= RQ_INTERLEAVE_MIN_STEPS and p.nvec > CONV_MR))
             self._plan_interleaved_requantization(ffi, p, keep, geo, interleave, contracted=vl == 16)
@@ -465,10 +463,10 @@ class ConvPlan(Reused):
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
         codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
-        clamps, r8simd_kernels.h rq_level). ``interleave`` (an AMD CPU, and a depthwise
-        layer or at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile on a plane of more
-        than one tile): rq_interleave, the
-        requantization between the next tile's input-channel steps; elsewhere from each tile's accumulators once it is done (on
+        clamps, r8simd_kernels.h rq_level). ``interleave``: rq_interleave, the
+        requantization between the next tile's input-channel steps (on an AMD CPU, for a depthwise
+        layer or one of at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile on a plane of
+        more than one tile); elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
