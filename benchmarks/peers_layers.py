@@ -11,10 +11,12 @@ and summed per stage: the first two components of the name (``/blocks/blocks.13`
 ``/features/features.4``), so that a convolution and the residual add that ORT runs apart and
 refint8 fuses into it land on the same row. Rows are listed in the model's order with both sums
 and the ratio refint8 / ORT; the last line gives both totals and the median wall time of each
-engine's inferences (ORT's with its profiler on).
+engine's inferences (ORT's with its profiler on). With ``--layers`` every node gets its own row
+instead (a convolution refint8 fuses with its residual add then carries the add, which ORT lists
+on a row of its own).
 
     .venv/bin/python benchmarks/peers_layers.py [--model resnet50] [--threads 1] [--rounds 60]
-                                                [--isa avx512_vnni]
+                                                [--isa avx512_vnni] [--layers]
 """
 
 from __future__ import annotations
@@ -62,6 +64,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--isa", default=None, help="the simd backend's ISA cap (default: the best)")
     parser.add_argument("--cache", type=Path, default=DEFAULT_CACHE)
+    parser.add_argument("--layers", action="store_true", help="a row per node, not per stage")
     args = parser.parse_args()
 
     import onnxruntime as ort
@@ -84,6 +87,7 @@ def main() -> None:
         session.run(None, ort_feed)
         model.infer(feed)
 
+    row_of = (lambda name: name) if args.layers else stage
     ours: dict[str, float] = collections.defaultdict(lambda: float("inf"))
     order: dict[str, int] = {}
     walls: dict[str, list[float]] = {"ORT": [], "refint8": []}
@@ -97,21 +101,21 @@ def main() -> None:
         walls["refint8"].append(time.perf_counter() - start)
         for row in model.perf_counts():
             ours[row.name] = min(ours[row.name], row.real_time_us)
-            order.setdefault(stage(row.name), len(order))
+            order.setdefault(row_of(row.name), len(order))
     theirs = ort_kernel_minima(Path(session.end_profiling()))
 
     rows: dict[str, list[float]] = collections.defaultdict(lambda: [0.0, 0.0])
     for name, us in theirs.items():
-        rows[stage(name)][0] += us
+        rows[row_of(name)][0] += us
     for name, us in ours.items():
-        rows[stage(name)][1] += us
+        rows[row_of(name)][1] += us
     print(f"{args.model}, {args.threads} thread(s), {args.rounds} alternating rounds; each layer's "
-          f"minimum, summed per stage (us)")
-    print(f"  {'stage':36s} {'ORT':>8s} {'refint8':>8s} {'refint8/ORT':>11s}")
+          f"minimum{'' if args.layers else ', summed per stage'} (us)")
+    print(f"  {'layer' if args.layers else 'stage':36s} {'ORT':>8s} {'refint8':>8s} {'refint8/ORT':>11s}")
     for name in sorted(rows, key=lambda r: order.get(r, len(order))):
         o, r = rows[name]
         if o + r >= 1.0:
-            ratio = f"{r / o:11.2f}" if o > 0 else f"{'-':>11s}"
+            ratio = f"{r / o:11.2f}" if o > 0 and r > 0 else f"{'-':>11s}"
             print(f"  {name:36s} {o:8.0f} {r:8.0f} {ratio}")
     total_o, total_r = (sum(v[i] for v in rows.values()) for i in (0, 1))
     print(f"  {'all':36s} {total_o:8.0f} {total_r:8.0f} {total_r / total_o:11.2f}")

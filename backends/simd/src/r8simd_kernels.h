@@ -646,15 +646,14 @@ R8_INLINE int conv_planes_are_image(const r8_conv *p) {
 #endif
 
 #if defined(R8_PACKS_POSITIONS)
-/* Positions v0 .. v1 - 1 of every plane of one image whose planes are the image
- * (conv_planes_are_image), into planes of their own: plane pl's cell of position v at
- * dst + pl*stride + v - v0. */
-static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst,
-                                     long stride) {
-    const long hw = (long)p->H * p->W, planes = (long)p->G * p->ck;
+/* Positions v0 .. v1 - 1 (up to H*W) of planes pl0 .. pl1 - 1 of one image whose planes are the
+ * image (conv_planes_are_image): plane pl's cell of position v at dst + pl*stride + v - v0. */
+static void SFX(conv_pack_plane_positions)(const r8_conv *p, const uint8_t *img, long pl0, long pl1, long v0,
+                                           long v1, uint32_t *dst, long stride) {
+    const long hw = (long)p->H * p->W;
     v1 = R8_MIN(v1, hw);
     if (v0 >= v1) return;
-    for (long pl = 0; pl < planes; pl++) {
+    for (long pl = pl0; pl < pl1; pl++) {
         const int g = (int)(pl / p->ck), c4 = (int)(pl % p->ck);
         const uint8_t *s[4];
         for (int j = 0; j < 4; j++) {
@@ -663,6 +662,12 @@ static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long 
         }
         pack_u8_cells(dst + pl * stride, s, v1 - v0, 1, p->in_signed ? 0x80 : 0);
     }
+}
+
+/* conv_pack_plane_positions for every plane, into planes of their own (dst + pl*stride: cell v - v0). */
+static void SFX(conv_pack_positions)(const r8_conv *p, const uint8_t *img, long v0, long v1, uint32_t *dst,
+                                     long stride) {
+    SFX(conv_pack_plane_positions)(p, img, 0, (long)p->G * p->ck, v0, v1, dst, stride);
 }
 #endif
 
@@ -676,6 +681,34 @@ static void conv_pair_lone(uint32_t *d, long n) {
 }
 #endif
 
+#if defined(R8_PACKS_POSITIONS) && R8_MODE == 0 && defined(R8_ZMM)
+/* conv_pack where the planes are the image (conv_planes_are_image): each plane one run of H*W
+ * cells (conv_pack_plane_positions), its cells past H*W up to plane_pos the padding cell (as
+ * conv_pack_rows writes them), by_rows each thread the same share of every plane's rows, else whole
+ * planes. conv_pack_rows' setup of phases, rows and padding (four divisions among them) had cost more
+ * than the cells of a small plane: ResNet-50's 2048x7x7 input 22 us, 1024x14x14 13 us. */
+static void SFX(conv_pack_image)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
+    const long hw = (long)p->H * p->W, planes = (long)p->G * p->ck, ppos = p->plane_pos;
+    uint32_t *scratch = (uint32_t *)p->scratch;
+#pragma omp parallel num_threads(nt) if (nt > 1)
+    {
+        const int t = omp_get_thread_num(), k = omp_get_num_threads();
+        long pl0 = 0, pl1 = planes, v0 = 0, v1 = ppos;
+        if (by_rows) v0 = (long)p->H * t / k * p->W, v1 = t == k - 1 ? ppos : (long)p->H * (t + 1) / k * p->W;
+        else pl0 = planes * t / k, pl1 = planes * (t + 1) / k;
+        SFX(conv_pack_plane_positions)(p, img, pl0, pl1, v0, v1, scratch + v0, ppos);
+        for (long pl = pl0; v1 > hw && pl < pl1; pl++) {   /* the cells past H*W: padding */
+            uint32_t padcell = 0;
+            for (int j = 0; j < 4; j++) {
+                const int c = (int)(pl % p->ck) * 4 + j;
+                if (c < p->Cg) padcell |= (uint32_t)(p->pad[pl / p->ck * p->Cg + c] & 0xFF) << (8 * j);
+            }
+            fill_cells(scratch + pl * ppos + hw, ppos - hw, padcell);
+        }
+    }
+}
+#endif
+
 /* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
  * same share of every plane's rows, its share of the output positions where the work items that
  * follow are cut by positions and scheduled statically in position order, so that a thread reads
@@ -684,6 +717,12 @@ static void conv_pair_lone(uint32_t *d, long n) {
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
     const long planes = (long)p->G * p->nphase * p->ck;
     const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
+#if defined(R8_PACKS_POSITIONS) && R8_MODE == 0 && defined(R8_ZMM)
+    if (conv_planes_are_image(p)) {
+        SFX(conv_pack_image)(p, img, nt, by_rows);
+        return;
+    }
+#endif
     if (by_rows && nt > 1 && !p->pack_ck) {   /* (pack_ck: whole planes, each paired once packed) */
 #pragma omp parallel num_threads(nt)
         {
