@@ -1238,18 +1238,25 @@ def test_1x1_inputs_pack_as_one_run_a_plane(dtype, size):
     # up to the plane's length (a whole vector) the padding cell; on 2 threads each packs a share
     # of every plane's rows where the items go by positions (64x65: more than one chunk), else
     # whole planes. 9 channels in 1 group leave a last cell of 1 real channel, in 3 groups every
-    # cell has 3; the requantizing chain runs the kernels of the codes (and avx512_vnni's
-    # channel-lane kernel on the small planes).
+    # cell has 3; the requantizing chain runs the kernels of the codes, and on avx512_vnni also
+    # with output channels across the lanes (which pack the same planes).
     rng = np.random.default_rng(size[0] * 100 + size[1])
     info = np.iinfo(np.uint8 if dtype == "u8" else np.int8)
     q = rng.integers(info.min, info.max + 1, size=(1, 9) + size).astype(info.dtype)
     u8 = Quantize(np.float32(0), np.float32(1), np.float32(0), np.float32(255), 256, element_type="u8")
-    for group, post_ops in ((1, ()), (3, ()), (1, (Multiply(np.float32(3e-5)), Add(np.float32(0.5)), u8))):
+    requantized = (Multiply(np.float32(3e-5)), Add(np.float32(0.5)), u8)
+    for group, post_ops in ((1, ()), (3, ()), (1, requantized)):
         weights = rng.integers(-128, 128, size=(6, 9 // group, 1, 1)).astype(np.int8)
         node = conv(q, weights, group=group, post_ops=post_ops, input_zero_point=(5,) if dtype == "u8" else (-3,))
         (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
         check_all_variants(node, [q], reference)
         check_on_two_threads(node, [q], reference)
+        if post_ops and "avx512_vnni" in VARIANTS:
+            with output_channel_lanes("always"):
+                plan = backend("avx512_vnni").kernel(node).run.plan
+                assert plan.params.w_oc != plan.ffi.NULL
+                check_all_variants(node, [q], reference, ["avx512_vnni"])
+                check_on_two_threads(node, [q], reference, ["avx512_vnni"])
 
 
 def test_planes_1_kb_apart_get_one_line_more():
