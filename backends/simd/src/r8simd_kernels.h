@@ -558,6 +558,17 @@ R8_INLINE void conv_real_columns(const r8_conv *p, int rx, int *xlo, int *xhi) {
     *xhi = R8_MAX(*xlo, R8_MIN(p->Wq, ceil_div(p->W - x0, p->sx)));
 }
 
+#if R8_MODE == 0
+/* The padding cell of plane c4 of group g: byte j the pad code of channel g*Cg + 4*c4 + j, 0 past
+ * the group's channels. */
+R8_INLINE uint32_t conv_pad_cell(const r8_conv *p, long g, int c4) {
+    uint32_t cell = 0;
+    for (int j = 0; j < 4; j++)
+        if (c4 * 4 + j < p->Cg) cell |= (uint32_t)(p->pad[g * p->Cg + c4 * 4 + j] & 0xFF) << (8 * j);
+    return cell;
+}
+#endif
+
 /* Pack rows yq0 .. yq1 - 1 of phase plane pl (group g, phase, channel cell c4) of one image (layout:
  * r8simd_api.h): row by row, padding cells, then the run of real columns; when a phase plane is the
  * image itself (stride 1, no column padding, Wq == W) consecutive rows are one contiguous run in
@@ -570,7 +581,11 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
     uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
     const int kp = R8_MODE == 0 ? 4 : 2;
     const uint8_t *src[4] = {0, 0, 0, 0};
-    uint32_t padcell = 0;
+#if R8_MODE == 0
+    const uint32_t padcell = conv_pad_cell(p, g, c4);
+#else
+    const uint32_t padcell = 0;
+#endif
     int chans[4], z[2] = {0, 0};
     (void)z;   /* mode 1 only */
     for (int j = 0; j < kp; j++) {
@@ -578,8 +593,7 @@ static void SFX(conv_pack_rows)(const r8_conv *p, const uint8_t *img, long pl, i
         chans[j] = c < p->Cg ? g * p->Cg + c : -1;
         if (chans[j] >= 0) {
             src[j] = img + (long)chans[j] * p->H * p->W;
-            if (R8_MODE == 0) padcell |= (uint32_t)(p->pad[chans[j]] & 0xFF) << (8 * j);
-            else z[j] = p->pad[chans[j]];
+            if (R8_MODE == 1) z[j] = p->pad[chans[j]];
         }
     }
     const int sx = p->sx, x0 = rx - p->pl;
@@ -696,23 +710,18 @@ static void SFX(conv_pack_image)(const r8_conv *p, const uint8_t *img, int nt, i
         if (by_rows) v0 = (long)p->H * t / k * p->W, v1 = t == k - 1 ? ppos : (long)p->H * (t + 1) / k * p->W;
         else pl0 = planes * t / k, pl1 = planes * (t + 1) / k;
         SFX(conv_pack_plane_positions)(p, img, pl0, pl1, v0, v1, scratch + v0, ppos);
-        for (long pl = pl0; v1 > hw && pl < pl1; pl++) {   /* the cells past H*W: padding */
-            uint32_t padcell = 0;
-            for (int j = 0; j < 4; j++) {
-                const int c = (int)(pl % p->ck) * 4 + j;
-                if (c < p->Cg) padcell |= (uint32_t)(p->pad[pl / p->ck * p->Cg + c] & 0xFF) << (8 * j);
-            }
-            fill_cells(scratch + pl * ppos + hw, ppos - hw, padcell);
-        }
+        for (long pl = pl0; v1 > hw && pl < pl1; pl++)   /* the cells past H*W: padding */
+            fill_cells(scratch + pl * ppos + hw, ppos - hw, conv_pad_cell(p, pl / p->ck, (int)(pl % p->ck)));
     }
 }
 #endif
 
-/* Pack one image into the phase planes, on a team of nt threads: by_rows, each thread packs the
- * same share of every plane's rows, its share of the output positions where the work items that
- * follow are cut by positions and scheduled statically in position order, so that a thread reads
- * back the cells it packed (a 1x1 layer's from its own core's cache); else each thread packs
- * whole planes (no cache line written by two threads: rows of small planes share lines). */
+/* Pack one image into the phase planes (planes that are the image: conv_pack_image), on a team of
+ * nt threads: by_rows, each thread packs the same share of every plane's rows, its share of the
+ * output positions where the work items that follow are cut by positions and scheduled statically
+ * in position order, so that a thread reads back the cells it packed (a 1x1 layer's from its own
+ * core's cache); else each thread packs whole planes (no cache line written by two threads: rows
+ * of small planes share lines). */
 static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_rows) {
     const long planes = (long)p->G * p->nphase * p->ck;
     const int rows = (int)((p->plane_pos + p->Wq - 1) / p->Wq);
@@ -760,9 +769,7 @@ static void SFX(conv_pack_cells)(const r8_conv *p, const uint8_t *cells, int nt)
         const int c4 = (int)(pl % p->ck), ph = (int)(pl / p->ck);
         const int ry = p->phase_ry[ph], rx = p->phase_rx[ph], sx = p->sx, x0 = rx - p->pl;
         uint32_t *dst = (uint32_t *)p->scratch + pl * ppos;
-        uint32_t padcell = 0;
-        for (int j = 0; j < 4; j++)
-            if (c4 * 4 + j < p->C) padcell |= (uint32_t)(p->pad[c4 * 4 + j] & 0xFF) << (8 * j);
+        const uint32_t padcell = conv_pad_cell(p, 0, c4);   /* (one group) */
         if (c4 * 4 >= p->C) {   /* (ck rounded up to the tiles' channel groups) */
             for (long v = 0; v < ppos; v++) dst[v] = 0;
             continue;
