@@ -1,9 +1,11 @@
 """Activations in 4-channel cells between the steps of a simd sequence (_plan/layout.py).
 
 A sequence keeps a tensor that never leaves it as ``[N][C/4][S][4 bytes]`` where a requantizing
-convolution stores it (AMX's kernels; avx512_vnni's channel-lane kernel) and every reader can take
-it: convolutions (as their planes, or packing their planes from the cells; alone or fused with
-their consumer) and layout-blind elementwise steps. The results must be the reference's, bit for
+convolution stores it (AMX's kernels; avx512_vnni's channel-lane kernel; on avx512_vnni a
+convolution fused with its requantizing Int8Add, whose add stores the cells) and every reader can
+take it: convolutions (as their planes, or packing their planes from the cells; alone or fused
+with their consumer, which may read its other input in cells too) and layout-blind elementwise
+steps. The results must be the reference's, bit for
 bit; the cells themselves are checked by hand against that layout.
 """
 
@@ -316,6 +318,7 @@ def test_a_convolution_reading_cells_gives_the_reference_result(case):
 def test_resnet_runs_with_its_cells_as_without(variant, monkeypatch):
     from refint8.models.resnet import quantized_resnet50
     from refint8_backend_simd._plan import layout
+    from refint8_backend_simd._plan.convolution import ConvPlan
     from refint8_backend_simd._plan.fusion import ConvConsumerPlan
 
     model = quantized_resnet50(image_size=32, calibration_samples=1)
@@ -329,12 +332,19 @@ def test_resnet_runs_with_its_cells_as_without(variant, monkeypatch):
         trunk = [c for c in run.cell_classes if len(c.tensors) > 1]
         assert len(run.cell_classes) >= 32 and trunk     # every conv -> conv edge, and residual trunks
     else:
-        # avx512_vnni fuses each residual add into the convolution before it (rq_consume, on
-        # NCHW planes): its classes are single outputs of its channel-lane layers, at least every
-        # 3x3 layer's (8x8 planes and smaller here, 576+ products an output: channel lanes), each
-        # read by the 1x1 layer after it, fused with its add
-        assert len(run.cell_classes) >= 16 and all(len(c.tensors) == 1 for c in run.cell_classes)
-        assert all(plans[c.tensors[0]].params.w_oc != plans[c.tensors[0]].ffi.NULL for c in run.cell_classes)
+        # avx512_vnni fuses each residual add into the convolution before it: its classes are
+        # single outputs, every 3x3 layer's (8x8 planes and smaller here, 576+ products an output:
+        # channel lanes), each read by the 1x1 layer after it, fused with its add; and the trunks
+        # those pairs store (rq_consume_cells), each read by the next block's 1x1 layer and, within
+        # a stage, by the next pair as its other input (stages of 3, 4, 6 blocks: 10 such), but
+        # not layer4's: its last trunk goes to the pooling, so its pair stores NCHW, and a pair
+        # storing NCHW reads its other input so too (the two trunks before it)
+        assert all(len(c.tensors) == 1 for c in run.cell_classes)
+        made = [plans[c.tensors[0]] for c in run.cell_classes]
+        channel_lanes = [plan for plan in made if isinstance(plan, ConvPlan) and plan.params.w_oc != plan.ffi.NULL]
+        trunks = [c for c, plan in zip(run.cell_classes, made) if isinstance(plan, ConvConsumerPlan)]
+        assert len(channel_lanes) >= 16 and len(trunks) == 13 and len(made) == len(channel_lanes) + len(trunks)
+        assert sum(bool(c.others) for c in trunks) == 10
         assert sum(isinstance(plans[r], ConvConsumerPlan) for c in run.cell_classes for r in c.readers) >= 16
     monkeypatch.setattr(layout, "ENABLED", False)
     without = refint8.compile(model, backend="simd", config=config)
@@ -404,3 +414,167 @@ def test_a_convolution_fused_with_its_add_reads_cells_as_the_two_reference_layer
         assert cells.tensors == [0] and cells.readers == [1], variant
         got = infer(run, 5, [x, wb, other])[4]
         assert got.dtype == expected.dtype and np.array_equal(got, expected), (variant, lanes)
+
+
+# -- a fused add storing cells (rq_consume_cells) ---------------------------------------------------
+
+def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0):
+    """Int8Add of two u8 code tensors: t = (first - shift) * scale + second, then Multiply and a
+    Quantize over [0, high] onto 256 u8 levels (single values: the add's requantizing kernel)."""
+    return make_node("Int8Add", [first, second], {
+        "full_shift": np.float32(shift), "full_scale": np.float32(scale), "post_ops": (
+            Multiply(np.float32(multiply)),
+            Quantize(np.float32(0), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))},
+        name=name)
+
+
+@pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("channels, kc", [(20, 1), (44, 3)])
+def test_a_residual_add_fused_into_its_convolution_stores_the_documented_cells(threads, channels, kc):
+    # Every convolution copies its channels (the identity, at the centre of C's 3x3 window with
+    # padding 1; codes kept): A(x) = x. P1: B(A) + y, y from outside the sequence (NCHW); P2:
+    # p1 + C(P1), the convolution's codes the add's second input this time, its first P1 read back
+    # in cells; E copies P2 and leaves the sequence. So P1 = min(x + y, 255), P2 = min(2 P1, 255).
+    # The pairs' convolutions store their codes in blocks of 6 channels (of 20: channels 4-7 and
+    # 16-19 straddle two blocks), and their adds store cells: byte j of cell (c4, y*W + x) is
+    # channel 4*c4 + j at (y, x). C's 44 channels 3x3 are 8 blocks whose weights make runs of 3
+    # blocks a work item (conv_split_of): cut so, channels 28-31 would straddle two items, which
+    # 2 threads run apart; the runs are whole pairs of blocks instead
+    rng = np.random.default_rng(5)
+    shape = (1, channels, 3, 7)
+    x = rng.integers(0, 100, size=shape).astype(np.uint8)
+    y = rng.integers(0, 160, size=shape).astype(np.uint8)
+    identity = np.eye(channels, dtype=np.int8).reshape(channels, channels, 1, 1)
+    centre = np.zeros((channels, channels, kc, kc), np.int8)
+    centre[:, :, kc // 2, kc // 2] = identity[:, :, 0, 0]
+    a, b, e = (convolution(shape, "u8", identity, u8_codes(), name) for name in "abe")
+    c = convolution(shape, "u8", centre, u8_codes(), "c", pads=((kc // 2,) * 2, (kc // 2,) * 2))
+    add1 = int8_add(b.output(0), opset.parameter(list(shape), "u8", name="y"), "add1")
+    add2 = int8_add(opset.parameter(list(shape), "u8", name="p1"), c.output(0), "add2")
+    simd = backend("avx512_vnni", threads)
+    from refint8_backend_simd._plan.fusion import ConvConsumerPlan
+
+    p1, p2 = simd.fuse(b, add1), simd.fuse(c, add2)
+    assert p1 is not None and p2 is not None
+    # slots: 0 x, 1 y, 2 (the weights' place, unread), 3 A, 4 P1, 5 P2, 6 E
+    run = simd.sequence([PlannedStep(simd.kernel(a), (0,), (3,), (False,)),
+                         PlannedStep(p1, (3, 2, 1), (4,), (False,)),
+                         PlannedStep(p2, (4, 2, 4), (5,), (False,)),
+                         PlannedStep(simd.kernel(e), (5,), (6,), (True,))])
+    plans = [plan for plan, _ in run.plans]
+    assert isinstance(plans[1], ConvConsumerPlan) and isinstance(plans[2], ConvConsumerPlan)
+    classes = {cls.tensors[0]: cls for cls in run.cell_classes}
+    assert sorted(classes) == [1, 2]          # A: the position kernel (20 channels), NCHW
+    assert classes[1].readers == [2] and classes[1].others == [2] and classes[2].readers == [3]
+    s1, s2 = classes[1].positions, classes[2].positions
+    assert plans[1].params.out_cells == s1 >= 21 and plans[2].params.out_cells == s2 >= 21
+    assert plans[2].params.w_oc == plans[2].ffi.NULL      # C: the position kernel
+    assert plans[1].params.elt_other_cells == 0 and plans[2].params.elt_other_cells == s1
+    slots = infer(run, 7, [x, y])
+    expected_p1 = np.minimum(x.astype(int) + y, 255)
+    expected_p2 = np.minimum(2 * expected_p1, 255)
+    for step, s, expected in ((1, s1, expected_p1), (2, s2, expected_p2)):
+        stored = run.buffers[step].reshape(channels // 4, s, 4)
+        for c4 in range(channels // 4):
+            for row in range(3):
+                for col in range(7):
+                    for j in range(4):
+                        assert stored[c4, row * 7 + col, j] == expected[0, 4 * c4 + j, row, col], (step, c4, row, col, j)
+    np.testing.assert_array_equal(slots[6], expected_p2.astype(np.uint8))
+
+
+@st.composite
+def residual_chains(draw):
+    """x -> A (1x1, u8 codes) and D (the shortcut: 1x1, stride 1 or 2 with A's too); P1: B(A) fused
+    with its Int8Add of D; P2: C(P1) (1x1 or 3x3) fused with its Int8Add of P1; E: any convolution
+    of P2, read after the sequence. Channels that straddle the pairs' blocks of 6 (20, 44, 68) and
+    runs of blocks of odd length (256 input channels: 5 blocks' weights a run), the convolution's
+    codes either input of the add, D on the channel-lane kernel (cells) or the position kernel
+    (NCHW), the pairs on either (cells from the position kernel's only), the convolutions' codes
+    u8 or i8 (ResNet's: i8 codes added to u8 cells or i8 NCHW ones, rq_consume_cells' own loops),
+    1 or 2 images and threads."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, threads = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([1, 2]))
+    c, m = draw(st.sampled_from([4, 16, 64])), draw(st.sampled_from([8, 64, 256]))
+    ob = draw(st.sampled_from([4, 20, 44, 68, 132]))
+    stride = draw(st.sampled_from([1, 1, 2]))
+    h, w = draw(st.integers(2, 12)), draw(st.integers(2, 40))
+    x = rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
+    wa = rng.integers(-128, 128, size=(m, c, 1, 1)).astype(np.int8)
+    a = convolution(x.shape, "u8", wa, u8_codes(spread(x, wa, draw)), "a", strides=(stride, stride))
+    codes_a = reference_convolution(a, x, wa)
+
+    def codes(scale):
+        """u8 codes as u8_codes gives them, or i8 ones: Quantize over [-128, 127] onto 256 levels."""
+        if draw(st.booleans()):
+            return u8_codes(scale)
+        return (Multiply(np.float32(scale)), Add(np.float32(0)),
+                Quantize(np.float32(-128), np.float32(127), np.float32(-128), np.float32(127), 256, element_type="i8"))
+
+    wd = rng.integers(-128, 128, size=(ob, c, 1, 1)).astype(np.int8)
+    d = convolution(x.shape, "u8", wd, codes(spread(x, wd, draw)), "d", strides=(stride, stride))
+    wb = rng.integers(-128, 128, size=(ob, m, 1, 1)).astype(np.int8)
+    b = convolution(codes_a.shape, "u8", wb, codes(spread(codes_a, wb, draw)), "b")
+    trunk_shape = (n, ob, *codes_a.shape[2:])
+    kc = draw(st.sampled_from([1, 3]))
+    wc = rng.integers(-128, 128, size=(ob, ob, kc, kc)).astype(np.int8)
+    pads = ((kc // 2, kc // 2), (kc // 2, kc // 2))
+    c_node = convolution(trunk_shape, "u8", wc, codes(np.float32(draw(st.sampled_from([1e-4, 1e-3])))), "c",
+                         pads=pads)
+    adds = []
+    for k in (1, 2):
+        conv = (b, c_node)[k - 1]
+        other_type = d.attrs["post_ops"][-1].element_type if k == 1 else "u8"   # D's codes, or P1's
+        other = opset.parameter(list(trunk_shape), other_type, name=f"other{k}")
+        operands = [conv.output(0), other] if draw(st.booleans()) else [other, conv.output(0)]
+        adds.append(int8_add(*operands, f"add{k}", shift=draw(st.sampled_from([0.0, 3.0])),
+                             scale=draw(st.sampled_from([1.0, 0.5])), multiply=draw(st.sampled_from([0.5, 1.0])),
+                             high=draw(st.sampled_from([255.0, 300.0]))))
+    ke = draw(st.sampled_from([1, 3]))
+    we = rng.integers(-128, 128, size=(8, ob, ke, ke)).astype(np.int8)
+    e = convolution(trunk_shape, "u8", we, (Multiply(np.float32(1e-3)),), "e", pads=((ke // 2,) * 2, (ke // 2,) * 2))
+    lanes = draw(st.sampled_from(["auto", "always", "never"]))
+    return x, (a, wa), (d, wd), (b, wb), (c_node, wc), adds, (e, we), threads, lanes
+
+
+def _add(node, conv_codes, other):
+    """The reference Int8Add with the convolution's codes in their place among its inputs."""
+    first = node.inputs[0].node.type == "Int8Convolution"
+    (out,) = INT8_OPS["Int8Add"].compute(node.attrs, *((conv_codes, other) if first else (other, conv_codes)))
+    return out
+
+
+@pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair")
+@given(residual_chains())
+def test_residual_trunks_in_cells_give_the_reference_result(case):
+    from refint8_backend_simd._plan import common
+    from refint8_backend_simd._plan.fusion import ConvConsumerPlan
+
+    x, (a, wa), (d, wd), (b, wb), (c_node, wc), (add1, add2), (e, we), threads, lanes = case
+    codes_a, codes_d = reference_convolution(a, x, wa), reference_convolution(d, x, wd)
+    p1 = _add(add1, reference_convolution(b, codes_a, wb), codes_d)
+    p2 = _add(add2, reference_convolution(c_node, p1, wc), p1)
+    expected = reference_convolution(e, p2, we)
+    simd = backend("avx512_vnni", threads)
+    before, common.CHANNELS_ACROSS_LANES = common.CHANNELS_ACROSS_LANES, lanes
+    try:
+        kernels = [simd.kernel(a), simd.kernel(d), simd.fuse(b, add1), simd.fuse(c_node, add2), simd.kernel(e)]
+    finally:
+        common.CHANNELS_ACROSS_LANES = before
+    # slots: 0 x, 1 (weights' place, unread), 2 A, 3 D, 4 P1, 5 P2, 6 E
+    run = simd.sequence([PlannedStep(kernels[0], (0,), (2,), (False,)), PlannedStep(kernels[1], (0,), (3,), (False,)),
+                         PlannedStep(kernels[2], (2, 1, 3), (4,), (False,)),
+                         PlannedStep(kernels[3], (4, 1, 4), (5,), (False,)),
+                         PlannedStep(kernels[4], (5,), (6,), (True,))])
+    plans = [plan for plan, _ in run.plans]
+    assert isinstance(plans[2], ConvConsumerPlan) and isinstance(plans[3], ConvConsumerPlan)
+    stored = {cls.tensors[0]: cls.positions for cls in run.cell_classes}
+    # the trunks: the pairs on the position kernel store cells; P1's only where P2 stores them too
+    # (P2 reads it as its other input)
+    positions = [plans[k].params.w_oc == plans[k].ffi.NULL for k in (2, 3)]
+    assert (3 in stored) == positions[1] and (2 in stored) == (positions[0] and positions[1])
+    assert plans[3].params.elt_other_cells == stored.get(2, 0)
+    assert plans[2].params.elt_other_cells == (stored.get(1, 0) if 2 in stored else 0)
+    got = infer(run, 7, [x])[6]
+    assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), lanes

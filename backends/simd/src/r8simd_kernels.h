@@ -1484,6 +1484,34 @@ R8_INLINE void pf_next_share(const r8_conv *p, long it, long items, int solo, co
  * one that requantizes too (rq_consume, in place after the codes). */
 R8_INLINE int conv_rq_kernels(const r8_conv *p) { return p->rq && (!p->elt || p->elt->rq); }
 
+/* Whether the fused requantizing consumer stores cells (r8_conv.out_cells with elt: the
+ * convolution's codes then go into the calling thread's ring of CODE_RING planes in elt_codes,
+ * and rq_consume_cells takes them from there). */
+R8_INLINE int conv_consumes_into_cells(const r8_conv *p) { return p->elt && p->out_cells; }
+
+#define CODE_RING 12   /* planes of a thread's ring: two blocks of CONV_NR channels */
+
+/* Where the requantizing kernels store the convolution's codes (conv_plane_codes): out, or where
+ * the consumer stores cells the calling thread's ring in r8_conv.elt_codes (CODE_RING planes a
+ * thread, rounded up to 64 bytes; _plan/layout.py). Asked once a work item (omp_get_thread_num is
+ * a call). */
+R8_INLINE uint8_t *conv_codes_base(const r8_conv *p, void *out) {
+    if (!conv_consumes_into_cells(p)) return (uint8_t *)out;
+    const long ring = (CODE_RING * (long)p->OH * p->OW + 63) / 64 * 64;
+    return (uint8_t *)p->elt_codes + omp_get_thread_num() * ring;
+}
+
+/* Where output channel oc's codes of image n go (plane stride OH*OW, positions at their plane
+ * offsets), base conv_codes_base's: its plane of out, or plane oc % CODE_RING of the thread's
+ * ring. A work item's runs of blocks start at multiples of 2 blocks (conv_item_of), so the ring
+ * holds the block being stored and the one before it, whose codes a cell straddling the two still
+ * needs (rq_consume_cells). */
+R8_INLINE uint8_t *conv_plane_codes(const r8_conv *p, uint8_t *base, int n, int oc) {
+    const long npos = (long)p->OH * p->OW;
+    if (!conv_consumes_into_cells(p)) return base + ((long)n * p->OC + oc) * npos;
+    return base + (oc % CODE_RING) * npos;
+}
+
 #if defined(R8_ZMM) && !defined(R8_PAIRS)
 static void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start, long count, void *out);
 #define RQ_CONSUME(p, plane0, nplanes, start, count, out) SFX(rq_consume)(p, plane0, nplanes, start, count, out)
@@ -1591,11 +1619,11 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
     if (conv_rq_kernels(p)) {   /* (a requantizing consumer runs after it: rq_consume) */
         const float steps = p->post[p->npost - 1].steps;
         const long plane = (long)p->OH * p->OW;
+        uint8_t *codes = conv_plane_codes(p, conv_codes_base(p, out), n, oc0);
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
-                      (uint8_t *)out + outer * plane + p->vstart[vt], p->vmask[vt], vf_set1(steps),
-                      rq_fused_limit(p), 1, 0);
+            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS, codes + j * plane + p->vstart[vt],
+                      p->vmask[vt], vf_set1(steps), rq_fused_limit(p), 1, 0);
         }
         return 0;
     }
@@ -1705,6 +1733,7 @@ R8_INLINE conv_split conv_split_of(const r8_conv *p, int chunk, int nt) {
     s.nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const long ob_bytes = (long)p->ntaps * p->ck * CONV_NR * 4;
     s.run = (int)R8_MAX(1, R8_MIN((long)s.nob, CONV_WEIGHT_BYTES / ob_bytes));   /* the longest run */
+    if (conv_consumes_into_cells(p) && s.run < s.nob) s.run = R8_MAX(2, s.run & ~1);   /* (conv_item_of) */
     s.nrun = (s.nob + s.run - 1) / s.run;
     const int vectors = conv_tile_vectors(p);
     s.nchunk = (vectors + chunk - 1) / chunk;
@@ -1731,8 +1760,12 @@ R8_INLINE conv_item conv_item_of(const r8_conv *p, const conv_split *s, long it)
     w.v0 = (int)((long)chunk * nvec / s->nchunk);
     w.len = (int)((long)(chunk + 1) * nvec / s->nchunk) - w.v0;
     w.ntile = (w.len + CONV_MR - 1) / CONV_MR;
-    w.ob0 = (int)((long)ru * s->nob / s->nrun);
-    w.ob_end = (int)((long)(ru + 1) * s->nob / s->nrun);
+    /* runs of whole pairs of blocks (12 channels) where the consumer stores cells: each 4-channel
+     * cell then lies in one run, so one item completes it (rq_consume_cells); s->run is even then,
+     * so there are at least nrun pairs */
+    const int unit = conv_consumes_into_cells(p) ? 2 : 1, units = (s->nob + unit - 1) / unit;
+    w.ob0 = (int)((long)ru * units / s->nrun) * unit;
+    w.ob_end = (int)R8_MIN((long)s->nob, (long)(ru + 1) * units / s->nrun * unit);
     w.last = chunk == s->nchunk - 1;
     return w;
 }
@@ -1803,6 +1836,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     rq_work work = {p, &tile, {0}, 0, 0, 0, 0, steps, ol_mode};
     const conv_span span = conv_item_outputs(p, &w);
     const long outer0 = (long)n * p->OC + g * p->OCg;   /* the group's first plane */
+    uint8_t *codes = conv_codes_base(p, out);
     int buf = 0;
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
@@ -1820,7 +1854,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
                 RQ_CONSUME(p, outer - CONV_NR, CONV_NR, span.first, span.stop - span.first, out);
             tile.raw = raw[buf][0];
             tile.rq = p->rq + outer * RQ_FIELDS;
-            tile.dst = (uint8_t *)out + outer * p->OH * p->OW;
+            tile.dst = conv_plane_codes(p, codes, n, oc0);
             tile.vmask = p->vmask + vb;
             tile.vstart = p->vstart + vb;
             tile.plane = (long)p->OH * p->OW;
@@ -1855,12 +1889,13 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     pf_next_share(p, it, split->items, split->solo, &next, &next_end);
     pf_spread pf = pf_spread_of(next, next_end, NULL, NULL, (long)(w.ob_end - w.ob0) * ntile, (long)p->ntaps * p->ck);
     const conv_span span = conv_item_outputs(p, &w);
+    uint8_t *codes = conv_codes_base(p, out);
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
-            const rq_direct direct = {outer, plane, (uint8_t *)out + outer * plane, vb};
+            const rq_direct direct = {outer, plane, conv_plane_codes(p, codes, n, g * p->OCg + ob * CONV_NR), vb};
             switch (mr * 8 + nr) {
                 TILE_SHAPE_CASES(DIRECT_CASE)
             default: break;
@@ -2631,18 +2666,15 @@ R8_INLINE vi elt_rq_folded_levels(const elt_rq_plane *c, vf a, vf b, vf *gap) {
     return _mm512_cvt_roundps_epi32(u, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
 
-/* One group of `n` vectors (n = PB, or 1 for a last partial vector: lanes `mask`) at element i of
- * a plane: codes, the chain (fold, a literal: 0 op by op, 1 folded, 2 folded with ol 0, 3 that
- * unclamped, elt_rq_folded_levels, a group stored by rq_store_levels), the group's vectors with a
- * lane near a midpoint again by elt_rq_checked, the stores. */
-R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
-                            const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
-    vf a[PB], b[PB], y[PB], gap[PB], worst = vf_set1(0.0f);
-    vi codes[PB];   /* fold 2, 3: the codes as integers (rounded straight from v, as rq_vector does) */
+/* The chain on n <= PB vectors of codes a (in0) and b (in1) as floats (fold, a literal: 0 op by op
+ * into y, 1 folded into y, 2 folded with ol 0 into the integer codes, 3 that unclamped, the
+ * levels elt_rq_folded_levels, which the stores saturate), the vectors with a lane near a
+ * midpoint again by elt_rq_checked. */
+R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, const vf *b, int n, const int fold,
+                              vf *y, vi *codes) {
+    vf gap[PB], worst = vf_set1(0.0f);
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
-        a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
-        b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
         if (fold == 3) codes[j] = elt_rq_folded_levels(c, a[j], b[j], &gap[j]);
         else if (fold == 2) codes[j] = elt_rq_folded_ints(c, a[j], b[j], &gap[j]);
         else y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j])
@@ -2657,6 +2689,21 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
                 if (fold >= 2) codes[j] = _mm512_cvtps_epi32(y[j]);
             }
     }
+}
+
+/* One group of `n` vectors (n = PB, or 1 for a last partial vector: lanes `mask`) at element i of
+ * a plane: codes, the chain (elt_rq_vectors; fold a literal), a group stored by rq_store_levels
+ * (fold 3) or vector by vector. */
+R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
+                            const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
+    vf a[PB], b[PB], y[PB];
+    vi codes[PB];   /* fold 2, 3: the codes as integers (rounded straight from v, as rq_vector does) */
+#pragma GCC unroll 4
+    for (int j = 0; j < n; j++) {
+        a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
+        b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
+    }
+    elt_rq_vectors(c, kind, a, b, n, fold, y, codes);
     if (fold == 3 && n == PB) {
         rq_store_levels(dst, codes, PB, 0);
         return;
@@ -2742,8 +2789,103 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
  * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
  * built once for all the planes, not once a plane (a call a plane had built them for 8-16 vectors
  * of codes). */
+/* Channel j's codes (type 1 u8, 2 i8) of 16 cells v as float32. */
+R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
+    const vi c = type == 2 ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24)
+                           : _mm512_and_si512(_mm512_srli_epi32(v, 8 * j), vi_set1(0xFF));
+    return _mm512_cvtepi32_ps(c);
+}
+
+/* The integer codes of 4 channels at 16 positions (lanes `mask`, a prefix) stored as 16 cells at
+ * dst: packed to words, then to bytes with the saturation of the codes' type (sat_signed: i8;
+ * else u8, which also takes the unclamped levels of fold 3 to 0 .. 255 as rq_store_levels does),
+ * channel-major within each 128-bit lane, and the bytes of each position gathered by a vpshufb
+ * (oc_requantize_cells' order). */
+R8_INLINE void store_cells16(uint8_t *dst, const vi *codes, unsigned mask, int sat_signed) {
+    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    const vi w01 = _mm512_packs_epi32(codes[0], codes[1]), w23 = _mm512_packs_epi32(codes[2], codes[3]);
+    const vi bytes = sat_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+    _mm512_mask_storeu_epi32(dst, (__mmask16)mask, _mm512_shuffle_epi8(bytes, order));
+}
+
+/* rq_consume where the consumer stores cells (conv_consumes_into_cells; one row of rq constants,
+ * _plan/layout.py): of the planes plane0 .. plane0 + nplanes - 1 just stored, the 4-channel cells
+ * they complete (cells floor(plane0/4) .. floor((plane0 + nplanes)/4) - 1: a cell whose first
+ * channels an earlier block of the item stored is completed here, one whose last channels the
+ * next block stores is left to it). Per 16 positions, the 4 channels' codes in the ring
+ * (conv_plane_codes) and the other input's (its cells, elt_other_cells positions a plane, one
+ * byte of each a channel; or its NCHW planes) go through elt_rq_group's arithmetic, a channel a
+ * vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the 4 channels' codes are
+ * stored as 16 cells of out (out_cells positions a plane). */
+R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, long plane0, int nplanes, long start,
+                                     long count, void *out, const int fold, const int t_mine, const int t_other,
+                                     const int mine_first, const int in_cells) {
+    const r8_elt *e = p->elt;
+    const long npos = (long)p->OH * p->OW, other_s = in_cells ? p->elt_other_cells : 0;
+    const uint8_t *other = (const uint8_t *)p->elt_other;
+    uint8_t *ring = conv_codes_base(p, NULL);
+    const int kind = e->kind;
+    const int sat_signed = fold <= 1 && c->f[5] < 0.0f;   /* ol < 0: i8 codes */
+    for (long q = plane0 / 4; q < (plane0 + nplanes) / 4; q++) {
+        const uint8_t *rows[4], *other_rows[4];
+        for (int j = 0; j < 4; j++) {
+            const long plane = 4 * q + j;
+            rows[j] = conv_plane_codes(p, ring, (int)(plane / p->OC), (int)(plane % p->OC));
+            other_rows[j] = other + plane * npos;
+        }
+        const uint32_t *other_cells = (const uint32_t *)other + q * other_s;
+        uint8_t *dst = (uint8_t *)out + q * p->out_cells * 4;
+        for (long x = start; x < start + count; x += VL) {
+            const long m = R8_MIN(VL, start + count - x);
+            const unsigned mask = m == VL ? VM_FULL : (1u << m) - 1u;
+            vf mine[4], theirs[4], y[4];
+            vi codes[4];
+            const vi cells = other_s ? _mm512_maskz_loadu_epi32((__mmask16)mask, other_cells + x) : vi_zero();
+#pragma GCC unroll 4
+            for (int j = 0; j < 4; j++) {
+                mine[j] = m == VL ? load_codes(rows[j] + x, VM_FULL, t_mine) : load_prefix_codes(rows[j] + x, mask, t_mine);
+                theirs[j] = other_s ? cell_channel_codes(cells, j, t_other)
+                            : m == VL ? load_codes(other_rows[j] + x, VM_FULL, t_other)
+                                      : load_prefix_codes(other_rows[j] + x, mask, t_other);
+            }
+            elt_rq_vectors(c, kind, mine_first ? mine : theirs, mine_first ? theirs : mine, 4, fold, y, codes);
+            if (fold <= 1)
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; j++) codes[j] = _mm512_cvtps_epi32(y[j]);
+            store_cells16(dst + x * 4, codes, mask, sat_signed);
+        }
+    }
+}
+
+/* rq_consume_cells_fold with the fold elt_rq_plane_block would choose, compiled apart (literal
+ * types, order and source of the other input) for ResNet's residual adds: its convolution's i8
+ * codes first, the other input u8 cells (a trunk) or i8 NCHW (a downsampling convolution's), the
+ * folded chain unclamped; with the types tested at each load the loop spilled and ran 1.2x the
+ * time of the NCHW rq_consume. */
+static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_conv *p, long plane0, int nplanes,
+                                                                    long start, long count, void *out) {
+    const elt_rq_plane c = elt_rq_plane_of(p->elt, 0);
+    const r8_elt *e = p->elt;
+    const int mine_first = p->elt_input == 0, in_cells = p->elt_other_cells != 0;
+    const int t_mine = mine_first ? e->in0_type : e->in1_type, t_other = mine_first ? e->in1_type : e->in0_type;
+    const int fold = c.f[13] <= 0.0f ? 0 : c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2;   /* (elt_rq_plane_block) */
+#define RQ_CELLS(fold_, t_mine_, t_other_, mine_first_, in_cells_)                                                  \
+    rq_consume_cells_fold(p, &c, plane0, nplanes, start, count, out, fold_, t_mine_, t_other_, mine_first_, in_cells_)
+    if (fold == 3 && mine_first && t_mine == 2 && t_other == 1 && in_cells) RQ_CELLS(3, 2, 1, 1, 1);
+    else if (fold == 3 && mine_first && t_mine == 2 && t_other == 2 && !in_cells) RQ_CELLS(3, 2, 2, 1, 0);
+    else if (fold == 0) RQ_CELLS(0, t_mine, t_other, mine_first, in_cells);
+    else if (fold == 1) RQ_CELLS(1, t_mine, t_other, mine_first, in_cells);
+    else if (fold == 2) RQ_CELLS(2, t_mine, t_other, mine_first, in_cells);
+    else RQ_CELLS(3, t_mine, t_other, mine_first, in_cells);
+#undef RQ_CELLS
+}
+
 static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start,
                                                               long count, void *out) {
+    if (conv_consumes_into_cells(p)) {
+        SFX(rq_consume_cells)(p, plane0, nplanes, start, count, out);
+        return;
+    }
     const r8_elt *e = p->elt;
     elt_rq_plane c = elt_rq_plane_of(e, e->planes == 1 ? 0 : plane0);
     for (long plane = plane0; plane < plane0 + nplanes; plane++) {

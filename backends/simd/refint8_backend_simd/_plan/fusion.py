@@ -9,7 +9,9 @@ The pair runs the general epilogue; or, where both layers alone would run the re
 kernels (the convolution's requantization after each tile or block, the consumer's ``elt_rq``) and
 the convolution's kernel can (``ConvPlan.consumes_requantizing``), those kernels: the convolution
 stores its codes and runs the consumer's own requantizing step on them in place while they are in
-L1 (``rq_consume``), the same arithmetic as the two kernels apart. Where only one of them would
+L1 (``rq_consume``), the same arithmetic as the two kernels apart; inside a sequence that keeps
+the pair's output in 4-channel cells (``_plan/layout.py``) the codes go to a ring of planes and the
+consumer stores cells (``rq_consume_cells``). Where only one of them would
 requantize, the backend declines the fusion (``SimdBackend.fuse``), the two apart being faster.
 """
 

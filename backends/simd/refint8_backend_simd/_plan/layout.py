@@ -22,15 +22,23 @@ cells when every tensor in it
   fused consumer whose codes need no added ol (every ol 0, or every ol -128: i8 codes), on AMX
   (its blocks interleave 4 channels' levels into cells with the packs and a vpshufb, r8_amx.c
   amx_rq_cell_channels) or on avx512_vnni's channel-lane kernel (r8simd_conv_oc.h
-  oc_requantize_cells, the same packs), or a layout-blind elementwise step of the class;
+  oc_requantize_cells, the same packs); a convolution of one group fused with a requantizing
+  consumer of single-value operands (ResNet's residual Int8Add: the same function of each pair
+  of bytes) on the position kernel of avx512 and avx512_vnni: the convolution's codes go into
+  each thread's ring of planes in a buffer of the sequence (r8_conv.elt_codes, r8simd_kernels.h
+  conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
+  its codes as cells (rq_consume_cells); or a layout-blind elementwise step of the class;
 * is read only by steps that can read cells: mode-0 convolutions of one group through their input
-  (``in0``; alone or fused with their consumer, whose other input stays NCHW), of unsigned codes
-  and without a lone-channel pack, or layout-blind steps of the class;
+  (``in0``; alone or fused with their consumer), of unsigned codes and without a lone-channel
+  pack, layout-blind steps of the class, or a fused pair storing cells through its consumer's
+  other input (``in1``: it reads that in cells or NCHW, r8_conv.elt_other_cells; a class read so by
+  a pair whose own output is not chosen is refused in turn);
 
-and at least one convolution reads the class (else nothing is saved). S is the plane_pos of the
-1x1 readers that use the cells as their planes (the most common one; the others pack), else H*W
-rounded up to 16 positions. The plans' structs are set once, when the sequence is built, and the
-plans then run only inside it (``SequenceRun``); run alone they raise (``in_sequence_layout``).
+and at least one convolution reads the class through its input (else nothing is saved). S is the
+plane_pos of the 1x1 readers that use the cells as their planes (the most common one; the others
+pack), else H*W rounded up to 16 positions. The plans' structs are set once, when the sequence is
+built, and the plans then run only inside it (``SequenceRun``); run alone they raise
+(``in_sequence_layout``).
 """
 
 from __future__ import annotations
@@ -41,7 +49,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .common import round_up
+from .common import aligned, round_up
 from .convolution import ConvPlan
 from .elementwise import ElementwisePlan
 from .fusion import ConvConsumerPlan
@@ -62,6 +70,7 @@ class CellClass:
 
     tensors: list[int] = field(default_factory=list)
     readers: list[int] = field(default_factory=list)   # convolutions reading a tensor of the class
+    others: list[int] = field(default_factory=list)    # fused pairs reading one as their in1
     positions: int = 0                                  # S, positions a cell plane
 
 
@@ -74,10 +83,27 @@ def _blind(plan: Any) -> bool:
             and np.dtype(plan.out_dtype) in _CODES and p.in0_type in (1, 2) and (p.kind == 0 or p.in1_type in (1, 2)))
 
 
+def _consumer_stores_cells(plan: Any) -> bool:
+    """Whether a fused pair's requantizing consumer can store its codes as cells
+    (r8simd_kernels.h rq_consume_cells): the pair runs rq_consume (avx512, avx512_vnni) on the
+    position kernel (not the channel-lane one, whose items would need a ring of 64 planes), the
+    convolution has one group and whole cells of channels, the consumer one row of constants
+    (single-value operands: the same function of every byte) and codes out."""
+    if not isinstance(plan, ConvConsumerPlan) or not plan.conv.consumes_requantizing:
+        return False
+    p, ffi = plan.params, plan.ffi
+    return (p.elt != ffi.NULL and p.elt.rq != ffi.NULL and p.elt.planes == 1 and p.G == 1 and p.OC % 4 == 0
+            and p.w_oc == ffi.NULL and not p.im2col and len(plan.out_shape) == 4
+            and np.dtype(plan.out_dtype) in _CODES)
+
+
 def _stores_cells(plan: Any) -> bool:
-    """Whether a convolution's kernel can store its codes (u8 or i8) as cells: AMX's (r8_amx.c
-    amx_rq_cell_channels) and avx512_vnni's channel-lane kernel (r8simd_conv_oc.h
-    oc_requantize_cells, where r8_conv.w_oc is set), without a fused consumer."""
+    """Whether a step's kernel can store its codes (u8 or i8) as cells: a fused pair's consumer
+    (_consumer_stores_cells), AMX's convolutions (r8_amx.c amx_rq_cell_channels) and avx512_vnni's
+    channel-lane kernel (r8simd_conv_oc.h oc_requantize_cells, where r8_conv.w_oc is set) without a
+    fused consumer."""
+    if _consumer_stores_cells(plan):
+        return True
     if not isinstance(plan, ConvPlan):
         return False
     p, ffi = plan.params, plan.ffi
@@ -99,8 +125,11 @@ def _convolution_reading(plan: Any) -> ConvPlan | None:
 
 def _reads_cells(plan: Any, argument: str) -> bool:
     """Whether a convolution (alone or with its fused consumer) can take argument ``argument`` in
-    cells (r8simd_kernels.h conv_on_cells): its input, mode 0, one group, unsigned codes, no
-    lone-channel pack."""
+    cells: its input (r8simd_kernels.h conv_on_cells), mode 0, one group, unsigned codes, no
+    lone-channel pack; or the consumer's other input where the consumer can store cells (read in
+    cells only where it does: plan_cells)."""
+    if argument == "in1":
+        return _consumer_stores_cells(plan)
     conv = _convolution_reading(plan)
     if conv is None or argument != "in0" or not conv.function.__name__.startswith("r8_conv_"):
         return False
@@ -169,13 +198,31 @@ def plan_cells(plans: Sequence[Any], inputs: Sequence[Any], escaping: Sequence[i
         if c % 4:
             continue
         group.readers = sorted({s.step for i in group.tensors for s in readers[i]
-                                if _convolution_reading(plans[s.step]) is not None})
+                                if s.argument == "in0" and _convolution_reading(plans[s.step]) is not None})
+        group.others = sorted({s.step for i in group.tensors for s in readers[i] if _other_of_pair(plans, s)})
         if not group.readers:
             continue
         direct = Counter(plans[r].params.plane_pos for r in group.readers if _cells_are_planes(plans[r].params))
         group.positions = direct.most_common(1)[0][0] if direct else round_up(h * w, 16)
         chosen.append(group)
-    return chosen
+    return _drop_unread_in1(chosen, classes)
+
+
+def _other_of_pair(plans: Sequence[Any], source: Any) -> bool:
+    """Whether an input is a fused pair's other input (its consumer's, ``in1``)."""
+    return source.argument == "in1" and isinstance(plans[source.step], ConvConsumerPlan)
+
+
+def _drop_unread_in1(chosen: list[CellClass], classes: _Classes) -> list[CellClass]:
+    """The chosen classes less those a fused pair reads through its other input (in1) while the
+    pair's own output is not in a chosen class (it reads cells only where it stores them), until
+    none is left so."""
+    while True:
+        stored = {classes.find(i) for group in chosen for i in group.tensors}
+        kept = [group for group in chosen if all(classes.find(r) in stored for r in group.others)]
+        if len(kept) == len(chosen):
+            return chosen
+        chosen = kept
 
 
 def cell_bytes(plan: Any, positions: int) -> int:
@@ -192,7 +239,7 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
         s = group.positions
         for i in group.tensors:
             plan = plans[i]
-            if isinstance(plan, ConvPlan):
+            if isinstance(plan, (ConvPlan, ConvConsumerPlan)):
                 plan.params.out_cells = s
             else:
                 plan.params.plane = cell_bytes(plan, s)
@@ -201,4 +248,28 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
         for r in group.readers:
             plans[r].params.in_cells = s
             plans[r].in_sequence_layout = _convolution_reading(plans[r]).in_sequence_layout = True
+        for r in group.others:
+            plans[r].params.elt_other_cells = s
     return sizes
+
+
+#: planes of a thread's ring of codes (r8simd_kernels.h CODE_RING)
+CODE_RING = 12
+
+
+def _ring_bytes(plan: ConvConsumerPlan) -> int:
+    """A pair's rings of codes, one a thread: CODE_RING planes of OH*OW bytes, rounded up to 64."""
+    return max(plan.params.threads, 1) * round_up(CODE_RING * int(np.prod(plan.out_shape[2:])), 64)
+
+
+def bind_consumer_codes(plans: Sequence[Any], chosen: Sequence[CellClass]) -> np.ndarray | None:
+    """One buffer for the convolution codes of the chosen classes' fused pairs (r8_conv.elt_codes,
+    a ring of planes a thread; the steps run one after the other, so they share it), pointed at
+    by each; None without such pairs. The caller keeps it."""
+    pairs = [plans[i] for group in chosen for i in group.tensors if isinstance(plans[i], ConvConsumerPlan)]
+    if not pairs:
+        return None
+    buffer = aligned(max(_ring_bytes(pair) for pair in pairs))
+    for pair in pairs:
+        pair.params.elt_codes = pair.ffi.cast("void *", pair.ffi.from_buffer(buffer))
+    return buffer

@@ -37,7 +37,7 @@ from refint8.backend import PlannedStep
 from refint8.errors import InputError
 
 from .common import NAN_MESSAGE, CCall, aligned, scratch_pointer
-from .layout import apply_cells, plan_cells
+from .layout import apply_cells, bind_consumer_codes, plan_cells
 
 
 def c_call_of(kernel: Any) -> tuple[Any, CCall] | None:
@@ -129,6 +129,7 @@ class SequenceRun:
         plans = [plan for plan, _ in self.plans]
         self.cell_classes = plan_cells(plans, self.inputs, self.escaping) if self.joins_c_calls else []
         self.cell_bytes = apply_cells(plans, self.cell_classes)
+        self._consumer_codes = bind_consumer_codes(plans, self.cell_classes)
         self.buffers: list[np.ndarray] = self._assign_buffers()   # each C step's output
         for index, (plan, call) in enumerate(self.plans):
             s = self.structs[index]
