@@ -1842,6 +1842,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const int oc0 = g * p->OCg + ob * CONV_NR;
         const long outer = outer0 + (long)ob * CONV_NR;   /* n*OC + oc0 */
+        uint8_t *const block_codes = conv_plane_codes(p, codes, n, oc0);   /* (once a block: tiles of 4 steps) */
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
             work.per = (work.pending + csteps - 1) / csteps;
@@ -1854,7 +1855,7 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
                 RQ_CONSUME(p, outer - CONV_NR, CONV_NR, span.first, span.stop - span.first, out);
             tile.raw = raw[buf][0];
             tile.rq = p->rq + outer * RQ_FIELDS;
-            tile.dst = conv_plane_codes(p, codes, n, oc0);
+            tile.dst = block_codes;
             tile.vmask = p->vmask + vb;
             tile.vstart = p->vstart + vb;
             tile.plane = (long)p->OH * p->OW;
@@ -1893,9 +1894,10 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
     for (int ob = w.ob0; ob < w.ob_end; ob++) {
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
+        uint8_t *const block_codes = conv_plane_codes(p, codes, n, g * p->OCg + ob * CONV_NR);   /* (once a block) */
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
-            const rq_direct direct = {outer, plane, conv_plane_codes(p, codes, n, g * p->OCg + ob * CONV_NR), vb};
+            const rq_direct direct = {outer, plane, block_codes, vb};
             switch (mr * 8 + nr) {
                 TILE_SHAPE_CASES(DIRECT_CASE)
             default: break;
