@@ -2784,13 +2784,6 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
     return 0;
 }
 
-/* The fused consumer's requantizing step (r8_conv.elt with its own elt->rq: elt_rq's arithmetic,
- * each plane's row or its only one) on the `count` codes the convolution has stored from `start`
- * on in each output plane plane0 .. plane0 + nplanes - 1 (n*OC + oc), in place: the codes are its
- * input elt_input, the other input's codes at the same place of elt_other its other one. A
- * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
- * built once for all the planes, not once a plane (a call a plane had built them for 8-16 vectors
- * of codes). */
 /* Channel j's codes (type 1 u8, 2 i8) of 16 cells v as float32. */
 R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
     const vi c = type == 2 ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24)
@@ -2882,6 +2875,13 @@ static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_con
 #undef RQ_CELLS
 }
 
+/* The fused consumer's requantizing step (r8_conv.elt with its own elt->rq: elt_rq's arithmetic,
+ * each plane's row or its only one) on the `count` codes the convolution has stored from `start`
+ * on in each output plane plane0 .. plane0 + nplanes - 1 (n*OC + oc), in place: the codes are its
+ * input elt_input, the other input's codes at the same place of elt_other its other one. A
+ * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
+ * built once for all the planes, not once a plane (a call a plane had built them for 8-16 vectors
+ * of codes). Where the consumer stores cells, rq_consume_cells instead. */
 static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start,
                                                               long count, void *out) {
     if (conv_consumes_into_cells(p)) {
