@@ -418,14 +418,16 @@ def test_a_convolution_fused_with_its_add_reads_cells_as_the_two_reference_layer
 
 # -- a fused add storing cells (rq_consume_cells) ---------------------------------------------------
 
-def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0):
-    """Int8Add of two u8 code tensors: t = (first - shift) * scale + second, then Multiply and a
-    Quantize over [0, high] onto 256 u8 levels (single values: the add's requantizing kernel)."""
-    return make_node("Int8Add", [first, second], {
-        "full_shift": np.float32(shift), "full_scale": np.float32(scale), "post_ops": (
-            Multiply(np.float32(multiply)),
-            Quantize(np.float32(0), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))},
-        name=name)
+def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0, op="Int8Add"):
+    """Int8Add of two code tensors: t = (first - shift) * scale + second (Int8Multiply: t = (first -
+    shift) * second), then Multiply and a Quantize over [0, high] onto 256 u8 levels (single
+    values: the consumer's requantizing kernel)."""
+    attrs = {"full_shift": np.float32(shift), "post_ops": (
+        Multiply(np.float32(multiply)),
+        Quantize(np.float32(0), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))}
+    if op == "Int8Add":
+        attrs["full_scale"] = np.float32(scale)
+    return make_node(op, [first, second], attrs, name=name)
 
 
 @pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair")
@@ -487,7 +489,8 @@ def test_a_residual_add_fused_into_its_convolution_stores_the_documented_cells(t
 @st.composite
 def residual_chains(draw):
     """x -> A (1x1, u8 codes) and D (the shortcut: 1x1, stride 1 or 2 with A's too); P1: B(A) fused
-    with its Int8Add of D; P2: C(P1) (1x1 or 3x3) fused with its Int8Add of P1; E: any convolution
+    with its Int8Add (or Int8Multiply) of D; P2: C(P1) (1x1 or 3x3) fused with its Int8Add (or
+    Int8Multiply) of P1; E: any convolution
     of P2, read after the sequence. Channels that straddle the pairs' blocks of 6 (20, 44, 68) and
     runs of blocks of odd length (256 input channels: 5 blocks' weights a run), the convolution's
     codes either input of the add, D on the channel-lane kernel (cells) or the position kernel
@@ -528,9 +531,11 @@ def residual_chains(draw):
         other_type = d.attrs["post_ops"][-1].element_type if k == 1 else "u8"   # D's codes, or P1's
         other = opset.parameter(list(trunk_shape), other_type, name=f"other{k}")
         operands = [conv.output(0), other] if draw(st.booleans()) else [other, conv.output(0)]
+        op = draw(st.sampled_from(["Int8Add", "Int8Add", "Int8Multiply"]))
+        multiply = draw(st.sampled_from([0.5, 1.0] if op == "Int8Add" else [1 / 64, 1 / 256]))
         adds.append(int8_add(*operands, f"add{k}", shift=draw(st.sampled_from([0.0, 3.0])),
-                             scale=draw(st.sampled_from([1.0, 0.5])), multiply=draw(st.sampled_from([0.5, 1.0])),
-                             high=draw(st.sampled_from([255.0, 300.0]))))
+                             scale=draw(st.sampled_from([1.0, 0.5])), multiply=multiply,
+                             high=draw(st.sampled_from([255.0, 300.0])), op=op))
     ke = draw(st.sampled_from([1, 3]))
     we = rng.integers(-128, 128, size=(8, ob, ke, ke)).astype(np.int8)
     e = convolution(trunk_shape, "u8", we, (Multiply(np.float32(1e-3)),), "e", pads=((ke // 2,) * 2, (ke // 2,) * 2))
@@ -539,9 +544,10 @@ def residual_chains(draw):
 
 
 def _add(node, conv_codes, other):
-    """The reference Int8Add with the convolution's codes in their place among its inputs."""
+    """The reference Int8Add (or Int8Multiply) with the convolution's codes in their place among
+    its inputs."""
     first = node.inputs[0].node.type == "Int8Convolution"
-    (out,) = INT8_OPS["Int8Add"].compute(node.attrs, *((conv_codes, other) if first else (other, conv_codes)))
+    (out,) = INT8_OPS[node.type].compute(node.attrs, *((conv_codes, other) if first else (other, conv_codes)))
     return out
 
 
