@@ -71,6 +71,18 @@ def convolution(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((
         "accumulation": "exact"}, name=name)
 
 
+def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0, op="Int8Add"):
+    """Int8Add of two code tensors: t = (first - shift) * scale + second (Int8Multiply: t = (first -
+    shift) * second), then Multiply and a Quantize over [0, high] onto 256 u8 levels (single
+    values: the consumer's requantizing kernel)."""
+    attrs = {"full_shift": np.float32(shift), "post_ops": (
+        Multiply(np.float32(multiply)),
+        Quantize(np.float32(0), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))}
+    if op == "Int8Add":
+        attrs["full_scale"] = np.float32(scale)
+    return make_node(op, [first, second], attrs, name=name)
+
+
 def reference_convolution(node, x, weights):
     (out,) = INT8_OPS["Int8Convolution"].compute(node.attrs, x, weights)
     return out
@@ -183,10 +195,8 @@ def test_a_residual_block_keeps_its_trunk_in_cells(variant):
     identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
     a = convolution(x.shape, "u8", identity, i8_codes(), "a")
     d = convolution(x.shape, "u8", 2 * identity, i8_codes(), "d")
-    add = make_node("Int8Add", [opset.parameter(list(x.shape), "i8", name="p"), opset.parameter(list(x.shape), "i8", name="q")],
-                    {"full_shift": np.float32(0), "full_scale": np.float32(1), "post_ops": (
-                        Multiply(np.float32(1)), Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255),
-                                                          256, element_type="u8"))}, name="add")
+    add = int8_add(opset.parameter(list(x.shape), "i8", name="p"), opset.parameter(list(x.shape), "i8", name="q"),
+                   "add")
     b = convolution(x.shape, "u8", identity, u8_codes(), "b")
     run = sequence(variant, [(a, (0,), 1), (d, (0,), 2), (add, (1, 2), 3), (b, (3,), 4)])
     (cells,) = run.cell_classes
@@ -380,10 +390,8 @@ def fused_readers(draw):
     pads = ((kb // 2, kb // 2), (kb // 2, kb // 2))
     b = convolution((n, oc, h, w), "u8", wb, u8_codes(spread(reference_convolution(a, x, wa), wb, draw, pads)), "b",
                     pads=pads)
-    u8 = Quantize(np.float32(0), np.float32(2), np.float32(0), np.float32(255), 256, element_type="u8")
-    add = make_node("Int8Add", [b.output(0), opset.parameter([n, ob, h, w], "u8", name="other")],
-                    {"post_ops": (Multiply(np.float32(0.01)), u8), "full_shift": np.float32(3),
-                     "full_scale": np.float32(0.5)}, name="add")
+    add = int8_add(b.output(0), opset.parameter([n, ob, h, w], "u8", name="other"), "add", shift=3.0, scale=0.5,
+                   multiply=0.01, high=2.0)
     other = rng.integers(0, 256, size=(n, ob, h, w)).astype(np.uint8)
     return a, wa, b, wb, add, x, other, threads, draw(st.sampled_from(["auto", "always", "never"]))
 
@@ -417,18 +425,6 @@ def test_a_convolution_fused_with_its_add_reads_cells_as_the_two_reference_layer
 
 
 # -- a fused add storing cells (rq_consume_cells) ---------------------------------------------------
-
-def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0, op="Int8Add"):
-    """Int8Add of two code tensors: t = (first - shift) * scale + second (Int8Multiply: t = (first -
-    shift) * second), then Multiply and a Quantize over [0, high] onto 256 u8 levels (single
-    values: the consumer's requantizing kernel)."""
-    attrs = {"full_shift": np.float32(shift), "post_ops": (
-        Multiply(np.float32(multiply)),
-        Quantize(np.float32(0), np.float32(high), np.float32(0), np.float32(255), 256, element_type="u8"))}
-    if op == "Int8Add":
-        attrs["full_scale"] = np.float32(scale)
-    return make_node(op, [first, second], attrs, name=name)
-
 
 @pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair")
 @pytest.mark.parametrize("threads", [1, 2])

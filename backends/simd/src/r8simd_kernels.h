@@ -1489,7 +1489,7 @@ R8_INLINE int conv_rq_kernels(const r8_conv *p) { return p->rq && (!p->elt || p-
  * and rq_consume_cells takes them from there). */
 R8_INLINE int conv_consumes_into_cells(const r8_conv *p) { return p->elt && p->out_cells; }
 
-#define CODE_RING 12   /* planes of a thread's ring: two blocks of CONV_NR channels */
+#define CODE_RING (2 * CONV_NR)   /* planes of a thread's ring: two blocks of output channels */
 
 /* Where the requantizing kernels store the convolution's codes (conv_plane_codes): out, or where
  * the consumer stores cells the calling thread's ring in r8_conv.elt_codes (CODE_RING planes a

@@ -28,6 +28,7 @@ VARIANTS: dict[str, tuple[int, int, int, str]] = {
 CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
 CONV_MR = 4          # vectors per register block of the 16-lane variants (r8simd_kernels.h CONV_MR)
 TAIL_CELLS = 8 * CONV_NR   # the weight cells conv_tail reads at a time (r8simd_kernels.h TAIL_CELLS)
+CODE_RING = 2 * CONV_NR    # planes of a thread's ring of codes (r8simd_kernels.h CODE_RING)
 MM_NR = 4            # vectors of output features per matmul block (MM_NR)
 AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)
 DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_kernels.h DW_SLACK)

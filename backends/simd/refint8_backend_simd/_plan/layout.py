@@ -49,7 +49,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .common import aligned, round_up
+from .common import CODE_RING, aligned, round_up
 from .convolution import ConvPlan
 from .elementwise import ElementwisePlan
 from .fusion import ConvConsumerPlan
@@ -251,10 +251,6 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
         for r in group.others:
             plans[r].params.elt_other_cells = s
     return sizes
-
-
-#: planes of a thread's ring of codes (r8simd_kernels.h CODE_RING)
-CODE_RING = 12
 
 
 def _ring_bytes(plan: ConvConsumerPlan) -> int:
