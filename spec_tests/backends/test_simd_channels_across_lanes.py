@@ -172,3 +172,99 @@ def test_only_avx512_vnni_without_weight_zero_points_runs_channels_across_lanes(
                 want = variant == "avx512_vnni" and name == "plain"
                 assert (plan.params.w_oc != plan.ffi.NULL) == want, (name, variant)
 
+
+
+def test_the_kernel_rows_and_columns_that_read_real_input():
+    # _real_tap_ranges: for each output row, the kernel rows whose input row o*stride + t*dilation -
+    # pad is real, as first | end << 16 (a tile runs only those; the others read padding)
+    from refint8_backend_simd._plan.convolution import _real_tap_ranges
+
+    def ranges(*args):
+        return [(int(r) & 0xFFFF, int(r) >> 16) for r in _real_tap_ranges(*args)]
+
+    # 3 taps, pad 1, a 7-row input: the first row has no input above it, the last none below
+    assert ranges(7, 3, 1, 1, 1, 7) == [(1, 3)] + [(0, 3)] * 5 + [(0, 2)]
+    # stride 2 over 56 rows (28 outputs): only the first row reads padding (row 2*27 + 2 - 1 = 55)
+    assert ranges(28, 3, 2, 1, 1, 56) == [(1, 3)] + [(0, 3)] * 27
+    # dilation 2, pad 2, 5 rows: output 0 reads rows -2, 0, 2; output 3 rows 1, 3, 5; output 4 2, 4, 6
+    assert ranges(5, 3, 1, 2, 2, 5) == [(1, 3), (1, 3), (0, 3), (0, 2), (0, 2)]
+    # a 1x1 kernel with pad 1 on 3 rows: the outer outputs read nothing real (an empty range)
+    assert ranges(5, 1, 1, 1, 1, 3) == [(0, 0), (0, 1), (0, 1), (0, 1), (0, 0)]
+
+
+@pytest.mark.parametrize("dtype, zero_point", [(np.uint8, 7), (np.int8, -3)])
+def test_tiles_leave_padding_taps_out_and_add_their_padding_products(dtype, zero_point):
+    # Two 3x3 input channels at the zero point but for channel 0's centre, one code above it, through
+    # a 3x3 layer with padding 1: output (oy, ox) is that centre times tap (2 - oy, 2 - ox) of
+    # channel 0, the kernel turned half round, so with the chain acc + 128 onto u8 codes the codes
+    # are 128 + w[oc, 0, 2 - oy, 2 - ox]. (One input channel would run the depthwise kernel.)
+    # The tiles of output rows 0 and 2 leave kernel rows 2 and 0 out (they read only padding); the
+    # padding cell holds the zero point (plus 128 for i8), so the kernel adds those taps' products
+    # with it in their place: without them every code of rows 0 and 2 would be off.
+    info = np.iinfo(dtype)
+    q = np.full((1, 2, 3, 3), zero_point, dtype)
+    q[0, 0, 1, 1] = zero_point + 1
+    weights = np.random.default_rng(24).integers(-100, 101, size=(64, 2, 3, 3)).astype(np.int8)
+    chain = (Multiply(np.float32(1)), Add(np.float32(128)),
+             Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain, pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(zero_point,))
+    expected = (128 + weights[:, 0, ::-1, ::-1].astype(np.int64)).astype(np.uint8)[None]
+    assert info.min < zero_point < info.max
+    with output_channel_lanes("always"):
+        kernel = backend("avx512_vnni").kernel(node)
+    params = kernel.run.plan.params
+    assert params.oc_tap_rows != kernel.run.plan.ffi.NULL and params.oc_pad_sums != kernel.run.plan.ffi.NULL
+    (got,) = kernel.run([q])
+    np.testing.assert_array_equal(got, expected)
+    check_channel_lanes(node, q, weights)
+
+
+@pytest.mark.parametrize("dtype, zero_point", [(np.uint8, 3), (np.int8, 0)])
+def test_edge_rows_and_columns_of_a_7x7_plane_run_only_their_real_taps(dtype, zero_point):
+    # Channel 0 one code above the zero point everywhere, channel 1 at it, through a 3x3 layer with
+    # padding 1 on a 7x7 plane: output (oy, ox) sums tap (ky, kx) of channel 0 over the taps whose
+    # input row oy + ky - 1 and column ox + kx - 1 are inside the plane (the others read padding,
+    # the zero point: nothing), so with the chain acc + 128 the codes are 128 + that sum. The
+    # plane is one chunk (7 rows of 7): the tiles of its top and bottom rows run kernel rows 1-2
+    # and 0-1, those of its left and right columns (5 positions each) kernel columns 1-2 and 0-1,
+    # the corners join their rows; each adds the padding products of the taps it leaves out.
+    q = np.full((1, 2, 7, 7), zero_point, dtype)
+    q[0, 0] += 1
+    weights = np.random.default_rng(26).integers(-12, 13, size=(64, 2, 3, 3)).astype(np.int8)
+    chain = (Multiply(np.float32(1)), Add(np.float32(128)),
+             Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(q, weights, post_ops=chain, pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(zero_point,))
+    expected = np.zeros((1, 64, 7, 7), np.uint8)
+    for oy in range(7):
+        for ox in range(7):
+            ky = [k for k in range(3) if 0 <= oy + k - 1 < 7]
+            kx = [k for k in range(3) if 0 <= ox + k - 1 < 7]
+            expected[0, :, oy, ox] = 128 + weights[:, 0][:, ky][:, :, kx].astype(np.int64).sum(axis=(1, 2))
+    with output_channel_lanes("always"):
+        kernel = backend("avx512_vnni").kernel(node)
+    params = kernel.run.plan.params
+    runs = [tuple(params.oc_col_runs[3 * k + i] for i in range(3)) for k in range(params.oc_ncol_runs)]
+    assert runs == [(0, 1, 1 | 3 << 16), (1, 6, 3 << 16), (6, 7, 2 << 16)]
+    (got,) = kernel.run([q])
+    np.testing.assert_array_equal(got, expected)
+    check_channel_lanes(node, q, weights, threads=2)
+
+
+def test_only_layers_with_padding_taps_leave_taps_out():
+    # the tables are set where some output reads only padding with some tap; padding sums only where
+    # some padding code is not 0 (u8 codes with zero point 0: nothing to add)
+    rng = np.random.default_rng(25)
+    q = rng.integers(0, 256, size=(1, 8, 7, 7)).astype(np.uint8)
+    chain = to_u8(1e-4)
+    cases = [(conv(q, rng.integers(-128, 128, size=(64, 8, 3, 3)).astype(np.int8), post_ops=chain,
+                   pads_begin=(1, 1), pads_end=(1, 1)), True, False),
+             (conv(q, rng.integers(-128, 128, size=(64, 8, 3, 3)).astype(np.int8), post_ops=chain,
+                   pads_begin=(1, 1), pads_end=(1, 1), input_zero_point=(1,)), True, True),
+             (conv(q, rng.integers(-128, 128, size=(64, 8, 3, 3)).astype(np.int8), post_ops=chain), False, False),
+             (conv(q, rng.integers(-128, 128, size=(64, 8, 1, 1)).astype(np.int8), post_ops=chain), False, False)]
+    with output_channel_lanes("always"):
+        for node, tables, sums in cases:
+            plan = backend("avx512_vnni").kernel(node).run.plan
+            assert plan.params.w_oc != plan.ffi.NULL
+            assert (plan.params.oc_tap_rows != plan.ffi.NULL) == tables
+            assert (plan.params.oc_pad_sums != plan.ffi.NULL) == sums

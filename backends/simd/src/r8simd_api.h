@@ -174,6 +174,17 @@ typedef struct {
      * output position oy*OW + ox. Where it is set, w (the position kernel's layout) is NULL. */
     const void *w_oc;
     const int *oc_vpos;
+    /* Where the channel-lane kernel leaves out taps that read only padding (NULL: every tile runs
+     * every tap; r8simd_conv_oc.h oc_chunk_tiles): for output row oy the kernel rows ky whose input
+     * row is real, oc_tap_rows[oy] = first | end << 16; the same of kx for each run of output
+     * columns that share it, oc_col_runs[3k .. 3k + 2] = first column, end column,
+     * first | end << 16 (k < oc_ncol_runs); and each tap's products with the padding cells,
+     * oc_pad_sums[t*OC + oc] (NULL: every padding code is 0), which a tile that leaves tap t out
+     * adds to comp[oc] in their place: the sums are the same integers. */
+    const int *oc_tap_rows;
+    const int *oc_col_runs;
+    int oc_ncol_runs;
+    const int *oc_pad_sums;
     /* AMX with one group of at most 4 input channels, horizontal dilation 1 and no weight zero
      * points (r8_amx.c amx_conv_compute_im2col; 0: the phase planes): the input packed chunk by
      * chunk of 512 positions, in each thread's part of the scratch, as rows of the unfolded
