@@ -43,7 +43,6 @@ typedef struct { long src, w; } oc_tap_at;
  * cell offsets off[m], in bytes from the group's planes) with block weights wp over the ntaps taps
  * `taps`; stored to rows[m][0 .. OC_BLOCK). pf: lines to prefetch (pf_step; oc_item: the next
  * weights). */
-
 R8_INLINE void oc_tile(const r8_conv *p, const uint8_t *planes, const int8_t *wp, const long *off,
                        const int MR, const int32_t *comp, int32_t *const *rows, pf_lines pf,
                        const oc_tap_at *taps, int ntaps) {
@@ -295,9 +294,17 @@ R8_INLINE long oc_chunk_at(const oc_chunks *c, int k) {
     return R8_MAX(c->first, (c->row0 + (long)c->rows * k / c->n) * c->ow);
 }
 
+/* The first position of epilogue block k of a chunk of len positions (k = its number of blocks,
+ * ceil(len/16): len): in bands even blocks, in pieces the blocks of 16. */
+R8_INLINE int oc_block_at(const oc_chunks *c, int len, int k) {
+    const int nblk = (len + OC_POS - 1) / OC_POS;
+    return c->rows ? len * k / nblk : R8_MIN(len, k * OC_POS);
+}
+
 /* Work item `it`: its positions (a run of s->per blocks of 16) cut into chunks (oc_chunks_of), each
- * chunk's tiles (oc_chunk_tiles) summed into sums, then the chunk's balanced epilogue blocks of at
- * most 16 positions transposed and requantized channel by channel. ol_mode: as conv_rq_item's. */
+ * chunk's tiles (oc_chunk_tiles) summed into sums, then the chunk's epilogue blocks of at most 16
+ * positions (oc_block_at) transposed and requantized channel by channel. ol_mode: as
+ * conv_rq_item's. */
 R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void *out, const int ol_mode) {
     int32_t sums[OC_CHUNK + OC_POS][OC_BLOCK] __attribute__((aligned(64)));
     int32_t raw[OC_BLOCK][OC_POS] __attribute__((aligned(64)));
@@ -351,9 +358,9 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
                 nlist = 0;
                 for (int ky = taps.y0; ky < taps.y1; ky++)
                     for (int kx = taps.x0; kx < taps.x1; kx++, nlist++) {
-                        const int t = ky * p->kw + kx;
-                        list[nlist].src = ((long)p->tap_phase[t] * p->ck * p->plane_pos + p->tap_off[t]) * 4;
-                        list[nlist].w = (long)t * p->ck * OC_BLOCK * 4;
+                        const int tap = ky * p->kw + kx;
+                        list[nlist].src = ((long)p->tap_phase[tap] * p->ck * p->plane_pos + p->tap_off[tap]) * 4;
+                        list[nlist].w = (long)tap * p->ck * OC_BLOCK * 4;
                     }
                 tile_comp = comp;
                 if (p->oc_pad_sums && nlist < p->ntaps) {
@@ -368,13 +375,11 @@ R8_INLINE void oc_item(const r8_conv *p, const oc_split *s, long it, int n, void
             default: break;
             }
         }
-        const int nblk = (len + OC_POS - 1) / OC_POS;   /* even blocks in bands, else of 16 */
-        const int last = chunks.rows ? len * (nblk - 1) / nblk : (nblk - 1) * OC_POS;   /* the last block's first */
-        for (int i = len; i < last + OC_POS; i++)   /* lanes past the chunk: not computed, never stored */
-            for (int j = 0; j < OC_BLOCK; j++) sums[i][j] = 0;
+        const int nblk = (len + OC_POS - 1) / OC_POS;
+        for (int i = len; i < oc_block_at(&chunks, len, nblk - 1) + OC_POS; i++)   /* lanes past the chunk: */
+            for (int j = 0; j < OC_BLOCK; j++) sums[i][j] = 0;                      /* never stored */
         for (int k = 0; k < nblk; k++) {
-            const int b0 = chunks.rows ? len * k / nblk : k * OC_POS;
-            const int count = (chunks.rows ? len * (k + 1) / nblk : R8_MIN(len, (k + 1) * OC_POS)) - b0;
+            const int b0 = oc_block_at(&chunks, len, k), count = oc_block_at(&chunks, len, k + 1) - b0;
             const long o0 = c0 + b0;
             for (int j = 0; j < noc; j += 16) oc_transpose16((const int32_t (*)[OC_BLOCK])(sums + b0), j, raw);
             if (p->out_cells)   /* (_plan/layout.py: no fused consumer then) */
