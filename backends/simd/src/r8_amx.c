@@ -200,15 +200,12 @@ R8_INLINE amx_rq amx_rq_of(const r8_conv *p, const int32_t *blk, void *out, int 
 
 /* The next `count` channels of r, rounded up to whole cells (4 channels), stored as cells: per
  * cell plane and vector, rq_level of each of its 4 channels, then the 4 levels of each lane
- * interleaved by the packs (vpackssdw, vpackuswb: as rq_store_levels, saturating to 0 .. 255, so
- * the clamp may be left to them with rq_saturate) and a vpshufb (128-bit lane k then holds
- * channel c's levels of positions 4k .. 4k + 3 at bytes 4c .. 4c + 3; a cell wants them at c,
- * 4 + c, 8 + c, 12 + c), one 64-byte store of 16 cells. ol_mode (a literal): 1-4 as rq_vector's
+ * interleaved into cells by cells_of_levels (its packs saturate to 0 .. 255, so the clamp may be
+ * left to them with rq_saturate), one 64-byte store of 16 cells. ol_mode (a literal): 1-4 as rq_vector's
  * (the planner keeps cells to r8_conv.rq_ol_zero and rq_ol_flip). */
 R8_INLINE void amx_rq_cell_channels(amx_rq *r, int count, vf steps, vf limit, const int ol_mode) {
     const int end = R8_MIN(r->ocs, (r->j + count + 3) & ~3);
     const int saturated = ol_mode >= 3, flip = ol_mode == 2 || ol_mode == 4;
-    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
     uint32_t near = r->near;
     for (int j = r->j; j < end; j += 4) {
         uint8_t *plane = r->dst + j / 4 * r->plane;
@@ -223,10 +220,7 @@ R8_INLINE void amx_rq_cell_channels(amx_rq *r, int count, vf steps, vf limit, co
                                     saturated, &gap);
                 wide[c] = i == 0 ? gap : rq_wider(wide[c], gap);
             }
-            const vi bytes = _mm512_packus_epi16(_mm512_packs_epi32(level[0], level[1]),
-                                                 _mm512_packs_epi32(level[2], level[3]));
-            vi cells = _mm512_shuffle_epi8(bytes, order);
-            if (flip) cells = _mm512_xor_si512(cells, _mm512_set1_epi8((char)0x80));
+            const vi cells = cells_of_levels(level, 0, flip);
             uint8_t *at = plane + r->at[i] * 4;
             if (m == VM_FULL) _mm512_storeu_si512(at, cells);
             else _mm512_mask_storeu_epi32(at, (__mmask16)((1u << __builtin_popcount(m)) - 1u),

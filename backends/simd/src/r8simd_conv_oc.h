@@ -156,16 +156,13 @@ static __attribute__((noinline, cold)) vi SFX(rq_level_exact)(const r8_conv *p, 
 
 /* oc_requantize into 4-channel cells (r8_conv.out_cells; the planner's channels come in whole
  * cells and every ol is 0 or every ol -128): 4 channels at a time, their levels (rq_level, or where
- * a channel's lane came near a midpoint rq_level_exact), then the 4 levels of each lane interleaved
- * as amx_rq_cell_channels does (vpackssdw, vpackuswb, a vpshufb: 128-bit lane k holds positions
- * 4k .. 4k + 3), flipped for i8 codes, one store of the block's cells (lanes mask) at position o0
- * of cell plane (outer0 + j)/4. */
+ * a channel's lane came near a midpoint rq_level_exact), then the 4 levels of each lane
+ * interleaved into cells (cells_of_levels, flipped for i8 codes), one store of the block's cells
+ * (lanes mask) at position o0 of cell plane (outer0 + j)/4. */
 static __attribute__((noinline)) void SFX(oc_requantize_cells)(const r8_conv *p, const int32_t (*raw)[OC_POS],
                                                               int noc, long outer0, long o0, uint8_t *out,
                                                               unsigned mask) {
     const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
-    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-    const vi flip = _mm512_set1_epi8((char)(p->rq_ol_flip ? 0x80 : 0));
     for (int j = 0; j < noc; j += 4) {
         const float *q = p->rq + (outer0 + j) * RQ_FIELDS;
         vi level[4];
@@ -175,9 +172,7 @@ static __attribute__((noinline)) void SFX(oc_requantize_cells)(const r8_conv *p,
         if (__builtin_expect(rq_near(rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])), limit), 0))
             for (int c = 0; c < 4; c++)
                 if (rq_near(gap[c], limit)) level[c] = SFX(rq_level_exact)(p, vi_load(raw[j + c]), q + c * RQ_FIELDS);
-        const vi bytes = _mm512_packus_epi16(_mm512_packs_epi32(level[0], level[1]),
-                                             _mm512_packs_epi32(level[2], level[3]));
-        const vi cells = _mm512_xor_si512(_mm512_shuffle_epi8(bytes, order), flip);
+        const vi cells = cells_of_levels(level, 0, p->rq_ol_flip);
         _mm512_mask_storeu_epi32(out + ((outer0 + j) / 4 * p->out_cells + o0) * 4, (__mmask16)mask, cells);
     }
 }

@@ -1201,6 +1201,19 @@ R8_INLINE void rq_store_levels(uint8_t *dst, const vi *c, const int n, const int
     else _mm256_storeu_si256((__m256i *)dst, _mm512_castsi512_si256(flipped));
 }
 
+/* 16 cells of 4 channels' integer codes or levels c[0 .. 3] at 16 positions: packed to words, then
+ * to bytes with the saturation of the codes' type (sat_signed: i8; else u8, which also takes
+ * levels past 0 .. 255 to those, as rq_store_levels does), channel-major within each 128-bit lane
+ * (lane k: channel c's positions 4k .. 4k + 3 at bytes 4c .. 4c + 3), gathered into cells by a
+ * vpshufb, flip: their top bits flipped (u8 levels of i8 codes). */
+R8_INLINE vi cells_of_levels(const vi *c, const int sat_signed, const int flip) {
+    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
+    const vi w01 = _mm512_packs_epi32(c[0], c[1]), w23 = _mm512_packs_epi32(c[2], c[3]);
+    const vi bytes = sat_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
+    const vi cells = _mm512_shuffle_epi8(bytes, order);
+    return flip ? _mm512_xor_si512(cells, _mm512_set1_epi8((char)0x80)) : cells;
+}
+
 /* The near-midpoint limit of the convolution's fused requantization (rq_vector) in every lane. */
 R8_INLINE vf rq_fused_limit(const r8_conv *p) { return vf_set1(p->rq_near_limit); }
 
@@ -2791,18 +2804,6 @@ R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
     return _mm512_cvtepi32_ps(c);
 }
 
-/* The integer codes of 4 channels at 16 positions (lanes `mask`, a prefix) stored as 16 cells at
- * dst: packed to words, then to bytes with the saturation of the codes' type (sat_signed: i8;
- * else u8, which also takes the unclamped levels of fold 3 to 0 .. 255 as rq_store_levels does),
- * channel-major within each 128-bit lane, and the bytes of each position gathered by a vpshufb
- * (oc_requantize_cells' order). */
-R8_INLINE void store_cells16(uint8_t *dst, const vi *codes, unsigned mask, int sat_signed) {
-    const vi order = _mm512_broadcast_i32x4(_mm_setr_epi8(0, 4, 8, 12, 1, 5, 9, 13, 2, 6, 10, 14, 3, 7, 11, 15));
-    const vi w01 = _mm512_packs_epi32(codes[0], codes[1]), w23 = _mm512_packs_epi32(codes[2], codes[3]);
-    const vi bytes = sat_signed ? _mm512_packs_epi16(w01, w23) : _mm512_packus_epi16(w01, w23);
-    _mm512_mask_storeu_epi32(dst, (__mmask16)mask, _mm512_shuffle_epi8(bytes, order));
-}
-
 /* rq_consume where the consumer stores cells (conv_consumes_into_cells; one row of rq constants,
  * _plan/layout.py): of the planes plane0 .. plane0 + nplanes - 1 just stored, the 4-channel cells
  * they complete (cells floor(plane0/4) .. floor((plane0 + nplanes)/4) - 1: a cell whose first
@@ -2811,7 +2812,7 @@ R8_INLINE void store_cells16(uint8_t *dst, const vi *codes, unsigned mask, int s
  * (conv_plane_codes) and the other input's (its cells, elt_other_cells positions a plane, one
  * byte of each a channel; or its NCHW planes) go through elt_rq_group's arithmetic, a channel a
  * vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the 4 channels' codes are
- * stored as 16 cells of out (out_cells positions a plane). */
+ * stored as 16 cells of out (cells_of_levels; out_cells positions a plane). */
 R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, long plane0, int nplanes, long start,
                                      long count, void *out, const int fold, const int t_mine, const int t_other,
                                      const int mine_first, const int in_cells) {
@@ -2847,7 +2848,7 @@ R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, lo
             if (fold <= 1)
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) codes[j] = _mm512_cvtps_epi32(y[j]);
-            store_cells16(dst + x * 4, codes, mask, sat_signed);
+            _mm512_mask_storeu_epi32(dst + x * 4, (__mmask16)mask, cells_of_levels(codes, sat_signed, 0));
         }
     }
 }

@@ -359,7 +359,7 @@ class ConvPlan(Reused):
             self._plan_general(lib, p, keep, geo, w64, za, zw, has_zw, mode, amx, signed, ck, kc,
                                ntaps, nvpad, suffix, pack_weights=not lanes)
             if lanes:
-                self._plan_channels_across_lanes(p, keep, geo, w64, ck, za + (128 if signed else 0))
+                self._plan_channels_across_lanes(p, keep, geo, w64, ck, self.padding_codes)
             tail_rows = group * p.tail_n * ntaps * ceil_div(ck, 8) * TAIL_CELLS   # conv_tail_inputs
             if self.im2col:   # each thread's chunk of unfolded windows (r8_amx.c amx_im2col_item)
                 self.scratch_bytes = max(threads, 1) * ck * IM2COL_CHUNK * 4
@@ -416,6 +416,7 @@ class ConvPlan(Reused):
             comp = np.zeros(oc, np.int64)
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(pad, np.int32))
+        self.padding_codes = pad   # (mode 0: the channel-lane kernel's padding products)
         self.function = getattr(lib, f"r8_conv_{suffix}")
         if not pack_weights:
             p.w = self.ffi.NULL
