@@ -228,7 +228,7 @@ R8_INLINE void amx_rq_cell_channels(amx_rq *r, int count, vf steps, vf limit, co
         }
         /* one test for the 4 channels' 8 vectors (a test a vector took 1.13x the time of the NCHW
          * stores on ResNet-50's 64 -> 256 layer), each channel's only where one came near */
-        if (__builtin_expect(rq_near(rq_wider(rq_wider(wide[0], wide[1]), rq_wider(wide[2], wide[3])), limit), 0))
+        if (__builtin_expect(rq_wide_near(rq_wider(rq_wider(wide[0], wide[1]), rq_wider(wide[2], wide[3])), limit), 0))
             for (int c = 0; c < 4; c++) near |= (uint32_t)rq_near(wide[c], limit) << (j + c);
     }
     if (end > r->j) r->j = end;
@@ -280,7 +280,7 @@ R8_INLINE void amx_rq_channels(const r8_conv *p, amx_rq *r, int count, vf steps,
             level[0] = rq_level(vi_load(row), q, steps, 1, &gap0);
             level[1] = rq_level(vi_load(row + VL), q, steps, 1, &gap1);
             rq_store_levels(dst0 + j * r->plane, level, 2, ol_mode == 4);
-            near |= (uint32_t)rq_near(rq_wider(gap0, gap1), limit) << j;
+            near |= (uint32_t)rq_wide_near(rq_wider(gap0, gap1), limit) << j;
         }
     } else {
         for (int j = r->j; j < end; j++) {

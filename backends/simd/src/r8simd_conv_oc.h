@@ -169,7 +169,7 @@ static __attribute__((noinline)) void SFX(oc_requantize_cells)(const r8_conv *p,
         vf gap[4];
 #pragma GCC unroll 4
         for (int c = 0; c < 4; c++) level[c] = rq_level(vi_load(raw[j + c]), q + c * RQ_FIELDS, steps, 0, &gap[c]);
-        if (__builtin_expect(rq_near(rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])), limit), 0))
+        if (__builtin_expect(rq_wide_near(rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])), limit), 0))
             for (int c = 0; c < 4; c++)
                 if (rq_near(gap[c], limit)) level[c] = SFX(rq_level_exact)(p, vi_load(raw[j + c]), q + c * RQ_FIELDS);
         const vi cells = cells_of_levels(level, 0, p->rq_ol_flip);

@@ -1112,8 +1112,12 @@ R8_INLINE vf rq_limit(float steps) { return vf_set1(0.5f - steps * 0x1p-21f); }
  * additions, where an integer shift and max take ports of the dot products). */
 R8_INLINE vf rq_wider(vf a, vf b) { return _mm512_range_ps(a, b, 0x0B); }
 
-/* Whether a lane's gap reaches the limit (gap: x - r, or a maximum of magnitudes). */
+/* Whether a lane's gap x - r reaches the limit. */
 R8_INLINE int rq_near(vf gap, vf limit) { return _mm512_cmp_ps_mask(vf_abs(gap), limit, _CMP_GE_OQ) != 0; }
+
+/* rq_near of a maximum of magnitudes (rq_wider's, whose sign is cleared): without the vandps that
+ * would clear it again (one operation a group of 4 vectors in rq_consume_cells' loop). */
+R8_INLINE int rq_wide_near(vf wide, vf limit) { return _mm512_cmp_ps_mask(wide, limit, _CMP_GE_OQ) != 0; }
 
 /* Quantize type 7's formula (quantize_grid, the reference's) on the fields f = il, ih - il, ol, oh,
  * lo, hi (rq k 2, 4, 3, 5, 6, 7; r8_elt.rq k 3, 6, 5, 7, 8, 9): the code as a float. */
@@ -1275,7 +1279,7 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
         const int32_t *r = raw + i * VL;
         const vf worst = ol_zero ? rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 0, 1)
                                  : rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 0, 0);
-        if (__builtin_expect(rq_near(worst, limit), 0))
+        if (__builtin_expect(rq_wide_near(worst, limit), 0))
             rq_channel_pass(p, q, plane, comp, vb0 + i, m, r, steps, limit, 1, 0);
     }
     return 0;
@@ -1315,7 +1319,7 @@ R8_INLINE void rq_between(const rq_work *w, rq_state *s) {
 R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     for (; s->pending; s->pending--)
         rq_next(w->p, w->t, &s->c, s->steps, s->limit, &s->worst, 0, w->ol_mode);
-    w->near = rq_near(s->worst, s->limit);
+    w->near = rq_wide_near(s->worst, s->limit);
     w->c = s->c;
     w->pending = 0;
 }
@@ -1422,7 +1426,7 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                         RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_,         \
                                          mask_[i], steps_, limit_, worst_, ol_mode);                     \
         }                                                                                                \
-        if (__builtin_expect(rq_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
+        if (__builtin_expect(rq_wide_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
     } while (0)
 #else
 /* only AVX-512 builds interleave the requantization */
@@ -2390,7 +2394,7 @@ static void SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const i
             worst = rq_wider(worst, ol_zero ? rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 1)
                                             : rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 0));
         }
-        if (__builtin_expect(rq_near(worst, limit), 0))
+        if (__builtin_expect(rq_wide_near(worst, limit), 0))
             for (int k = 0; k < m; k++) {
                 const unsigned mask = p->vmask[i + k];
                 if (mask) rq_vector(p, acc[k], q, plane + p->vstart[i + k], mask, vsteps, limit, 1, ol_zero);
@@ -2697,7 +2701,7 @@ R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, cons
         worst = rq_wider(worst, gap[j]);
     }
     const vf limit = fold ? c->fold_limit : c->limit;
-    if (__builtin_expect(rq_near(worst, limit), 0)) {
+    if (__builtin_expect(rq_wide_near(worst, limit), 0)) {
         for (int j = 0; j < n; j++)
             if (rq_near(gap[j], limit)) {
                 y[j] = elt_rq_checked(c, kind, a[j], b[j]);
@@ -2800,6 +2804,7 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 /* Channel j's codes (type 1 u8, 2 i8) of 16 cells v as float32. */
 R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
     const vi c = type == 2 ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24)
+                 : j == 3  ? _mm512_srli_epi32(v, 24)   /* (the top byte: nothing above it to clear) */
                            : _mm512_and_si512(_mm512_srli_epi32(v, 8 * j), vi_set1(0xFF));
     return _mm512_cvtepi32_ps(c);
 }
@@ -2937,7 +2942,7 @@ R8_INLINE int elt_quantize_f32_block(const r8_post *o, const float *in, uint8_t 
         }
         if (__builtin_expect(nans != 0, 0))
             for (int j = 0; j < 4; j++) nan += __builtin_popcount(vm_bits(vm_nan(x[j])));
-        if (__builtin_expect(rq_near(wide, limit), 0)) {
+        if (__builtin_expect(rq_wide_near(wide, limit), 0)) {
             for (int j = 0; j < 4; j++) elt_quantize_f32_exact(o, x[j], out + i + j * VL, VM_FULL);
             continue;
         }
