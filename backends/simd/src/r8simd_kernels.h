@@ -2691,15 +2691,18 @@ R8_INLINE vi elt_rq_folded_levels(const elt_rq_plane *c, vf a, vf b, vf *gap) {
  * midpoint again by elt_rq_checked. */
 R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, const vf *b, int n, const int fold,
                               vf *y, vi *codes) {
-    vf gap[PB], worst = vf_set1(0.0f);
+    vf gap[PB];
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
         if (fold == 3) codes[j] = elt_rq_folded_levels(c, a[j], b[j], &gap[j]);
         else if (fold == 2) codes[j] = elt_rq_folded_ints(c, a[j], b[j], &gap[j]);
         else y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j])
                          : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
-        worst = rq_wider(worst, gap[j]);
     }
+    /* the largest magnitude: n - 1 vrangeps (a tree of 3 for 4 vectors), or one for a lone vector */
+    vf worst = n == 4 ? rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])) : rq_wider(gap[0], gap[0]);
+    if (n != 4)
+        for (int j = 1; j < n; j++) worst = rq_wider(worst, gap[j]);
     const vf limit = fold ? c->fold_limit : c->limit;
     if (__builtin_expect(rq_wide_near(worst, limit), 0)) {
         for (int j = 0; j < n; j++)
@@ -2803,9 +2806,14 @@ static int SFX(elt_rq)(const r8_elt *p, const void *in0, const void *in1, void *
 
 /* Channel j's codes (type 1 u8, 2 i8) of 16 cells v as float32. */
 R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
+    /* u8: channel 0 by a mask, 3 by a shift, 1 and 2 by a vpshufb each (byte j of each dword to
+     * its byte 0, the others zeroed: one operation where the shift and mask took two) */
+    const vi take = _mm512_broadcast_i32x4(_mm_setr_epi32((int)(0x80808000u + j), (int)(0x80808004u + j),
+                                                          (int)(0x80808008u + j), (int)(0x8080800Cu + j)));
     const vi c = type == 2 ? _mm512_srai_epi32(_mm512_slli_epi32(v, 24 - 8 * j), 24)
-                 : j == 3  ? _mm512_srli_epi32(v, 24)   /* (the top byte: nothing above it to clear) */
-                           : _mm512_and_si512(_mm512_srli_epi32(v, 8 * j), vi_set1(0xFF));
+                 : j == 0  ? _mm512_and_si512(v, vi_set1(0xFF))
+                 : j == 3  ? _mm512_srli_epi32(v, 24)
+                           : _mm512_shuffle_epi8(v, take);
     return _mm512_cvtepi32_ps(c);
 }
 
