@@ -2699,10 +2699,10 @@ R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, cons
         else y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j])
                          : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
     }
-    /* the largest magnitude: n - 1 vrangeps (a tree of 3 for 4 vectors), or one for a lone vector */
-    vf worst = n == 4 ? rq_wider(rq_wider(gap[0], gap[1]), rq_wider(gap[2], gap[3])) : rq_wider(gap[0], gap[0]);
-    if (n != 4)
-        for (int j = 1; j < n; j++) worst = rq_wider(worst, gap[j]);
+    /* the largest magnitude: n - 1 vrangeps (a lone vector's own magnitude: one) */
+    vf worst = rq_wider(gap[0], gap[n > 1]);
+#pragma GCC unroll 4
+    for (int j = 2; j < n; j++) worst = rq_wider(worst, gap[j]);
     const vf limit = fold ? c->fold_limit : c->limit;
     if (__builtin_expect(rq_wide_near(worst, limit), 0)) {
         for (int j = 0; j < n; j++)
