@@ -580,3 +580,57 @@ def test_residual_trunks_in_cells_give_the_reference_result(case):
     assert plans[2].params.elt_other_cells == (stored.get(1, 0) if 2 in stored else 0)
     got = infer(run, 7, [x])[6]
     assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), lanes
+
+
+@pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni fuses a requantizing pair")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("height, width, tail", [(9, 40, False), (4, 13, True)])
+def test_a_fused_add_storing_cells_takes_its_convolutions_codes_next_to_midpoints_by_the_formula(
+        height, width, tail, threads):
+    # B sums two channels (weights 1): x = (q0 + q1)/64 exactly, with per-channel Quantize ranges
+    # that put one value x0 of each of its 48 channels next to a level midpoint (as
+    # test_codes_next_to_midpoints_take_the_reference_formula_in_cells). B's codes go through the
+    # thread's ring of floats to its fused Int8Add (P = min(B + y, 255)), which stores cells; E
+    # copies P. B's near lanes must take the reference's formula on the way into the ring, from the
+    # interleaved tiles and from those requantized after their products (rq_interleave 1 and 0),
+    # and from the tail vector (4 x 13 = 52 positions: 3 vectors and 4 lanes, r8_conv.tail_n).
+    from refint8_backend_simd._plan import common
+    from refint8_backend_simd._plan.fusion import ConvConsumerPlan
+
+    rng = np.random.default_rng(13)
+    oc = 48
+    shape = (1, 2, height, width)
+    x = rng.integers(0, 255, size=shape).astype(np.uint8)
+    y = rng.integers(0, 30, size=(1, oc, height, width)).astype(np.uint8)
+    x0 = rng.integers(0, 255, size=(1, oc, 1, 1)) / 64
+    di = rng.uniform(2.0, 3.0, size=x0.shape)
+    il = (x0 - (rng.integers(0, 255, size=x0.shape) + 0.5) * di / 255).astype(np.float32)
+    ih = (il + di).astype(np.float32)
+    wb = np.ones((oc, 2, 1, 1), np.int8)
+    b = convolution(shape, "u8", wb, (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
+                                      Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")), "b")
+    codes_b = reference_convolution(b, x, wb)
+    s = (x.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
+    with np.errstate(all="ignore"):
+        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
+        shortcut = np.rint(np.clip((s - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, codes_b)        # the reference's formula is needed here
+    add = int8_add(b.output(0), opset.parameter([1, oc, height, width], "u8", name="y"), "add")
+    expected = np.minimum(codes_b.astype(np.int64) + y, 255).astype(np.uint8)
+    identity = np.eye(oc, dtype=np.int8).reshape(oc, oc, 1, 1)
+    e = convolution(expected.shape, "u8", identity, u8_codes(), "e")
+    simd = backend("avx512_vnni", threads)
+    before, common.CHANNELS_ACROSS_LANES = common.CHANNELS_ACROSS_LANES, "never"
+    try:
+        pair = simd.fuse(b, add)
+        run = simd.sequence([PlannedStep(pair, (0, 1, 2), (3,), (False,)),
+                             PlannedStep(simd.kernel(e), (3,), (4,), (True,))])
+    finally:
+        common.CHANNELS_ACROSS_LANES = before
+    plan = run.plans[0][0]
+    assert isinstance(plan, ConvConsumerPlan) and plan.params.out_cells > 0   # through the ring
+    assert (plan.params.tail_n > 0) == tail
+    for interleave in (0, 1):
+        plan.params.rq_interleave = interleave
+        got = infer(run, 5, [x, None, y])[4]
+        np.testing.assert_array_equal(got, expected, err_msg=f"rq_interleave {interleave}")

@@ -209,8 +209,8 @@ typedef struct {
      * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels; avx512_vnni's
      * channel-lane kernel: r8simd_conv_oc.h oc_requantize_cells). With a fused requantizing
      * consumer (elt with elt->rq, one row; the position kernel) out_cells is the consumer's output
-     * instead: the convolution stores its codes in elt_codes, a ring of 12 planes for each thread
-     * (a buffer of the sequence; r8simd_kernels.h conv_plane_codes), and the consumer's step reads
+     * instead: the convolution stores its codes in elt_codes, a ring of 12 planes of float32 codes
+     * for each thread (a buffer of the sequence; r8simd_kernels.h conv_plane_codes, RQ_RING), and the consumer's step reads
      * them there with its other input (in cells of elt_other_cells positions a plane, or NCHW
      * where 0) and stores its codes as cells (rq_consume_cells). */
     long in_cells;

@@ -909,6 +909,13 @@ R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_t
 #define RQ_FIELDS 11       /* r8_conv.rq's, per plane (r8simd_api.h) */
 #define RQ_ELT_FIELDS 15   /* r8_elt.rq's (elt_rq) */
 
+/* rq_vector's ol_mode for a convolution whose fused consumer stores cells
+ * (conv_consumes_into_cells): each code, level + ol, goes into the thread's ring as a float32,
+ * which the consumer (rq_consume_cells) then reads as it is, where a byte took it a widening load
+ * and a conversion. RQ_CODE_BYTES: the bytes of a stored code in that mode and the others. */
+#define RQ_RING 5
+#define RQ_CODE_BYTES(ol_mode) ((ol_mode) == RQ_RING ? 4 : 1)
+
 /* The plane's ol as the int32 rq field 10 holds it (its bits, not a float): added to the codes
  * straight from memory (an embedded broadcast), where converting q[3] took a conversion and a
  * broadcast from a general register a vector (the avx512_vnni interleaved loop, mode 0: ResNet-50's
@@ -1094,11 +1101,11 @@ typedef struct {
     int left, i;
 } rq_cursor;
 
-R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i) {
+R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i, const int ol_mode) {
     c->i = i;
     c->raw = t->raw + i * VL;
     c->q = t->rq;
-    c->dst = t->dst + t->vstart[i];
+    c->dst = t->dst + (long)t->vstart[i] * RQ_CODE_BYTES(ol_mode);
     c->gap = t->gaps + i * t->nr;
     c->mask = t->vmask[i];
     c->left = t->nr;
@@ -1141,6 +1148,13 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
     store_codes(dst, rq_codes_exact(p, acc, q), mask);
 }
 
+/* Codes as float32 into the ring (RQ_RING) at dst: the lanes of mask, one after the other. */
+R8_INLINE void store_ring_codes(uint8_t *dst, vf codes, unsigned mask) {
+    if (__builtin_expect(mask == VM_FULL, 1)) { _mm512_storeu_ps(dst, codes); return; }
+    _mm512_mask_storeu_ps(dst, (__mmask16)((1u << __builtin_popcount(mask)) - 1u),
+                          _mm512_maskz_compress_ps((__mmask16)mask, codes));
+}
+
 /* Requantize and store one vector: accumulators acc of an output channel (its rq fields at q),
  * first output byte dst, lane mask `mask`; the codes of post_group_ types 0, 1, 8 (Multiply, Add,
  * reciprocal Quantize) by the fused chain x = min(steps, max(0, fma(acc, A, B))) (rq fields 8 and
@@ -1157,11 +1171,19 @@ static __attribute__((noinline, cold)) void SFX(rq_vector_exact)(const r8_conv *
  * chain (four operations more, and two to find the gap): ResNet-50's 64x56x56 -> 256 layer 0.8x
  * the time on AMX. */
 R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap);
+R8_INLINE vf rq_fused_x(vi acc, const float *q, vf steps, const int saturated);
 
 R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, unsigned mask, vf steps,
                        vf limit, const int checked, int ol_mode) {
-    if (ol_mode >= 3) ol_mode -= 2;   /* (rq_store_levels' modes, one vector at a time) */
+    if (ol_mode == 3 || ol_mode == 4) ol_mode -= 2;   /* (rq_store_levels' modes, one vector at a time) */
     vf gap;
+    if (ol_mode == RQ_RING) {   /* rint(x) + ol as a float */
+        const vf x = rq_fused_x(acc, q, steps, 0);
+        gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        if (checked && __builtin_expect(rq_near(gap, limit), 0)) store_ring_codes(dst, rq_codes_exact(p, acc, q), mask);
+        else store_ring_codes(dst, vf_add(vf_round(x), vf_set1(q[3])), mask);
+        return gap;
+    }
     const vi code = rq_level(acc, q, steps, 0, &gap);
     if (checked && __builtin_expect(rq_near(gap, limit), 0)) {
         SFX(rq_vector_exact)(p, acc, q, dst, mask);
@@ -1181,9 +1203,13 @@ R8_INLINE vf rq_vector(const r8_conv *p, vi acc, const float *q, uint8_t *dst, u
  * (-0.5, 0) or (255, 255.5] rounds to the clamp's code too. A lane outside 0 .. 255 has the gap of
  * its unclamped x (one in about 4000 reaches a near-midpoint limit: its vector is done again,
  * checked, for nothing), every other lane rq_vector's. */
-R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap) {
+R8_INLINE vf rq_fused_x(vi acc, const float *q, vf steps, const int saturated) {
     const vf v = _mm512_fmadd_ps(vf_cvt(acc), vf_set1(q[8]), vf_set1(q[9]));    /* acc*A + B, rounded once */
-    const vf x = saturated ? v : vf_min(steps, vf_max(vf_set1(0.0f), v));
+    return saturated ? v : vf_min(steps, vf_max(vf_set1(0.0f), v));
+}
+
+R8_INLINE vi rq_level(vi acc, const float *q, vf steps, const int saturated, vf *gap) {
+    const vf x = rq_fused_x(acc, q, steps, saturated);
     *gap = _mm512_reduce_ps(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);   /* x - rint(x), exact */
     return _mm512_cvt_roundps_epi32(x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 }
@@ -1235,7 +1261,7 @@ R8_INLINE void rq_advance(const rq_tile *t, rq_cursor *c) {
 
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit, vf *worst,
                        const int checked, const int ol_mode) {
-    if (c->left == 0) rq_column(t, c, c->i + 1);
+    if (c->left == 0) rq_column(t, c, c->i + 1, ol_mode);
     const int32_t *raw = c->raw;
     const float *q = c->q;
     uint8_t *dst = c->dst;
@@ -1331,15 +1357,16 @@ R8_INLINE void rq_end(rq_work *w, rq_state *s) {
  * there makes it spill its accumulators), with values: the address of rq_work must not escape (it
  * would keep rq_work out of registers). */
 static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
-                                                             float steps) {
+                                                             float steps, int ol_mode) {
     rq_cursor c;
-    rq_column(t, &c, 0);
+    ol_mode = ol_mode == RQ_RING ? RQ_RING : 0;
+    rq_column(t, &c, 0, ol_mode);
     const vf limit = rq_fused_limit(p);
     vf ignored = vf_set1(0.0f);
     for (int k = 0; k < vectors; k++) {
-        if (c.left == 0) rq_column(t, &c, c.i + 1);
+        if (c.left == 0) rq_column(t, &c, c.i + 1, ol_mode);
         if (c.mask && rq_near(*c.gap, limit)) {
-            rq_next(p, t, &c, vf_set1(steps), limit, &ignored, 1, 0);
+            rq_next(p, t, &c, vf_set1(steps), limit, &ignored, 1, ol_mode);
         } else {
             rq_advance(t, &c);
         }
@@ -1347,7 +1374,7 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_con
 }
 #define RQ_RECHECK(w) \
     if (__builtin_expect((w).near, 0)) \
-        SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps)
+        SFX(rq_recheck)((w).p, (w).t, (w).vectors, (w).steps, (w).ol_mode)
 
 /* Where a tile requantized straight from its accumulators (conv_tile with r8_conv.rq and not
  * rq_interleave) stores its codes: output channel oc0 + j's plane at dst + j*plane (outer: the
@@ -1362,14 +1389,16 @@ typedef struct {
  * (j, i) at raw + j*stride + i*VL), checked: rq_vector sends the near ones to rq_vector_exact. */
 static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const r8_conv *p, const rq_direct *d,
                                                                         const int32_t *raw, long stride, int MR,
-                                                                        int NR) {
+                                                                        int NR, int ol_mode) {
     const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    const int ring = ol_mode == RQ_RING;
     for (int j = 0; j < NR; j++)
         for (int i = 0; i < MR; i++) {
             const unsigned mask = p->vmask[d->vb + i];
             if (mask)
                 rq_vector(p, vi_load(raw + j * stride + i * VL), p->rq + (d->outer + j) * RQ_FIELDS,
-                          d->dst + j * d->plane + p->vstart[d->vb + i], mask, steps, limit, 1, 0);
+                          d->dst + j * d->plane + (long)p->vstart[d->vb + i] * RQ_CODE_BYTES(ol_mode), mask, steps,
+                          limit, 1, ring ? RQ_RING : 0);
         }
 }
 
@@ -1393,12 +1422,12 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
         _Pragma("GCC unroll 8")                                                                          \
         for (int i = 0; i < (MR); i++) {                                                                 \
             mask_[i] = (p)->vmask[(d)->vb + i];                                                          \
-            dst_[i] = (d)->dst + (p)->vstart[(d)->vb + i];                                               \
-            whole_ &= mask_[i] == VM_FULL && dst_[i] == dst_[0] + i * VL;                                \
+            dst_[i] = (d)->dst + (long)(p)->vstart[(d)->vb + i] * RQ_CODE_BYTES(ol_mode);                \
+            whole_ &= mask_[i] == VM_FULL && dst_[i] == dst_[0] + i * VL * RQ_CODE_BYTES(ol_mode);       \
         }                                                                                                \
         const float *q_ = (p)->rq + (d)->outer * RQ_FIELDS;                                              \
         const long plane_ = (d)->plane;                                                                  \
-        if (whole_ && (ol_mode) >= 3 && ((MR) == 4 || (MR) == 2)) {                                     \
+        if (whole_ && ((ol_mode) == 3 || (ol_mode) == 4) && ((MR) == 4 || (MR) == 2)) {                 \
             _Pragma("GCC unroll 8")                                                                      \
             for (int j = 0; j < (NR); j++) {                                                             \
                 vi level_[CONV_MR];                                                                      \
@@ -1415,7 +1444,8 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
             for (int j = 0; j < (NR); j++)                                                               \
                 _Pragma("GCC unroll 8")                                                                  \
                 for (int i = 0; i < (MR); i++)                                                           \
-                    RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[0] + j * plane_ + i * VL,    \
+                    RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS,                                  \
+                                     dst_[0] + j * plane_ + i * VL * RQ_CODE_BYTES(ol_mode),             \
                                      VM_FULL, steps_, limit_, worst_, ol_mode);                          \
         } else {                                                                                         \
             _Pragma("GCC unroll 8")                                                                      \
@@ -1426,7 +1456,7 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                         RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_,         \
                                          mask_[i], steps_, limit_, worst_, ol_mode);                     \
         }                                                                                                \
-        if (__builtin_expect(rq_wide_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR); \
+        if (__builtin_expect(rq_wide_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR, ol_mode); \
     } while (0)
 #else
 /* only AVX-512 builds interleave the requantization */
@@ -1509,24 +1539,24 @@ R8_INLINE int conv_consumes_into_cells(const r8_conv *p) { return p->elt && p->o
 #define CODE_RING (2 * CONV_NR)   /* planes of a thread's ring: two blocks of output channels */
 
 /* Where the requantizing kernels store the convolution's codes (conv_plane_codes): out, or where
- * the consumer stores cells the calling thread's ring in r8_conv.elt_codes (CODE_RING planes a
- * thread, rounded up to 64 bytes; _plan/layout.py). Asked once a work item (omp_get_thread_num is
+ * the consumer stores cells the calling thread's ring in r8_conv.elt_codes (CODE_RING planes of
+ * float32 codes a thread, RQ_RING, rounded up to 64 bytes; _plan/layout.py). Asked once a work item (omp_get_thread_num is
  * a call). */
 R8_INLINE uint8_t *conv_codes_base(const r8_conv *p, void *out) {
     if (!conv_consumes_into_cells(p)) return (uint8_t *)out;
-    const long ring = (CODE_RING * (long)p->OH * p->OW + 63) / 64 * 64;
+    const long ring = (CODE_RING * (long)p->OH * p->OW * 4 + 63) / 64 * 64;   /* (floats: RQ_RING) */
     return (uint8_t *)p->elt_codes + omp_get_thread_num() * ring;
 }
 
-/* Where output channel oc's codes of image n go (plane stride OH*OW, positions at their plane
- * offsets), base conv_codes_base's: its plane of out, or plane oc % CODE_RING of the thread's
- * ring. A work item's runs of blocks start at multiples of 2 blocks (conv_item_of), so the ring
+/* Where output channel oc's codes of image n go (plane stride OH*OW codes, positions at their
+ * plane offsets), base conv_codes_base's: its plane of out (bytes), or plane oc % CODE_RING of the
+ * thread's ring (floats: RQ_RING). A work item's runs of blocks start at multiples of 2 blocks (conv_item_of), so the ring
  * holds the block being stored and the one before it, whose codes a cell straddling the two still
  * needs (rq_consume_cells). */
 R8_INLINE uint8_t *conv_plane_codes(const r8_conv *p, uint8_t *base, int n, int oc) {
     const long npos = (long)p->OH * p->OW;
     if (!conv_consumes_into_cells(p)) return base + ((long)n * p->OC + oc) * npos;
-    return base + (oc % CODE_RING) * npos;
+    return base + (oc % CODE_RING) * npos * 4;
 }
 
 #if defined(R8_ZMM) && !defined(R8_PAIRS)
@@ -1637,10 +1667,11 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
         const float steps = p->post[p->npost - 1].steps;
         const long plane = (long)p->OH * p->OW;
         uint8_t *codes = conv_plane_codes(p, conv_codes_base(p, out), n, oc0);
+        const int ring = conv_consumes_into_cells(p), bytes = ring ? 4 : 1;
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS, codes + j * plane + p->vstart[vt],
-                      p->vmask[vt], vf_set1(steps), rq_fused_limit(p), 1, 0);
+            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS, codes + (j * plane + p->vstart[vt]) * bytes,
+                      p->vmask[vt], vf_set1(steps), rq_fused_limit(p), 1, ring ? RQ_RING : 0);
         }
         return 0;
     }
@@ -1875,11 +1906,11 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             tile.dst = block_codes;
             tile.vmask = p->vmask + vb;
             tile.vstart = p->vstart + vb;
-            tile.plane = (long)p->OH * p->OW;
+            tile.plane = (long)p->OH * p->OW * RQ_CODE_BYTES(ol_mode);
             tile.gaps = gaps;
             tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
             work.pending = work.vectors = mr * nr;
-            rq_column(&tile, &work.c, 0);
+            rq_column(&tile, &work.c, 0, ol_mode);
             buf ^= 1;
             vb += mr;
         }
@@ -1914,7 +1945,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
         uint8_t *const block_codes = conv_plane_codes(p, codes, n, g * p->OCg + ob * CONV_NR);   /* (once a block) */
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
-            const rq_direct direct = {outer, plane, block_codes, vb};
+            const rq_direct direct = {outer, plane * RQ_CODE_BYTES(ol_mode), block_codes, vb};
             switch (mr * 8 + nr) {
                 TILE_SHAPE_CASES(DIRECT_CASE)
             default: break;
@@ -1931,7 +1962,7 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
  * a flag passed into one region is not specialized (regions are outlined before inlining). */
 #define RQ_FOR_ITEMS_AS(item, split, n, out, nt, zero, other)                                  \
     do {                                                                                        \
-        if (p->rq_ol_zero) {                                                                   \
+        if ((zero) != (other) && p->rq_ol_zero) {                                             \
             _Pragma("omp parallel for schedule(static) num_threads(nt) if (nt > 1)")            \
             for (long it = 0; it < (split).items; it++) item(p, &(split), it, n, out, zero);    \
         } else {                                                                                \
@@ -1952,7 +1983,9 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
  * spill the tap loop's pointers: 1.2x the time). */
 #define RQ_KERNEL(FOR_AS)                                                                          \
     do {                                                                                           \
-        if (p->rq_interleave) FOR_AS(conv_rq_item, 1, 0);                                          \
+        if (conv_consumes_into_cells(p) && p->rq_interleave) FOR_AS(conv_rq_item, RQ_RING, RQ_RING); \
+        else if (conv_consumes_into_cells(p)) FOR_AS(conv_direct_item, RQ_RING, RQ_RING);          \
+        else if (p->rq_interleave) FOR_AS(conv_rq_item, 1, 0);                                     \
         else if (p->rq_saturate && (p->rq_ol_zero || p->rq_ol_flip) && p->ntaps == 1)              \
             FOR_AS(conv_direct_item, 3, 4);                                                        \
         else FOR_AS(conv_direct_item, 1, 0);                                                       \
@@ -1972,7 +2005,7 @@ static int SFX(conv_compute_rq)(const r8_conv *p, int n, void *out, int nt) {
  * where r8_conv.rq_ol_zero is set, else `other`. */
 #define RQ_FOR_OWN_ITEMS_AS(item, zero, other)                                                     \
     do {                                                                                           \
-        if (p->rq_ol_zero)                                                                         \
+        if ((zero) != (other) && p->rq_ol_zero)                                                    \
             for (long it = i0; it < i1; it++) item(&own, &split, it, n, out, zero);                \
         else                                                                                       \
             for (long it = i0; it < i1; it++) item(&own, &split, it, n, out, other);               \
@@ -2822,13 +2855,13 @@ R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
  * they complete (cells floor(plane0/4) .. floor((plane0 + nplanes)/4) - 1: a cell whose first
  * channels an earlier block of the item stored is completed here, one whose last channels the
  * next block stores is left to it). Per 16 positions, the 4 channels' codes in the ring
- * (conv_plane_codes) and the other input's (its cells, elt_other_cells positions a plane, one
+ * (conv_plane_codes; floats, read as they are) and the other input's (its cells, elt_other_cells positions a plane, one
  * byte of each a channel; or its NCHW planes) go through elt_rq_group's arithmetic, a channel a
  * vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the 4 channels' codes are
  * stored as 16 cells of out (cells_of_levels; out_cells positions a plane). */
 R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, long plane0, int nplanes, long start,
-                                     long count, void *out, const int fold, const int t_mine, const int t_other,
-                                     const int mine_first, const int in_cells) {
+                                     long count, void *out, const int fold, const int t_other, const int mine_first,
+                                     const int in_cells) {
     const r8_elt *e = p->elt;
     const long npos = (long)p->OH * p->OW, other_s = in_cells ? p->elt_other_cells : 0;
     const uint8_t *other = (const uint8_t *)p->elt_other;
@@ -2836,10 +2869,11 @@ R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, lo
     const int kind = e->kind;
     const int sat_signed = fold <= 1 && c->f[5] < 0.0f;   /* ol < 0: i8 codes */
     for (long q = plane0 / 4; q < (plane0 + nplanes) / 4; q++) {
-        const uint8_t *rows[4], *other_rows[4];
+        const float *rows[4];
+        const uint8_t *other_rows[4];
         for (int j = 0; j < 4; j++) {
             const long plane = 4 * q + j;
-            rows[j] = conv_plane_codes(p, ring, (int)(plane / p->OC), (int)(plane % p->OC));
+            rows[j] = (const float *)conv_plane_codes(p, ring, (int)(plane / p->OC), (int)(plane % p->OC));
             other_rows[j] = other + plane * npos;
         }
         const uint32_t *other_cells = (const uint32_t *)other + q * other_s;
@@ -2852,7 +2886,7 @@ R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, lo
             const vi cells = other_s ? _mm512_maskz_loadu_epi32((__mmask16)mask, other_cells + x) : vi_zero();
 #pragma GCC unroll 4
             for (int j = 0; j < 4; j++) {
-                mine[j] = m == VL ? load_codes(rows[j] + x, VM_FULL, t_mine) : load_prefix_codes(rows[j] + x, mask, t_mine);
+                mine[j] = m == VL ? _mm512_loadu_ps(rows[j] + x) : _mm512_maskz_loadu_ps((__mmask16)mask, rows[j] + x);
                 theirs[j] = other_s ? cell_channel_codes(cells, j, t_other)
                             : m == VL ? load_codes(other_rows[j] + x, VM_FULL, t_other)
                                       : load_prefix_codes(other_rows[j] + x, mask, t_other);
@@ -2867,8 +2901,8 @@ R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, lo
 }
 
 /* rq_consume_cells_fold with the fold elt_rq_plane_block would choose, compiled apart (literal
- * types, order and source of the other input) for ResNet's residual adds: its convolution's i8
- * codes first, the other input u8 cells (a trunk) or i8 NCHW (a downsampling convolution's), the
+ * type, order and source of the other input) for ResNet's residual adds: its convolution's codes
+ * first, the other input u8 cells (a trunk) or i8 NCHW (a downsampling convolution's), the
  * folded chain unclamped; with the types tested at each load the loop spilled and ran 1.2x the
  * time of the NCHW rq_consume. */
 static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_conv *p, long plane0, int nplanes,
@@ -2876,16 +2910,16 @@ static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_con
     const elt_rq_plane c = elt_rq_plane_of(p->elt, 0);
     const r8_elt *e = p->elt;
     const int mine_first = p->elt_input == 0, in_cells = p->elt_other_cells != 0;
-    const int t_mine = mine_first ? e->in0_type : e->in1_type, t_other = mine_first ? e->in1_type : e->in0_type;
+    const int t_other = mine_first ? e->in1_type : e->in0_type;
     const int fold = c.f[13] <= 0.0f ? 0 : c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2;   /* (elt_rq_plane_block) */
-#define RQ_CELLS(fold_, t_mine_, t_other_, mine_first_, in_cells_)                                                  \
-    rq_consume_cells_fold(p, &c, plane0, nplanes, start, count, out, fold_, t_mine_, t_other_, mine_first_, in_cells_)
-    if (fold == 3 && mine_first && t_mine == 2 && t_other == 1 && in_cells) RQ_CELLS(3, 2, 1, 1, 1);
-    else if (fold == 3 && mine_first && t_mine == 2 && t_other == 2 && !in_cells) RQ_CELLS(3, 2, 2, 1, 0);
-    else if (fold == 0) RQ_CELLS(0, t_mine, t_other, mine_first, in_cells);
-    else if (fold == 1) RQ_CELLS(1, t_mine, t_other, mine_first, in_cells);
-    else if (fold == 2) RQ_CELLS(2, t_mine, t_other, mine_first, in_cells);
-    else RQ_CELLS(3, t_mine, t_other, mine_first, in_cells);
+#define RQ_CELLS(fold_, t_other_, mine_first_, in_cells_)                                                           \
+    rq_consume_cells_fold(p, &c, plane0, nplanes, start, count, out, fold_, t_other_, mine_first_, in_cells_)
+    if (fold == 3 && mine_first && t_other == 1 && in_cells) RQ_CELLS(3, 1, 1, 1);
+    else if (fold == 3 && mine_first && t_other == 2 && !in_cells) RQ_CELLS(3, 2, 1, 0);
+    else if (fold == 0) RQ_CELLS(0, t_other, mine_first, in_cells);
+    else if (fold == 1) RQ_CELLS(1, t_other, mine_first, in_cells);
+    else if (fold == 2) RQ_CELLS(2, t_other, mine_first, in_cells);
+    else RQ_CELLS(3, t_other, mine_first, in_cells);
 #undef RQ_CELLS
 }
 
@@ -2895,7 +2929,9 @@ static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_con
  * input elt_input, the other input's codes at the same place of elt_other its other one. A
  * consumer of one row (per-tensor operands: ResNet-50's residual adds) has its plane's constants
  * built once for all the planes, not once a plane (a call a plane had built them for 8-16 vectors
- * of codes). Where the consumer stores cells, rq_consume_cells instead. */
+ * of codes), and whole planes of it, which follow each other, are one run (elt_rq_block's groups
+ * of 4 vectors across the planes: a 7x7 plane alone is 3 vectors and one of a single lane).
+ * Where the consumer stores cells, rq_consume_cells instead. */
 static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, long plane0, int nplanes, long start,
                                                               long count, void *out) {
     if (conv_consumes_into_cells(p)) {
@@ -2904,9 +2940,17 @@ static __attribute__((noinline, unused)) void SFX(rq_consume)(const r8_conv *p, 
     }
     const r8_elt *e = p->elt;
     elt_rq_plane c = elt_rq_plane_of(e, e->planes == 1 ? 0 : plane0);
+    const long npos = (long)p->OH * p->OW;
+    if (e->planes == 1 && start == 0 && count == npos) {   /* whole planes, one row: one run of them */
+        uint8_t *codes = (uint8_t *)out + plane0 * npos;
+        const uint8_t *other = (const uint8_t *)p->elt_other + plane0 * npos;
+        elt_rq_plane_block(e, &c, p->elt_input == 0 ? codes : other, p->elt_input == 0 ? other : codes, codes,
+                           nplanes * npos);
+        return;
+    }
     for (long plane = plane0; plane < plane0 + nplanes; plane++) {
         if (e->planes != 1 && plane != plane0) c = elt_rq_plane_of(e, plane);
-        const long at = plane * p->OH * p->OW + start;
+        const long at = plane * npos + start;
         uint8_t *codes = (uint8_t *)out + at;
         const uint8_t *other = (const uint8_t *)p->elt_other + at;
         elt_rq_plane_block(e, &c, p->elt_input == 0 ? codes : other, p->elt_input == 0 ? other : codes, codes, count);

@@ -25,8 +25,8 @@ cells when every tensor in it
   oc_requantize_cells, the same packs); a convolution of one group fused with a requantizing
   consumer of single-value operands (ResNet's residual Int8Add: the same function of each pair
   of bytes) on the position kernel of avx512 and avx512_vnni: the convolution's codes go into
-  each thread's ring of planes in a buffer of the sequence (r8_conv.elt_codes, r8simd_kernels.h
-  conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
+  each thread's ring of planes (float32 codes) in a buffer of the sequence (r8_conv.elt_codes,
+  r8simd_kernels.h conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
   its codes as cells (rq_consume_cells); or a layout-blind elementwise step of the class;
 * is read only by steps that can read cells: mode-0 convolutions of one group through their input
   (``in0``; alone or fused with their consumer), of unsigned codes and without a lone-channel
@@ -254,8 +254,9 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
 
 
 def _ring_bytes(plan: ConvConsumerPlan) -> int:
-    """A pair's rings of codes, one a thread: CODE_RING planes of OH*OW bytes, rounded up to 64."""
-    return max(plan.params.threads, 1) * round_up(CODE_RING * int(np.prod(plan.out_shape[2:])), 64)
+    """A pair's rings of codes, one a thread: CODE_RING planes of OH*OW float32 codes (r8simd_kernels.h
+    RQ_RING), rounded up to 64 bytes."""
+    return max(plan.params.threads, 1) * round_up(CODE_RING * int(np.prod(plan.out_shape[2:])) * 4, 64)
 
 
 def bind_consumer_codes(plans: Sequence[Any], chosen: Sequence[CellClass]) -> np.ndarray | None:
