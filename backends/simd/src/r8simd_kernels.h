@@ -1959,7 +1959,8 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
 
 /* item(p, &split, it, n, out, ol_mode) for every work item of split on nt threads, ol_mode the
  * literal `zero` where r8_conv.rq_ol_zero is set, else `other`: one OpenMP region per value, since
- * a flag passed into one region is not specialized (regions are outlined before inlining). */
+ * a flag passed into one region is not specialized (regions are outlined before inlining); one
+ * region where the two are the same literal (RQ_RING: the condition folds to 0). */
 #define RQ_FOR_ITEMS_AS(item, split, n, out, nt, zero, other)                                  \
     do {                                                                                        \
         if ((zero) != (other) && p->rq_ol_zero) {                                             \
@@ -2855,10 +2856,10 @@ R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
  * they complete (cells floor(plane0/4) .. floor((plane0 + nplanes)/4) - 1: a cell whose first
  * channels an earlier block of the item stored is completed here, one whose last channels the
  * next block stores is left to it). Per 16 positions, the 4 channels' codes in the ring
- * (conv_plane_codes; floats, read as they are) and the other input's (its cells, elt_other_cells positions a plane, one
- * byte of each a channel; or its NCHW planes) go through elt_rq_group's arithmetic, a channel a
- * vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the 4 channels' codes are
- * stored as 16 cells of out (cells_of_levels; out_cells positions a plane). */
+ * (conv_plane_codes; floats, read as they are) and the other input's (its cells, elt_other_cells
+ * positions a plane, one byte of each a channel; or its NCHW planes) go through elt_rq_group's
+ * arithmetic, a channel a vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the
+ * 4 channels' codes are stored as 16 cells of out (cells_of_levels; out_cells positions a plane). */
 R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, long plane0, int nplanes, long start,
                                      long count, void *out, const int fold, const int t_other, const int mine_first,
                                      const int in_cells) {
