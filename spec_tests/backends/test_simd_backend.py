@@ -379,7 +379,7 @@ def test_the_folded_chain_keeps_its_clamp_unless_the_stores_saturation_gives_the
         for variant in INTERLEAVED:
             kernel = backend(variant).kernel(node)
             plan = kernel.run.plan
-            rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32).reshape(-1, 15)
+            rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 16 * 4), np.float32).reshape(-1, 16)
             assert plan.requantizes and (rq[:, 14] == expected).all(), (variant, levels, low, s)
             (got,) = kernel.run(q)
             assert np.array_equal(got, reference), (variant, levels, low, s)
@@ -414,14 +414,97 @@ def test_folded_elementwise_requantization_on_every_pair_of_codes():
                 (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *inputs)
                 for variant in INTERLEAVED:
                     plan = backend(variant).kernel(node).run.plan
-                    rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32)
-                    rq = rq.reshape(plan.planes, 15)
+                    rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 16 * 4), np.float32)
+                    rq = rq.reshape(plan.planes, 16)
                     assert plan.requantizes and (rq[:, 13] > 0.25).all(), variant
                     # 256 levels, ol 0: the folded chain's clamp left to the stores' saturation
                     # (elt_rq_folded_levels), levels of u running far outside 0 .. 255 here
                     assert (rq[:, 14] == 1).all(), variant
                     (got,) = backend(variant).kernel(node).run(inputs)
                     assert np.array_equal(got, reference), (variant, h, dtype, channels)
+
+
+def _all_pairs(dtype0: str, dtype1: str) -> list[np.ndarray]:
+    """Every pair of codes of the two types, as two [1, 1, 256, 256] inputs."""
+    codes = {"u8": np.arange(256).astype(np.uint8), "i8": np.arange(-128, 128).astype(np.int8)}
+    full, empty = np.meshgrid(codes[dtype0], codes[dtype1], indexing="ij")
+    return [full.reshape(1, 1, 256, 256), empty.reshape(1, 1, 256, 256)]
+
+
+def _scalar_add(dtype0: str, dtype1: str, h: float, r: float, s: float, il: float, ih: float) -> object:
+    shape = [1, 1, 256, 256]
+    return make_node("Int8Add", [opset.parameter(shape, dtype0, name="a"), opset.parameter(shape, dtype1, name="b")],
+                     {"full_shift": np.float32(h), "full_scale": np.float32(r),
+                      "post_ops": (Multiply(np.float32(s)), Quantize(
+                          np.float32(il), np.float32(ih), np.float32(0), np.float32(255), 256, element_type="u8"))},
+                     name="add")
+
+
+def _rq_row(plan) -> np.ndarray:
+    return np.frombuffer(plan.ffi.buffer(plan.params.rq, 16 * 4), np.float32).copy()
+
+
+def test_an_add_whose_folded_chain_gives_every_pairs_code_runs_without_the_check():
+    # A residual add as ResNet's (i8 codes of a convolution + u8 codes of the trunk, one scale
+    # each, a ReLU's Quantize over [0, 6.2]): the folded chain without its near-midpoint check,
+    # on fold_fields' constants or ones a float32 step away (here B: 2.0564516 -> 2.0564518),
+    # gives the reference's code for all 65536 pairs, so the plan sets rq field 15, and the
+    # kernel, run on every pair, stores the reference's codes
+    if not INTERLEAVED:
+        pytest.skip("only the AVX-512 builds requantize elementwise steps (elt_rq)")
+    from refint8_backend_simd._plan.elementwise import fold_fields
+
+    node = _scalar_add("i8", "u8", 0.0, 0.5, 0.05, 0.0, 6.2)
+    inputs = _all_pairs("i8", "u8")
+    (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *inputs)
+    for variant in INTERLEAVED:
+        kernel = backend(variant).kernel(node)
+        row = _rq_row(kernel.run.plan)
+        folded = fold_fields(1, row[None, :10], (-128.0, 127.0), (0.0, 255.0), 255.0)[0]
+        steps = [abs(int(x.view(np.int32)) - int(y.view(np.int32))) for x, y in zip(row[10:13], folded[:3])]
+        assert row[15] == 1 and max(steps) <= 48, (variant, steps)
+        (got,) = kernel.run(inputs)
+        assert np.array_equal(got, reference), variant
+
+
+def test_an_add_whose_folded_chain_misses_a_pair_keeps_the_check_or_moves_its_constants():
+    # The first case of test_folded_elementwise_requantization_on_every_pair_of_codes: fold_fields'
+    # constants put a = 206, b = 233 on the other side of a midpoint than the reference's chain, so
+    # without the check they would store a wrong code there. The plan keeps the check (field 15 at
+    # 0) or runs without it only on constants moved by a few float32 steps that give every pair's
+    # code; either way the kernel stores the reference's codes on every pair
+    if not INTERLEAVED:
+        pytest.skip("only the AVX-512 builds requantize elementwise steps (elt_rq)")
+    from refint8_backend_simd._plan.elementwise import fold_fields
+
+    node = _scalar_add("u8", "u8", 15.23691, -1.0619591, 0.044059809, -0.12906903, 8.8988676)
+    inputs = _all_pairs("u8", "u8")
+    (reference,) = INT8_OPS["Int8Add"].compute(node.attrs, *inputs)
+    for variant in INTERLEAVED:
+        kernel = backend(variant).kernel(node)
+        row = _rq_row(kernel.run.plan)
+        folded = fold_fields(1, row[None, :10], (0.0, 255.0), (0.0, 255.0), 255.0)[0]
+        a, b, c = (np.float64(x) for x in folded[:3])
+        with np.errstate(all="ignore"):   # the unmoved chain at that pair, in float64 (exact here)
+            u = np.float32(np.float32(233 * b + c) + 206 * a)
+        assert np.rint(u) != reference[0, 0, 206, 233]
+        assert row[15] == 0 or not np.array_equal(row[10:13], folded[:3]), variant
+        if row[15]:
+            steps = [abs(int(x.view(np.int32)) - int(y.view(np.int32))) for x, y in zip(row[10:13], folded[:3])]
+            assert max(steps) <= 48, (variant, steps)
+        (got,) = kernel.run(inputs)
+        assert np.array_equal(got, reference), variant
+
+
+def test_the_search_tries_the_unmoved_constants_first_then_the_nearest():
+    from refint8_backend_simd._plan.exhaustive import _nearby
+
+    one = np.float32(1)
+    tried = list(_nearby(one, one, one))
+    assert tried[0] == (one, one, one)
+    assert tried[1] == (one, np.nextafter(one, np.float32(2)), one)     # B one step up
+    assert len(tried) == len(set(tried)) == 97 * 25                      # C: 0, +-1 .. +-48; A, B: 0, +-1, +-2
+    assert all(abs(int(x.view(np.int32)) - 0x3F800000) <= 48 for t in tried for x in t)
 
 
 def test_elementwise_folding_is_declined_where_its_bound_is_too_wide():
@@ -613,7 +696,7 @@ def test_elementwise_saturating_stores_give_255_for_levels_past_two_to_the_15():
         assert np.array_equal(got, expected), variant
     for variant in INTERLEAVED:
         plan = backend(variant).kernel(node).run.plan
-        rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 15 * 4), np.float32).reshape(-1, 15)
+        rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, plan.planes * 16 * 4), np.float32).reshape(-1, 16)
         assert plan.requantizes and (rq[:, 14] == 1).all(), variant
 
 

@@ -53,11 +53,13 @@ typedef struct {
     /* The requantization chain on codes (r8simd_kernels.h elt_rq) or NULL: set by
      * _plan/elementwise.py where both inputs are u8/i8 codes, h and r are constant over each plane,
      * and the post-ops are exactly Multiply, reciprocal Quantize (type 8) with such operands, codes
-     * in range, never NaN: rq[plane*15 + k] holds h (0), r (1), the Multiply operand (2), il (3),
+     * in range, never NaN: rq[plane*16 + k] holds h (0), r (1), the Multiply operand (2), il (3),
      * m (4), ol (5), and for the exact recomputation ih - il (6), oh (7), lo (8), hi (9); the
      * folded chain (elt_rq_folded) A (10), B (11), C (12) and its near-midpoint limit (13; <= 0:
      * not folded); 1 in 14 where the folded chain with ol 0 may leave its clamp to the stores'
-     * saturation (256 levels, |a*A + b*B + C| below 2^30 for all codes: elt_rq_folded_levels). */
+     * saturation (256 levels, |a*A + b*B + C| below 2^30 for all codes: elt_rq_folded_levels);
+     * 1 in 15 where the folded chain, with no near-midpoint check, gives the reference's code for
+     * every pair of input codes (one plane, checked on all of them: _plan/exhaustive.py). */
     const float *rq;
     /* 1: a FakeQuantize of float32 onto codes (kind 0, in0 f32, one plane, the one post-op a
      * reciprocal Quantize (type 8) of single values, out_type u8/i8 with bit 2): elt_quantize_f32,

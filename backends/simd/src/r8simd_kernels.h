@@ -907,7 +907,7 @@ R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_t
 }
 
 #define RQ_FIELDS 11       /* r8_conv.rq's, per plane (r8simd_api.h) */
-#define RQ_ELT_FIELDS 15   /* r8_elt.rq's (elt_rq) */
+#define RQ_ELT_FIELDS 16   /* r8_elt.rq's (elt_rq) */
 
 /* rq_vector's ol_mode for a convolution whose fused consumer stores cells
  * (conv_consumes_into_cells): each code, level + ol, goes into the thread's ring as a float32,
@@ -2722,9 +2722,13 @@ R8_INLINE vi elt_rq_folded_levels(const elt_rq_plane *c, vf a, vf b, vf *gap) {
 /* The chain on n <= PB vectors of codes a (in0) and b (in1) as floats (fold, a literal: 0 op by op
  * into y, 1 folded into y, 2 folded with ol 0 into the integer codes, 3 that unclamped, the
  * levels elt_rq_folded_levels, which the stores saturate), the vectors with a lane near a
- * midpoint again by elt_rq_checked. */
-R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, const vf *b, int n, const int fold,
+ * midpoint again by elt_rq_checked; fold + RQ_VERIFIED (5, 6, 7): folds 1-3 on a plane whose
+ * folded chain gives the reference's code for every pair of codes (r8_elt.rq field 15, found so
+ * by _plan/exhaustive.py), with no gap and no check. */
+#define RQ_VERIFIED 4
+R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, const vf *b, int n, const int fold_,
                               vf *y, vi *codes) {
+    const int fold = fold_ & 3, checked = fold_ < RQ_VERIFIED;
     vf gap[PB];
 #pragma GCC unroll 4
     for (int j = 0; j < n; j++) {
@@ -2733,6 +2737,7 @@ R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, cons
         else y[j] = fold ? elt_rq_folded(c, a[j], b[j], &gap[j])
                          : elt_rq_codes(c, elt_rq_input(c, kind, a[j], b[j]), &gap[j]);
     }
+    if (!checked) return;   /* (the gaps are left unused: the compiler drops them) */
     /* the largest magnitude: n - 1 vrangeps (a lone vector's own magnitude: one) */
     vf worst = rq_wider(gap[0], gap[n > 1]);
 #pragma GCC unroll 4
@@ -2751,7 +2756,8 @@ R8_INLINE void elt_rq_vectors(const elt_rq_plane *c, int kind, const vf *a, cons
  * a plane: codes, the chain (elt_rq_vectors; fold a literal), a group stored by rq_store_levels
  * (fold 3) or vector by vector. */
 R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, const uint8_t *a0,
-                            const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold) {
+                            const uint8_t *a1, uint8_t *dst, int n, unsigned mask, const int fold_) {
+    const int fold = fold_ & 3;   /* (fold_: elt_rq_vectors', RQ_VERIFIED included) */
     vf a[PB], b[PB], y[PB];
     vi codes[PB];   /* fold 2, 3: the codes as integers (rounded straight from v, as rq_vector does) */
 #pragma GCC unroll 4
@@ -2759,7 +2765,7 @@ R8_INLINE void elt_rq_group(const elt_rq_plane *c, int kind, int t0, int t1, con
         a[j] = n == PB ? load_codes(a0 + j * VL, VM_FULL, t0) : load_prefix_codes(a0, mask, t0);
         b[j] = !kind ? vf_set1(0.0f) : n == PB ? load_codes(a1 + j * VL, VM_FULL, t1) : load_prefix_codes(a1, mask, t1);
     }
-    elt_rq_vectors(c, kind, a, b, n, fold, y, codes);
+    elt_rq_vectors(c, kind, a, b, n, fold_, y, codes);
     if (fold == 3 && n == PB) {
         rq_store_levels(dst, codes, PB, 0);
         return;
@@ -2809,10 +2815,15 @@ R8_INLINE elt_rq_plane elt_rq_plane_of(const r8_elt *e, long row) {
 }
 
 /* elt_rq_block with the plane's chain: op by op where it has no folded one (limit 13 <= 0), else
- * folded, with ol 0 straight to the integer codes, unclamped where field 14 allows it. */
+ * folded, with ol 0 straight to the integer codes, unclamped where field 14 allows it, without
+ * the near-midpoint check where field 15 says the folded chain was found exact on every pair of
+ * codes (RQ_VERIFIED). */
 R8_INLINE void elt_rq_plane_block(const r8_elt *e, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                                   uint8_t *dst, long count) {
     if (c->f[13] <= 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 0);
+    else if (c->f[15] != 0.0f && c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3 + RQ_VERIFIED);
+    else if (c->f[15] != 0.0f && c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2 + RQ_VERIFIED);
+    else if (c->f[15] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 1 + RQ_VERIFIED);
     else if (c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3);
     else if (c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2);
     else elt_rq_block(e, c, a0, a1, dst, count, 1);
@@ -2861,8 +2872,9 @@ R8_INLINE vf cell_channel_codes(vi v, int j, int type) {
  * arithmetic, a channel a vector (elt_rq_vectors, fold as elt_rq_plane_block chooses it), and the
  * 4 channels' codes are stored as 16 cells of out (cells_of_levels; out_cells positions a plane). */
 R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, long plane0, int nplanes, long start,
-                                     long count, void *out, const int fold, const int t_other, const int mine_first,
+                                     long count, void *out, const int fold_, const int t_other, const int mine_first,
                                      const int in_cells) {
+    const int fold = fold_ & 3;   /* (fold_: elt_rq_vectors', RQ_VERIFIED included) */
     const r8_elt *e = p->elt;
     const long npos = (long)p->OH * p->OW, other_s = in_cells ? p->elt_other_cells : 0;
     const uint8_t *other = (const uint8_t *)p->elt_other;
@@ -2892,7 +2904,7 @@ R8_INLINE void rq_consume_cells_fold(const r8_conv *p, const elt_rq_plane *c, lo
                             : m == VL ? load_codes(other_rows[j] + x, VM_FULL, t_other)
                                       : load_prefix_codes(other_rows[j] + x, mask, t_other);
             }
-            elt_rq_vectors(c, kind, mine_first ? mine : theirs, mine_first ? theirs : mine, 4, fold, y, codes);
+            elt_rq_vectors(c, kind, mine_first ? mine : theirs, mine_first ? theirs : mine, 4, fold_, y, codes);
             if (fold <= 1)
 #pragma GCC unroll 4
                 for (int j = 0; j < 4; j++) codes[j] = _mm512_cvtps_epi32(y[j]);
@@ -2912,15 +2924,22 @@ static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_con
     const r8_elt *e = p->elt;
     const int mine_first = p->elt_input == 0, in_cells = p->elt_other_cells != 0;
     const int t_other = mine_first ? e->in1_type : e->in0_type;
-    const int fold = c.f[13] <= 0.0f ? 0 : c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2;   /* (elt_rq_plane_block) */
+    const int fold = c.f[13] <= 0.0f ? 0 : (c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2) + (c.f[15] != 0.0f ? RQ_VERIFIED : 0);
+    /* (as elt_rq_plane_block) */
 #define RQ_CELLS(fold_, t_other_, mine_first_, in_cells_)                                                           \
     rq_consume_cells_fold(p, &c, plane0, nplanes, start, count, out, fold_, t_other_, mine_first_, in_cells_)
-    if (fold == 3 && mine_first && t_other == 1 && in_cells) RQ_CELLS(3, 1, 1, 1);
+    const int verified = RQ_VERIFIED + 3;
+    if (fold == verified && mine_first && t_other == 1 && in_cells) RQ_CELLS(verified, 1, 1, 1);
+    else if (fold == verified && mine_first && t_other == 2 && !in_cells) RQ_CELLS(verified, 2, 1, 0);
+    else if (fold == 3 && mine_first && t_other == 1 && in_cells) RQ_CELLS(3, 1, 1, 1);
     else if (fold == 3 && mine_first && t_other == 2 && !in_cells) RQ_CELLS(3, 2, 1, 0);
     else if (fold == 0) RQ_CELLS(0, t_other, mine_first, in_cells);
     else if (fold == 1) RQ_CELLS(1, t_other, mine_first, in_cells);
     else if (fold == 2) RQ_CELLS(2, t_other, mine_first, in_cells);
-    else RQ_CELLS(3, t_other, mine_first, in_cells);
+    else if (fold == 3) RQ_CELLS(3, t_other, mine_first, in_cells);
+    else if (fold == RQ_VERIFIED + 1) RQ_CELLS(RQ_VERIFIED + 1, t_other, mine_first, in_cells);
+    else if (fold == RQ_VERIFIED + 2) RQ_CELLS(RQ_VERIFIED + 2, t_other, mine_first, in_cells);
+    else RQ_CELLS(verified, t_other, mine_first, in_cells);
 #undef RQ_CELLS
 }
 

@@ -11,6 +11,7 @@ from refint8.errors import InputError
 
 from .common import (LANES, MULTIPLY_QUANTIZE_FIELDS, NAN_MESSAGE, VARIANTS, CCall, Keep, Reused, plane_values,
                      requantization_fields, round_up, scalar_operand)
+from .exhaustive import prove_without_check
 from .post_ops import build_posts
 
 
@@ -204,7 +205,10 @@ class ElementwisePlan(Reused):
                                          planes, plane, threads)
         self.function = getattr(lib, f"r8_elt_{suffix}")
         if vl == 16:
-            self._plan_requantization(ffi, keep, self.params, planes)
+            table = self._requantization_table(ffi, self.params, planes)
+            if table is not None:
+                prove_without_check(ffi, self.function, self.params, table, node)
+                self.params.rq = keep.ptr("float *", table)
             self.params.quantize_f32 = int(self.params.rq == ffi.NULL and _quantizes_floats(self.params))
         self.binary = kind != 0
         self.lock = threading.Lock()
@@ -217,24 +221,25 @@ class ElementwisePlan(Reused):
         return self.params.rq != self.ffi.NULL
 
     @staticmethod
-    def _plan_requantization(ffi: Any, keep: Keep, p: Any, planes: int) -> None:
-        """r8_elt.rq (r8simd_kernels.h elt_rq, every AVX-512 build, AMX's included) where both
-        inputs are codes, h and r are constant over each plane and the post-ops are exactly
-        Multiply, reciprocal Quantize with such operands, stored as they are; with each plane's
-        folded chain (fold_fields)."""
+    def _requantization_table(ffi: Any, p: Any, planes: int) -> np.ndarray | None:
+        """The rows of r8_elt.rq (r8simd_kernels.h elt_rq, every AVX-512 build, AMX's included)
+        where both inputs are codes, h and r are constant over each plane and the post-ops are
+        exactly Multiply, reciprocal Quantize with such operands, stored as they are: with each
+        plane's folded chain (fold_fields) and field 15 at 0 (the check kept:
+        exhaustive.prove_without_check may clear it); else None."""
         if p.in0_type not in (1, 2) or (p.kind and p.in1_type not in (1, 2)):
-            return
+            return None
         step = [plane_values(ffi, p.h, planes), plane_values(ffi, p.r, planes)]
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, planes, (0, 8),
                                       MULTIPLY_QUANTIZE_FIELDS)
         if table is None or step[0] is None or step[1] is None:
-            return
+            return None
         fields = np.column_stack([step[0], step[1], table]).astype(np.float32)
         codes = {1: (0.0, 255.0), 2: (-128.0, 127.0)}
         steps = float(p.post[p.npost - 1].steps)
         folded = fold_fields(p.kind, fields, codes[p.in0_type], codes.get(p.in1_type, (0.0, 0.0)), steps)
-        p.rq = keep.ptr("float *", np.column_stack([fields, folded, saturating(folded, fields, steps)])
-                        .astype(np.float32))
+        unproven = np.zeros((len(fields), 1))
+        return np.column_stack([fields, folded, saturating(folded, fields, steps), unproven]).astype(np.float32)
 
     def _fill_operand(self, struct: Any, operand: Any) -> None:
         a = np.asarray(operand, np.float32)
