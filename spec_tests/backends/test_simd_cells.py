@@ -155,29 +155,39 @@ def test_codes_on_midpoints_are_rounded_half_to_even_in_cells(variant):
     np.testing.assert_array_equal(infer(run, 3, [x])[2], expected)
 
 
-@pytest.mark.parametrize("variant", CELL_VARIANTS)
-def test_codes_next_to_midpoints_take_the_reference_formula_in_cells(variant):
-    # A sums two channels (weights 1): x = (q0 + q1)/64 exactly, per-channel Quantize ranges of
-    # width 2-3 that put one value x0 of each of its 48 channels next to a level midpoint
-    # (il = x0 - (k + 1/2)(ih - il)/255, rounded to float32), where the fused chain's one rounding
-    # can land on the other side of it than the reference's operations: such lanes must take the
-    # reference's formula before their levels go into cells. B copies A.
-    rng = np.random.default_rng(11)
-    oc = 48
-    x = rng.integers(0, 255, size=(1, 2, 9, 40)).astype(np.uint8)
+def sum_next_to_midpoints(x: np.ndarray, oc: int, rng: np.random.Generator, name: str):
+    """A 1x1 convolution of x's two channels with weights 1 onto oc channels: s = (q0 + q1)/64
+    exactly, then per-channel Quantize ranges of width 2-3 that put one value x0 of each channel
+    next to a level midpoint (il = x0 - (k + 1/2)(ih - il)/255, rounded to float32), where the
+    fused chain's one rounding can land on the other side of it than the reference's operations.
+    Returns the node, its weights and its reference codes, which the reciprocal's shortcut misses
+    somewhere (the reference's formula is needed)."""
     x0 = rng.integers(0, 255, size=(1, oc, 1, 1)) / 64
     di = rng.uniform(2.0, 3.0, size=x0.shape)
     il = (x0 - (rng.integers(0, 255, size=x0.shape) + 0.5) * di / 255).astype(np.float32)
     ih = (il + di).astype(np.float32)
-    wa = np.ones((oc, 2, 1, 1), np.int8)
-    a = convolution(x.shape, "u8", wa, (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
-                                        Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")), "a")
-    codes_a = reference_convolution(a, x, wa)
-    y = (x.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
+    weights = np.ones((oc, 2, 1, 1), np.int8)
+    node = convolution(x.shape, "u8", weights, (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
+                                               Quantize(il, ih, np.float32(0), np.float32(255), 256,
+                                                        element_type="u8")), name)
+    codes = reference_convolution(node, x, weights)
+    s = (x.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
     with np.errstate(all="ignore"):
         m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
-        shortcut = np.rint(np.clip((y - il) * m, 0, 255))
-    assert not np.array_equal(shortcut, codes_a)        # the reference's formula is needed here
+        shortcut = np.rint(np.clip((s - il) * m, 0, 255))
+    assert not np.array_equal(shortcut, codes)
+    return node, weights, codes
+
+
+@pytest.mark.parametrize("variant", CELL_VARIANTS)
+def test_codes_next_to_midpoints_take_the_reference_formula_in_cells(variant):
+    # A sums two channels next to midpoints of its 48 channels' Quantize ranges
+    # (sum_next_to_midpoints): such lanes must take the reference's formula before their levels
+    # go into cells. B copies A.
+    rng = np.random.default_rng(11)
+    oc = 48
+    x = rng.integers(0, 255, size=(1, 2, 9, 40)).astype(np.uint8)
+    a, _, codes_a = sum_next_to_midpoints(x, oc, rng, "a")
     identity = np.eye(oc, dtype=np.int8).reshape(oc, oc, 1, 1)
     b = convolution(codes_a.shape, "u8", identity, u8_codes(), "b")
     run = sequence(variant, [(a, (0,), 1), (b, (1,), 2)])
@@ -587,13 +597,12 @@ def test_residual_trunks_in_cells_give_the_reference_result(case):
 @pytest.mark.parametrize("height, width, tail", [(9, 40, False), (4, 13, True)])
 def test_a_fused_add_storing_cells_takes_its_convolutions_codes_next_to_midpoints_by_the_formula(
         height, width, tail, threads):
-    # B sums two channels (weights 1): x = (q0 + q1)/64 exactly, with per-channel Quantize ranges
-    # that put one value x0 of each of its 48 channels next to a level midpoint (as
-    # test_codes_next_to_midpoints_take_the_reference_formula_in_cells). B's codes go through the
-    # thread's ring of floats to its fused Int8Add (P = min(B + y, 255)), which stores cells; E
-    # copies P. B's near lanes must take the reference's formula on the way into the ring, from the
-    # interleaved tiles and from those requantized after their products (rq_interleave 1 and 0),
-    # and from the tail vector (4 x 13 = 52 positions: 3 vectors and 4 lanes, r8_conv.tail_n).
+    # B sums two channels next to midpoints of its 48 channels' Quantize ranges
+    # (sum_next_to_midpoints). B's codes go through the thread's ring of floats to its fused
+    # Int8Add (P = min(B + y, 255)), which stores cells; E copies P. B's near lanes must take the
+    # reference's formula on the way into the ring, from the interleaved tiles and from those
+    # requantized after their products (rq_interleave 1 and 0), and from the tail vector (4 x 13
+    # = 52 positions: 3 vectors and 4 lanes, r8_conv.tail_n).
     from refint8_backend_simd._plan import common
     from refint8_backend_simd._plan.fusion import ConvConsumerPlan
 
@@ -602,19 +611,7 @@ def test_a_fused_add_storing_cells_takes_its_convolutions_codes_next_to_midpoint
     shape = (1, 2, height, width)
     x = rng.integers(0, 255, size=shape).astype(np.uint8)
     y = rng.integers(0, 30, size=(1, oc, height, width)).astype(np.uint8)
-    x0 = rng.integers(0, 255, size=(1, oc, 1, 1)) / 64
-    di = rng.uniform(2.0, 3.0, size=x0.shape)
-    il = (x0 - (rng.integers(0, 255, size=x0.shape) + 0.5) * di / 255).astype(np.float32)
-    ih = (il + di).astype(np.float32)
-    wb = np.ones((oc, 2, 1, 1), np.int8)
-    b = convolution(shape, "u8", wb, (Multiply(np.float32(1 / 64)), Add(np.float32(0)),
-                                      Quantize(il, ih, np.float32(0), np.float32(255), 256, element_type="u8")), "b")
-    codes_b = reference_convolution(b, x, wb)
-    s = (x.astype(np.int64).sum(axis=1, keepdims=True) / 64).astype(np.float32)
-    with np.errstate(all="ignore"):
-        m = (np.float64(255) / (ih - il).astype(np.float64)).astype(np.float32)
-        shortcut = np.rint(np.clip((s - il) * m, 0, 255))
-    assert not np.array_equal(shortcut, codes_b)        # the reference's formula is needed here
+    b, _, codes_b = sum_next_to_midpoints(x, oc, rng, "b")
     add = int8_add(b.output(0), opset.parameter([1, oc, height, width], "u8", name="y"), "add")
     expected = np.minimum(codes_b.astype(np.int64) + y, 255).astype(np.uint8)
     identity = np.eye(oc, dtype=np.int8).reshape(oc, oc, 1, 1)
