@@ -1456,7 +1456,8 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                         RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_,         \
                                          mask_[i], steps_, limit_, worst_, ol_mode);                     \
         }                                                                                                \
-        if (__builtin_expect(rq_wide_near(worst_, limit_), 0)) SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR, ol_mode); \
+        if (__builtin_expect(rq_wide_near(worst_, limit_), 0))                                          \
+            SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR, ol_mode);                                  \
     } while (0)
 #else
 /* only AVX-512 builds interleave the requantization */
@@ -1540,8 +1541,8 @@ R8_INLINE int conv_consumes_into_cells(const r8_conv *p) { return p->elt && p->o
 
 /* Where the requantizing kernels store the convolution's codes (conv_plane_codes): out, or where
  * the consumer stores cells the calling thread's ring in r8_conv.elt_codes (CODE_RING planes of
- * float32 codes a thread, RQ_RING, rounded up to 64 bytes; _plan/layout.py). Asked once a work item (omp_get_thread_num is
- * a call). */
+ * float32 codes a thread, RQ_RING, rounded up to 64 bytes; _plan/layout.py). Asked once a work
+ * item (omp_get_thread_num is a call). */
 R8_INLINE uint8_t *conv_codes_base(const r8_conv *p, void *out) {
     if (!conv_consumes_into_cells(p)) return (uint8_t *)out;
     const long ring = (CODE_RING * (long)p->OH * p->OW * 4 + 63) / 64 * 64;   /* (floats: RQ_RING) */
@@ -1550,9 +1551,9 @@ R8_INLINE uint8_t *conv_codes_base(const r8_conv *p, void *out) {
 
 /* Where output channel oc's codes of image n go (plane stride OH*OW codes, positions at their
  * plane offsets), base conv_codes_base's: its plane of out (bytes), or plane oc % CODE_RING of the
- * thread's ring (floats: RQ_RING). A work item's runs of blocks start at multiples of 2 blocks (conv_item_of), so the ring
- * holds the block being stored and the one before it, whose codes a cell straddling the two still
- * needs (rq_consume_cells). */
+ * thread's ring (floats: RQ_RING). A work item's runs of blocks start at multiples of 2 blocks
+ * (conv_item_of), so the ring holds the block being stored and the one before it, whose codes a
+ * cell straddling the two still needs (rq_consume_cells). */
 R8_INLINE uint8_t *conv_plane_codes(const r8_conv *p, uint8_t *base, int n, int oc) {
     const long npos = (long)p->OH * p->OW;
     if (!conv_consumes_into_cells(p)) return base + ((long)n * p->OC + oc) * npos;
@@ -2821,10 +2822,11 @@ R8_INLINE elt_rq_plane elt_rq_plane_of(const r8_elt *e, long row) {
 R8_INLINE void elt_rq_plane_block(const r8_elt *e, const elt_rq_plane *c, const uint8_t *a0, const uint8_t *a1,
                                   uint8_t *dst, long count) {
     if (c->f[13] <= 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 0);
-    else if (c->f[15] != 0.0f && c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3 + RQ_VERIFIED);
-    else if (c->f[15] != 0.0f && c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2 + RQ_VERIFIED);
-    else if (c->f[15] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 1 + RQ_VERIFIED);
-    else if (c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3);
+    else if (c->f[15] != 0.0f) {   /* proven on every pair of codes: no check */
+        if (c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3 + RQ_VERIFIED);
+        else if (c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2 + RQ_VERIFIED);
+        else elt_rq_block(e, c, a0, a1, dst, count, 1 + RQ_VERIFIED);
+    } else if (c->f[5] == 0.0f && c->f[14] != 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 3);
     else if (c->f[5] == 0.0f) elt_rq_block(e, c, a0, a1, dst, count, 2);
     else elt_rq_block(e, c, a0, a1, dst, count, 1);
 }
@@ -2924,8 +2926,8 @@ static __attribute__((noinline, unused)) void SFX(rq_consume_cells)(const r8_con
     const r8_elt *e = p->elt;
     const int mine_first = p->elt_input == 0, in_cells = p->elt_other_cells != 0;
     const int t_other = mine_first ? e->in1_type : e->in0_type;
-    const int fold = c.f[13] <= 0.0f ? 0 : (c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2) + (c.f[15] != 0.0f ? RQ_VERIFIED : 0);
-    /* (as elt_rq_plane_block) */
+    const int proven = c.f[15] != 0.0f ? RQ_VERIFIED : 0;   /* (as elt_rq_plane_block) */
+    const int fold = c.f[13] <= 0.0f ? 0 : (c.f[5] != 0.0f ? 1 : c.f[14] != 0.0f ? 3 : 2) + proven;
 #define RQ_CELLS(fold_, t_other_, mine_first_, in_cells_)                                                           \
     rq_consume_cells_fold(p, &c, plane0, nplanes, start, count, out, fold_, t_other_, mine_first_, in_cells_)
     const int verified = RQ_VERIFIED + 3;
