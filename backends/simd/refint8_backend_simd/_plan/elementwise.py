@@ -225,8 +225,8 @@ class ElementwisePlan(Reused):
         """The rows of r8_elt.rq (r8simd_kernels.h elt_rq, every AVX-512 build, AMX's included)
         where both inputs are codes, h and r are constant over each plane and the post-ops are
         exactly Multiply, reciprocal Quantize with such operands, stored as they are: with each
-        plane's folded chain (fold_fields) and field 15 at 0 (the check kept:
-        exhaustive.prove_without_check may clear it); else None."""
+        plane's folded chain (fold_fields) and field 15 at 0 (the check kept;
+        exhaustive.prove_without_check may set it); else None."""
         if p.in0_type not in (1, 2) or (p.kind and p.in1_type not in (1, 2)):
             return None
         step = [plane_values(ffi, p.h, planes), plane_values(ffi, p.r, planes)]

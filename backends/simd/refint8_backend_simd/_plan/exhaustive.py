@@ -56,7 +56,7 @@ def prove_without_check(ffi: Any, function: Any, params: Any, table: np.ndarray,
     codes, with the table's A, B, C or the first nearby ones that do (written into the row).
     Returns whether it did; a step of several planes, another kind, or one without a folded chain
     is left as it is."""
-    if params.kind != 1 or params.planes != 1 or table.shape[0] != 1 or table[0, _LIMIT] <= 0:
+    if params.kind != 1 or params.planes != 1 or table[0, _LIMIT] <= 0:
         return False
     full, empty = np.meshgrid(_CODES[params.in0_type], _CODES[params.in1_type], indexing="ij")
     full, empty = full.reshape(1, 1, 256, 256), empty.reshape(1, 1, 256, 256)
