@@ -1392,14 +1392,14 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                                                                         const int32_t *raw, long stride, int MR,
                                                                         int NR, int ol_mode) {
     const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
-    const int ring = ol_mode == RQ_RING;
+    const int mode = ol_mode == RQ_RING ? RQ_RING : 0;   /* (the checked path adds any ol) */
     for (int j = 0; j < NR; j++)
         for (int i = 0; i < MR; i++) {
             const unsigned mask = p->vmask[d->vb + i];
             if (mask)
                 rq_vector(p, vi_load(raw + j * stride + i * VL), p->rq + (d->outer + j) * RQ_FIELDS,
-                          d->dst + j * d->plane + (long)p->vstart[d->vb + i] * RQ_CODE_BYTES(ol_mode), mask, steps,
-                          limit, 1, ring ? RQ_RING : 0);
+                          d->dst + j * d->plane + (long)p->vstart[d->vb + i] * RQ_CODE_BYTES(mode), mask, steps,
+                          limit, 1, mode);
         }
 }
 
@@ -1669,11 +1669,12 @@ static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t su
         const float steps = p->post[p->npost - 1].steps;
         const long plane = (long)p->OH * p->OW;
         uint8_t *codes = conv_plane_codes(p, conv_codes_base(p, out), n, oc0);
-        const int ring = conv_consumes_into_cells(p), bytes = ring ? 4 : 1;
+        const int mode = conv_consumes_into_cells(p) ? RQ_RING : 0;
         for (int j = 0; j < nocs; j++) {
             const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS, codes + (j * plane + p->vstart[vt]) * bytes,
-                      p->vmask[vt], vf_set1(steps), rq_fused_limit(p), 1, ring ? RQ_RING : 0);
+            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
+                      codes + (j * plane + p->vstart[vt]) * RQ_CODE_BYTES(mode), p->vmask[vt], vf_set1(steps),
+                      rq_fused_limit(p), 1, mode);
         }
         return 0;
     }

@@ -37,17 +37,19 @@ _C_STEPS, _AB_STEPS = 48, 2
 def _nearby(a: np.float32, b: np.float32, c: np.float32) -> Iterator[tuple[np.float32, np.float32, np.float32]]:
     """A, B, C moved by whole float32 steps: C by 0, +1, -1, +2, ... up to _C_STEPS, each with A
     and B by up to _AB_STEPS either way (nearest first), the unmoved constants first."""
-    def steps(x: np.float32, k: int) -> np.float32:
-        toward = np.float32(np.inf if k > 0 else -np.inf)
-        for _ in range(abs(k)):
-            x = np.nextafter(x, toward)
-        return x
+    def moved(x: np.float32, most: int) -> list[np.float32]:
+        """x, then x one step up, one down, two up, ... up to ``most`` steps."""
+        up, down, out = x, x, [x]
+        for _ in range(most):
+            up, down = np.nextafter(up, np.float32(np.inf)), np.nextafter(down, np.float32(-np.inf))
+            out += [up, down]
+        return out
 
-    order = [0] + [s for k in range(1, _AB_STEPS + 1) for s in (k, -k)]
-    for dc in [0] + [s for k in range(1, _C_STEPS + 1) for s in (k, -k)]:
-        for da in order:
-            for db in order:
-                yield steps(a, da), steps(b, db), steps(c, dc)
+    a_moved, b_moved = moved(a, _AB_STEPS), moved(b, _AB_STEPS)
+    for c_moved in moved(c, _C_STEPS):
+        for a_try in a_moved:
+            for b_try in b_moved:
+                yield a_try, b_try, c_moved
 
 
 def prove_without_check(ffi: Any, function: Any, params: Any, table: np.ndarray, node: Any) -> bool:
