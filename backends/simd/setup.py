@@ -32,7 +32,8 @@ UNITS = [
     ("r8_avx2_pairs.c", ["-mavx2"]),
     ("r8_avx512_pairs.c", AVX512),
 ]
-HEADERS = ["r8simd_api.h", "r8simd_isa.h", "r8simd_kernels.h", "r8simd_conv_oc.h"]
+#: every header the units include (r8simd_kernels.h and its parts, r8simd_api.h, r8simd_isa.h)
+HEADERS = sorted(name for name in os.listdir(SRC) if name.startswith("r8simd_") and name.endswith(".h"))
 
 
 def _up_to_date(target: str, inputs: list[str]) -> bool:

@@ -578,7 +578,7 @@ static int amx_conv_compute_im2col(const r8_conv *p, const uint8_t *img, int n, 
     return amx_run(p, img, n, out, nt, 0);
 }
 
-/* By positions on planes that are the image (r8simd_kernels.h r8_conv), each thread packing its
+/* By positions on planes that are the image (r8simd_conv.h r8_conv), each thread packing its
  * own: on 2 threads ResNet-50's 512x28x28 -> 128 and -> 256 layers took 0.67-0.70x the time,
  * 128x28x28 -> 512 and 256x56x56 -> 64 0.83-0.84x (before, about a tenth of the samples spun at
  * the barrier after conv_pack, and each plane was written half by each core). */

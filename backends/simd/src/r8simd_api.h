@@ -50,7 +50,7 @@ typedef struct {
     const r8_post *post;
     int out_type;
     int threads;
-    /* The requantization chain on codes (r8simd_kernels.h elt_rq) or NULL: set by
+    /* The requantization chain on codes (r8simd_elt.h elt_rq) or NULL: set by
      * _plan/elementwise.py where both inputs are u8/i8 codes, h and r are constant over each plane,
      * and the post-ops are exactly Multiply, reciprocal Quantize (type 8) with such operands, codes
      * in range, never NaN: rq[plane*16 + k] holds h (0), r (1), the Multiply operand (2), il (3),
@@ -76,7 +76,7 @@ typedef struct {
  * channels (mode 0) or 2 s16 channels (mode 1) of one position of a phase plane: the padded input
  * rows y = ry + sy*yq and columns x = rx + sx*xq at position yq*Wq + xq. A tap (ky, kx) reads
  * plane phase (ky*dy % sy, kx*dx % sx) at virtual position v + tap_off (v = oy*Wq + ox).
- * Where threads pack their own positions (r8simd_kernels.h conv_planes_are_image, CONV_COMPUTE_PACKING),
+ * Where threads pack their own positions (r8simd_conv_pack.h conv_planes_are_image, CONV_COMPUTE_PACKING),
  * thread t's positions v0 .. v1 - 1 are planes of their own: [ck][v1 - v0][4 bytes] from cell ck*v0. */
 typedef struct {
     int N, C, H, W;
@@ -113,7 +113,7 @@ typedef struct {
     const int *zw;
     const void *ones;
     const int *pad;
-    const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_kernels.h) */
+    const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_dwb.h) */
     const unsigned long long *pack_mask;   /* r8_dwb at stride 1 with VBMI2: per 64-byte block of
                                               the plane, the bytes that hold input codes */
     int npost;
@@ -130,11 +130,11 @@ typedef struct {
      * position). With rq set, elt is instead the consumer's own struct with its requantization
      * (elt->rq, 1 or N*OC planes): the requantizing kernels of avx512 and avx512_vnni store this
      * convolution's codes, then run the consumer's requantizing step on them in place
-     * (r8simd_kernels.h rq_consume). */
+     * (r8simd_elt.h rq_consume). */
     const r8_elt *elt;
     int elt_input;
     const void *elt_other;
-    /* The interleaved requantization (r8simd_kernels.h conv_compute_rq; on AMX r8_amx.c
+    /* The interleaved requantization (r8simd_conv.h conv_compute_rq; on AMX r8_amx.c
      * amx_rq_channels, between the next block's tile steps; on SSE4.2 and AVX2 rq_epilogue, in
      * the epilogue, acc*A + B without an FMA) or NULL. Set by
      * _plan/convolution.py only where the post-ops are exactly Multiply, Add, Quantize (type 8)
@@ -158,7 +158,7 @@ typedef struct {
     int rq_saturate;   /* the rq steps are 255 and every fma(acc, A, B) the layer can reach lies below
                           2^30: with rq_ol_zero or rq_ol_flip, AMX's whole blocks and the VNNI
                           position kernel's whole tiles of 1x1 layers leave the clamp to 0 .. 255 to
-                          their saturating packs (r8simd_kernels.h rq_level, rq_store_levels) */
+                          their saturating packs (r8simd_rq.h rq_level, rq_store_levels) */
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside
                           vpdpbusd); 0, from its accumulators in registers once its dot products
@@ -207,12 +207,12 @@ typedef struct {
      * in_cells: the input is [N][C/4][in_cells][4 bytes], cell (c4, y*W + x) holding the u8 codes
      * of channels 4*c4 .. 4*c4 + 3 at (y, x): a 1x1 layer at stride 1 without padding whose
      * plane_pos is in_cells reads it as its phase planes, any other layer packs its planes from it
-     * (r8simd_kernels.h conv_pack_cells). out_cells: the codes (u8 or i8) are stored so, out_cells
+     * (r8simd_conv_pack.h conv_pack_cells). out_cells: the codes (u8 or i8) are stored so, out_cells
      * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels; avx512_vnni's
      * channel-lane kernel: r8simd_conv_oc.h oc_requantize_cells). With a fused requantizing
      * consumer (elt with elt->rq, one row; the position kernel) out_cells is the consumer's output
      * instead: the convolution stores its codes in elt_codes, a ring of 12 planes of float32 codes
-     * for each thread (a buffer of the sequence; r8simd_kernels.h conv_plane_codes, RQ_RING), and the consumer's step reads
+     * for each thread (a buffer of the sequence; r8simd_conv.h conv_plane_codes, RQ_RING), and the consumer's step reads
      * them there with its other input (in cells of elt_other_cells positions a plane, or NCHW
      * where 0) and stores its codes as cells (rq_consume_cells). */
     long in_cells;
@@ -364,7 +364,7 @@ int r8_dw_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx_emu(const r8_conv *p, const void *in, void *out);
 
-/* Depthwise Int8Convolution on byte planes (AVX-512 VNNI + VBMI; r8simd_kernels.h r8_dwb). */
+/* Depthwise Int8Convolution on byte planes (AVX-512 VNNI + VBMI; r8simd_dwb.h r8_dwb). */
 int r8_dwb_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_dwb_amx(const r8_conv *p, const void *in, void *out);
 int r8_dwb_amx_emu(const r8_conv *p, const void *in, void *out);

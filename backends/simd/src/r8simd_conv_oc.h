@@ -1,6 +1,6 @@
 /* refint8 simd backend: the convolution with output channels across the lanes (AVX-512 VNNI).
  *
- * The general kernel (r8simd_kernels.h conv_tile) puts VL consecutive virtual positions of a phase
+ * The general kernel (r8simd_conv.h conv_tile) puts VL consecutive virtual positions of a phase
  * plane in the lanes of a vector and one output channel's weights in every lane. On small output
  * planes many of those lanes are padding columns or past the plane's end (a 7x7 plane at stride 1
  * with 3x3 taps: 49 outputs in 4 vectors of 16 virtual positions). Here the lanes hold 16 output

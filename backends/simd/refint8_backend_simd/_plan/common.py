@@ -27,11 +27,11 @@ VARIANTS: dict[str, tuple[int, int, int, str]] = {
 }
 CONV_NR = 6          # output channels per register block (r8simd_kernels.h CONV_NR)
 CONV_MR = 4          # vectors per register block of the 16-lane variants (r8simd_kernels.h CONV_MR)
-TAIL_CELLS = 8 * CONV_NR   # the weight cells conv_tail reads at a time (r8simd_kernels.h TAIL_CELLS)
-CODE_RING = 2 * CONV_NR    # planes of a thread's ring of codes (r8simd_kernels.h CODE_RING)
+TAIL_CELLS = 8 * CONV_NR   # the weight cells conv_tail reads at a time (r8simd_conv.h TAIL_CELLS)
+CODE_RING = 2 * CONV_NR    # planes of a thread's ring of codes (r8simd_conv.h CODE_RING)
 MM_NR = 4            # vectors of output features per matmul block (MM_NR)
 AMX_OC_BLOCK = 32    # output channels per AMX block (2 A tiles)
-DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_kernels.h DW_SLACK)
+DW_SLACK = 64        # int32 after each thread's depthwise planes (r8simd_dw.h DW_SLACK)
 #: run one-channel-per-group convolutions on r8_dw/r8_dwb (False: the general kernel; A/B timing,
 #: read when a plan is built: set ``_plan.common.DEPTHWISE_KERNEL``)
 DEPTHWISE_KERNEL = True
@@ -41,7 +41,7 @@ OC_BLOCK = 64        # output channels per weight block of r8simd_conv_oc.h (OC_
 #: can (tests, A/B timing; read when a plan is built)
 CHANNELS_ACROSS_LANES = "auto"
 
-MAX_POST_OPS = 16    # post-ops per layer the C kernels hold (r8simd_kernels.h R8_MAX_POST)
+MAX_POST_OPS = 16    # post-ops per layer the C kernels hold (r8simd_post.h R8_MAX_POST)
 
 NAN_MESSAGE = ("refint8: NaN reached a quantizing FakeQuantize (integer output); "
                "int8 codes cannot represent NaN")

@@ -383,7 +383,7 @@ class ConvPlan(Reused):
     @property
     def consumes_requantizing(self) -> bool:
         """Whether a requantizing elementwise consumer (its own r8_elt.rq) can run inside this
-        plan's requantizing kernel, in place on the codes it has just stored (r8simd_kernels.h
+        plan's requantizing kernel, in place on the codes it has just stored (r8simd_elt.h
         rq_consume): the position and channel-lane kernels of avx512 and avx512_vnni, with the
         requantization after each tile or interleaved (AMD) (not AMX, depthwise or s16 pairs)."""
         return self.requantizes and self.function.__name__ in ("r8_conv_avx512", "r8_conv_avx512_vnni")
@@ -470,7 +470,7 @@ class ConvPlan(Reused):
                 p.oc_pad_sums = keep.ptr("int *", wrap32(sums))
 
     def _plan_tail(self, p: Any, keep: Keep) -> None:
-        """r8_conv.tail_* (r8simd_kernels.h conv_tail) where the last virtual vector has at most
+        """r8_conv.tail_* (r8simd_conv.h conv_tail) where the last virtual vector has at most
         VL/4 valid lanes (1 of 16 on a 7x7 plane): its positions are computed against the tiles'
         own weights with the output channels across the lanes instead of a vector per output
         channel; their inputs, each cell repeated for the CONV_NR channels of a block, are rows in
@@ -484,7 +484,7 @@ class ConvPlan(Reused):
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry,
                                          interleave: bool, contracted: bool = True) -> None:
-        """r8_conv.rq (r8simd_kernels.h conv_compute_rq, r8_amx.c amx_rq_channels, rq_channel
+        """r8_conv.rq (r8simd_conv.h conv_compute_rq, r8_amx.c amx_rq_channels, rq_channel
         for the depthwise kernels, and rq_epilogue on SSE4.2 and AVX2: ``contracted`` false, acc*A
         + B without an FMA) where the built post-op table is exactly Multiply, Add,
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
@@ -492,7 +492,7 @@ class ConvPlan(Reused):
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
         codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
-        clamps, r8simd_kernels.h rq_level). ``interleave``: rq_interleave, the
+        clamps, r8simd_rq.h rq_level). ``interleave``: rq_interleave, the
         requantization between the next tile's input-channel steps (on an AMD CPU, for a depthwise
         layer or one of at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile on a plane of
         more than one tile); elsewhere from each tile's accumulators once it is done (on
@@ -523,7 +523,7 @@ class ConvPlan(Reused):
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
                              threads: int, suffix: str) -> None:
-        """r8simd_kernels.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread; taps
+        """r8simd_dw.h r8_dw: one channel's planes of s16 pair cells (q - za) per thread; taps
         paired into items (same phase, plane offsets off and off + 1), weights (w - zw) as s16 pairs
         [OC][item]; acc = sum (q - za)*(w - zw); comp 0, no window sums."""
         oc = wz.shape[0] * wz.shape[1]
@@ -550,7 +550,7 @@ class ConvPlan(Reused):
 
     def _plan_byte_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                              zap: np.ndarray, nvec: int, vl: int, threads: int, suffix: str) -> None:
-        """r8simd_kernels.h r8_dwb: byte planes per row phase, taps of a kernel row in cells of 4."""
+        """r8simd_dwb.h r8_dwb: byte planes per row phase, taps of a kernel row in cells of 4."""
         wb = geo.sx * geo.wq
         row_phases: list[int] = []
         cells, weights = [], []
@@ -583,7 +583,7 @@ class ConvPlan(Reused):
         p.plane_pos = plane_pos
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
-        # whole cache lines a thread (r8simd_kernels.h r8_dwb: no line shared between the cores)
+        # whole cache lines a thread (r8simd_dwb.h r8_dwb: no line shared between the cores)
         self.scratch_bytes = max(threads, 1) * round_up(len(row_phases) * plane_pos + 64, 64)
         self.function = getattr(lib, f"r8_dwb_{suffix}")
         if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:

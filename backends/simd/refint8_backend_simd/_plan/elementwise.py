@@ -71,7 +71,7 @@ def fold_fields(kind: int, fields: np.ndarray, a_range: tuple[float, float], b_r
     b); the folded constants add |a|*|A - rsm| + |b|*|B - sm| + |C - C_exact|. E = the sum of the
     two bounds (times 1 + 2^-10, plus 2^-100 for results near the subnormals), and the limit is the
     chain's (0.5 - steps*2^-21, rq_limit) less E, rounded down to float32. Kernel side:
-    elt_rq_folded in r8simd_kernels.h."""
+    elt_rq_folded in r8simd_elt.h."""
     out = np.zeros((len(fields), 4), np.float64)
     if kind not in (0, 1):
         return out.astype(np.float32)
@@ -123,7 +123,7 @@ def saturating(folded: np.ndarray, fields: np.ndarray, steps: float) -> np.ndarr
     """Per plane, r8_elt.rq field 14: 1 where the folded chain (limit > 0) with ol 0 and 256 levels
     keeps |a*A + b*B + C| below 2^30 for every pair of codes (|a|, |b| <= 255), so that its level
     rint(u) converts without overflow and the stores' saturation to 0 .. 255 gives the clamp's codes
-    (r8simd_kernels.h elt_rq_folded_levels), else 0. (A usable limit already bounds u far lower:
+    (r8simd_elt.h elt_rq_folded_levels), else 0. (A usable limit already bounds u far lower:
     the chain's float32 error at 2^30 would be about 64; the bound is checked all the same.)"""
     a, b, c, limit = (folded[:, k].astype(np.float64) for k in range(4))
     with np.errstate(all="ignore"):
@@ -222,7 +222,7 @@ class ElementwisePlan(Reused):
 
     @staticmethod
     def _requantization_table(ffi: Any, p: Any, planes: int) -> np.ndarray | None:
-        """The rows of r8_elt.rq (r8simd_kernels.h elt_rq, every AVX-512 build, AMX's included)
+        """The rows of r8_elt.rq (r8simd_elt.h elt_rq, every AVX-512 build, AMX's included)
         where both inputs are codes, h and r are constant over each plane and the post-ops are
         exactly Multiply, reciprocal Quantize with such operands, stored as they are: with each
         plane's folded chain (fold_fields) and field 15 at 0 (the check kept;

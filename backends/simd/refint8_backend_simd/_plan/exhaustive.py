@@ -2,7 +2,7 @@
 
 An Int8Add whose operands and post-op operands are single values (``r8_elt.planes`` 1) computes
 the same function of every pair of input codes: 256 x 256 pairs. The kernels run it as the folded
-chain (r8simd_kernels.h ``elt_rq_folded``: ``rint(a*A + (b*B + C))``, two fused multiply-adds),
+chain (r8simd_elt.h ``elt_rq_folded``: ``rint(a*A + (b*B + C))``, two fused multiply-adds),
 which lies within a bound of the reference's operations (``fold_fields``): each lane's distance to
 a level midpoint is checked and a near lane recomputed op by op (a ``vreduceps`` a vector, a
 ``vrangeps`` chain and a compare a group of 4: a quarter of the operations of ResNet's residual

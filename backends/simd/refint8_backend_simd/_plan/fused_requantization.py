@@ -1,4 +1,4 @@
-"""The fused requantization of a convolution's common chain (r8_conv.rq, rq_vector in r8simd_kernels.h).
+"""The fused requantization of a convolution's common chain (r8_conv.rq, rq_vector in r8simd_rq.h).
 
 The chain the reference runs on each accumulator (an int32 ``acc``, first rounded to float32
 ``a``), in float32, each operation rounded to nearest::

@@ -3,7 +3,7 @@
 ResNet's residual ``Int8Add`` reads a convolution's codes and the shortcut's: run alone, it reloads
 the codes the convolution has just stored. Fused, the convolution's post-ops end as usual (the
 codes it would store: rounded, saturated, NaN counted), and the consumer's step, post-ops and store
-follow in the same registers (r8simd_kernels.h ``conv_consume``); only the other input is read.
+follow in the same registers (r8simd_conv_epilogue.h ``conv_consume``); only the other input is read.
 The arithmetic is the two layers' own, in their order, so the result is bit for bit theirs.
 The pair runs the general epilogue; or, where both layers alone would run the requantizing
 kernels (the convolution's requantization after each tile or block, the consumer's ``elt_rq``) and

@@ -8,7 +8,7 @@ sequence (``PlannedStep.read_after`` false), the sequence may keep it in another
 ``[N][C/4][S][4 bytes]``, cell ``(c4, y*W + x)`` holding channels ``4*c4 .. 4*c4 + 3`` at
 ``(y, x)``, ``S >= H*W`` positions a cell plane (r8_conv.in_cells, out_cells). A 1x1 layer at
 stride 1 without padding then reads the cells as its planes (no pack at all); any other mode-0
-convolution packs its planes from them (a copy of cell runs, r8simd_kernels.h conv_pack_cells).
+convolution packs its planes from them (a copy of cell runs, r8simd_conv_pack.h conv_pack_cells).
 
 Tensors that must share a layout form a *class*: an elementwise step whose operands are all single
 values (its ``r8_elt`` views the output as one plane: ResNet's residual Int8Add) computes the same
@@ -26,7 +26,7 @@ cells when every tensor in it
   consumer of single-value operands (ResNet's residual Int8Add: the same function of each pair
   of bytes) on the position kernel of avx512 and avx512_vnni: the convolution's codes go into
   each thread's ring of planes (float32 codes) in a buffer of the sequence (r8_conv.elt_codes,
-  r8simd_kernels.h conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
+  r8simd_conv.h conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
   its codes as cells (rq_consume_cells); or a layout-blind elementwise step of the class;
 * is read only by steps that can read cells: mode-0 convolutions of one group through their input
   (``in0``; alone or fused with their consumer), of unsigned codes and without a lone-channel
@@ -85,7 +85,7 @@ def _blind(plan: Any) -> bool:
 
 def _consumer_stores_cells(plan: Any) -> bool:
     """Whether a fused pair's requantizing consumer can store its codes as cells
-    (r8simd_kernels.h rq_consume_cells): the pair runs rq_consume (avx512, avx512_vnni) on the
+    (r8simd_elt.h rq_consume_cells): the pair runs rq_consume (avx512, avx512_vnni) on the
     position kernel (not the channel-lane one, whose items would need a ring of 64 planes), the
     convolution has one group and whole cells of channels, the consumer one row of constants
     (single-value operands: the same function of every byte) and codes out."""
@@ -125,7 +125,7 @@ def _convolution_reading(plan: Any) -> ConvPlan | None:
 
 def _reads_cells(plan: Any, argument: str) -> bool:
     """Whether a convolution (alone or with its fused consumer) can take argument ``argument`` in
-    cells: its input (r8simd_kernels.h conv_on_cells), mode 0, one group, unsigned codes, no
+    cells: its input (r8simd_conv.h conv_on_cells), mode 0, one group, unsigned codes, no
     lone-channel pack; or the consumer's other input where the consumer can store cells (read in
     cells only where it does: plan_cells)."""
     if argument == "in1":
@@ -138,7 +138,7 @@ def _reads_cells(plan: Any, argument: str) -> bool:
 
 
 def _cells_are_planes(p: Any) -> bool:
-    """r8simd_kernels.h conv_cells_are_planes but for in_cells: the 1x1 layers at stride 1 without
+    """r8simd_conv_pack.h conv_cells_are_planes but for in_cells: the 1x1 layers at stride 1 without
     padding whose planes are the image, one group, ck cell planes, no tail cells."""
     return (p.ntaps == 1 and p.nphase == 1 and p.tap_off[0] == 0 and p.sx == 1 and p.sy == 1 and p.pt == 0
             and p.pl == 0 and p.OH == p.H and p.OW == p.W and p.Wq == p.W and p.phase_ry[0] == 0
@@ -254,7 +254,7 @@ def apply_cells(plans: Sequence[Any], chosen: Sequence[CellClass]) -> dict[int, 
 
 
 def _ring_bytes(plan: ConvConsumerPlan) -> int:
-    """A pair's rings of codes, one a thread: CODE_RING planes of OH*OW float32 codes (r8simd_kernels.h
+    """A pair's rings of codes, one a thread: CODE_RING planes of OH*OW float32 codes (r8simd_conv_epilogue.h
     RQ_RING), rounded up to 64 bytes."""
     return max(plan.params.threads, 1) * round_up(CODE_RING * int(np.prod(plan.out_shape[2:])) * 4, 64)
 

@@ -117,7 +117,7 @@ def _finite_bound(post_ops: Sequence[Any], bound: float) -> float | None:
 
 def build_posts(keep: Keep, ffi: Any, post_ops: Sequence[Any], fill: Any,
                 out_dtype: Any, input_bound: float | None = None) -> tuple[Any, int, int]:
-    """The C post-op table of ``post_ops`` and the kernel's ``out_type`` (r8simd_kernels.h store_result).
+    """The C post-op table of ``post_ops`` and the kernel's ``out_type`` (r8simd_post.h store_result).
 
     ``input_bound``: a bound on the magnitude of the values entering the post-ops (the int32
     accumulators of a convolution or matmul), None if they may be anything (float32 inputs).
