@@ -24,7 +24,7 @@ from refint8.backend import BackendOptions
 from refint8.errors import InputError
 from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
-from refint8.int8.post_ops import Add, Clamp, FakeQuantize, Multiply, Quantize, Relu, Subtract
+from refint8.int8.post_ops import Add, Clamp, FakeQuantize, Multiply, Quantize, Relu, Subtract, apply_post_ops
 
 from simd_support import AMX, AVAILABLE, PROBE, REGISTRY, VARIANTS, backend
 
@@ -42,6 +42,19 @@ def output_channel_lanes(mode: str):
         yield
     finally:
         common.CHANNELS_ACROSS_LANES = before
+
+
+@contextlib.contextmanager
+def threshold_proofs(enabled: bool):
+    """Plans built inside prove their requantization chains (r8_conv.rq_proven,
+    _plan/threshold_proof.py) or not: then every kernel keeps the near-midpoint check."""
+    from refint8_backend_simd._plan import threshold_proof
+
+    before, threshold_proof.ENABLED = threshold_proof.ENABLED, enabled
+    try:
+        yield
+    finally:
+        threshold_proof.ENABLED = before
 
 
 #: the two layouts of the avx512_vnni convolution with the interleaved requantization's chain:
@@ -765,6 +778,141 @@ def test_only_tiles_of_16_steps_or_more_interleave_their_requantization(channels
         assert plan.params.rq != plan.ffi.NULL, variant
         assert plan.params.rq_interleave == (amd and interleaved), variant
         assert np.array_equal(kernel.run([q])[0], reference), variant
+
+
+def _threshold_layer(kind, chain, oc=12):
+    """A layer whose accumulators run over every value from -255 to 255 (kind "pointwise": a 1x1
+    layer of two input channels, the second all zeros; "depthwise": 3x3, pad 1, the centre tap
+    alone): each channel's weight is +1 or -1 (alternating), the input every u8 code, so acc = +-q
+    on every plane."""
+    sign = np.where(np.arange(oc) % 2 == 0, 1, -1).astype(np.int8)
+    if kind == "pointwise":
+        q = np.zeros((1, 2, 16, 16), np.uint8)
+        q[0, 0] = np.arange(256, dtype=np.uint8).reshape(16, 16)
+        weights = np.zeros((oc, 2, 1, 1), np.int8)
+        weights[:, 0, 0, 0] = sign
+        return conv(q, weights, post_ops=chain), q, weights
+    q = np.broadcast_to(np.arange(256, dtype=np.uint8).reshape(1, 1, 16, 16), (1, oc, 16, 16)).copy()
+    weights = np.zeros((oc, 1, 3, 3), np.int8)
+    weights[:, 0, 1, 1] = sign
+    return conv(q, weights, group=oc, pads_begin=(1, 1), pads_end=(1, 1), post_ops=chain), q, weights
+
+
+def _proven_planes(plan):
+    """r8_conv.rq_proven as a bool per plane (all False where it is NULL)."""
+    p, rows = plan.params, plan.params.N * plan.params.OC
+    if p.rq_proven == plan.ffi.NULL:
+        return np.zeros(rows, bool)
+    return np.frombuffer(plan.ffi.buffer(p.rq_proven, rows), np.uint8).astype(bool)
+
+
+def _proving_kernels(node):
+    """(variant, kernel) for each variant whose kernel for node reads r8_conv.rq_proven: the
+    direct tiles of avx512 and avx512_vnni, r8_dwb."""
+    for variant in [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "amx_emu")]:
+        with output_channel_lanes("never"):
+            kernel = backend(variant).kernel(node)
+        plan = kernel.run.plan
+        name = plan.function.__name__
+        if name.startswith("r8_dwb_") or (name in ("r8_conv_avx512", "r8_conv_avx512_vnni")
+                                          and not plan.params.rq_interleave):
+            yield variant, kernel
+
+
+@pytest.mark.parametrize("kind", ["pointwise", "depthwise"])
+def test_a_chain_whose_thresholds_are_the_references_runs_without_the_check(kind):
+    # Per channel a scale of its own (the sign of its weight: every plane's codes rise with q),
+    # a shift and a Quantize over [0, 3] with 256 levels: none of the fused chain's 255 thresholds
+    # a plane (_plan/threshold_proof.py) lies where the reference's rounding would move it (no
+    # round decimals: a scale of 0.013 puts acc = 100 exactly on the midpoint 110.5, where the
+    # two chains round apart), so the plan proves the chain (r8_conv.rq_proven) and the kernels
+    # leave the near-midpoint check out; every accumulator the planes reach here (-255 .. 255 over
+    # the channels) gives the reference's code
+    oc = 12
+    sign = np.where(np.arange(oc) % 2 == 0, 1, -1).astype(np.float32)
+    scale = (sign * (np.float32(0.0131) + np.float32(0.00737) * np.arange(oc, dtype=np.float32))).reshape(1, oc, 1, 1)
+    chain = (Multiply(scale), Add((np.float32(0.0513) * np.arange(oc, dtype=np.float32)).reshape(1, oc, 1, 1)),
+             Quantize(np.float32(0), np.float32(3), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node, q, weights = _threshold_layer(kind, chain, oc)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert len(np.unique(reference)) >= 250   # nearly every level is reached
+    kernels = list(_proving_kernels(node))
+    if not kernels:
+        pytest.skip("no kernel here reads r8_conv.rq_proven (AVX-512, and VBMI for r8_dwb)")
+    for variant, kernel in kernels:
+        assert _proven_planes(kernel.run.plan).all(), variant
+        (got,) = kernel.run([q])
+        assert np.array_equal(got, reference), variant
+    check_all_variants(node, [q], reference)
+
+
+@pytest.mark.parametrize("kind", ["pointwise", "depthwise"])
+def test_a_chain_whose_fused_code_differs_at_a_midpoint_keeps_the_check(kind):
+    # Multiply(0.1), Quantize over [0, 51] with 256 levels: the fused chain's A is
+    # float32(0.1 * 255 / 51) = 0.5 (B = 0), so at an odd acc = 2m + 1 it is x = m + 0.5 exactly and
+    # rint takes the even neighbour; the reference computes ((acc * 0.1) / 51) * 255, a few float32
+    # steps off m + 0.5, and rounds to the nearer side (at acc = 13, 19, 23, ... the odd one). The
+    # thresholds disagree, the plan does not prove the chain, and the kernels' check gives the
+    # reference's codes
+    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node, q, weights = _threshold_layer(kind, chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    acc = np.arange(256, dtype=np.float32)
+    fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+    by_formula = np.minimum(np.float32(255), np.rint(((acc * np.float32(0.1)) / np.float32(51)) * np.float32(255)))
+    assert np.float32(0.1 * 255 / 51) == np.float32(0.5) and fused[13] == 6 and by_formula[13] == 7   # the premise
+    kernels = list(_proving_kernels(node))
+    if not kernels:
+        pytest.skip("no kernel here reads r8_conv.rq_proven (AVX-512, and VBMI for r8_dwb)")
+    for variant, kernel in kernels:
+        assert not _proven_planes(kernel.run.plan).any(), variant
+    check_all_variants(node, [q], reference)
+
+
+def test_planes_proven_with_moved_constants_give_the_references_codes_on_every_accumulator():
+    # 192 depthwise 1x1 channels (every accumulator they can reach: |acc| <= 255 * 128), scales and
+    # shifts of MobileNetV2's kind, a Quantize over [0, 6]: a few planes' fused chains
+    # (fused_requantization's A and B) round a level's threshold apart from the reference's; the
+    # prover moves their A and B (_plan/threshold_proof.py) until every threshold agrees. Over
+    # every accumulator in reach, the chain the kernels run (r8_rq_fused_codes, with the plan's
+    # table) gives the reference's code on each proven plane, and without the moves it did not
+    from refint8_backend_simd._plan.fused_requantization import fused_requantization
+
+    rng = np.random.default_rng(5)
+    oc, reach = 192, 255 * 128
+    scale = (rng.uniform(2e-4, 2e-3, oc) * np.where(rng.random(oc) < 0.5, 1, -1)).astype(np.float32)
+    shift = rng.uniform(-1, 3, oc).astype(np.float32)
+    chain = (Multiply(scale.reshape(1, oc, 1, 1)), Add(shift.reshape(1, oc, 1, 1)),
+             Quantize(np.float32(0), np.float32(6), np.float32(0), np.float32(255), 256, element_type="u8"))
+    node = conv(np.zeros((1, oc, 4, 4), np.uint8), np.ones((oc, 1, 1, 1), np.int8), group=oc, post_ops=chain)
+    kernels = list(_proving_kernels(node))
+    if not kernels:
+        pytest.skip("no kernel here reads r8_conv.rq_proven (AVX-512, and VBMI for r8_dwb)")
+    acc = np.tile(np.arange(-reach, reach + 1, dtype=np.int32), (oc, 1))
+    acc = np.pad(acc, ((0, 0), (0, -acc.shape[1] % 16)))
+    reference = apply_post_ops(acc.astype(np.float32).reshape(1, oc, 1, -1), chain).reshape(oc, -1)
+    a, b, _ = fused_requantization(scale, shift, np.zeros(oc, np.float32), np.full(oc, 6, np.float32), 255.0)
+    for variant, kernel in kernels:
+        plan = kernel.run.plan
+        proven = _proven_planes(plan)
+        fused_codes = getattr(backend(variant).lib, f"r8_rq_fused_codes_{variant}")
+
+        def codes_of(table):
+            trial = plan.ffi.new("r8_conv *", plan.params[0])
+            trial.rq = plan.ffi.cast("float *", plan.ffi.from_buffer(table))
+            out = np.empty(acc.shape, np.uint8)
+            fused_codes(trial, plan.ffi.cast("int *", plan.ffi.from_buffer(acc)), oc, acc.shape[1],
+                        plan.ffi.cast("unsigned char *", plan.ffi.from_buffer(out)))
+            return out
+
+        table = plan._rq_table.copy()
+        moved = (table[:, 8] != a) | (table[:, 9] != b)
+        assert proven.sum() >= oc - 2 and (moved & proven).any(), variant
+        assert np.array_equal(codes_of(table)[proven], reference[proven]), variant
+        unmoved = table.copy()
+        unmoved[:, 8], unmoved[:, 9] = a, b
+        assert not np.array_equal(codes_of(unmoved)[moved], reference[moved]), variant
 
 
 #: (h, w, kh, kw, stride, pad): output planes whose last virtual vector holds one valid position at
@@ -1784,14 +1932,17 @@ def test_fused_requantization_gives_the_reference_level_wherever_it_is_not_near(
     assert np.array_equal(np.rint(x)[~near], reference[~near])
 
 
+@pytest.mark.parametrize("proof", [False, True])
 @pytest.mark.parametrize("lanes", LANE_MODES)
 @pytest.mark.parametrize("layout", ["plain", "depthwise"])
-def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layout, lanes):
+def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layout, lanes, proof):
     # Per output channel a Multiply s (not a power of two), an Add b and a Quantize whose range
     # puts one accumulator acc0 next to a level midpoint (il = acc0*s + b - (k + 1/2)(ih - il)/255,
     # rounded): the fused value fma(acc, A, B) falls on the other side of the midpoint than the
     # reference's chain for some channels (checked here with an exact FMA, so this test catches a
-    # kernel that skipped the near-midpoint recomputation or took too small a margin).
+    # kernel that skipped the near-midpoint recomputation or took too small a margin). Without
+    # the plans' proofs every kernel checks; with them the direct tiles and r8_dwb run the planes
+    # they proved unchecked, on moved constants where needed (_plan/threshold_proof.py).
     rng = np.random.default_rng(23)
     oc = 48
     q, weights, acc = sum_layer_inputs(layout, rng, oc)
@@ -1813,12 +1964,14 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     unfused = np.clip(acc_f * np.broadcast_to(a_fused, acc.shape) + np.broadcast_to(b_fused, acc.shape), 0, 255)
     assert not np.array_equal(np.rint(unfused), reference)
     for variant in REQUANTIZING:
-        with output_channel_lanes(LANE_MODES[lanes]):
+        with output_channel_lanes(LANE_MODES[lanes]), threshold_proofs(proof):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
         rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, oc * 11 * 4), np.float32).reshape(oc, 11)
-        assert np.array_equal(rq[:, 8], a_fused.ravel()) and np.array_equal(rq[:, 9], b_fused.ravel()), variant
+        kept = ~_proven_planes(plan)   # (a proven plane's A and B may have moved)
+        assert kept.all() or proof, variant
+        assert np.array_equal(rq[kept, 8], a_fused.ravel()[kept]) and np.array_equal(rq[kept, 9], b_fused.ravel()[kept]), variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
 

@@ -159,6 +159,12 @@ typedef struct {
                           2^30: with rq_ol_zero or rq_ol_flip, AMX's whole blocks and the VNNI
                           position kernel's whole tiles of 1x1 layers leave the clamp to 0 .. 255 to
                           their saturating packs (r8simd_rq.h rq_level, rq_store_levels) */
+    /* Per plane (n*OC + oc), nonzero where the fused chain gives the reference's code for every
+     * accumulator the layer can reach (_plan/threshold_proof.py, which runs it through
+     * r8_rq_fused_codes), or NULL: the direct tiles of a block of such planes and r8_dwb's
+     * channels leave out the near-midpoint check (its gaps, their maximum, the compare, the raw
+     * sums kept for it). */
+    const unsigned char *rq_proven;
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside
                           vpdpbusd); 0, from its accumulators in registers once its dot products
@@ -363,6 +369,15 @@ int r8_dw_avx512(const r8_conv *p, const void *in, void *out);
 int r8_dw_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx(const r8_conv *p, const void *in, void *out);
 int r8_dw_amx_emu(const r8_conv *p, const void *in, void *out);
+
+/* The codes the AVX-512 kernels' fused requantization of p (r8_conv.rq, without its near-midpoint
+ * check: rq_vector unchecked) stores for accumulators acc[r*count + i] of plane row r (rows rows,
+ * count a multiple of 16), into codes[r*count + i] (u8 or i8 bytes): what _plan/threshold_proof.py
+ * compares with the reference. */
+void r8_rq_fused_codes_avx512(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes);
+void r8_rq_fused_codes_avx512_vnni(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes);
+void r8_rq_fused_codes_amx(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes);
+void r8_rq_fused_codes_amx_emu(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes);
 
 /* Depthwise Int8Convolution on byte planes (AVX-512 VNNI + VBMI; r8simd_dwb.h r8_dwb). */
 int r8_dwb_avx512_vnni(const r8_conv *p, const void *in, void *out);

@@ -146,10 +146,12 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
         }
     }
     if (w) rq_end(w, &rs);
+    if (ol_mode < RQ_PROVEN) {   /* (a proven direct tile is not requantized again from raw) */
 #pragma GCC unroll 8
-    for (int j = 0; j < NR; j++)
+        for (int j = 0; j < NR; j++)
 #pragma GCC unroll 8
-        for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
+            for (int i = 0; i < MR; i++) vi_store(raw + j * stride + i * VL, acc[j][i]);
+    }
 #if defined(R8_ZMM)
     if (d) RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode);
 #else
@@ -405,6 +407,7 @@ R8_INLINE conv_span conv_item_outputs(const r8_conv *p, const conv_item *w) {
 #if defined(R8_ZMM)
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0, PF_NONE); break;
 #define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode, pf_take(&pf)); break;
+#define PROVEN_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode + RQ_PROVEN, pf_take(&pf)); break;
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being
@@ -467,8 +470,18 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
     }
 }
 
+/* Whether every plane of the block of nr output channels from plane `outer` (n*OC + oc0) is proven
+ * (r8_conv.rq_proven): its tiles then leave the near-midpoint check out. */
+R8_INLINE int rq_block_proven(const r8_conv *p, long outer, int nr) {
+    if (!p->rq_proven) return 0;
+    int all = 1;
+    for (int j = 0; j < nr; j++) all &= p->rq_proven[outer + j] != 0;
+    return all;
+}
+
 /* Work item `it` of split as conv_rq_item's, each tile requantized straight from its accumulators
- * once its dot products are done (RQ_DIRECT_TILE; not r8_conv.rq_interleave). */
+ * once its dot products are done (RQ_DIRECT_TILE; not r8_conv.rq_interleave), the tiles of a
+ * proven block without the check (PROVEN_CASE: ol_mode + RQ_PROVEN). */
 R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
                                 const int ol_mode) {
     int32_t raw[1][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
@@ -484,12 +497,24 @@ R8_INLINE void conv_direct_item(const r8_conv *p, const conv_split *split, long 
         const int nr = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
         const long outer = (long)n * p->OC + g * p->OCg + ob * CONV_NR;
         uint8_t *const block_codes = conv_plane_codes(p, codes, n, g * p->OCg + ob * CONV_NR);   /* (once a block) */
+#if defined(R8_PAIRS)
+        const int proven = 0;   /* (_plan/convolution.py proves no s16_pairs layer) */
+#else
+        const int proven = rq_block_proven(p, outer, nr);
+#endif
         for (int t = 0, vb = v0; t < ntile; t++) {
             const int mr = len / ntile + (t < len % ntile);
             const rq_direct direct = {outer, plane * RQ_CODE_BYTES(ol_mode), block_codes, vb};
-            switch (mr * 8 + nr) {
-                TILE_SHAPE_CASES(DIRECT_CASE)
-            default: break;
+            if (proven) {
+                switch (mr * 8 + nr) {
+                    TILE_SHAPE_CASES(PROVEN_CASE)
+                default: break;
+                }
+            } else {
+                switch (mr * 8 + nr) {
+                    TILE_SHAPE_CASES(DIRECT_CASE)
+                default: break;
+                }
             }
             vb += mr;
         }

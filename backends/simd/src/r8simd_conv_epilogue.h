@@ -83,9 +83,14 @@ R8_INLINE int conv_consume(const r8_elt_step *e, int link, int other, int conv_t
 /* rq_vector's ol_mode for a convolution whose fused consumer stores cells
  * (conv_consumes_into_cells): each code, level + ol, goes into the thread's ring as a float32,
  * which the consumer (rq_consume_cells) then reads as it is, where a byte took it a widening load
- * and a conversion. RQ_CODE_BYTES: the bytes of a stored code in that mode and the others. */
+ * and a conversion. RQ_CODE_BYTES: the bytes of a stored code in that mode and the others.
+ * RQ_PROVEN, added to a direct item's ol_mode (conv_direct_item, RQ_DIRECT_TILE) for the tiles of
+ * a block whose planes are all proven (r8_conv.rq_proven): they are requantized without the
+ * near-midpoint check; RQ_OL_MODE: the ol mode without it. */
 #define RQ_RING 5
-#define RQ_CODE_BYTES(ol_mode) ((ol_mode) == RQ_RING ? 4 : 1)
+#define RQ_PROVEN 8
+#define RQ_OL_MODE(ol_mode) ((ol_mode) % RQ_PROVEN)
+#define RQ_CODE_BYTES(ol_mode) (RQ_OL_MODE(ol_mode) == RQ_RING ? 4 : 1)
 
 /* The plane's ol as the int32 rq field 10 holds it (its bits, not a float): added to the codes
  * straight from memory (an embedded broadcast), where converting q[3] took a conversion and a

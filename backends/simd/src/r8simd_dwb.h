@@ -111,13 +111,23 @@ static void SFX(dwb_requantize)(const r8_conv *p, const uint8_t *planes, const i
     const vf vsteps = vf_set1(steps), limit = rq_fused_limit(p);
     const vi comp = vi_set1(p->comp[oc]);
     const __m512i perm = _mm512_loadu_si512(p->perm);
-    const int nvec = p->nvec, ol_zero = p->rq_ol_zero;
+    const int nvec = p->nvec, ol_zero = p->rq_ol_zero, proven = p->rq_proven && p->rq_proven[outer];
     for (int i = 0; i < nvec; i += DWB_MR) {
         const int m = R8_MIN(DWB_MR, nvec - i);
         vi acc[DWB_MR];
 #pragma GCC unroll 4
         for (int k = 0; k < DWB_MR; k++) acc[k] = comp;
         dwb_accumulate(p, perm, planes, wt, (long)i * VL, m, acc);
+        if (proven) {   /* r8_conv.rq_proven: no gaps, no check (the compiler drops the unused vreduceps) */
+            for (int k = 0; k < m; k++) {
+                const unsigned mask = p->vmask[i + k];
+                if (!mask) continue;
+                uint8_t *dst = plane + p->vstart[i + k];
+                if (ol_zero) rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 1);
+                else rq_vector(p, acc[k], q, dst, mask, vsteps, limit, 0, 0);
+            }
+            continue;
+        }
         vf worst = vf_set1(0.0f);
         for (int k = 0; k < m; k++) {
             const unsigned mask = p->vmask[i + k];

@@ -358,12 +358,18 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
  * end) stores from one address with the full mask as a literal: the lane masks, their tests and
  * one address per vector took registers the compiler then spilled (ResNet-50's 64 -> 256 and
  * 128 -> 512 1x1 layers 0.93-0.94x the time, the 256 -> 64 one 0.97x); with ol_mode 3 or 4 and 4
- * or 2 vectors a channel, its levels go unclamped through rq_store_levels (rq_level). */
-#define RQ_DIRECT_VECTOR(p, acc, q, dst, mask, steps, limit, worst, ol_mode) \
-    worst = rq_wider(worst, rq_vector(p, acc, q, dst, mask, steps, limit, 0, ol_mode))
+ * or 2 vectors a channel, its levels go unclamped through rq_store_levels (rq_level). With
+ * RQ_PROVEN in ol_mode (r8_conv.rq_proven) no gap is kept or checked (the compiler drops the
+ * unused vreduceps), and conv_tile stores no raw sums for a recheck. */
+#define RQ_DIRECT_VECTOR(p, acc, q, dst, mask, steps, limit, worst, ol_mode, proven)         \
+    do {                                                                                   \
+        const vf gap_v_ = rq_vector(p, acc, q, dst, mask, steps, limit, 0, ol_mode);       \
+        if (!(proven)) worst = rq_wider(worst, gap_v_);                                    \
+    } while (0)
 #define RQ_DIRECT_TILE(p, d, acc, MR, NR, raw, stride, ol_mode)                                          \
     do {                                                                                                 \
-        const vf steps_ = vf_set1((p)->post[(p)->npost - 1].steps), limit_ = rq_fused_limit(p);         \
+        const vf steps_ = vf_set1((p)->post[(p)->npost - 1].steps), limit_ = rq_fused_limit(p);          \
+        const int mode_ = RQ_OL_MODE(ol_mode), proven_ = (ol_mode) >= RQ_PROVEN;                         \
         vf worst_ = vf_set1(0.0f);                                                                       \
         /* the tile's masks, offsets and rq rows in locals: the byte stores could alias p's fields */    \
         unsigned mask_[CONV_MR];                                                                         \
@@ -372,12 +378,12 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
         _Pragma("GCC unroll 8")                                                                          \
         for (int i = 0; i < (MR); i++) {                                                                 \
             mask_[i] = (p)->vmask[(d)->vb + i];                                                          \
-            dst_[i] = (d)->dst + (long)(p)->vstart[(d)->vb + i] * RQ_CODE_BYTES(ol_mode);                \
-            whole_ &= mask_[i] == VM_FULL && dst_[i] == dst_[0] + i * VL * RQ_CODE_BYTES(ol_mode);       \
+            dst_[i] = (d)->dst + (long)(p)->vstart[(d)->vb + i] * RQ_CODE_BYTES(mode_);                  \
+            whole_ &= mask_[i] == VM_FULL && dst_[i] == dst_[0] + i * VL * RQ_CODE_BYTES(mode_);         \
         }                                                                                                \
         const float *q_ = (p)->rq + (d)->outer * RQ_FIELDS;                                              \
         const long plane_ = (d)->plane;                                                                  \
-        if (whole_ && ((ol_mode) == 3 || (ol_mode) == 4) && ((MR) == 4 || (MR) == 2)) {                 \
+        if (whole_ && (mode_ == 3 || mode_ == 4) && ((MR) == 4 || (MR) == 2)) {                          \
             _Pragma("GCC unroll 8")                                                                      \
             for (int j = 0; j < (NR); j++) {                                                             \
                 vi level_[CONV_MR];                                                                      \
@@ -385,18 +391,18 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                 for (int i = 0; i < (MR); i++) {                                                         \
                     vf gap_;                                                                             \
                     level_[i] = rq_level(acc[j][i], q_ + j * RQ_FIELDS, steps_, 1, &gap_);               \
-                    worst_ = rq_wider(worst_, gap_);                                                     \
+                    if (!proven_) worst_ = rq_wider(worst_, gap_);                                       \
                 }                                                                                        \
-                rq_store_levels(dst_[0] + j * plane_, level_, MR, (ol_mode) == 4);                       \
+                rq_store_levels(dst_[0] + j * plane_, level_, MR, mode_ == 4);                           \
             }                                                                                            \
         } else if (whole_) {                                                                             \
             _Pragma("GCC unroll 8")                                                                      \
             for (int j = 0; j < (NR); j++)                                                               \
                 _Pragma("GCC unroll 8")                                                                  \
                 for (int i = 0; i < (MR); i++)                                                           \
-                    RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS,                                  \
-                                     dst_[0] + j * plane_ + i * VL * RQ_CODE_BYTES(ol_mode),             \
-                                     VM_FULL, steps_, limit_, worst_, ol_mode);                          \
+                    RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS,                                   \
+                                     dst_[0] + j * plane_ + i * VL * RQ_CODE_BYTES(mode_),               \
+                                     VM_FULL, steps_, limit_, worst_, mode_, proven_);                   \
         } else {                                                                                         \
             _Pragma("GCC unroll 8")                                                                      \
             for (int j = 0; j < (NR); j++)                                                               \
@@ -404,11 +410,23 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
                 for (int i = 0; i < (MR); i++)                                                           \
                     if (mask_[i])                                                                        \
                         RQ_DIRECT_VECTOR(p, acc[j][i], q_ + j * RQ_FIELDS, dst_[i] + j * plane_,         \
-                                         mask_[i], steps_, limit_, worst_, ol_mode);                     \
+                                         mask_[i], steps_, limit_, worst_, mode_, proven_);              \
         }                                                                                                \
-        if (__builtin_expect(rq_wide_near(worst_, limit_), 0))                                          \
-            SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR, ol_mode);                                  \
+        if (!proven_ && __builtin_expect(rq_wide_near(worst_, limit_), 0))                               \
+            SFX(rq_direct_recheck)(p, d, raw, stride, MR, NR, mode_);                                    \
     } while (0)
+
+#if !defined(R8_PAIRS)
+/* r8simd_api.h r8_rq_fused_codes: rq_vector unchecked, ol added as an integer (ol_mode 0), as
+ * every requantizing kernel of this unit stores it without the check. */
+void SFX(r8_rq_fused_codes)(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes) {
+    const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    for (long r = 0; r < rows; r++)
+        for (long i = 0; i + VL <= count; i += VL)
+            rq_vector(p, vi_load(acc + r * count + i), p->rq + r * RQ_FIELDS, codes + r * count + i, VM_FULL,
+                      steps, limit, 0, 0);
+}
+#endif
 #else
 /* only AVX-512 builds interleave the requantization */
 typedef struct { int none; } rq_direct;

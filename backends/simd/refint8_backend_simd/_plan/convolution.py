@@ -14,6 +14,7 @@ from .common import (AMX_OC_BLOCK, CONV_MR, CONV_NR, DW_SLACK, LANES, OC_BLOCK, 
                      aligned, ceil_div, requantization_fields, round_up, scalar_operand, wrap32)
 from .post_ops import build_posts
 from .fused_requantization import fused_requantization
+from . import threshold_proof
 
 
 @dataclass
@@ -371,6 +372,7 @@ class ConvPlan(Reused):
         else:
             self._plan_pair_depthwise(lib, p, keep, w64 - zw.reshape(group, ocg, 1, 1, 1), za,
                                       tap_phase, tap_off, len(phases) * plane_pos, threads, suffix)
+        self._prove_requantization(ffi, lib, p, node, geo, suffix)
         self.lock = threading.Lock()
 
     @property
@@ -509,7 +511,8 @@ class ConvPlan(Reused):
             return
         a, b, limit = fused
         ol_bits = table[:, 3].astype(np.int32).view(np.float32)                            # ol as int32 bits
-        p.rq = keep.ptr("float *", np.column_stack([table.astype(np.float32), a, b, ol_bits]))
+        self._rq_table = np.column_stack([table.astype(np.float32), a, b, ol_bits])
+        p.rq = keep.ptr("float *", self._rq_table)
         p.rq_near_limit = limit
         p.rq_ol_zero = int(not np.any(table[:, 3]))                                        # ol
         p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 3] == -128)))      # i8 codes
@@ -519,6 +522,25 @@ class ConvPlan(Reused):
         p.rq_saturate = int(p.post[p.npost - 1].steps == 255
                             and bool(np.all(np.abs(a.astype(np.float64)) * most + np.abs(b) < 2.0**30)))
         p.rq_interleave = int(interleave)
+
+    def _prove_requantization(self, ffi: Any, lib: Any, p: Any, node: Any, geo: ConvGeometry,
+                              suffix: str) -> None:
+        """r8_conv.rq_proven (_plan/threshold_proof.py: the planes whose fused chain gives the
+        reference's code for every accumulator the layer can reach) where a kernel reads it: the
+        direct tiles of avx512 and avx512_vnni (a block of proven planes) and r8_dwb (a channel). Not for the interleaved tiles (on Zen 4 the check's
+        float operations issue beside vpdpbusd: leaving them out measured level), the channel-lane
+        kernel or AMX's blocks, which keep the check."""
+        if not (self.requantizes and threshold_proof.ENABLED):
+            return
+        name = self.function.__name__
+        direct = name in ("r8_conv_avx512", "r8_conv_avx512_vnni") and not p.rq_interleave and p.w_oc == ffi.NULL
+        if not (direct or name.startswith("r8_dwb_")):
+            return
+        reach = geo.cg * geo.kh * geo.kw * 255 * 128   # |acc|: |q - za| <= 255, s8 weights, no zero points
+        proven = threshold_proof.prove_thresholds(ffi, getattr(lib, f"r8_rq_fused_codes_{suffix}"), p, self._rq_table,
+                                                  node.attrs["post_ops"], geo.n, geo.oc, reach)
+        if proven.any():
+            p.rq_proven = self.keep.ptr("unsigned char *", proven.astype(np.uint8))
 
     def _plan_pair_depthwise(self, lib: Any, p: Any, keep: Keep, wz: np.ndarray, za: np.ndarray,
                              tap_phase: list[int], tap_off: list[int], planes_per_thread: int,
