@@ -819,20 +819,22 @@ def _proving_kernels(node):
             yield variant, kernel
 
 
+@pytest.mark.parametrize("element_type", ["u8", "i8"])
 @pytest.mark.parametrize("kind", ["pointwise", "depthwise"])
-def test_a_chain_whose_thresholds_are_the_references_runs_without_the_check(kind):
+def test_a_chain_whose_thresholds_are_the_references_runs_without_the_check(kind, element_type):
     # Per channel a scale of its own (the sign of its weight: every plane's codes rise with q),
     # a shift and a Quantize over [0, 3] with 256 levels: none of the fused chain's 255 thresholds
     # a plane (_plan/threshold_proof.py) lies where the reference's rounding would move it (no
     # round decimals: a scale of 0.013 puts acc = 100 exactly on the midpoint 110.5, where the
     # two chains round apart), so the plan proves the chain (r8_conv.rq_proven) and the kernels
     # leave the near-midpoint check out; every accumulator the planes reach here (-255 .. 255 over
-    # the channels) gives the reference's code
+    # the channels) gives the reference's code, u8 (ol 0) or i8 (ol -128: levels are code - ol)
     oc = 12
+    low = np.float32(0 if element_type == "u8" else -128)
     sign = np.where(np.arange(oc) % 2 == 0, 1, -1).astype(np.float32)
     scale = (sign * (np.float32(0.0131) + np.float32(0.00737) * np.arange(oc, dtype=np.float32))).reshape(1, oc, 1, 1)
     chain = (Multiply(scale), Add((np.float32(0.0513) * np.arange(oc, dtype=np.float32)).reshape(1, oc, 1, 1)),
-             Quantize(np.float32(0), np.float32(3), np.float32(0), np.float32(255), 256, element_type="u8"))
+             Quantize(np.float32(0), np.float32(3), low, low + np.float32(255), 256, element_type=element_type))
     node, q, weights = _threshold_layer(kind, chain, oc)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     assert len(np.unique(reference)) >= 250   # nearly every level is reached

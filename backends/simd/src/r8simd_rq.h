@@ -418,7 +418,9 @@ static __attribute__((noinline, cold, unused)) void SFX(rq_direct_recheck)(const
 
 #if !defined(R8_PAIRS)
 /* r8simd_api.h r8_rq_fused_codes: rq_vector unchecked, ol added as an integer (ol_mode 0), as
- * every requantizing kernel of this unit stores it without the check. */
+ * every requantizing kernel of this unit stores it without the check (the other ol modes store
+ * the same codes, and so do rq_level's unclamped levels through the saturating packs of
+ * rq_store_levels: rq_saturate). */
 void SFX(r8_rq_fused_codes)(const r8_conv *p, const int *acc, int rows, long count, unsigned char *codes) {
     const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
     for (long r = 0; r < rows; r++)
