@@ -536,9 +536,9 @@ class ConvPlan(Reused):
         direct = name in ("r8_conv_avx512", "r8_conv_avx512_vnni") and not p.rq_interleave and p.w_oc == ffi.NULL
         if not (direct or name.startswith("r8_dwb_")):
             return
-        # |acc|: |q - za| <= 255, s8 weights, no zero points. (A and B may move by a few float32
-        # steps: rq_saturate's bound, 2^30, leaves room for them below 2^31.)
-        reach = geo.cg * geo.kh * geo.kw * 255 * 128
+        # |acc|: |q - za| <= 255, s8 weights, no zero points, and an int32 (the kernels'). (A and B
+        # may move by a few float32 steps: rq_saturate's bound, 2^30, leaves room for them.)
+        reach = min(geo.cg * geo.kh * geo.kw * 255 * 128, 2**31 - 2)
         proven = threshold_proof.prove_thresholds(ffi, getattr(lib, f"r8_rq_fused_codes_{suffix}"), p, self._rq_table,
                                                   node.attrs["post_ops"], geo.n, geo.oc, reach)
         if proven.any():

@@ -74,13 +74,11 @@ def _monotone_chain(post_ops: Sequence[Any], n: int, oc: int, a: np.ndarray) -> 
                 and np.all(ol <= oh) and np.all(top <= oh))
 
 
-def _moved(x: np.ndarray, steps: np.ndarray) -> np.ndarray:
-    """Float32 values x, each moved by its number of float32 steps (up for positive steps)."""
-    x = x.copy()
-    for count in np.unique(steps[steps != 0]):
-        chosen, toward = steps == count, np.float32(np.inf if count > 0 else -np.inf)
-        for _ in range(abs(int(count))):
-            x[chosen] = np.nextafter(x[chosen], toward)
+def _moved(x: np.ndarray, steps: int) -> np.ndarray:
+    """Float32 values x moved by ``steps`` float32 steps each (up for positive steps)."""
+    toward = np.float32(np.inf if steps > 0 else -np.inf)
+    for _ in range(abs(steps)):
+        x = np.nextafter(x, toward)
     return x
 
 
@@ -176,8 +174,8 @@ def prove_thresholds(ffi: Any, fused_codes: Callable[..., None], params: Any, ta
         if wrong.size == 0:
             break
         trial = table[wrong].copy()
-        trial[:, _A] = _moved(trial[:, _A], np.full(wrong.size, d_a))
-        trial[:, _B] = _moved(_centred_b(trial[:, _A], reference[wrong], k, reach), np.full(wrong.size, d_b))
+        trial[:, _A] = _moved(trial[:, _A], d_a)
+        trial[:, _B] = _moved(_centred_b(trial[:, _A], reference[wrong], k, reach), d_b)
         fused, settled = _settle(kernel_levels(trial), reference[wrong], k, reach)
         agree = settled & (fused == reference[wrong]).all(axis=1)
         table[wrong[agree]] = trial[agree]
