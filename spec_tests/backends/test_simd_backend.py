@@ -808,14 +808,14 @@ def _proven_planes(plan):
 
 def _proving_kernels(node):
     """(variant, kernel) for each variant whose kernel for node reads r8_conv.rq_proven: the
-    direct tiles of avx512 and avx512_vnni, r8_dwb."""
+    direct tiles of avx512 and avx512_vnni, r8_dwb, the AVX-512 builds' r8_dw."""
     for variant in [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "amx_emu")]:
         with output_channel_lanes("never"):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
         name = plan.function.__name__
-        if name.startswith("r8_dwb_") or (name in ("r8_conv_avx512", "r8_conv_avx512_vnni")
-                                          and not plan.params.rq_interleave):
+        if name.startswith(("r8_dwb_", "r8_dw_")) or (name in ("r8_conv_avx512", "r8_conv_avx512_vnni")
+                                                      and not plan.params.rq_interleave):
             yield variant, kernel
 
 

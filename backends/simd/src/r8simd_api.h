@@ -161,9 +161,9 @@ typedef struct {
                           their saturating packs (r8simd_rq.h rq_level, rq_store_levels) */
     /* Per plane (n*OC + oc), nonzero where the fused chain gives the reference's code for every
      * accumulator the layer can reach (_plan/threshold_proof.py, which runs it through
-     * r8_rq_fused_codes), or NULL: the direct tiles of a block of such planes and r8_dwb's
-     * channels leave out the near-midpoint check (its gaps, their maximum, the compare, the raw
-     * sums kept for it). */
+     * r8_rq_fused_codes), or NULL: the direct tiles of a block of such planes and the AVX-512
+     * depthwise kernels' channels (r8_dwb, r8_dw's rq_channel) leave out the near-midpoint check
+     * (its gaps, their maximum, the compare, the raw sums kept for it). */
     const unsigned char *rq_proven;
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside

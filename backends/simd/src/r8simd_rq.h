@@ -241,7 +241,8 @@ R8_INLINE vf rq_channel_pass(const r8_conv *p, const float *q, uint8_t *plane, v
 /* The depthwise kernels' epilogue with r8_conv.rq: output channel oc of image n over nv vectors
  * from vb0, accumulators raw + comp[oc]; the near-midpoint check once a group of RQ_GROUP vectors,
  * a near group's vectors then requantized again, checked (once for all nv vectors, up to CHV =
- * 1024 lanes, about one pass in five would be done twice). */
+ * 1024 lanes, about one pass in five would be done twice); none on a proven plane
+ * (r8_conv.rq_proven: the unused gaps and their maximum are dropped by the compiler). */
 #define RQ_GROUP 4
 static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, const int32_t *raw, void *out) {
     const long outer = (long)n * p->OC + oc;
@@ -250,6 +251,11 @@ static int SFX(rq_channel)(const r8_conv *p, int n, int oc, int vb0, int nv, con
     const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
     const vi comp = vi_set1(p->comp[oc]);
     const int ol_zero = p->rq_ol_zero;
+    if (p->rq_proven && p->rq_proven[outer]) {
+        if (ol_zero) rq_channel_pass(p, q, plane, comp, vb0, nv, raw, steps, limit, 0, 1);
+        else rq_channel_pass(p, q, plane, comp, vb0, nv, raw, steps, limit, 0, 0);
+        return 0;
+    }
     for (int i = 0; i < nv; i += RQ_GROUP) {
         const int m = R8_MIN(RQ_GROUP, nv - i);
         const int32_t *r = raw + i * VL;

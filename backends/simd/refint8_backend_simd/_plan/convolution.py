@@ -51,6 +51,9 @@ _AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
 #: 24-channel 1x1 layers 0.78x and 0.87x the time with each tile requantized from its
 #: accumulators, its 3x3 stem 0.95x; ResNet-50's layers, 16 steps and more, 1.01-1.10x)
 RQ_INTERLEAVE_MIN_STEPS = 16
+#: the variants with the fused chain's evaluation (r8_rq_fused_codes), whose depthwise kernels read
+#: r8_conv.rq_proven
+_FUSED_CODES = ("avx512", "avx512_vnni", "amx", "amx_emu")
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -527,14 +530,16 @@ class ConvPlan(Reused):
                               suffix: str) -> None:
         """r8_conv.rq_proven (_plan/threshold_proof.py: the planes whose fused chain gives the
         reference's code for every accumulator the layer can reach) where a kernel reads it: the
-        direct tiles of avx512 and avx512_vnni (a block of proven planes) and r8_dwb (a channel). Not for the interleaved tiles (on Zen 4 the check's
+        direct tiles of avx512 and avx512_vnni (a block of proven planes), r8_dwb and the AVX-512
+        builds' r8_dw (a channel). Not for the interleaved tiles (on Zen 4 the check's
         float operations issue beside vpdpbusd: leaving them out measured level), the channel-lane
         kernel or AMX's blocks, which keep the check."""
         if not (self.requantizes and threshold_proof.ENABLED):
             return
         name = self.function.__name__
         direct = name in ("r8_conv_avx512", "r8_conv_avx512_vnni") and not p.rq_interleave and p.w_oc == ffi.NULL
-        if not (direct or name.startswith("r8_dwb_")):
+        depthwise = name.startswith("r8_dwb_") or (name.startswith("r8_dw_") and suffix in _FUSED_CODES)
+        if not (direct or depthwise):
             return
         # |acc|: |q - za| <= 255, s8 weights, no zero points, and an int32 (the kernels'). (A and B
         # may move by a few float32 steps: rq_saturate's bound, 2^30, leaves room for them.)

@@ -25,8 +25,8 @@ rounding moves a crossing past an accumulator); there B is put in the middle of 
 place every crossing where the reference's thresholds are (:func:`_centred_b`), with A and that B
 moved by up to 2 float32 steps (:data:`_MOVES_AB`) where that is not enough, and the first that
 agree are kept (97.5 % of MobileNetV2's planes end proven). The plan sets r8_conv.rq_proven per
-plane; the kernels that read it (the direct tiles, for a block of proven planes, and r8_dwb, per
-channel) leave the check out there. Cost: two evaluations of each chain per plane and level and a
+plane; the kernels that read it (the direct tiles, for a block of proven planes, and the AVX-512
+depthwise kernels r8_dwb and r8_dw, per channel) leave the check out there. Cost: two evaluations of each chain per plane and level and a
 few for the moved planes: 0.4 s for MobileNetV2's 30 layers that read it.
 """
 
