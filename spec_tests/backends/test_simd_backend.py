@@ -1943,8 +1943,9 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     # rounded): the fused value fma(acc, A, B) falls on the other side of the midpoint than the
     # reference's chain for some channels (checked here with an exact FMA, so this test catches a
     # kernel that skipped the near-midpoint recomputation or took too small a margin). Without
-    # the plans' proofs every kernel checks; with them the direct tiles and r8_dwb run the planes
-    # they proved unchecked, on moved constants where needed (_plan/threshold_proof.py).
+    # the plans' proofs every kernel checks; with them the direct tiles and the AVX-512 depthwise
+    # kernels run the planes they proved unchecked, on moved constants where needed
+    # (_plan/threshold_proof.py).
     rng = np.random.default_rng(23)
     oc = 48
     q, weights, acc = sum_layer_inputs(layout, rng, oc)

@@ -406,8 +406,9 @@ R8_INLINE conv_span conv_item_outputs(const r8_conv *p, const conv_item *w) {
 
 #if defined(R8_ZMM)
 #define RQ_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[buf][0], CONV_MR * VL, &work, NULL, 0, PF_NONE); break;
-#define DIRECT_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode, pf_take(&pf)); break;
-#define PROVEN_CASE(mr, nr) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, ol_mode + RQ_PROVEN, pf_take(&pf)); break;
+#define DIRECT_TILE(mr, nr, mode) case (mr) * 8 + (nr): conv_tile(p, g, ob, (long)vb * VL, mr, nr, raw[0][0], CONV_MR * VL, NULL, &direct, mode, pf_take(&pf)); break;
+#define DIRECT_CASE(mr, nr) DIRECT_TILE(mr, nr, ol_mode)
+#define PROVEN_CASE(mr, nr) DIRECT_TILE(mr, nr, ol_mode + RQ_PROVEN)
 
 /* Work item `it` of split (conv_split_of with CONV_CHUNK_RQ), tiles of at most CONV_MR vectors,
  * with the interleaved requantization: two raw buffers alternate between the tile being

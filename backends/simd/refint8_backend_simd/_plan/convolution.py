@@ -54,6 +54,8 @@ RQ_INTERLEAVE_MIN_STEPS = 16
 #: the variants with the fused chain's evaluation (r8_rq_fused_codes), whose depthwise kernels read
 #: r8_conv.rq_proven
 _FUSED_CODES = ("avx512", "avx512_vnni", "amx", "amx_emu")
+#: the position kernels with rq_consume and the direct tiles (r8simd_conv.h; not AMX's blocks)
+_POSITION_KERNELS = ("r8_conv_avx512", "r8_conv_avx512_vnni")
 
 
 def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
@@ -391,7 +393,7 @@ class ConvPlan(Reused):
         plan's requantizing kernel, in place on the codes it has just stored (r8simd_elt.h
         rq_consume): the position and channel-lane kernels of avx512 and avx512_vnni, with the
         requantization after each tile or interleaved (AMD) (not AMX, depthwise or s16 pairs)."""
-        return self.requantizes and self.function.__name__ in ("r8_conv_avx512", "r8_conv_avx512_vnni")
+        return self.requantizes and self.function.__name__ in _POSITION_KERNELS
 
     def _plan_general(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                       za: np.ndarray, zw: np.ndarray, has_zw: bool, mode: int, amx: bool, signed: bool,
@@ -537,7 +539,7 @@ class ConvPlan(Reused):
         if not (self.requantizes and threshold_proof.ENABLED):
             return
         name = self.function.__name__
-        direct = name in ("r8_conv_avx512", "r8_conv_avx512_vnni") and not p.rq_interleave and p.w_oc == ffi.NULL
+        direct = name in _POSITION_KERNELS and not p.rq_interleave and p.w_oc == ffi.NULL
         depthwise = name.startswith("r8_dwb_") or (name.startswith("r8_dw_") and suffix in _FUSED_CODES)
         if not (direct or depthwise):
             return

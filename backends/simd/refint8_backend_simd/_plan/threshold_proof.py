@@ -41,7 +41,7 @@ from refint8.int8.post_ops import Add, Multiply, Quantize, apply_post_ops
 #: plans prove their chains (tests turn it off to build kernels that keep the check everywhere)
 ENABLED = True
 #: how many times a threshold estimate may move by one accumulator before the proof gives up
-_MOVES = 8
+_SETTLE_ROUNDS = 8
 #: r8_conv.rq fields (r8simd_api.h): ol (3), the fused chain's A (8) and B (9)
 _OL, _A, _B = 3, 8, 9
 #: the moves of a plane's A and of the B centred for it (float32 steps) tried where its
@@ -100,11 +100,11 @@ def _settle(levels_at: Callable[[np.ndarray, np.ndarray], np.ndarray], t: np.nda
     """Each row's thresholds of the staircase ``levels_at`` (``levels_at(j, rows)``: the levels
     at j of those rows): from the estimates t, moved by one at a time until the level is below k
     at t - 1 and at least k at t (within the reach, t in -reach .. reach + 1). Returns them and
-    which rows settled within _MOVES moves; each round evaluates only the rows still moving."""
+    which rows settled within _SETTLE_ROUNDS moves; each round evaluates only the rows still moving."""
     t, steps = t.copy(), t.shape[1]
     settled = np.zeros(t.shape[0], bool)
     todo = np.arange(t.shape[0])
-    for _ in range(_MOVES):
+    for _ in range(_SETTLE_ROUNDS):
         now = t[todo]
         both = levels_at(np.concatenate([now, now - 1], axis=1), todo)
         at, before = both[:, :steps], both[:, steps:]
