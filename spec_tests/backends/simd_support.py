@@ -29,3 +29,12 @@ def backend(variant: str, threads: int = 1):
     if variant == "amx_emu":
         return REGISTRY.create("simd", BackendOptions(isa="amx", threads=threads, extra={"emulate_amx": True}))
     return REGISTRY.create("simd", BackendOptions(isa=variant, threads=threads))
+
+
+def _has_vbmi() -> bool:
+    """Whether this CPU has AVX-512 VBMI (vpermb; r8_cpu_features bit 32)."""
+    return bool(backend(VARIANTS[0]).lib.r8_cpu_features() & 32) if VARIANTS else False
+
+
+#: the variants whose depthwise layers run on bytes (r8_dwb, r8_dwc): VNNI builds on a CPU with VBMI
+BYTE_DEPTHWISE = [v for v in VARIANTS if v in ("avx512_vnni", "amx", "amx_emu")] if _has_vbmi() else []

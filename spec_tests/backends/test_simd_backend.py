@@ -26,7 +26,7 @@ from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Clamp, FakeQuantize, Multiply, Quantize, Relu, Subtract, apply_post_ops
 
-from simd_support import AMX, AVAILABLE, PROBE, REGISTRY, VARIANTS, backend
+from simd_support import AMX, AVAILABLE, BYTE_DEPTHWISE, PROBE, REGISTRY, VARIANTS, backend
 
 WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
@@ -55,6 +55,19 @@ def threshold_proofs(enabled: bool):
         yield
     finally:
         threshold_proof.ENABLED = before
+
+
+@contextlib.contextmanager
+def cell_depthwise(mode: str):
+    """Plans built inside run the depthwise layers a VNNI build with VBMI can run on 4-channel cells
+    (r8simd_dwc.h r8_dwc) "always" there, "never" (r8_dwb then), or by the plan's rule ("auto")."""
+    from refint8_backend_simd._plan import common
+
+    before, common.CELL_DEPTHWISE = common.CELL_DEPTHWISE, mode
+    try:
+        yield
+    finally:
+        common.CELL_DEPTHWISE = before
 
 
 #: the two layouts of the avx512_vnni convolution with the interleaved requantization's chain:
@@ -808,13 +821,13 @@ def _proven_planes(plan):
 
 def _proving_kernels(node):
     """(variant, kernel) for each variant whose kernel for node reads r8_conv.rq_proven: the
-    direct tiles of avx512 and avx512_vnni, r8_dwb, the AVX-512 builds' r8_dw."""
+    direct tiles of avx512 and avx512_vnni, r8_dwb, r8_dwc, the AVX-512 builds' r8_dw."""
     for variant in [v for v in VARIANTS if v in ("avx512", "avx512_vnni", "amx_emu")]:
         with output_channel_lanes("never"):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
         name = plan.function.__name__
-        if name.startswith(("r8_dwb_", "r8_dw_")) or (name in ("r8_conv_avx512", "r8_conv_avx512_vnni")
+        if name.startswith(("r8_dwb_", "r8_dwc_", "r8_dw_")) or (name in ("r8_conv_avx512", "r8_conv_avx512_vnni")
                                                       and not plan.params.rq_interleave):
             yield variant, kernel
 
@@ -1936,7 +1949,7 @@ def test_fused_requantization_gives_the_reference_level_wherever_it_is_not_near(
 
 @pytest.mark.parametrize("proof", [False, True])
 @pytest.mark.parametrize("lanes", LANE_MODES)
-@pytest.mark.parametrize("layout", ["plain", "depthwise"])
+@pytest.mark.parametrize("layout", ["plain", "depthwise", "depthwise_planes"])
 def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layout, lanes, proof):
     # Per output channel a Multiply s (not a power of two), an Add b and a Quantize whose range
     # puts one accumulator acc0 next to a level midpoint (il = acc0*s + b - (k + 1/2)(ih - il)/255,
@@ -1945,7 +1958,8 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     # kernel that skipped the near-midpoint recomputation or took too small a margin). Without
     # the plans' proofs every kernel checks; with them the direct tiles and the AVX-512 depthwise
     # kernels run the planes they proved unchecked, on moved constants where needed
-    # (_plan/threshold_proof.py).
+    # (_plan/threshold_proof.py). "depthwise": on VNNI with VBMI r8_dwc (4-channel cells);
+    # "depthwise_planes": r8_dwb there (one channel's byte planes).
     rng = np.random.default_rng(23)
     oc = 48
     q, weights, acc = sum_layer_inputs(layout, rng, oc)
@@ -1967,10 +1981,13 @@ def test_fused_requantization_recomputes_lanes_it_would_round_the_other_way(layo
     unfused = np.clip(acc_f * np.broadcast_to(a_fused, acc.shape) + np.broadcast_to(b_fused, acc.shape), 0, 255)
     assert not np.array_equal(np.rint(unfused), reference)
     for variant in REQUANTIZING:
-        with output_channel_lanes(LANE_MODES[lanes]), threshold_proofs(proof):
+        with output_channel_lanes(LANE_MODES[lanes]), threshold_proofs(proof), \
+                cell_depthwise("never" if layout == "depthwise_planes" else "always"):
             kernel = backend(variant).kernel(node)
         plan = kernel.run.plan
         assert plan.params.rq != plan.ffi.NULL, variant
+        if layout != "plain" and variant in BYTE_DEPTHWISE:
+            assert plan.function.__name__.startswith("r8_dwc_" if layout == "depthwise" else "r8_dwb_"), variant
         rq = np.frombuffer(plan.ffi.buffer(plan.params.rq, oc * 11 * 4), np.float32).reshape(oc, 11)
         kept = ~_proven_planes(plan)   # (a proven plane's A and B may have moved)
         assert kept.all() or proof, variant
@@ -2055,6 +2072,131 @@ def test_byte_plane_depthwise_gives_each_thread_whole_cache_lines():
         assert per_thread % 64 == 0 and per_thread >= plan.params.nphase * plan.params.plane_pos + 64, variant
         (got,) = kernel.run([q])
         assert np.array_equal(got, reference), variant
+
+
+def u8_chain(scale, shift=0.0, low=-1.0, high=1.0, element_type="u8", ol=None, oh=None):
+    """Multiply(scale), Add(shift), Quantize over [low, high] onto 256 levels of element_type (or
+    ol .. oh with oh - ol + 1 levels)."""
+    if ol is None:
+        ol, oh = (0, 255) if element_type == "u8" else (-128, 127)
+    return (Multiply(np.asarray(scale, np.float32)), Add(np.asarray(shift, np.float32)),
+            Quantize(np.float32(low), np.float32(high), np.float32(ol), np.float32(oh), int(oh - ol + 1),
+                     element_type=element_type))
+
+
+#: (input type, C, H, W, kernel, strides, dilations, pads_begin, pads_end, images, output chain kind)
+CELL_DEPTHWISE_CASES = {
+    # 3x3, the specialized loop (3 tap cells); 7 columns: a vector of 4 and one of 3 a row
+    "3x3 7x7 u8": ("u8", 12, 7, 7, (3, 3), (1, 1), (1, 1), (1, 1), (1, 1), 1, "u8"),
+    # stride 2, asymmetric padding, i8 codes (+128 in the pack), per-channel zero points, i8 out
+    "3x3 stride 2 i8": ("i8", 8, 9, 11, (3, 3), (2, 2), (1, 1), (0, 1), (1, 0), 2, "i8"),
+    # 5x5 with dilation 2: two tap cells a row, 10 in all (the general loop); ol 3
+    "5x5 dilated": ("u8", 4, 13, 10, (5, 5), (1, 1), (2, 2), (4, 4), (4, 4), 1, "ol3"),
+    # 7x7 at stride 2 on rows of 37 codes: the pack's rows in 3 chunks of 16 cells
+    "7x7 wide rows": ("u8", 16, 20, 37, (7, 7), (2, 2), (1, 1), (3, 3), (3, 3), 2, "u8"),
+    # 1x1 and 3x4 (every byte of a tap cell a weight), one channel cell
+    "1x1": ("u8", 4, 5, 6, (1, 1), (1, 1), (1, 1), (0, 0), (0, 0), 1, "u8"),
+    "3x4": ("i8", 4, 6, 9, (3, 4), (1, 1), (1, 1), (1, 2), (1, 1), 1, "u8"),
+}
+
+
+@pytest.mark.parametrize("case", CELL_DEPTHWISE_CASES)
+def test_cell_depthwise_kernel_gives_the_reference_codes(case):
+    # r8_dwc (r8simd_dwc.h) on NCHW input and output, 3 threads over a scratch of other bytes
+    # (a cell a pack leaves out shows), then 1 and 2: the reference's codes, bit for bit
+    if not BYTE_DEPTHWISE:
+        pytest.skip("no AVX-512 VNNI with VBMI on this CPU: r8_dwc is not used")
+    from refint8_backend_simd._plan import common
+
+    dtype, c, h, w, kernel_size, strides, dilations, pads_begin, pads_end, n, out = CELL_DEPTHWISE_CASES[case]
+    rng = np.random.default_rng(sum(map(ord, case)))
+    low = -128 if dtype == "i8" else 0
+    q = rng.integers(low, low + 256, size=(n, c, h, w)).astype(np.int8 if dtype == "i8" else np.uint8)
+    weights = rng.integers(-128, 128, size=(c, 1, *kernel_size)).astype(np.int8)
+    zero_points = tuple(int(z) for z in rng.integers(low, low + 40, size=c)) if dtype == "i8" else (5,)
+    scale = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) / (128 * 64 * np.prod(kernel_size))).astype(np.float32)
+    shift = rng.uniform(-0.3, 0.3, size=(1, c, 1, 1)).astype(np.float32)
+    chain = {"u8": u8_chain(scale, shift), "i8": u8_chain(scale, shift, element_type="i8"),
+             "ol3": u8_chain(scale, shift, ol=3, oh=252)}[out]
+    node = conv(q, weights, group=c, strides=strides, dilations=dilations, pads_begin=pads_begin,
+                pads_end=pads_end, input_zero_point=zero_points, post_ops=chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    assert len(np.unique(reference)) > min(50, reference.size // 4)   # codes across the range
+    for variant in BYTE_DEPTHWISE:
+        with cell_depthwise("always"):
+            kernels = {t: backend(variant, threads=t).kernel(node) for t in (3, 1, 2)}
+        plan = kernels[3].run.plan
+        assert plan.function.__name__.startswith("r8_dwc_"), variant
+        common.scratch_pointer(plan.ffi, plan.scratch_bytes)
+        common._ARENA.buffer[:] = 0xA5
+        for threads, kernel in kernels.items():
+            (got,) = kernel.run([q])
+            assert got.tobytes() == reference.tobytes(), (variant, threads)
+
+
+@st.composite
+def cell_depthwise_layers(draw):
+    """Any depthwise layer r8_dwc runs: whole cells of channels, kernels up to 7x7, strides and
+    dilations with 3*(sx + dx) <= 15, pads up to 3, u8 or i8 codes in and out."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    c, n = 4 * draw(st.integers(1, 5)), draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 7)), draw(st.integers(1, 7))
+    sy, sx, dy, dx = draw(st.integers(1, 3)), draw(st.integers(1, 3)), draw(st.integers(1, 2)), draw(st.integers(1, 2))
+    if 3 * (sx + dx) > 15:
+        sx = 1
+    pads = [draw(st.integers(0, 3)) for _ in range(4)]
+    h = draw(st.integers(max(1, (kh - 1) * dy + 1 - pads[0] - pads[2]), 20))
+    w = draw(st.integers(max(1, (kw - 1) * dx + 1 - pads[1] - pads[3]), 40))
+    dtype = draw(st.sampled_from(["u8", "i8"]))
+    low = -128 if dtype == "i8" else 0
+    q = rng.integers(low, low + 256, size=(n, c, h, w)).astype(np.int8 if dtype == "i8" else np.uint8)
+    weights = rng.integers(-128, 128, size=(c, 1, kh, kw)).astype(np.int8)
+    scale = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) / (128 * 64 * kh * kw)).astype(np.float32)
+    chain = u8_chain(scale, rng.uniform(-0.3, 0.3, size=(1, c, 1, 1)), element_type=draw(st.sampled_from(["u8", "i8"])))
+    node = conv(q, weights, group=c, strides=(sy, sx), dilations=(dy, dx), pads_begin=tuple(pads[:2]),
+                pads_end=tuple(pads[2:]), input_zero_point=(int(rng.integers(low, low + 256)),), post_ops=chain)
+    return node, q, weights, draw(st.integers(1, 2))
+
+
+@given(cell_depthwise_layers())
+def test_cell_depthwise_kernel_on_any_geometry(layer):
+    node, q, weights, threads = layer
+    if not BYTE_DEPTHWISE:
+        pytest.skip("no AVX-512 VNNI with VBMI on this CPU: r8_dwc is not used")
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    with cell_depthwise("always"):
+        kernel = backend(BYTE_DEPTHWISE[0], threads=threads).kernel(node)
+    assert kernel.run.plan.function.__name__.startswith("r8_dwc_")
+    (got,) = kernel.run([q])
+    assert got.tobytes() == reference.tobytes()
+
+
+def test_cell_depthwise_needs_whole_cells_one_channel_a_group_and_its_taps_in_a_load():
+    from refint8_backend_simd._plan.convolution import ConvGeometry, _cell_depthwise_fits, cell_depthwise as rule
+
+    class Cpu:
+        def __init__(self, features):
+            self.features = features
+
+        def r8_cpu_features(self):
+            return self.features
+
+    geo = ConvGeometry(1, 8, 10, 10, 8, 10, 10, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 12)
+    vbmi = Cpu(1 | 2 | 4 | 8 | 32)
+    assert _cell_depthwise_fits("avx512_vnni", vbmi, geo, has_zw=False)
+    assert not _cell_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8), geo, has_zw=False)        # no VBMI
+    assert not _cell_depthwise_fits("avx512_vnni", vbmi, geo, has_zw=True)                       # zw != 0
+    assert not _cell_depthwise_fits("avx512", vbmi, geo, has_zw=False)                           # no vpdpbusd
+    assert not _cell_depthwise_fits("avx512_vnni", vbmi, dataclasses.replace(geo, c=6, oc=6, group=6), False)
+    assert not _cell_depthwise_fits("avx512_vnni", vbmi, dataclasses.replace(geo, oc=16, ocg=2), False)
+    # lane i's taps u: byte 4*(sx*i + dx*u) + k of a 64-byte load, i, u <= 3: 3*(sx + dx) <= 15
+    assert _cell_depthwise_fits("avx512_vnni", vbmi, dataclasses.replace(geo, sx=3, dx=2), False)
+    assert not _cell_depthwise_fits("avx512_vnni", vbmi, dataclasses.replace(geo, sx=4, dx=2), False)
+    # "auto": stride 1 always; strided inputs of at most 1024 positions (32x32), not 56x56
+    with cell_depthwise("auto"):
+        assert rule(dataclasses.replace(geo, h=112, w=112))
+        assert rule(dataclasses.replace(geo, h=32, w=32, sy=2, sx=2))
+        assert not rule(dataclasses.replace(geo, h=56, w=56, sy=2, sx=2))
 
 
 def test_post_op_chains_longer_than_the_kernels_hold_fall_back():

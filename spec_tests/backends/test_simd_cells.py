@@ -2,11 +2,12 @@
 
 A sequence keeps a tensor that never leaves it as ``[N][C/4][S][4 bytes]`` where a requantizing
 convolution stores it (AMX's kernels; avx512_vnni's channel-lane kernel; on avx512_vnni a
-convolution fused with its requantizing Int8Add, whose add stores the cells) and every reader can
-take it: convolutions (as their planes, or packing their planes from the cells; alone or fused
-with their consumer, which may read its other input in cells too) and layout-blind elementwise
-steps. The results must be the reference's, bit for
-bit; the cells themselves are checked by hand against that layout.
+convolution fused with its requantizing Int8Add, whose add stores the cells; the depthwise r8_dwc
+on VNNI builds with VBMI) and every reader can take it: convolutions (as their planes, or packing
+their planes from the cells; alone or fused with their consumer, which may read its other input in
+cells too; r8_dwc into its padded cell planes) and layout-blind elementwise steps. The results
+must be the reference's, bit for bit; the cells themselves are checked by hand against that
+layout.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from refint8.graph import make_node
 from refint8.int8 import INT8_OPS
 from refint8.int8.post_ops import Add, Multiply, Quantize, Relu
 
-from simd_support import AMX, AVAILABLE, REGISTRY, VARIANTS, backend
+from simd_support import AMX, AVAILABLE, BYTE_DEPTHWISE, REGISTRY, VARIANTS, backend
 
 #: the variants whose convolutions store cells: AMX's kernels, on tiles or emulated in C, and
 #: avx512_vnni's channel-lane kernel (which these tests' plans run: channel_lanes)
@@ -69,6 +70,15 @@ def convolution(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((
         "strides": strides, "pads_begin": pads[0], "pads_end": pads[1], "dilations": dilations, "group": 1,
         "input_zero_point": input_zero_point, "weight_zero_point": weight_zero_point, "post_ops": post_ops,
         "accumulation": "exact"}, name=name)
+
+
+def depthwise(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((1, 1), (1, 1)), input_zero_point=None):
+    """A depthwise Int8Convolution (one channel a group) of a tensor of x_shape."""
+    x = opset.parameter(list(x_shape), dtype, name=f"{name}_in")
+    return make_node("Int8Convolution", [x, opset.constant(weights, name=f"{name}_w")], {
+        "strides": strides, "pads_begin": pads[0], "pads_end": pads[1], "dilations": (1, 1),
+        "group": x_shape[1], "input_zero_point": input_zero_point, "weight_zero_point": None,
+        "post_ops": post_ops, "accumulation": "exact"}, name=name)
 
 
 def int8_add(first, second, name, shift=0.0, scale=1.0, multiply=1.0, high=255.0, op="Int8Add"):
@@ -214,6 +224,88 @@ def test_a_residual_block_keeps_its_trunk_in_cells(variant):
     codes_a, codes_d = np.minimum(x.astype(int), 127), np.minimum(2 * x.astype(int), 127)
     expected = np.clip(codes_a + codes_d, 0, 255).astype(np.uint8)
     np.testing.assert_array_equal(infer(run, 5, [x])[4], expected)
+
+
+#: the variants whose depthwise layers can read and store cells (r8simd_dwc.h r8_dwc: VBMI)
+DEPTHWISE_CELL_VARIANTS = [v for v in CELL_VARIANTS if v in BYTE_DEPTHWISE]
+
+
+@pytest.mark.parametrize("variant", DEPTHWISE_CELL_VARIANTS)
+def test_a_depthwise_layer_reads_and_stores_cells(variant):
+    # A copies 8 channels (1x1, identity weights) into cells; D, depthwise 3x3 with pad 1 and the
+    # left tap (ky = 1, kx = 0) its only weight 1, codes kept: D[c, y, x] = A[c, y, x - 1], and 0
+    # (the pad code, zero point 0) at x = 0; B copies D. D reads A's cells (16 positions a
+    # plane: 3x5 rounded up) and stores its own as cells, by hand: byte j of cell (c4, y*5 + x) is
+    # channel 4*c4 + j at (y, x - 1); B reads them as its planes (S its plane_pos)
+    rng = np.random.default_rng(3)
+    x = rng.integers(0, 256, size=(1, 8, 3, 5)).astype(np.uint8)
+    identity = np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1)
+    left = np.zeros((8, 1, 3, 3), np.int8)
+    left[:, 0, 1, 0] = 1
+    a = convolution(x.shape, "u8", identity, u8_codes(), "a")
+    d = depthwise(x.shape, "u8", left, u8_codes(), "d")
+    b = convolution(x.shape, "u8", identity, u8_codes(), "b")
+    run = sequence(variant, [(a, (0,), 1), (d, (1,), 2), (b, (2,), 3)])
+    plan_d, plan_b = run.plans[1][0], run.plans[2][0]
+    assert plan_d.function.__name__.startswith("r8_dwc_")
+    assert sorted((c.tensors, c.readers) for c in run.cell_classes) == [([0], [1]), ([1], [2])]
+    s = plan_b.params.plane_pos
+    assert plan_d.params.in_cells == 16 and plan_d.params.out_cells == s == plan_b.params.in_cells
+    shifted = np.zeros_like(x)
+    shifted[..., 1:] = x[..., :-1]
+    slots = infer(run, 4, [x])
+    stored = run.buffers[1].reshape(2, s, 4)
+    for c4 in range(2):
+        for y in range(3):
+            for col in range(5):
+                for j in range(4):
+                    assert stored[c4, y * 5 + col, j] == (x[0, 4 * c4 + j, y, col - 1] if col else 0)
+    np.testing.assert_array_equal(slots[3], shifted)
+
+
+@st.composite
+def inverted_residuals(draw):
+    """MobileNetV2's block without its add: E, a 1x1 layer onto c channels of u8 codes; D,
+    depthwise 3x3 or 5x5 (stride 1 or 2, pads, an input zero point) onto u8 or i8 codes; P, a 1x1
+    layer of D onto float32. 1 or 2 images, 1 or 2 threads."""
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    n, cin, c = draw(st.sampled_from([1, 1, 2])), draw(st.sampled_from([4, 8])), draw(st.sampled_from([4, 8, 20, 64]))
+    h, w = draw(st.integers(3, 16)), draw(st.integers(3, 40))
+    k, stride = draw(st.sampled_from([3, 3, 5])), draw(st.integers(1, 2))
+    pad = draw(st.integers(k // 2 - 1, k // 2))
+    if min(h, w) + 2 * pad < k:
+        pad = k // 2
+    x = rng.integers(0, 256, size=(n, cin, h, w)).astype(np.uint8)
+    we = rng.integers(-128, 128, size=(c, cin, 1, 1)).astype(np.int8)
+    e = convolution(x.shape, "u8", we, u8_codes(rng.uniform(0.5, 2) / (cin * 128 * 64)), "e")
+    oe = reference_convolution(e, x, we)
+    wd = rng.integers(-128, 128, size=(c, 1, k, k)).astype(np.int8)
+    zero_point = draw(st.sampled_from([0, 9]))
+    out_type = draw(st.sampled_from(["u8", "i8"]))
+    low = 0 if out_type == "u8" else -128
+    scale = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) / (k * k * 128 * 64)).astype(np.float32)
+    d = depthwise(oe.shape, "u8", wd, (Multiply(scale), Add(np.float32(0.1)),
+                                       Quantize(np.float32(-1), np.float32(1), np.float32(low), np.float32(low + 255),
+                                                256, element_type=out_type)),
+                  "d", strides=(stride, stride), pads=((pad, pad), (pad, pad)), input_zero_point=(zero_point,))
+    od = reference_convolution(d, oe, wd)
+    wp = rng.integers(-128, 128, size=(8, c, 1, 1)).astype(np.int8)
+    p = convolution(od.shape, out_type, wp, (Multiply(np.float32(1e-3)),), "p")
+    return (e, we), (d, wd), (p, wp), x, draw(st.sampled_from([1, 1, 2]))
+
+
+@given(inverted_residuals())
+def test_a_depthwise_layer_between_cells_gives_the_reference_result(case):
+    (e, we), (d, wd), (p, wp), x, threads = case
+    expected = reference_convolution(p, reference_convolution(d, reference_convolution(e, x, we), wd), wp)
+    for variant in DEPTHWISE_CELL_VARIANTS:
+        run = sequence(variant, [(e, (0,), 1), (d, (1,), 2), (p, (2,), 3)], threads=threads)
+        plan_d = run.plans[1][0]
+        # D reads E's cells, and stores cells where P can read them (u8 codes: not i8)
+        assert plan_d.function.__name__.startswith("r8_dwc_") and plan_d.params.in_cells, variant
+        assert bool(plan_d.params.out_cells) == (d.output_types[0].dtype == np.uint8), variant
+        got = infer(run, 4, [x])[3]
+        assert got.dtype == expected.dtype and np.array_equal(got, expected, equal_nan=True), variant
 
 
 # -- what stays NCHW -----------------------------------------------------------------------------------

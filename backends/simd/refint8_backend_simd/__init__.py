@@ -15,8 +15,10 @@ sums in the reference's order), Int8MVN over trailing axes; with no ISA-specific
 ``simd_any``): Int8AvgPool (integer sums, exact rounding), Relu on codes, Concat (any dtype) and
 nearest Interpolate over the last two axes (1- or 4-byte dtypes) as C copies, Reshape, Squeeze,
 Unsqueeze and Transpose (NumPy views and copies). Depthwise convolutions have their own kernels
-(``r8_dw``; on VNNI CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``). On AVX-512 builds the
-common requantization chain runs interleaved with the next tile's dot products (``r8_conv.rq``).
+(``r8_dw``; on VNNI CPUs with VBMI ``r8_dwb``, byte planes and ``vpermb``, and for one channel a
+group with the requantization chain ``r8_dwc``, vectors of 4 positions x 4 channels: the
+sequences' 4-channel cells). On AVX-512 builds the common requantization chain runs interleaved
+with the next tile's dot products (``r8_conv.rq``).
 ``fuse`` runs an Int8Convolution with the Int8Add or Int8Multiply that reads its output as one
 kernel (the consumer's step, post-ops and store in the convolution's epilogue: ResNet's residual
 adds). ``sequence`` runs consecutive steps in one C call (``r8_run_steps``), timing each (the CPU time

@@ -113,7 +113,7 @@ typedef struct {
     const int *zw;
     const void *ones;
     const int *pad;
-    const void *perm;   /* r8_dwb: the 64 byte indices of its cells (see r8simd_dwb.h) */
+    const void *perm;   /* r8_dwb, r8_dwc: the 64 byte indices of their vpermb (r8simd_dwb.h, r8simd_dwc.h) */
     const unsigned long long *pack_mask;   /* r8_dwb at stride 1 with VBMI2: per 64-byte block of
                                               the plane, the bytes that hold input codes */
     int npost;
@@ -213,9 +213,10 @@ typedef struct {
      * in_cells: the input is [N][C/4][in_cells][4 bytes], cell (c4, y*W + x) holding the u8 codes
      * of channels 4*c4 .. 4*c4 + 3 at (y, x): a 1x1 layer at stride 1 without padding whose
      * plane_pos is in_cells reads it as its phase planes, any other layer packs its planes from it
-     * (r8simd_conv_pack.h conv_pack_cells). out_cells: the codes (u8 or i8) are stored so, out_cells
-     * positions a cell plane (AMX's requantizing blocks: r8_amx.c amx_rq_cell_channels; avx512_vnni's
-     * channel-lane kernel: r8simd_conv_oc.h oc_requantize_cells). With a fused requantizing
+     * (r8simd_conv_pack.h conv_pack_cells; r8_dwc its padded cell planes, r8simd_dwc.h dwc_pack).
+     * out_cells: the codes (u8 or i8) are stored so, out_cells positions a cell plane (AMX's
+     * requantizing blocks: r8_amx.c amx_rq_cell_channels; avx512_vnni's channel-lane kernel:
+     * r8simd_conv_oc.h oc_requantize_cells; r8_dwc, whose vectors are 4 cells). With a fused requantizing
      * consumer (elt with elt->rq, one row; the position kernel) out_cells is the consumer's output
      * instead: the convolution stores its codes in elt_codes, a ring of 12 planes of float32 codes
      * for each thread (a buffer of the sequence; r8simd_conv.h conv_plane_codes, RQ_RING), and the consumer's step reads
@@ -225,6 +226,15 @@ typedef struct {
     long out_cells;
     void *elt_codes;
     long elt_other_cells;
+    /* r8_dwc (r8simd_dwc.h): each item's padded cell plane is dwc_rows rows of dwc_width cells, in
+     * dwc_bytes of the scratch (whole cache lines, room for the loads past its end; two a thread);
+     * its dwc_nvec vectors of up to 4 output positions, dwc_vec[3v .. 3v + 2] = vector v's input
+     * byte in the plane, its first output position, its count of positions. */
+    long dwc_width;
+    long dwc_rows;
+    long dwc_bytes;
+    int dwc_nvec;
+    const int *dwc_vec;
 } r8_conv;
 
 /* Int8MatMul: rows [M][K] of codes, weights packed [N/nbw][kk][nbw][4 bytes] (nbw = nr * VL),
@@ -383,6 +393,10 @@ void r8_rq_fused_codes_amx_emu(const r8_conv *p, const int *acc, int rows, long 
 int r8_dwb_avx512_vnni(const r8_conv *p, const void *in, void *out);
 int r8_dwb_amx(const r8_conv *p, const void *in, void *out);
 int r8_dwb_amx_emu(const r8_conv *p, const void *in, void *out);
+/* Depthwise Int8Convolution on 4-channel cells (AVX-512 VNNI + VBMI; r8simd_dwc.h r8_dwc). */
+int r8_dwc_avx512_vnni(const r8_conv *p, const void *in, void *out);
+int r8_dwc_amx(const r8_conv *p, const void *in, void *out);
+int r8_dwc_amx_emu(const r8_conv *p, const void *in, void *out);
 
 int r8_conv_sse42_pairs(const r8_conv *p, const void *in, void *out);
 int r8_conv_avx2_pairs(const r8_conv *p, const void *in, void *out);

@@ -53,6 +53,7 @@ R8_INLINE int ceil_div(int a, int b) { return a >= 0 ? (a + b - 1) / b : a / b; 
 #include "r8simd_dw.h"             /* depthwise Int8Convolution, r8_dw */
 #if defined(R8_VNNI) || defined(R8_AMX) || defined(R8_AMX_EMU)
 #include "r8simd_dwb.h"            /* depthwise on byte planes, r8_dwb */
+#include "r8simd_dwc.h"            /* depthwise on 4-channel cells, r8_dwc */
 #endif
 #include "r8simd_mm.h"             /* Int8MatMul, r8_mm */
 #ifndef R8_PAIRS  /* the s16_pairs units only provide Int8Convolution and Int8MatMul */

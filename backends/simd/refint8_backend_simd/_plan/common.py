@@ -40,6 +40,10 @@ OC_BLOCK = 64        # output channels per weight block of r8simd_conv_oc.h (OC_
 #: (r8simd_conv_oc.h): "auto" (convolution.channels_across_lanes), "always" or "never" where it
 #: can (tests, A/B timing; read when a plan is built)
 CHANNELS_ACROSS_LANES = "auto"
+#: where a depthwise layer that r8_dwc can run (r8simd_dwc.h, 4-channel cells) runs on it rather
+#: than r8_dwb: "auto" (convolution.cell_depthwise), "always" or "never" (tests, A/B timing; read
+#: when a plan is built)
+CELL_DEPTHWISE = "auto"
 
 MAX_POST_OPS = 16    # post-ops per layer the C kernels hold (r8simd_post.h R8_MAX_POST)
 

@@ -1,5 +1,5 @@
-"""Int8Convolution plans: phase-plane geometry, packed weights, zero-point terms (general, depthwise
-and byte-plane depthwise kernels)."""
+"""Int8Convolution plans: phase-plane geometry, packed weights, zero-point terms (general, depthwise,
+byte-plane and cell depthwise kernels)."""
 
 from __future__ import annotations
 
@@ -74,6 +74,33 @@ def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bo
     points, and the 4 bytes of every lane's cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
     return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
             and not has_zw and 15 * geo.sx + 3 * geo.dx <= 63)
+
+
+def _cell_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
+    """Whether a depthwise node can run r8_dwc (r8simd_dwc.h): as r8_dwb, a VNNI build on a CPU
+    with VBMI and no weight zero points; one output channel a group, whole cells of 4 channels,
+    and each lane's 4 taps inside its 64-byte load of 16 cells (3*(sx + dx) <= 15). (It also needs
+    the fused requantization, r8_conv.rq: the caller's.)"""
+    return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
+            and not has_zw and geo.ocg == 1 and geo.c % 4 == 0 and 3 * (geo.sx + geo.dx) <= 15)
+
+
+#: the most input positions a strided depthwise layer may have for r8_dwc ("auto")
+CELL_DEPTHWISE_STRIDED_POSITIONS = 1024
+
+
+def cell_depthwise(geo: ConvGeometry) -> bool:
+    """Whether r8_dwc runs a depthwise layer it can run (``common.CELL_DEPTHWISE`` "auto"): every
+    layer at stride 1, a strided one on an input plane of at most 1024 positions. Measured on Zen
+    4 against r8_dwb, 1 thread, MobileNetV2's layers alone with cells in and out: 0.47-0.84x the
+    time (7x7 0.59x, 14x14 0.47-0.62x, 112x112 0.71x); NCHW in and out (its pack then interleaves
+    4 channel planes, its stores split each vector in 4): 0.66-0.99x, except at stride 2 on
+    112x112 and 56x56 inputs, 1.26x (the pack reads 4 input positions an output). In the model
+    (cells where a neighbour stores or reads them) those two 1.11-1.13x, the others 0.57-0.88x;
+    r8_dwb there leaves their outputs NCHW, whose readers then pack them: each pair level."""
+    if common.CELL_DEPTHWISE != "auto":
+        return common.CELL_DEPTHWISE == "always"
+    return (geo.sy == 1 and geo.sx == 1) or geo.h * geo.w <= CELL_DEPTHWISE_STRIDED_POSITIONS
 
 
 def channels_across_lanes(geo: ConvGeometry) -> bool:
@@ -371,6 +398,8 @@ class ConvPlan(Reused):
                 self.scratch_bytes = max(threads, 1) * ck * IM2COL_CHUNK * 4
             else:
                 self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
+        elif self.requantizes and _cell_depthwise_fits(variant, lib, geo, has_zw) and cell_depthwise(geo):
+            self._plan_cell_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), threads, suffix)
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
                                       threads, suffix)
@@ -540,7 +569,7 @@ class ConvPlan(Reused):
             return
         name = self.function.__name__
         direct = name in _POSITION_KERNELS and not p.rq_interleave and p.w_oc == ffi.NULL
-        depthwise = name.startswith("r8_dwb_") or (name.startswith("r8_dw_") and suffix in _FUSED_CODES)
+        depthwise = name.startswith(("r8_dwb_", "r8_dwc_")) or (name.startswith("r8_dw_") and suffix in _FUSED_CODES)
         if not (direct or depthwise):
             return
         # |acc|: |q - za| <= 255, s8 weights, no zero points, and an int32 (the kernels'). (A and B
@@ -620,6 +649,42 @@ class ConvPlan(Reused):
         if geo.sy == 1 and lib.r8_cpu_features() & _VBMI2:
             self._dwb_pack_mask = _code_blocks(geo, wb, plane_pos)
             p.pack_mask = keep.ptr("unsigned long long *", self._dwb_pack_mask)
+
+    def _plan_cell_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
+                             zap: np.ndarray, threads: int, suffix: str) -> None:
+        """r8simd_dwc.h r8_dwc: a padded cell plane of 4 channels per thread, the taps of a kernel row
+        in cells of 4, vectors of 4 positions x 4 channels (weights [C/4][kh][cells][16 lanes][4])."""
+        ncell = ceil_div(geo.kw, 4)
+        w = w64.reshape(geo.c // 4, 4, geo.kh, geo.kw)                     # [c4][k][ky][kx]
+        cells = np.zeros((geo.c // 4, geo.kh, ncell, 4, 4, 4), np.int8)    # [c4][ky][j][i][k][u]
+        for j in range(ncell):
+            taps = w[:, :, :, 4 * j:4 * j + 4].transpose(0, 2, 1, 3)       # [c4][ky][k][u]
+            cells[:, :, j, :, :, :taps.shape[3]] = taps[:, :, None]
+        self._dwc_weights = aligned(cells.size)
+        self._dwc_weights[:] = cells.reshape(-1).view(np.uint8)
+        width = geo.wp
+        i, k, u = np.meshgrid(np.arange(4), np.arange(4), np.arange(4), indexing="ij")
+        self._dwc_perm = (4 * (geo.sx * i + geo.dx * u) + k).astype(np.uint8).reshape(-1)
+        tap_off = [(ky * geo.dy * width + 4 * j * geo.dx) * 4 for ky in range(geo.kh) for j in range(ncell)]
+        rows = (geo.oh - 1) * geo.sy + (geo.kh - 1) * geo.dy + 1
+        # the last cell a load reads: the last row's last vector (4 positions), its last tap cell
+        last = (rows - 1) * width + geo.sx * 4 * (ceil_div(geo.ow, 4) - 1) + 4 * (ncell - 1) * geo.dx + 16
+        comp = -zap * w.reshape(geo.c, -1).sum(axis=1)
+        p.w = keep.ptr("void *", self._dwc_weights)
+        p.perm = keep.ptr("void *", self._dwc_perm)
+        p.ntaps = len(tap_off)
+        p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
+        p.comp = keep.ptr("int *", wrap32(comp))
+        p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
+        p.dwc_width, p.dwc_rows = width, rows
+        # the vectors: each output row's positions in runs of 4 (input byte, output position, count)
+        vectors = [((oy * geo.sy * width + geo.sx * ox) * 4, oy * geo.ow + ox, min(4, geo.ow - ox))
+                   for oy in range(geo.oh) for ox in range(0, geo.ow, 4)]
+        p.dwc_nvec = len(vectors)
+        p.dwc_vec = keep.ptr("int *", np.array(vectors, np.int32).reshape(-1))
+        p.dwc_bytes = round_up(max(rows * width, last) * 4, 64)   # whole cache lines a plane
+        self.scratch_bytes = max(threads, 1) * 2 * p.dwc_bytes     # two planes a thread
+        self.function = getattr(lib, f"r8_dwc_{suffix}")
 
     def _fill_operand(self, struct: Any, operand: np.ndarray) -> None:
         """Per (n, oc) scalars if the operand is constant over the plane, else a virtual-layout plane."""

@@ -27,12 +27,14 @@ cells when every tensor in it
   of bytes) on the position kernel of avx512 and avx512_vnni: the convolution's codes go into
   each thread's ring of planes (float32 codes) in a buffer of the sequence (r8_conv.elt_codes,
   r8simd_conv.h conv_plane_codes), and the consumer takes them from there, 4 channels at a time, and stores
-  its codes as cells (rq_consume_cells); or a layout-blind elementwise step of the class;
+  its codes as cells (rq_consume_cells); a depthwise convolution on r8_dwc (r8simd_dwc.h: its
+  vectors are 4 cells); or a layout-blind elementwise step of the class;
 * is read only by steps that can read cells: mode-0 convolutions of one group through their input
   (``in0``; alone or fused with their consumer), of unsigned codes and without a lone-channel
-  pack, layout-blind steps of the class, or a fused pair storing cells through its consumer's
-  other input (``in1``: it reads that in cells or NCHW, r8_conv.elt_other_cells; a class read so by
-  a pair whose own output is not chosen is refused in turn);
+  pack, depthwise convolutions on r8_dwc (of unsigned codes), layout-blind steps of the class, or
+  a fused pair storing cells through its consumer's other input (``in1``: it reads that in cells
+  or NCHW, r8_conv.elt_other_cells; a class read so by a pair whose own output is not chosen is
+  refused in turn);
 
 and at least one convolution reads the class through its input (else nothing is saved). S is the
 plane_pos of the 1x1 readers that use the cells as their planes (the most common one; the others
@@ -60,6 +62,8 @@ ENABLED = True
 _CELL_STORES = ("r8_conv_amx", "r8_conv_amx_emu")
 #: the kernel whose channel-lane convolutions (r8_conv.w_oc) can store cells
 _CHANNEL_LANE_STORES = "r8_conv_avx512_vnni"
+#: the depthwise kernel on cells (r8simd_dwc.h), which reads and stores them
+_CELL_DEPTHWISE = "r8_dwc_"
 #: the element types of codes, which a cell holds as bytes
 _CODES = (np.dtype(np.uint8), np.dtype(np.int8))
 
@@ -99,9 +103,9 @@ def _consumer_stores_cells(plan: Any) -> bool:
 
 def _stores_cells(plan: Any) -> bool:
     """Whether a step's kernel can store its codes (u8 or i8) as cells: a fused pair's consumer
-    (_consumer_stores_cells), AMX's convolutions (r8_amx.c amx_rq_cell_channels) and avx512_vnni's
-    channel-lane kernel (r8simd_conv_oc.h oc_requantize_cells, where r8_conv.w_oc is set) without a
-    fused consumer."""
+    (_consumer_stores_cells), AMX's convolutions (r8_amx.c amx_rq_cell_channels), avx512_vnni's
+    channel-lane kernel (r8simd_conv_oc.h oc_requantize_cells, where r8_conv.w_oc is set) and the
+    depthwise r8_dwc (r8simd_dwc.h dwc_store) without a fused consumer."""
     if _consumer_stores_cells(plan):
         return True
     if not isinstance(plan, ConvPlan):
@@ -109,9 +113,10 @@ def _stores_cells(plan: Any) -> bool:
     p, ffi = plan.params, plan.ffi
     name = plan.function.__name__
     channel_lanes = name == _CHANNEL_LANE_STORES and p.w_oc != ffi.NULL and p.rq != ffi.NULL and not p.im2col
-    if name not in _CELL_STORES and not channel_lanes:
+    cell_depthwise = name.startswith(_CELL_DEPTHWISE)
+    if name not in _CELL_STORES and not channel_lanes and not cell_depthwise:
         return False
-    return (plan.requantizes and p.elt == ffi.NULL and p.G == 1 and p.OC % 4 == 0
+    return (plan.requantizes and p.elt == ffi.NULL and (p.G == 1 or cell_depthwise) and p.OC % 4 == 0
             and (p.rq_ol_zero or p.rq_ol_flip) and np.dtype(plan.out_dtype) in _CODES)
 
 
@@ -126,14 +131,18 @@ def _convolution_reading(plan: Any) -> ConvPlan | None:
 def _reads_cells(plan: Any, argument: str) -> bool:
     """Whether a convolution (alone or with its fused consumer) can take argument ``argument`` in
     cells: its input (r8simd_conv.h conv_on_cells), mode 0, one group, unsigned codes, no
-    lone-channel pack; or the consumer's other input where the consumer can store cells (read in
-    cells only where it does: plan_cells)."""
+    lone-channel pack, or r8_dwc's (dwc_pack) of unsigned codes; or the consumer's other input
+    where the consumer can store cells (read in cells only where it does: plan_cells)."""
     if argument == "in1":
         return _consumer_stores_cells(plan)
     conv = _convolution_reading(plan)
-    if conv is None or argument != "in0" or not conv.function.__name__.startswith("r8_conv_"):
+    if conv is None or argument != "in0":
         return False
     p = conv.params
+    if conv.function.__name__.startswith(_CELL_DEPTHWISE):   # (its C a multiple of 4)
+        return not p.in_signed
+    if not conv.function.__name__.startswith("r8_conv_"):
+        return False
     return p.mode == 0 and p.G == 1 and p.C % 4 == 0 and not p.in_signed and not p.pack_ck and not p.im2col
 
 
