@@ -2100,6 +2100,23 @@ CELL_DEPTHWISE_CASES = {
 }
 
 
+class Cpu:
+    """A stand-in for the library's r8_cpu_features: the CPU feature bits given."""
+
+    def __init__(self, features: int) -> None:
+        self.features = features
+
+    def r8_cpu_features(self) -> int:
+        return self.features
+
+
+def depthwise_geometry():
+    """A 3x3 depthwise layer of 8 channels on a 10x10 plane, pad 1, stride 1."""
+    from refint8_backend_simd._plan.convolution import ConvGeometry
+
+    return ConvGeometry(1, 8, 10, 10, 8, 10, 10, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 12)
+
+
 @pytest.mark.parametrize("case", CELL_DEPTHWISE_CASES)
 def test_cell_depthwise_kernel_gives_the_reference_codes(case):
     # r8_dwc (r8simd_dwc.h) on NCHW input and output, 3 threads over a scratch of other bytes
@@ -2172,16 +2189,9 @@ def test_cell_depthwise_kernel_on_any_geometry(layer):
 
 
 def test_cell_depthwise_needs_whole_cells_one_channel_a_group_and_its_taps_in_a_load():
-    from refint8_backend_simd._plan.convolution import ConvGeometry, _cell_depthwise_fits, cell_depthwise as rule
+    from refint8_backend_simd._plan.convolution import _cell_depthwise_fits, cell_depthwise as rule
 
-    class Cpu:
-        def __init__(self, features):
-            self.features = features
-
-        def r8_cpu_features(self):
-            return self.features
-
-    geo = ConvGeometry(1, 8, 10, 10, 8, 10, 10, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 12)
+    geo = depthwise_geometry()
     vbmi = Cpu(1 | 2 | 4 | 8 | 32)
     assert _cell_depthwise_fits("avx512_vnni", vbmi, geo, has_zw=False)
     assert not _cell_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8), geo, has_zw=False)        # no VBMI
@@ -2210,16 +2220,9 @@ def test_post_op_chains_longer_than_the_kernels_hold_fall_back():
 
 def test_byte_plane_depthwise_needs_vbmi_and_no_weight_zero_points():
     # Cascade Lake has VNNI without VBMI: r8_dwb must not be chosen there (r8_dw runs instead).
-    from refint8_backend_simd._plan.convolution import ConvGeometry, _byte_depthwise_fits
+    from refint8_backend_simd._plan.convolution import _byte_depthwise_fits
 
-    class Cpu:
-        def __init__(self, features):
-            self.features = features
-
-        def r8_cpu_features(self):
-            return self.features
-
-    geo = ConvGeometry(1, 8, 10, 10, 8, 10, 10, 8, 1, 1, 3, 3, 1, 1, 1, 1, 1, 1, 12, 12, 12)
+    geo = depthwise_geometry()
     assert _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8 | 32), geo, has_zw=False)
     assert not _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8), geo, has_zw=False)      # no VBMI
     assert not _byte_depthwise_fits("avx512_vnni", Cpu(1 | 2 | 4 | 8 | 32), geo, has_zw=True)  # zw != 0

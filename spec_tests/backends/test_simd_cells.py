@@ -116,6 +116,18 @@ def infer(run, slots_count, inputs):
     return slots
 
 
+def assert_cells_hold(buffer, s, image):
+    """The cell tensor in buffer, S = s positions a cell plane, holds image [C][H][W]: byte j of
+    cell (c4, y*W + x) is channel 4*c4 + j at (y, x)."""
+    c, h, w = image.shape
+    stored = buffer[:c * s].reshape(c // 4, s, 4)
+    for c4 in range(c // 4):
+        for y in range(h):
+            for col in range(w):
+                for j in range(4):
+                    assert stored[c4, y * w + col, j] == image[4 * c4 + j, y, col], (c4, y, col, j)
+
+
 # -- the layout, by hand -----------------------------------------------------------------------------
 
 @pytest.mark.parametrize("variant", CELL_VARIANTS)
@@ -138,12 +150,7 @@ def test_a_copying_convolution_stores_the_documented_cells(variant):
     s = plan_b.params.plane_pos
     assert cells.positions == s >= 15 and plan_b.params.in_cells == s and run.plans[0][0].params.out_cells == s
     slots = infer(run, 3, [x])
-    stored = run.buffers[0].reshape(2, s, 4)
-    for c4 in range(2):
-        for y in range(3):
-            for col in range(5):
-                for j in range(4):
-                    assert stored[c4, y * 5 + col, j] == x[0, 4 * c4 + j, y, col]
+    assert_cells_hold(run.buffers[0], s, x[0])
     expected = np.stack([x[0, 2 * o].astype(int) + x[0, 2 * o + 1] for o in range(4)])[None].astype(np.uint8)
     np.testing.assert_array_equal(slots[2], expected)
 
@@ -254,12 +261,7 @@ def test_a_depthwise_layer_reads_and_stores_cells(variant):
     shifted = np.zeros_like(x)
     shifted[..., 1:] = x[..., :-1]
     slots = infer(run, 4, [x])
-    stored = run.buffers[1].reshape(2, s, 4)
-    for c4 in range(2):
-        for y in range(3):
-            for col in range(5):
-                for j in range(4):
-                    assert stored[c4, y * 5 + col, j] == (x[0, 4 * c4 + j, y, col - 1] if col else 0)
+    assert_cells_hold(run.buffers[1], s, shifted[0])
     np.testing.assert_array_equal(slots[3], shifted)
 
 
