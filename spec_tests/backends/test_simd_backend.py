@@ -32,42 +32,38 @@ WIDTHS = [1, 3, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 
 @contextlib.contextmanager
+def plan_setting(module, name: str, value):
+    """Plans built inside see module.name = value (a switch read when a plan is built)."""
+    before = getattr(module, name)
+    setattr(module, name, value)
+    try:
+        yield
+    finally:
+        setattr(module, name, before)
+
+
 def output_channel_lanes(mode: str):
     """Plans built inside run the avx512_vnni convolutions with output channels across the lanes
     (r8simd_conv_oc.h) "always" where they can, "never", or by the plan's rule ("auto")."""
     from refint8_backend_simd._plan import common
 
-    before, common.CHANNELS_ACROSS_LANES = common.CHANNELS_ACROSS_LANES, mode
-    try:
-        yield
-    finally:
-        common.CHANNELS_ACROSS_LANES = before
+    return plan_setting(common, "CHANNELS_ACROSS_LANES", mode)
 
 
-@contextlib.contextmanager
 def threshold_proofs(enabled: bool):
     """Plans built inside prove their requantization chains (r8_conv.rq_proven,
     _plan/threshold_proof.py) or not: then every kernel keeps the near-midpoint check."""
     from refint8_backend_simd._plan import threshold_proof
 
-    before, threshold_proof.ENABLED = threshold_proof.ENABLED, enabled
-    try:
-        yield
-    finally:
-        threshold_proof.ENABLED = before
+    return plan_setting(threshold_proof, "ENABLED", enabled)
 
 
-@contextlib.contextmanager
 def cell_depthwise(mode: str):
     """Plans built inside run the depthwise layers a VNNI build with VBMI can run on 4-channel cells
     (r8simd_dwc.h r8_dwc) "always" there, "never" (r8_dwb then), or by the plan's rule ("auto")."""
     from refint8_backend_simd._plan import common
 
-    before, common.CELL_DEPTHWISE = common.CELL_DEPTHWISE, mode
-    try:
-        yield
-    finally:
-        common.CELL_DEPTHWISE = before
+    return plan_setting(common, "CELL_DEPTHWISE", mode)
 
 
 #: the two layouts of the avx512_vnni convolution with the interleaved requantization's chain:
@@ -2074,7 +2070,7 @@ def test_byte_plane_depthwise_gives_each_thread_whole_cache_lines():
         assert np.array_equal(got, reference), variant
 
 
-def u8_chain(scale, shift=0.0, low=-1.0, high=1.0, element_type="u8", ol=None, oh=None):
+def requantizing_chain(scale, shift=0.0, low=-1.0, high=1.0, element_type="u8", ol=None, oh=None):
     """Multiply(scale), Add(shift), Quantize over [low, high] onto 256 levels of element_type (or
     ol .. oh with oh - ol + 1 levels)."""
     if ol is None:
@@ -2133,8 +2129,8 @@ def test_cell_depthwise_kernel_gives_the_reference_codes(case):
     zero_points = tuple(int(z) for z in rng.integers(low, low + 40, size=c)) if dtype == "i8" else (5,)
     scale = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) / (128 * 64 * np.prod(kernel_size))).astype(np.float32)
     shift = rng.uniform(-0.3, 0.3, size=(1, c, 1, 1)).astype(np.float32)
-    chain = {"u8": u8_chain(scale, shift), "i8": u8_chain(scale, shift, element_type="i8"),
-             "ol3": u8_chain(scale, shift, ol=3, oh=252)}[out]
+    chain = {"u8": requantizing_chain(scale, shift), "i8": requantizing_chain(scale, shift, element_type="i8"),
+             "ol3": requantizing_chain(scale, shift, ol=3, oh=252)}[out]
     node = conv(q, weights, group=c, strides=strides, dilations=dilations, pads_begin=pads_begin,
                 pads_end=pads_end, input_zero_point=zero_points, post_ops=chain)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
@@ -2169,7 +2165,8 @@ def cell_depthwise_layers(draw):
     q = rng.integers(low, low + 256, size=(n, c, h, w)).astype(np.int8 if dtype == "i8" else np.uint8)
     weights = rng.integers(-128, 128, size=(c, 1, kh, kw)).astype(np.int8)
     scale = (rng.uniform(0.5, 1.5, size=(1, c, 1, 1)) / (128 * 64 * kh * kw)).astype(np.float32)
-    chain = u8_chain(scale, rng.uniform(-0.3, 0.3, size=(1, c, 1, 1)), element_type=draw(st.sampled_from(["u8", "i8"])))
+    chain = requantizing_chain(scale, rng.uniform(-0.3, 0.3, size=(1, c, 1, 1)),
+                               element_type=draw(st.sampled_from(["u8", "i8"])))
     node = conv(q, weights, group=c, strides=(sy, sx), dilations=(dy, dx), pads_begin=tuple(pads[:2]),
                 pads_end=tuple(pads[2:]), input_zero_point=(int(rng.integers(low, low + 256)),), post_ops=chain)
     return node, q, weights, draw(st.integers(1, 2))

@@ -72,7 +72,8 @@ def convolution(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((
         "accumulation": "exact"}, name=name)
 
 
-def depthwise(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((1, 1), (1, 1)), input_zero_point=None):
+def depthwise(x_shape, dtype, weights, post_ops, name, strides=(1, 1), pads=((1, 1), (1, 1)),
+              input_zero_point=None):
     """A depthwise Int8Convolution (one channel a group) of a tensor of x_shape."""
     x = opset.parameter(list(x_shape), dtype, name=f"{name}_in")
     return make_node("Int8Convolution", [x, opset.constant(weights, name=f"{name}_w")], {
