@@ -148,7 +148,7 @@ R8_INLINE void dwc_group(const r8_conv *p, const dwc_consts *k0, const uint8_t *
     const int *tap_off = p->tap_off;
     vi acc[DWC_MR];
     const uint8_t *src[DWC_MR];
-#pragma GCC unroll 4
+#pragma GCC unroll 4   /* (a vector past m: its guarded sums are never made; its src stays in the list) */
     for (int k = 0; k < DWC_MR; k++) acc[k] = c.comp, src[k] = plane + vec[3 * R8_MIN(k, m - 1)];
 #pragma GCC unroll 4
     for (int t = 0; t < ntaps; t++) {

@@ -69,20 +69,25 @@ def _code_blocks(geo: "ConvGeometry", wb: int, plane_pos: int) -> np.ndarray:
     return np.bitwise_or.reduce(bits, axis=1).astype(np.uint64)
 
 
+def _byte_kernels_run(variant: str, lib: Any, has_zw: bool) -> bool:
+    """Whether the byte depthwise kernels (r8_dwb, r8_dwc) can run a node: a VNNI build on a CPU
+    with VBMI (vpermb), and no weight zero points."""
+    return variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI) and not has_zw
+
+
 def _byte_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
-    """Whether a depthwise node can run r8_dwb: a VNNI build on a CPU with VBMI, no weight zero
-    points, and the 4 bytes of every lane's cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
-    return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
-            and not has_zw and 15 * geo.sx + 3 * geo.dx <= 63)
+    """Whether a depthwise node can run r8_dwb: _byte_kernels_run, and the 4 bytes of every lane's
+    cell inside one 64-byte load (15*sx + 3*dx <= 63)."""
+    return _byte_kernels_run(variant, lib, has_zw) and 15 * geo.sx + 3 * geo.dx <= 63
 
 
 def _cell_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bool) -> bool:
-    """Whether a depthwise node can run r8_dwc (r8simd_dwc.h): as r8_dwb, a VNNI build on a CPU
-    with VBMI and no weight zero points; one output channel a group, whole cells of 4 channels,
-    and each lane's 4 taps inside its 64-byte load of 16 cells (3*(sx + dx) <= 15). (It also needs
-    the fused requantization, r8_conv.rq: the caller's.)"""
-    return (variant in ("avx512_vnni", "amx", "amx_emu") and bool(lib.r8_cpu_features() & _VBMI)
-            and not has_zw and geo.ocg == 1 and geo.c % 4 == 0 and 3 * (geo.sx + geo.dx) <= 15)
+    """Whether a depthwise node can run r8_dwc (r8simd_dwc.h): _byte_kernels_run, one output
+    channel a group, whole cells of 4 channels, and each lane's 4 taps inside its 64-byte load of
+    16 cells (3*(sx + dx) <= 15). (It also needs the fused requantization, r8_conv.rq: the
+    caller's.)"""
+    return (_byte_kernels_run(variant, lib, has_zw) and geo.ocg == 1 and geo.c % 4 == 0
+            and 3 * (geo.sx + geo.dx) <= 15)
 
 
 #: the most input positions a strided depthwise layer may have for r8_dwc ("auto")
@@ -652,8 +657,9 @@ class ConvPlan(Reused):
 
     def _plan_cell_depthwise(self, lib: Any, p: Any, keep: Keep, geo: ConvGeometry, w64: np.ndarray,
                              zap: np.ndarray, threads: int, suffix: str) -> None:
-        """r8simd_dwc.h r8_dwc: a padded cell plane of 4 channels per thread, the taps of a kernel row
-        in cells of 4, vectors of 4 positions x 4 channels (weights [C/4][kh][cells][16 lanes][4])."""
+        """r8simd_dwc.h r8_dwc: two padded cell planes of 4 channels per thread, the taps of a kernel
+        row in cells of 4, vectors of 4 positions x 4 channels (weights [C/4][kh][cells][16 lanes][4]),
+        the plane's vectors listed (input byte, first output position, count)."""
         ncell = ceil_div(geo.kw, 4)
         w = w64.reshape(geo.c // 4, 4, geo.kh, geo.kw)                     # [c4][k][ky][kx]
         cells = np.zeros((geo.c // 4, geo.kh, ncell, 4, 4, 4), np.int8)    # [c4][ky][j][i][k][u]
