@@ -1023,6 +1023,36 @@ def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
             assert plan.params.tail_n == want, (variant, h, kh)
 
 
+@pytest.mark.parametrize("side, tail", [(7, 1), (14, 4)])
+def test_tail_positions_at_a_midpoint_get_the_references_codes(side, tail):
+    # The tail's positions x a block's channels are requantized in one vector (r8simd_conv.h
+    # tail_rq), whose check must recompute each lane near a midpoint by the reference's formula
+    # with its own channel's fields. The chain of the midpoint test above (fused A = 0.5: an odd
+    # acc = 2m + 1 is x = m + 0.5 exactly, where rint takes the even neighbour and the reference,
+    # a few float32 steps off, the nearer side: at 13, 19, 23, ... the odd one), odd weights of
+    # each channel (1, 3, ..., 9) and odd inputs: every accumulator odd, every lane at a midpoint.
+    # 14 channels: blocks of 6, 6 and 2 channels.
+    oc = 14
+    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
+    q = np.zeros((1, 2, side, side), np.uint8)
+    q[0, 0] = 2 * np.random.default_rng(side).integers(0, 28, (side, side)) + 1    # odd, 1 .. 55
+    q[0, 0, -1, -tail:] = (13, 19, 23, 13)[:tail]   # (with weight 1: codes the fused chain rounds apart)
+    weights = np.zeros((oc, 2, 1, 1), np.int8)
+    weights[:, 0, 0, 0] = 2 * (np.arange(oc) % 5) + 1
+    node = conv(q, weights, post_ops=chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    acc = weights[:, 0, 0, 0].astype(np.float32).reshape(oc, 1) * q[0, 0].reshape(1, -1).astype(np.float32)
+    fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+    in_tail = reference.reshape(oc, -1)[:, -tail:] != fused[:, -tail:]
+    assert in_tail.any() and (in_tail.sum(axis=0) < oc).all()   # the premise: lanes of both kinds
+    for variant in VARIANTS:
+        plan = backend(variant).kernel(node).run.plan
+        if plan.vl == 16 and variant not in AMX:
+            assert plan.params.tail_n == tail, variant
+    check_all_variants(node, [q], reference)
+
+
 @settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(st.one_of(conv_cases(), tail_conv_cases(post_op_chains)), st.integers(0, 255))
 def test_convolutions_write_the_shared_scratch_before_reading_it(case, fill):

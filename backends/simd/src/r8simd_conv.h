@@ -194,63 +194,15 @@ static void SFX(conv_tail_inputs)(const r8_conv *p) {
             }
 }
 
-/* Block ob of group g of the tail: sums[m][j] (tail position m, channel j of the block, comp
- * included) placed at the position's lane of one vector per channel (0 elsewhere), then each
- * channel's epilogue at vector vt = nvec - 1: rq_vector, checked, where the requantizing kernels
- * run (conv_rq_kernels), else the general one. */
-static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t sums[][CONV_NR], void *out) {
-    const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-    int32_t raw[CONV_NR][VL] __attribute__((aligned(64)));
-    memset(raw, 0, sizeof raw);
-    for (int j = 0; j < nocs; j++)
-        for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = sums[m][j];
-#if defined(R8_ZMM)
-    if (conv_rq_kernels(p)) {   /* (a requantizing consumer runs after it: rq_consume) */
-        const float steps = p->post[p->npost - 1].steps;
-        const long plane = (long)p->OH * p->OW;
-        uint8_t *codes = conv_plane_codes(p, conv_codes_base(p, out), n, oc0);
-        const int mode = conv_consumes_into_cells(p) ? RQ_RING : 0;
-        for (int j = 0; j < nocs; j++) {
-            const long outer = (long)n * p->OC + oc0 + j;
-            rq_vector(p, vi_load(raw[j]), p->rq + outer * RQ_FIELDS,
-                      codes + (j * plane + p->vstart[vt]) * RQ_CODE_BYTES(mode), p->vmask[vt], vf_set1(steps),
-                      rq_fused_limit(p), 1, mode);
-        }
-        return 0;
-    }
-#endif
-    return SFX(conv_epilogue)(p, n, g, oc0, nocs, vt, 1, raw[0], VL, 0, out);
-}
-
-/* sums[j] += the lanes f = j, j + CONV_NR, ... of the TAIL_CELLS lanes of acc[0..TAIL_CELLS/VL). */
-R8_INLINE void tail_add_lanes(const vi *acc, int32_t *sums) {
-#if defined(R8_ZMM)
-    /* the 8 windows of 16 lanes starting at f = 6i (lanes 0-5 of each are channels 0-5), added */
-    const vi z = vi_zero();
-    vi s = vi_add(acc[0], _mm512_alignr_epi32(acc[1], acc[0], 6));
-    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[1], acc[0], 12), _mm512_alignr_epi32(acc[2], acc[1], 2)));
-    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[2], acc[1], 8), _mm512_alignr_epi32(acc[2], acc[1], 14)));
-    s = vi_add(s, vi_add(_mm512_alignr_epi32(z, acc[2], 4), _mm512_alignr_epi32(z, acc[2], 10)));
-    int32_t lanes[VL] __attribute__((aligned(64)));
-    vi_store(lanes, s);
-    for (int j = 0; j < CONV_NR; j++) sums[j] += lanes[j];
-#else
-    int32_t lanes[TAIL_CELLS] __attribute__((aligned(64)));
-    for (int k = 0; k < TAIL_CELLS / VL; k++) vi_store(lanes + k * VL, acc[k]);
-    for (int f = 0; f < TAIL_CELLS; f++) sums[f % CONV_NR] += lanes[f];
-#endif
-}
-
-/* The dot products of tn tail positions with block ob of group g, TAIL_CELLS / VL vectors at a
- * time along the block's weights as the tiles read them (no copy): lane f of the sums of position
- * m belongs to channel f % CONV_NR (conv_tail_inputs), and is added into sums[m][f % CONV_NR]. */
-R8_INLINE void tail_dots(const r8_conv *p, int g, int ob, const int tn, int32_t sums[][CONV_NR]) {
+/* The dot products of tn tail positions with block ob of group g into acc[m] (position m),
+ * TAIL_CELLS / VL vectors at a time along the block's weights as the tiles read them (no copy):
+ * lane f of acc[m] belongs to channel f % CONV_NR (conv_tail_inputs). */
+R8_INLINE void tail_dots(const r8_conv *p, int g, int ob, const int tn, vi acc[][TAIL_CELLS / VL]) {
     enum { P = TAIL_CELLS / VL };
     const long rw = tail_row_cells(p), wstep = (long)p->ck * CONV_NR;
     const int nob = (p->OCg + CONV_NR - 1) / CONV_NR;
     const int32_t *rows = tail_rows(p) + (long)g * p->tail_n * p->ntaps * rw;
     const int32_t *wt = (const int32_t *)p->w + (long)(g * nob + ob) * p->ntaps * wstep;
-    vi acc[TAIL_MAX][P];
     for (int m = 0; m < tn; m++)
         for (int k = 0; k < P; k++) acc[m][k] = vi_zero();
     for (int t = 0; t < p->ntaps; t++, wt += wstep)
@@ -262,7 +214,141 @@ R8_INLINE void tail_dots(const r8_conv *p, int g, int ob, const int tn, int32_t 
                 for (int m = 0; m < tn; m++)
                     acc[m][k] = vdot(acc[m][k], vi_load(rows + ((long)m * p->ntaps + t) * rw + f + k * VL), w);
             }
-    for (int m = 0; m < tn; m++) tail_add_lanes(acc[m], sums[m]);
+}
+
+/* sums[j] += the lanes f = j, j + CONV_NR, ... of the TAIL_CELLS lanes of acc[0..TAIL_CELLS/VL). */
+R8_INLINE void tail_add_lanes(const vi *acc, int32_t *sums);
+
+/* Block ob of group g of the tail: sums[m][j] (tail position m, channel j of the block, comp
+ * included) placed at the position's lane of one vector per channel (0 elsewhere), then the
+ * general epilogue of vector vt = nvec - 1 (the requantizing kernels take tail_rq instead). */
+static int SFX(tail_epilogue)(const r8_conv *p, int n, int g, int ob, int32_t sums[][CONV_NR], void *out) {
+    const int vt = p->nvec - 1, oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+    int32_t raw[CONV_NR][VL] __attribute__((aligned(64)));
+    memset(raw, 0, sizeof raw);
+    for (int j = 0; j < nocs; j++)
+        for (int m = 0; m < p->tail_n; m++) raw[j][p->tail_pos[m] - vt * VL] = sums[m][j];
+    return SFX(conv_epilogue)(p, n, g, oc0, nocs, vt, 1, raw[0], VL, 0, out);
+}
+
+#if defined(R8_ZMM)
+/* The 8 windows of 16 lanes starting at f = 6i of acc[0..3) (TAIL_CELLS = 48 lanes), added:
+ * lane j < CONV_NR of the result is channel j's sum. */
+R8_INLINE vi tail_channel_sums(const vi *acc) {
+    const vi z = vi_zero();
+    vi s = vi_add(acc[0], _mm512_alignr_epi32(acc[1], acc[0], 6));
+    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[1], acc[0], 12), _mm512_alignr_epi32(acc[2], acc[1], 2)));
+    s = vi_add(s, vi_add(_mm512_alignr_epi32(acc[2], acc[1], 8), _mm512_alignr_epi32(acc[2], acc[1], 14)));
+    return vi_add(s, vi_add(_mm512_alignr_epi32(z, acc[2], 4), _mm512_alignr_epi32(z, acc[2], 10)));
+}
+
+R8_INLINE void tail_add_lanes(const vi *acc, int32_t *sums) {
+    int32_t lanes[VL] __attribute__((aligned(64)));
+    vi_store(lanes, tail_channel_sums(acc));
+    for (int j = 0; j < CONV_NR; j++) sums[j] += lanes[j];
+}
+
+/* Whether every plane of the block of nr output channels from plane `outer` (n*OC + oc0) is proven
+ * (r8_conv.rq_proven): its tiles then leave the near-midpoint check out. */
+R8_INLINE int rq_block_proven(const r8_conv *p, long outer, int nr) {
+    if (!p->rq_proven) return 0;
+    int all = 1;
+    for (int j = 0; j < nr; j++) all &= p->rq_proven[outer + j] != 0;
+    return all;
+}
+
+/* The requantizing kernels' tail (conv_rq_kernels): block ob of group g, image n, its tn positions
+ * x nocs channels requantized together. Lane l of vector k holds position m's sum for channel j
+ * where m*CONV_NR + j = k*VL + l (two vectors: 24 lanes), comp added, each lane under its channel's
+ * A, B and ol (r8_conv.rq_columns): rq_vector's fused chain and check, the codes of a vector with a
+ * lane near a midpoint by the reference's formula, channel by channel (rq_codes_exact). Each code
+ * then goes to its channel's plane: a byte (the low byte of its int32 code, ol included: i8 codes
+ * too) or, where a consumer takes the codes, a float32 into the ring (RQ_RING). In place of an
+ * rq_vector a channel on a vector of 1 to 4 valid lanes (tail_epilogue's, with the raw sums
+ * placed in a zeroed vector first, and the sums through memory): in MobileNetV2, its 160 -> 960
+ * layers on 7x7 planes (a tail of 1 position) 0.91-0.92x the time, the 14x14 expansions (4) 0.95-0.97x;
+ * ResNet-50's 7x7 and 14x14 1x1 layers (K of 512-2048) level. */
+R8_INLINE void tail_rq(const r8_conv *p, int n, int g, int ob, const int tn, void *out) {
+    enum { NV = 2 };
+    static const int32_t channel_of_lane[NV * VL] __attribute__((aligned(64))) = {
+        0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 1, 2, 3, 4, 5, 0, 0, 0, 0, 0, 0, 0, 0};
+    vi acc[TAIL_MAX][TAIL_CELLS / VL], s[TAIL_MAX];
+    tail_dots(p, g, ob, tn, acc);
+    for (int m = 0; m < tn; m++) s[m] = tail_channel_sums(acc[m]);
+    /* position m's channel sums to lanes 6m .. 6m + 5 of the pair */
+    const vi lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    vi v[NV] = {s[0], vi_zero()};
+    if (tn > 1) v[0] = _mm512_mask_permutexvar_epi32(v[0], 0x0FC0, vi_add(lane, vi_set1(-6)), s[1]);
+    if (tn > 2) {
+        v[0] = _mm512_mask_permutexvar_epi32(v[0], 0xF000, vi_add(lane, vi_set1(-12)), s[2]);
+        v[1] = _mm512_maskz_permutexvar_epi32(0x0003, vi_add(lane, vi_set1(4)), s[2]);
+    }
+    if (tn > 3) v[1] = _mm512_mask_permutexvar_epi32(v[1], 0x00FC, vi_add(lane, vi_set1(-2)), s[3]);
+
+    const int oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+    const long planes = (long)p->N * p->OC, outer0 = (long)n * p->OC + oc0;
+    const __mmask16 channels = (__mmask16)((1u << nocs) - 1u);
+    const vi comp = _mm512_maskz_loadu_epi32(channels, p->comp + oc0);
+    const vf a = _mm512_maskz_loadu_ps(channels, p->rq_columns + outer0);
+    const vf b = _mm512_maskz_loadu_ps(channels, p->rq_columns + planes + outer0);
+    const vi ol = _mm512_maskz_loadu_epi32(channels, p->rq_columns + 2 * planes + outer0);
+    const vf steps = vf_set1(p->post[p->npost - 1].steps), limit = rq_fused_limit(p);
+    const int checked = !rq_block_proven(p, outer0, nocs), ring = conv_consumes_into_cells(p);
+    union { float f[NV * VL]; int32_t i[NV * VL]; } codes __attribute__((aligned(64)));
+#pragma GCC unroll 2
+    for (int k = 0; k < NV; k++) {
+        if (k * VL >= tn * CONV_NR) break;
+        const vi channel = vi_load(channel_of_lane + k * VL);
+        const int lanes = tn * CONV_NR - k * VL;   /* (of real positions) */
+        const __mmask16 real = (__mmask16)(_mm512_cmplt_epi32_mask(channel, vi_set1(nocs)) &
+                                           (lanes >= VL ? VM_FULL : (1u << lanes) - 1u));
+        const vi sum = vi_add(v[k], _mm512_permutexvar_epi32(channel, comp));
+        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), _mm512_fmadd_ps(vf_cvt(sum), _mm512_permutexvar_ps(channel, a),
+                                                                          _mm512_permutexvar_ps(channel, b))));   /* rq_fused_x */
+        vf c = vf_add(vf_round(x), vf_cvt(_mm512_permutexvar_epi32(channel, ol)));
+        if (checked && __builtin_expect(rq_near(_mm512_maskz_reduce_ps(real, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), limit), 0))
+            for (int j = 0; j < nocs; j++)
+                c = _mm512_mask_mov_ps(c, _mm512_cmpeq_epi32_mask(channel, vi_set1(j)),
+                                       rq_codes_exact(p, sum, p->rq + (outer0 + j) * RQ_FIELDS));
+        if (ring) _mm512_store_ps(codes.f + k * VL, c);
+        else _mm512_store_si512(codes.i + k * VL, _mm512_cvtps_epi32(c));
+    }
+    uint8_t *base = conv_codes_base(p, out);
+    const long first = p->vstart[p->nvec - 1];   /* the tail's first output position */
+    for (int j = 0; j < nocs; j++) {
+        uint8_t *plane = conv_plane_codes(p, base, n, oc0 + j);
+        for (int m = 0; m < tn; m++) {
+            if (ring) memcpy(plane + (first + m) * 4, &codes.f[m * CONV_NR + j], 4);
+            else plane[first + m] = (uint8_t)codes.i[m * CONV_NR + j];
+        }
+    }
+}
+#else
+R8_INLINE void tail_add_lanes(const vi *acc, int32_t *sums) {
+    int32_t lanes[TAIL_CELLS] __attribute__((aligned(64)));
+    for (int k = 0; k < TAIL_CELLS / VL; k++) vi_store(lanes + k * VL, acc[k]);
+    for (int f = 0; f < TAIL_CELLS; f++) sums[f % CONV_NR] += lanes[f];
+}
+#endif
+
+/* Block ob of group g of the tail, tn (= tail_n) positions: tail_rq, or the sums (comp
+ * included) through the general epilogue (tail_epilogue). */
+R8_INLINE int tail_block(const r8_conv *p, int n, int g, int ob, const int tn, void *out) {
+#if defined(R8_ZMM)
+    if (conv_rq_kernels(p)) {   /* (a requantizing consumer runs after it: rq_consume) */
+        tail_rq(p, n, g, ob, tn, out);
+        return 0;
+    }
+#endif
+    const int oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
+    vi acc[TAIL_MAX][TAIL_CELLS / VL];
+    int32_t sums[TAIL_MAX][CONV_NR];
+    tail_dots(p, g, ob, tn, acc);
+    for (int m = 0; m < tn; m++) {
+        for (int j = 0; j < CONV_NR; j++) sums[m][j] = j < nocs ? p->comp[oc0 + j] : 0;
+        tail_add_lanes(acc[m], sums[m]);
+    }
+    return SFX(tail_epilogue)(p, n, g, ob, sums, out);
 }
 
 /* The last virtual vector vt = nvec - 1 when only tail_n of its lanes are valid (r8_conv.tail_n),
@@ -270,24 +356,19 @@ R8_INLINE void tail_dots(const r8_conv *p, int g, int ob, const int tn, int32_t 
  * its tiles (the block's weights are in L1). The input cell of a position meets the weights of
  * the block's channels across the lanes: per position TAIL_CELLS / VL dot products per 8 cells,
  * where a tile's vector costs one per cell and channel (6 of a block), and the weights are read
- * where the tiles read them. Exact integer sums like the tiles', then tail_epilogue. */
+ * where the tiles read them. Exact integer sums like the tiles', then tail_block's epilogue. */
 static __attribute__((noinline)) int SFX(conv_tail)(const r8_conv *p, int n, int g, int ob, void *out) {
-    int32_t sums[TAIL_MAX][CONV_NR];
-    const int oc0 = g * p->OCg + ob * CONV_NR, nocs = R8_MIN(CONV_NR, p->OCg - ob * CONV_NR);
-    for (int m = 0; m < p->tail_n; m++)
-        for (int j = 0; j < CONV_NR; j++) sums[m][j] = j < nocs ? p->comp[oc0 + j] : 0;
     switch (p->tail_n) {   /* the positions' accumulators in registers: tn a constant */
-    case 1: tail_dots(p, g, ob, 1, sums); break;
+    case 1: return tail_block(p, n, g, ob, 1, out);
 #if TAIL_MAX > 1
-    case 2: tail_dots(p, g, ob, 2, sums); break;
+    case 2: return tail_block(p, n, g, ob, 2, out);
 #endif
 #if TAIL_MAX > 3
-    case 3: tail_dots(p, g, ob, 3, sums); break;
-    case 4: tail_dots(p, g, ob, 4, sums); break;
+    case 3: return tail_block(p, n, g, ob, 3, out);
+    case 4: return tail_block(p, n, g, ob, 4, out);
 #endif
-    default: break;
+    default: return 0;
     }
-    return SFX(tail_epilogue)(p, n, g, ob, sums, out);
 }
 
 /* The cases of a switch on a tile's shape mr * 8 + nr (mr <= CONV_MR vectors, nr <= CONV_NR = 6
@@ -469,15 +550,6 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
         RQ_CONSUME(p, outer0 + ob * CONV_NR, R8_MIN(CONV_NR, p->OCg - ob * CONV_NR), span.first,
                    span.stop - span.first, out);
     }
-}
-
-/* Whether every plane of the block of nr output channels from plane `outer` (n*OC + oc0) is proven
- * (r8_conv.rq_proven): its tiles then leave the near-midpoint check out. */
-R8_INLINE int rq_block_proven(const r8_conv *p, long outer, int nr) {
-    if (!p->rq_proven) return 0;
-    int all = 1;
-    for (int j = 0; j < nr; j++) all &= p->rq_proven[outer + j] != 0;
-    return all;
 }
 
 /* Work item `it` of split as conv_rq_item's, each tile requantized straight from its accumulators

@@ -531,7 +531,7 @@ class ConvPlan(Reused):
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
-        rq_near_limit); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
+        rq_near_limit; those three again field by field, rq_columns, for the tail); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
         codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
         clamps, r8simd_rq.h rq_level). ``interleave``: rq_interleave, the
         requantization between the next tile's input-channel steps (on an AMD CPU, for a depthwise
@@ -552,6 +552,7 @@ class ConvPlan(Reused):
         ol_bits = table[:, 3].astype(np.int32).view(np.float32)                            # ol as int32 bits
         self._rq_table = np.column_stack([table.astype(np.float32), a, b, ol_bits])
         p.rq = keep.ptr("float *", self._rq_table)
+        p.rq_columns = keep.ptr("float *", self._rq_table[:, 8:11].T)   # A, B, ol bits: rows over the planes
         p.rq_near_limit = limit
         p.rq_ol_zero = int(not np.any(table[:, 3]))                                        # ol
         p.rq_ol_flip = int(not p.rq_ol_zero and bool(np.all(table[:, 3] == -128)))      # i8 codes
