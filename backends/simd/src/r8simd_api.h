@@ -115,7 +115,9 @@ typedef struct {
     const int *pad;
     const void *perm;   /* r8_dwb, r8_dwc: the 64 byte indices of their vpermb (r8simd_dwb.h, r8simd_dwc.h) */
     const unsigned long long *pack_mask;   /* r8_dwb at stride 1 with VBMI2: per 64-byte block of
-                                              the plane, the bytes that hold input codes */
+                                              the plane, the bytes that hold input codes; r8_dwc:
+                                              per 64-byte block of its padded cell plane, the cells
+                                              that are input cells (bits 0-15) */
     int npost;
     const r8_post *post;
     int out_type;

@@ -90,22 +90,19 @@ def _cell_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bo
             and 3 * (geo.sx + geo.dx) <= 15)
 
 
-#: the most input positions a strided depthwise layer may have for r8_dwc ("auto")
-CELL_DEPTHWISE_STRIDED_POSITIONS = 1024
-
-
 def cell_depthwise(geo: ConvGeometry) -> bool:
     """Whether r8_dwc runs a depthwise layer it can run (``common.CELL_DEPTHWISE`` "auto"): every
-    layer at stride 1, a strided one on an input plane of at most 1024 positions. Measured on Zen
-    4 against r8_dwb, 1 thread, MobileNetV2's layers alone with cells in and out: 0.47-0.84x the
-    time (7x7 0.59x, 14x14 0.47-0.62x, 112x112 0.71x); NCHW in and out (its pack then interleaves
-    4 channel planes, its stores split each vector in 4): 0.66-0.99x, except at stride 2 on
-    112x112 and 56x56 inputs, 1.26x (the pack reads 4 input positions an output). In the model
-    (cells where a neighbour stores or reads them) those two 1.11-1.13x, the others 0.57-0.88x;
-    r8_dwb there leaves their outputs NCHW, whose readers then pack them: each pair level."""
+    one. In the model its cells feed the projections, which read them as their planes, and its
+    pack reads the expand layers' NCHW codes (or cells). Measured on Zen 4 against r8_dwb, 1
+    thread, MobileNetV2 (each layer's minimum over 120 inferences): the stride-1 layers 0.57-0.88x
+    the time (session 31); the two stride-2 ones on 112x112 and 56x56 inputs 0.96x and 0.98x,
+    their projections 0.81x and 0.88x (session 32, with the pack's blocks expanded: until then
+    those two took 1.11-1.13x and the rule left them to r8_dwb). Alone, NCHW in and out (the pack
+    interleaves 4 channel planes, the stores split each vector in 4), r8_dwc takes longer on large
+    planes (144x56x56: 1.09x r8_dwb's time; 96x112x112 at stride 2: 1.15x)."""
     if common.CELL_DEPTHWISE != "auto":
         return common.CELL_DEPTHWISE == "always"
-    return (geo.sy == 1 and geo.sx == 1) or geo.h * geo.w <= CELL_DEPTHWISE_STRIDED_POSITIONS
+    return True
 
 
 def channels_across_lanes(geo: ConvGeometry) -> bool:
@@ -690,6 +687,11 @@ class ConvPlan(Reused):
         p.dwc_nvec = len(vectors)
         p.dwc_vec = keep.ptr("int *", np.array(vectors, np.int32).reshape(-1))
         p.dwc_bytes = round_up(max(rows * width, last) * 4, 64)   # whole cache lines a plane
+        # each 64-byte block of the plane: its input cells (dwc_pack; the rows' real ones)
+        y, x = np.divmod(np.arange(p.dwc_bytes // 4), width)
+        real = (y < rows) & (y >= geo.pt) & (y < geo.pt + geo.h) & (x >= geo.pl) & (x < geo.pl + geo.w)
+        self._dwc_pack_mask = (real.reshape(-1, 16) << np.arange(16)).sum(axis=1).astype(np.uint64)
+        p.pack_mask = keep.ptr("unsigned long long *", self._dwc_pack_mask)
         self.scratch_bytes = max(threads, 1) * 2 * p.dwc_bytes     # two planes a thread
         self.function = getattr(lib, f"r8_dwc_{suffix}")
 
