@@ -156,6 +156,31 @@ def test_a_copying_convolution_stores_the_documented_cells(variant):
     np.testing.assert_array_equal(slots[2], expected)
 
 
+@pytest.mark.skipif("avx512_vnni" not in CELL_VARIANTS, reason="only avx512_vnni's position kernel has a tail")
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("side, tail", [(7, 1), (14, 4)])
+def test_a_1x1_layer_with_a_tail_reads_the_cells_as_its_planes(side, tail, threads):
+    # A copies 8 channels into cells (its channel-lane kernel); B, a 1x1 layer on the position
+    # kernel whose plane ends in a vector of 1 or 4 positions (7x7, 14x14), reads them as its
+    # planes, its tail's rows in the scratch, not after the cells (r8_conv.tail_at). B adds
+    # channel pairs: B[o] = x[2o] + x[2o + 1] (u8, clamped at 255)
+    rng = np.random.default_rng(side)
+    x = rng.integers(0, 200, size=(1, 8, side, side)).astype(np.uint8)
+    a = convolution(x.shape, "u8", np.eye(8, dtype=np.int8).reshape(8, 8, 1, 1), u8_codes(), "a")
+    pairs = np.zeros((4, 8, 1, 1), np.int8)
+    for o in range(4):
+        pairs[o, 2 * o:2 * o + 2] = 1
+    b = convolution(x.shape, "u8", pairs, u8_codes(), "b")
+    simd = backend("avx512_vnni", threads)
+    with channel_lanes("avx512_vnni"):
+        kernel_a = simd.kernel(a)
+    run = simd.sequence([PlannedStep(kernel_a, (0,), (1,), (False,)), PlannedStep(simd.kernel(b), (1,), (2,), (True,))])
+    plan_b = run.plans[1][0]
+    assert plan_b.params.tail_n == tail and plan_b.params.in_cells == plan_b.params.plane_pos
+    expected = np.minimum(x[0, 0::2].astype(int) + x[0, 1::2], 255)[None].astype(np.uint8)
+    np.testing.assert_array_equal(infer(run, 3, [x])[2], expected)
+
+
 @pytest.mark.parametrize("variant", CELL_VARIANTS)
 def test_codes_on_midpoints_are_rounded_half_to_even_in_cells(variant):
     # A: 1x1, channel c copies input channel c, Multiply(0.5): an odd code lands on a midpoint

@@ -183,6 +183,9 @@ typedef struct {
      * zero points (not AMX). */
     int tail_n;
     const int *tail_pos;
+    int *tail_at;       /* NULL, or where conv_tail_inputs writes the tail's rows instead of the scratch
+                           after the phase planes: the scratch itself, where the planes are the
+                           input's cells (r8simd_conv.h conv_on_cells; set on its copy of the struct) */
     /* The kernel with output channels across the lanes (r8simd_conv_oc.h; AVX-512 VNNI, with rq
      * only) or NULL: its weights [G][nob][ntaps][ck][64][4 bytes] and the virtual position of each
      * output position oy*OW + ox. Where it is set, w (the position kernel's layout) is NULL. */

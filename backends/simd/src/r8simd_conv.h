@@ -167,8 +167,9 @@ R8_INLINE void conv_tile(const r8_conv *p, int g, int ob, long v0, const int MR,
  * whole groups of TAIL_CELLS. */
 R8_INLINE long tail_row_cells(const r8_conv *p) { return (long)((p->ck + 7) / 8) * TAIL_CELLS; }
 
-/* The tail rows sit in the scratch after the phase planes of conv_pack. */
+/* The tail rows sit in the scratch after the phase planes of conv_pack (or at tail_at). */
 R8_INLINE int32_t *tail_rows(const r8_conv *p) {
+    if (p->tail_at) return (int32_t *)p->tail_at;
     return (int32_t *)((uint8_t *)p->scratch + (long)p->G * p->nphase * p->ck * p->plane_pos * 4);
 }
 
@@ -725,7 +726,8 @@ static int SFX(conv_compute_planes)(const r8_conv *p, int n, void *out, int nt) 
 
 #if R8_MODE == 0
 /* The convolution of image n given in cells (r8_conv.in_cells): on the cells themselves where they
- * are its planes (a copy of p whose scratch they are), else on planes packed from them. */
+ * are its planes (a copy of p whose scratch they are, its tail's rows in the scratch: tail_at),
+ * else on planes packed from them. */
 static int SFX(conv_on_cells)(const r8_conv *p, const uint8_t *cells, int n, void *out, int nt) {
     if (!conv_cells_are_planes(p)) {
         SFX(conv_pack_cells)(p, cells, nt);
@@ -733,6 +735,7 @@ static int SFX(conv_on_cells)(const r8_conv *p, const uint8_t *cells, int n, voi
     }
     r8_conv on_cells = *p;
     on_cells.scratch = (void *)cells;
+    on_cells.tail_at = (int *)p->scratch;
     return SFX(conv_compute_planes)(&on_cells, n, out, nt);
 }
 #endif

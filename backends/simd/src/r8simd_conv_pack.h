@@ -515,10 +515,10 @@ static void SFX(conv_pack)(const r8_conv *p, const uint8_t *img, int nt, int by_
 #if R8_MODE == 0
 /* Whether the input in cells (r8_conv.in_cells) is the phase planes themselves: planes that are
  * the image, as many cell planes as the kernel reads (ck of one group), as far apart as its
- * planes, and no tail cells to lay out after them in the scratch. */
+ * planes (a tail's rows then go into the scratch: r8_conv.tail_at, conv_on_cells). */
 R8_INLINE int conv_cells_are_planes(const r8_conv *p) {
     return conv_planes_are_image(p) && p->G == 1 && p->ck * 4 == p->C && p->in_cells == p->plane_pos &&
-           !p->pack_ck && !p->tail_n;
+           !p->pack_ck;
 }
 
 /* Pack one image given in cells (r8_conv.in_cells: [C/4][in_cells][4 bytes], G == 1) into the

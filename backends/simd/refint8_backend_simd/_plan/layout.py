@@ -148,10 +148,11 @@ def _reads_cells(plan: Any, argument: str) -> bool:
 
 def _cells_are_planes(p: Any) -> bool:
     """r8simd_conv_pack.h conv_cells_are_planes but for in_cells: the 1x1 layers at stride 1 without
-    padding whose planes are the image, one group, ck cell planes, no tail cells."""
+    padding whose planes are the image, one group, ck cell planes (a tail's rows then go into the
+    scratch: r8_conv.tail_at)."""
     return (p.ntaps == 1 and p.nphase == 1 and p.tap_off[0] == 0 and p.sx == 1 and p.sy == 1 and p.pt == 0
             and p.pl == 0 and p.OH == p.H and p.OW == p.W and p.Wq == p.W and p.phase_ry[0] == 0
-            and p.phase_rx[0] == 0 and p.G == 1 and p.ck * 4 == p.C and not p.pack_ck and not p.tail_n)
+            and p.phase_rx[0] == 0 and p.G == 1 and p.ck * 4 == p.C and not p.pack_ck)
 
 
 class _Classes:
