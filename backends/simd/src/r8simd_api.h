@@ -167,9 +167,9 @@ typedef struct {
      * depthwise kernels' channels (r8_dwb, r8_dw's rq_channel) leave out the near-midpoint check
      * (its gaps, their maximum, the compare, the raw sums kept for it). */
     const unsigned char *rq_proven;
-    /* With rq: each plane's A, B and ol (as rq's k 8, 9, 10) again, field by field, [3][N*OC] (rq_columns
-     * + k*N*OC + n*OC + oc): the requantization of the position kernel's tail with the output
-     * channels across the lanes (r8simd_conv.h tail_rq). */
+    /* With rq: each plane's A, B and ol (rq's k 8, 9, 10) again, field by field, [3][N*OC]
+     * (rq_columns + k*N*OC + n*OC + oc): the requantization of the position kernel's tail with
+     * the output channels across the lanes (r8simd_conv.h tail_rq). */
     const float *rq_columns;
     int rq_interleave; /* conv_compute_rq: 1, a tile's requantization runs between the next tile's
                           input-channel steps (conv_rq_item; AMD: the float operations issue beside

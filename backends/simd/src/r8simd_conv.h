@@ -267,8 +267,8 @@ R8_INLINE int rq_block_proven(const r8_conv *p, long outer, int nr) {
  * too) or, where a consumer takes the codes, a float32 into the ring (RQ_RING). In place of an
  * rq_vector a channel on a vector of 1 to 4 valid lanes (tail_epilogue's, with the raw sums
  * placed in a zeroed vector first, and the sums through memory): in MobileNetV2, its 160 -> 960
- * layers on 7x7 planes (a tail of 1 position) 0.91-0.92x the time, the 14x14 expansions (4) 0.95-0.97x;
- * ResNet-50's 7x7 and 14x14 1x1 layers (K of 512-2048) level. */
+ * layers on 7x7 planes (a tail of 1 position) 0.91-0.92x the time, the 14x14 expansions (a tail
+ * of 4) 0.95-0.97x; ResNet-50's 7x7 and 14x14 1x1 layers (K of 512-2048) level. */
 R8_INLINE void tail_rq(const r8_conv *p, int n, int g, int ob, const int tn, void *out) {
     enum { NV = 2 };
     static const int32_t channel_of_lane[NV * VL] __attribute__((aligned(64))) = {

@@ -90,7 +90,7 @@ def _cell_depthwise_fits(variant: str, lib: Any, geo: "ConvGeometry", has_zw: bo
             and 3 * (geo.sx + geo.dx) <= 15)
 
 
-def cell_depthwise(geo: ConvGeometry) -> bool:
+def cell_depthwise() -> bool:
     """Whether r8_dwc runs a depthwise layer it can run (``common.CELL_DEPTHWISE`` "auto"): every
     one. In the model its cells feed the projections, which read them as their planes, and its
     pack reads the expand layers' NCHW codes (or cells). Measured on Zen 4 against r8_dwb, 1
@@ -400,7 +400,7 @@ class ConvPlan(Reused):
                 self.scratch_bytes = max(threads, 1) * ck * IM2COL_CHUNK * 4
             else:
                 self.scratch_bytes = (group * len(phases) * ck * plane_pos + tail_rows) * 4
-        elif self.requantizes and _cell_depthwise_fits(variant, lib, geo, has_zw) and cell_depthwise(geo):
+        elif self.requantizes and _cell_depthwise_fits(variant, lib, geo, has_zw) and cell_depthwise():
             self._plan_cell_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), threads, suffix)
         elif _byte_depthwise_fits(variant, lib, geo, has_zw):
             self._plan_byte_depthwise(lib, p, keep, geo, w64, za + (128 if signed else 0), nvec, vl,
@@ -528,8 +528,8 @@ class ConvPlan(Reused):
         reciprocal Quantize (types 0, 1, 8) with operands constant over each output plane, the
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
-        rq_near_limit; those three again field by field, rq_columns, for the tail); with rq_ol_zero (every ol 0) and rq_ol_flip (else every ol -128: i8
-        codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
+        rq_near_limit; the three again field by field for the tail, rq_columns); with rq_ol_zero
+        (every ol 0) and rq_ol_flip (else every ol -128: i8 codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
         clamps, r8simd_rq.h rq_level). ``interleave``: rq_interleave, the
         requantization between the next tile's input-channel steps (on an AMD CPU, for a depthwise
         layer or one of at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile on a plane of
@@ -657,7 +657,8 @@ class ConvPlan(Reused):
                              zap: np.ndarray, threads: int, suffix: str) -> None:
         """r8simd_dwc.h r8_dwc: two padded cell planes of 4 channels per thread, the taps of a kernel
         row in cells of 4, vectors of 4 positions x 4 channels (weights [C/4][kh][cells][16 lanes][4]),
-        the plane's vectors listed (input byte, first output position, count)."""
+        the plane's vectors listed (input byte, first output position, count), the input cells of
+        each 64-byte block of the plane marked (pack_mask, for dwc_pack)."""
         ncell = ceil_div(geo.kw, 4)
         w = w64.reshape(geo.c // 4, 4, geo.kh, geo.kw)                     # [c4][k][ky][kx]
         cells = np.zeros((geo.c // 4, geo.kh, ncell, 4, 4, 4), np.int8)    # [c4][ky][j][i][k][u]
