@@ -235,12 +235,10 @@ typedef struct {
     long out_cells;
     void *elt_codes;
     long elt_other_cells;
-    /* r8_dwc (r8simd_dwc.h): each item's padded cell plane is dwc_rows rows of dwc_width cells, in
+    /* r8_dwc (r8simd_dwc.h): each item's padded cell plane (rows of pl + W + pr cells) in
      * dwc_bytes of the scratch (whole cache lines, room for the loads past its end; two a thread);
      * its dwc_nvec vectors of up to 4 output positions, dwc_vec[3v .. 3v + 2] = vector v's input
      * byte in the plane, its first output position, its count of positions. */
-    long dwc_width;
-    long dwc_rows;
     long dwc_bytes;
     int dwc_nvec;
     const int *dwc_vec;

@@ -10,18 +10,18 @@
  * cells, one store.
  *
  * A work item is one image's 4 channels (one cell plane). Its input goes into the thread's
- * scratch as a padded cell plane (dwc_pack): dwc_rows rows of dwc_width cells, row r holding
- * padded input row r (input row r - pt) and cell x its column x, the 4 channels' u8 codes (i8
- * codes + 128), the channels' padding codes p->pad outside the input; read from NCHW planes or
- * from cells (r8_conv.in_cells). Two such planes a thread: the next item's is packed before this
+ * scratch as a padded cell plane (dwc_pack): rows of Wp = pl + W + pr cells (as many as the
+ * output rows reach), row r holding padded input row r (input row r - pt) and cell x its column
+ * x, the 4 channels' u8 codes (i8 codes + 128), the channels' padding codes p->pad outside the
+ * input; read from NCHW planes or from cells (r8_conv.in_cells). Two such planes a thread: the next item's is packed before this
  * one's is read (r8_dwc).
  *
  * The plane's vectors are listed once (_plan/convolution.py): vector v (every output row's
  * positions in runs of 4, row by row) reads its input from byte dwc_vec[3v] of the plane (its
- * first position's first input cell, (oy*sy*dwc_width + sx*ox)*4), stores from output position
+ * first position's first input cell, (oy*sy*Wp + sx*ox)*4), stores from output position
  * dwc_vec[3v + 1] (oy*OW + ox), and has dwc_vec[3v + 2] (1 .. 4) real positions. The taps of a
  * kernel row go in cells of up to 4 (kx = 4j .. 4j + 3), tap cell t = ky*cells + j at byte
- * offset p->tap_off[t] = (ky*dy*dwc_width + 4*j*dx)*4 from a vector's input: one 64-byte load of
+ * offset p->tap_off[t] = (ky*dy*Wp + 4*j*dx)*4 from a vector's input: one 64-byte load of
  * 16 cells there and one vpermb by p->perm (byte 4*lane + u <- byte 4*(sx*i + dx*u) + k: channel
  * k's code under tap kx = 4j + u of position i, inside the load where 3*(sx + dx) <= 15), and
  * one vpdpbusd with the tap cell's weights p->w [C/4][ntaps][16 lanes][4 bytes] (lane 4i + k:

@@ -681,7 +681,6 @@ class ConvPlan(Reused):
         p.tap_off = keep.ptr("int *", np.array(tap_off, np.int32))
         p.comp = keep.ptr("int *", wrap32(comp))
         p.pad = keep.ptr("int *", np.asarray(zap, np.int32))
-        p.dwc_width, p.dwc_rows = width, rows
         # the vectors: each output row's positions in runs of 4 (input byte, output position, count)
         vectors = [((oy * geo.sy * width + geo.sx * ox) * 4, oy * geo.ow + ox, min(4, geo.ow - ox))
                    for oy in range(geo.oh) for ox in range(0, geo.ow, 4)]
