@@ -99,10 +99,9 @@ def cell_depthwise() -> bool:
     their projections 0.81x and 0.88x (session 32, with the pack's blocks expanded: until then
     those two took 1.11-1.13x and the rule left them to r8_dwb). Alone, NCHW in and out (the pack
     interleaves 4 channel planes, the stores split each vector in 4), r8_dwc takes longer on large
-    planes (144x56x56: 1.09x r8_dwb's time; 96x112x112 at stride 2: 1.15x)."""
-    if common.CELL_DEPTHWISE != "auto":
-        return common.CELL_DEPTHWISE == "always"
-    return True
+    planes (144x56x56: 1.09x r8_dwb's time; 96x112x112 at stride 2: 1.15x). ("always" is the
+    same; "never" leaves every layer to r8_dwb.)"""
+    return common.CELL_DEPTHWISE != "never"
 
 
 def channels_across_lanes(geo: ConvGeometry) -> bool:
@@ -529,11 +528,11 @@ class ConvPlan(Reused):
         stores take the values as they are (codes in range, never NaN), and the fused chain's
         bound allows it (fused_requantization: its A and B appended, then ol as int32 bits;
         rq_near_limit; the three again field by field for the tail, rq_columns); with rq_ol_zero
-        (every ol 0) and rq_ol_flip (else every ol -128: i8 codes), and rq_saturate (256 levels, no fused value near 2^31: the stores' saturation
-        clamps, r8simd_rq.h rq_level). ``interleave``: rq_interleave, the
-        requantization between the next tile's input-channel steps (on an AMD CPU, for a depthwise
-        layer or one of at least RQ_INTERLEAVE_MIN_STEPS input-channel steps a tile on a plane of
-        more than one tile); elsewhere from each tile's accumulators once it is done (on
+        (every ol 0) and rq_ol_flip (else every ol -128: i8 codes), and rq_saturate (256 levels, no
+        fused value near 2^31: the stores' saturation clamps, r8simd_rq.h rq_level).
+        ``interleave``: rq_interleave, the requantization between the next tile's input-channel
+        steps (on an AMD CPU, for a depthwise layer or one of at least RQ_INTERLEAVE_MIN_STEPS
+        input-channel steps a tile on a plane of more than one tile); elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
