@@ -760,16 +760,20 @@ def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
 
 @pytest.mark.parametrize("channels, window, size, interleaved", [
     (16, 1, (6, 20), False), (32, 1, (6, 20), False), (64, 1, (6, 20), True), (4, 3, (6, 20), False),
-    (8, 3, (6, 20), True), (64, 1, (7, 7), False), (64, 1, (9, 9), True)])
+    (8, 3, (6, 20), True), (64, 1, (7, 7), False), (64, 1, (10, 12), True), (64, 1, (9, 9), False),
+    (96, 1, (14, 14), False), (128, 1, (9, 9), True)])
 @pytest.mark.skipif("avx512_vnni" not in VARIANTS, reason="the rule is avx512_vnni's (AVX-512 VNNI here)")
 def test_only_tiles_of_16_steps_or_more_interleave_their_requantization(channels, window, size, interleaved):
     # On AMD CPUs avx512_vnni's position kernel requantizes a tile between the next tile's
     # input-channel steps (taps x 4-channel cells) only where there are at least 16 of them
-    # (RQ_INTERLEAVE_MIN_STEPS) and the plane holds more than one tile (4 vectors): a 1x1 layer of
-    # 16 or 32 input channels (4, 8 steps) and a 3x3 one of 4 (9 steps) requantize each tile from
-    # its accumulators, and so does a 1x1 layer of 64 on a 7x7 plane (49 positions: 4 vectors);
-    # 64 channels (16 steps) on 6x20 (8 vectors) or 9x9 (6) and a 3x3 layer of 8 (18 steps)
-    # interleave. Elsewhere (Intel) no tile interleaves.
+    # (RQ_INTERLEAVE_MIN_STEPS), 32 where the plane ends in a tail of at most 4 positions
+    # (RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL), and the plane holds more than one tile (4 vectors): a
+    # 1x1 layer of 16 or 32 input channels (4, 8 steps) and a 3x3 one of 4 (9 steps) requantize
+    # each tile from its accumulators, and so does a 1x1 layer of 64 on a 7x7 plane (49 positions:
+    # 4 vectors); 64 channels (16 steps) on 6x20 (8 whole vectors) or 10x12 (7 vectors and 8
+    # positions) and a 3x3 layer of 8 (18 steps) interleave. With a tail, 64 channels on 9x9 (5
+    # vectors and 1 position) and 96 on 14x14 (24 steps; 12 vectors and 4 positions) do not, 128 on
+    # 9x9 (32 steps) does. Elsewhere (Intel) no tile interleaves.
     rng = np.random.default_rng(channels)
     q = rng.integers(0, 256, size=(1, channels, *size)).astype(np.uint8)
     weights = rng.integers(-128, 128, size=(8, channels, window, window)).astype(np.int8)

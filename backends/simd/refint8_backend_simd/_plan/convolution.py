@@ -51,6 +51,13 @@ _AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
 #: 24-channel 1x1 layers 0.78x and 0.87x the time with each tile requantized from its
 #: accumulators, its 3x3 stem 0.95x; ResNet-50's layers, 16 steps and more, 1.01-1.10x)
 RQ_INTERLEAVE_MIN_STEPS = 16
+#: the same on a plane whose last vector is a tail (conv_tail): MobileNetV2's 14x14 expansions
+#: (16 and 24 steps, 3 tiles and a tail a block) took 0.90-0.93x the time with each tile
+#: requantized from its accumulators (in the model, 1 thread, Zen 4); its layers of 48 steps and
+#: more, and ResNet-50's 14x14 and 7x7 ones (64 and more), within 1 % either way. (Without a tail
+#: the few-step layers keep the interleaving: ResNet-50's 64x56x56 -> 256 ones, fused with their
+#: residual add, 1.09-1.11x the time from the accumulators.)
+RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL = 32
 #: the variants with the fused chain's evaluation (r8_rq_fused_codes), whose depthwise kernels read
 #: r8_conv.rq_proven
 _FUSED_CODES = ("avx512", "avx512_vnni", "amx", "amx_emu")
@@ -384,7 +391,8 @@ class ConvPlan(Reused):
             # 7x7 1x1 layers 0.93-0.95x the time from the accumulators, and the direct items also
             # prefetch the next step's weights: its classifier then 0.6x)
             interleave = vl == 16 and bool(lib.r8_cpu_features() & _AMD) and (
-                depthwise or (p.ntaps * p.ck >= RQ_INTERLEAVE_MIN_STEPS and p.nvec > CONV_MR))
+                depthwise or (p.nvec > CONV_MR and p.ntaps * p.ck >= (
+                    RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL if self._tail_lanes() else RQ_INTERLEAVE_MIN_STEPS)))
             self._plan_interleaved_requantization(ffi, p, keep, geo, interleave, contracted=vl == 16)
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
@@ -512,12 +520,18 @@ class ConvPlan(Reused):
         own weights with the output channels across the lanes instead of a vector per output
         channel; their inputs, each cell repeated for the CONV_NR channels of a block, are rows in
         the scratch after the phase planes (conv_tail_inputs)."""
+        lanes = self._tail_lanes()
+        if not lanes:
+            return
+        p.tail_pos = keep.ptr("int *", np.array([(len(self._vmask) - 1) * self.vl + i for i in lanes], np.int32))
+        p.tail_n = len(lanes)
+
+    def _tail_lanes(self) -> list[int]:
+        """The valid lanes of the last virtual vector where it makes a tail (_plan_tail: one vector
+        before it, at most VL/4 of its lanes valid), else none."""
         vl, bits = self.vl, self._vmask
         lanes = [i for i in range(vl) if int(bits[-1]) >> i & 1]
-        if len(bits) < 2 or len(lanes) > vl // 4:
-            return
-        p.tail_pos = keep.ptr("int *", np.array([(len(bits) - 1) * vl + i for i in lanes], np.int32))
-        p.tail_n = len(lanes)
+        return lanes if len(bits) >= 2 and len(lanes) <= vl // 4 else []
 
     def _plan_interleaved_requantization(self, ffi: Any, p: Any, keep: Keep, geo: ConvGeometry,
                                          interleave: bool, contracted: bool = True) -> None:
@@ -532,7 +546,8 @@ class ConvPlan(Reused):
         fused value near 2^31: the stores' saturation clamps, r8simd_rq.h rq_level).
         ``interleave``: rq_interleave, the requantization between the next tile's input-channel
         steps (on an AMD CPU, for a depthwise layer or one of at least RQ_INTERLEAVE_MIN_STEPS
-        input-channel steps a tile on a plane of more than one tile); elsewhere from each tile's accumulators once it is done (on
+        input-channel steps a tile, RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL where the plane ends in a
+        tail, on a plane of more than one tile); elsewhere from each tile's accumulators once it is done (on
         this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
         issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
