@@ -2676,6 +2676,29 @@ def test_movement_pooling_and_mvn_layers_equal_reference_on_every_variant(data):
         assert got.tobytes() == reference.tobytes() or np.array_equal(got, reference, equal_nan=True), variant
 
 
+@pytest.mark.parametrize("dtype, widths", [(np.uint8, (1, 2, 4, 8, 16, 3)), (np.float32, (1, 2, 4, 3)),
+                                            (np.int8, (1, 1, 1))])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_a_concat_of_narrow_blocks_puts_every_element_in_its_place(dtype, widths, threads):
+    # Along the last axis each input's block of an outer index is a few bytes: r8_concat copies
+    # blocks of 1, 2, 4, 8 and 16 bytes as moves of that size, input by input over each thread's
+    # outer indices (r8_generic.c concat_outer), and others (3 and 12 bytes here) by memcpy. Every
+    # element distinct, so any one out of place shows.
+    outer = (2, 3, 7)   # 42 outer indices: 21 a thread with 2
+    arrays, start = [], 0
+    for w in widths:
+        arrays.append((np.arange(start, start + 42 * w) % 251).astype(dtype).reshape(*outer, w))
+        start += 42 * w
+    expected = np.concatenate(arrays, axis=3)
+    assert len(np.unique(expected.astype(np.float64))) == min(expected.size, 251)   # (the premise)
+    name = {np.uint8: "u8", np.int8: "i8", np.float32: "f32"}[dtype]
+    xs = [opset.parameter([*outer, w], name, name=f"x{i}") for i, w in enumerate(widths)]
+    node = make_node("Concat", xs, {"axis": -1}, name="concat")
+    for variant in VARIANTS:
+        (got,) = backend(variant, threads=threads).kernel(node).run(arrays)
+        assert got.dtype == expected.dtype and np.array_equal(got, expected), variant
+
+
 def _plan_tables(node):
     from refint8_backend_simd import _plan
 

@@ -3,6 +3,7 @@
  * by construction; AvgPool's arithmetic is integer (refint8/int8/avg_pool.py) and MVN's the
  * specification's (refint8/int8/mvn.py), one float64 operation at a time. */
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 
@@ -10,17 +11,39 @@
 
 int r8_team(int requested);
 
+/* Outer indices o0 .. o1 - 1 of a Concat, input by input: each input's block of every such index,
+ * a block of 1, 2, 4, 8 or 16 bytes (an element or a few: a Concat along the last axis) as one
+ * move of that size (a memcpy of a constant size), others by memcpy. A memcpy call per block of
+ * a few bytes had the Concat of three 1000 x 1 columns of float32 take 1.6x NumPy's time. */
+static void concat_outer(const r8_concat_args *p, const void *const *in, uint8_t *out, int64_t total,
+                         long o0, long o1) {
+    int64_t at = 0;   /* the input's offset in an outer index's output */
+    for (int i = 0; i < p->ninputs; i++) {
+        const int64_t b = p->block[i];
+        const uint8_t *src = (const uint8_t *)in[i];
+        uint8_t *dst = out + at;
+        switch (b) {
+#define CONCAT_FIXED(n) \
+    case n: \
+        for (long o = o0; o < o1; o++) memcpy(dst + o * total, src + o * (n), n); \
+        break;
+            CONCAT_FIXED(1) CONCAT_FIXED(2) CONCAT_FIXED(4) CONCAT_FIXED(8) CONCAT_FIXED(16)
+#undef CONCAT_FIXED
+        default:
+            for (long o = o0; o < o1; o++) memcpy(dst + o * total, src + o * b, (size_t)b);
+        }
+        at += b;
+    }
+}
+
 void r8_concat(const r8_concat_args *p, const void *const *in, void *out) {
     const int nt = r8_team(p->threads);
     int64_t total = 0;
     for (int i = 0; i < p->ninputs; i++) total += p->block[i];
-#pragma omp parallel for schedule(static) num_threads(nt) if (nt > 1 && p->outer > 1)
-    for (long o = 0; o < p->outer; o++) {
-        uint8_t *dst = (uint8_t *)out + o * total;
-        for (int i = 0; i < p->ninputs; i++) {
-            memcpy(dst, (const uint8_t *)in[i] + o * p->block[i], (size_t)p->block[i]);
-            dst += p->block[i];
-        }
+#pragma omp parallel num_threads(nt) if (nt > 1 && p->outer > 1)
+    {
+        const long k = omp_get_num_threads(), t = omp_get_thread_num();
+        concat_outer(p, in, (uint8_t *)out, total, p->outer * t / k, p->outer * (t + 1) / k);
     }
 }
 
