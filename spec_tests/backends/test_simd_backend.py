@@ -758,6 +758,42 @@ def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
             assert np.array_equal(got, reference), (variant, interleave)
 
 
+def test_interleaved_tiles_recheck_exactly_their_vectors_at_a_midpoint():
+    # The interleaved requantization checks a tile once it is done (the largest gap of its
+    # vectors); where a lane came near a midpoint, rq_recheck finds the vectors whose own gap is
+    # near, worked out again from the tile's raw sums, and requantizes them by the reference's
+    # formula. The midpoint chain of the tail test (fused A = 0.5: an odd acc is x = m + 0.5
+    # exactly, where the fused code and the reference's differ at acc = 13, 39, 65, ...): input
+    # channel 0 even (acc even: no lane near) but 13 at three positions in different vectors and
+    # tiles, weights 1, 3, ..., 9 on it (0 on the 63 others: 16 input-channel steps a tile) for 12
+    # output channels (two blocks); a plane of 10 vectors (tiles of 4, 3 and 3 vectors).
+    oc = 12
+    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
+             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
+    rng = np.random.default_rng(33)
+    q = rng.integers(0, 256, (1, 64, 8, 20)).astype(np.uint8)
+    q[0, 0] = 2 * rng.integers(0, 12, (8, 20))
+    near = [37, 101, 150]   # vectors 2, 6 and 9: the first tile's, the second's, the third's
+    q[0, 0].reshape(-1)[near] = 13
+    weights = np.zeros((oc, 64, 1, 1), np.int8)
+    weights[:, 0, 0, 0] = 2 * (np.arange(oc) % 5) + 1
+    node = conv(q, weights, post_ops=chain)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    acc = weights[:, 0, 0, 0].astype(np.float32).reshape(oc, 1) * q[0, 0].reshape(1, -1).astype(np.float32)
+    fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+    differs = reference.reshape(oc, -1) != fused
+    assert differs[:, near].any() and not np.delete(differs, near, axis=1).any()   # (the premise)
+    for variant in [v for v in INTERLEAVED if v not in AMX]:
+        with output_channel_lanes("never"):
+            kernel = backend(variant).kernel(node)
+        params = kernel.run.plan.params
+        assert params.rq != kernel.run.plan.ffi.NULL, variant
+        for interleave in (1, 0):
+            params.rq_interleave = interleave
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, reference), (variant, interleave)
+
+
 @pytest.mark.parametrize("channels, window, size, interleaved", [
     (16, 1, (6, 20), False), (32, 1, (6, 20), False), (64, 1, (6, 20), True), (4, 3, (6, 20), False),
     (8, 3, (6, 20), True), (64, 1, (7, 7), False), (64, 1, (10, 12), True), (64, 1, (9, 9), False),

@@ -502,7 +502,6 @@ R8_INLINE conv_span conv_item_outputs(const r8_conv *p, const conv_item *w) {
 R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, int n, void *out,
                             const int ol_mode) {
     int32_t raw[2][CONV_NR][CONV_MR * VL] __attribute__((aligned(64)));
-    vf gaps[CONV_NR * CONV_MR];
     const float steps = p->post[p->npost - 1].steps;
     const int csteps = p->ntaps * p->ck;
     const conv_item w = conv_item_of(p, split, it);
@@ -534,7 +533,6 @@ R8_INLINE void conv_rq_item(const r8_conv *p, const conv_split *split, long it, 
             tile.vmask = p->vmask + vb;
             tile.vstart = p->vstart + vb;
             tile.plane = (long)p->OH * p->OW * RQ_CODE_BYTES(ol_mode);
-            tile.gaps = gaps;
             tile.nr = nr, tile.n = n, tile.oc0 = oc0, tile.vb = vb;
             work.pending = work.vectors = mr * nr;
             rq_column(&tile, &work.c, 0, ol_mode);

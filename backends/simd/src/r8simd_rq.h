@@ -34,7 +34,6 @@ typedef struct {
     const unsigned *vmask;     /* at vector vb */
     const int *vstart;
     long plane;                /* OH*OW: from one channel's plane to the next */
-    vf *gaps;                  /* each vector's gap (rq_vector's), vector (j, i) at gaps[i*nr + j] */
     int nr, n, oc0, vb;
 } rq_tile;
 
@@ -45,7 +44,6 @@ typedef struct {
     const int32_t *raw;
     const float *q;
     uint8_t *dst;
-    vf *gap;
     unsigned mask;
     int left, i;
 } rq_cursor;
@@ -55,7 +53,6 @@ R8_INLINE void rq_column(const rq_tile *t, rq_cursor *c, int i, const int ol_mod
     c->raw = t->raw + i * VL;
     c->q = t->rq;
     c->dst = t->dst + (long)t->vstart[i] * RQ_CODE_BYTES(ol_mode);
-    c->gap = t->gaps + i * t->nr;
     c->mask = t->vmask[i];
     c->left = t->nr;
 }
@@ -197,30 +194,26 @@ R8_INLINE vi cells_of_levels(const vi *c, const int sat_signed, const int flip) 
 /* The near-midpoint limit of the convolution's fused requantization (rq_vector) in every lane. */
 R8_INLINE vf rq_fused_limit(const r8_conv *p) { return vf_set1(p->rq_near_limit); }
 
-/* Requantize and store the vector at the cursor and move it on (the tile must have one left);
- * its gap into *worst (rq_vector, checked or not, its ol_mode). */
 /* Move the cursor to the next channel of its output vector (the tile's next vector, unless the
  * column is done: then rq_column). */
 R8_INLINE void rq_advance(const rq_tile *t, rq_cursor *c) {
     c->raw += CONV_MR * VL;
     c->q += RQ_FIELDS;
     c->dst += t->plane;
-    c->gap++;
     c->left--;
 }
 
+/* Requantize and store the vector at the cursor and move it on (the tile must have one left);
+ * its gap into *worst (rq_vector, checked or not, its ol_mode). */
 R8_INLINE void rq_next(const r8_conv *p, const rq_tile *t, rq_cursor *c, vf steps, vf limit, vf *worst,
                        const int checked, const int ol_mode) {
     if (c->left == 0) rq_column(t, c, c->i + 1, ol_mode);
     const int32_t *raw = c->raw;
     const float *q = c->q;
     uint8_t *dst = c->dst;
-    vf *gap = c->gap;
     rq_advance(t, c);
-    if (__builtin_expect(c->mask != 0, 1)) {
-        *gap = rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, ol_mode);
-        *worst = rq_wider(*worst, *gap);
-    }
+    if (__builtin_expect(c->mask != 0, 1))
+        *worst = rq_wider(*worst, rq_vector(p, vi_load(raw), q, dst, c->mask, steps, limit, checked, ol_mode));
 }
 
 /* One pass of rq_channel over nv vectors of a channel from vb0, their sums at raw (plus comp),
@@ -306,23 +299,26 @@ R8_INLINE void rq_end(rq_work *w, rq_state *s) {
     w->pending = 0;
 }
 
-/* The vectors of tile t (`vectors` of them) whose gap, kept by the unchecked pass in t->gaps,
- * reaches the limit, again, checked: their stores replace the unchecked ones (these kernels write
- * the output, never read it). The other vectors' gaps show
- * that their lanes are not near a midpoint: their codes stand. Called outside conv_tile (a call
- * there makes it spill its accumulators), with values: the address of rq_work must not escape (it
- * would keep rq_work out of registers). */
+/* The vectors of tile t (`vectors` of them) whose gap reaches the limit, again, checked: their
+ * stores replace the unchecked ones (these kernels write the output, never read it). The other
+ * vectors' gaps show that their lanes are not near a midpoint: their codes stand. Each gap is
+ * worked out again from the tile's raw sums, still in place (rq_vector's: x - rint(x) of the fused
+ * chain's x, the same operations on the same values): the unchecked pass kept each one in memory
+ * until session 33, a 64-byte store for every vector of every tile, for the few tiles with a
+ * lane that near (about one lane in 4000). Called outside conv_tile (a call there makes it spill its accumulators), with
+ * values: the address of rq_work must not escape (it would keep rq_work out of registers). */
 static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
                                                              float steps, int ol_mode) {
     rq_cursor c;
     ol_mode = ol_mode == RQ_RING ? RQ_RING : 0;
     rq_column(t, &c, 0, ol_mode);
-    const vf limit = rq_fused_limit(p);
+    const vf limit = rq_fused_limit(p), steps_v = vf_set1(steps);
     vf ignored = vf_set1(0.0f);
     for (int k = 0; k < vectors; k++) {
         if (c.left == 0) rq_column(t, &c, c.i + 1, ol_mode);
-        if (c.mask && rq_near(*c.gap, limit)) {
-            rq_next(p, t, &c, vf_set1(steps), limit, &ignored, 1, ol_mode);
+        if (c.mask && rq_near(_mm512_reduce_ps(rq_fused_x(vi_load(c.raw), c.q, steps_v, 0),
+                                               _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), limit)) {
+            rq_next(p, t, &c, steps_v, limit, &ignored, 1, ol_mode);
         } else {
             rq_advance(t, &c);
         }
