@@ -654,15 +654,29 @@ def test_interleaved_requantization_equals_reference(case):
         assert plan.params.rq_ol_flip == (not ol_zero and bool(np.all(quantize.output_low == -128))), variant
 
 
+def _check_interleaved_and_direct(node, q, expected):
+    """Every AVX-512 variant's position kernel (not AMX's) with its tiles requantized interleaved
+    and from their accumulators (r8_conv.rq_interleave 1 and 0), against ``expected``."""
+    for variant in [v for v in INTERLEAVED if v not in AMX]:
+        with output_channel_lanes("never"):
+            kernel = backend(variant).kernel(node)
+        for interleave in (1, 0):
+            kernel.run.plan.params.rq_interleave = interleave
+            (got,) = kernel.run([q])
+            assert np.array_equal(got, expected), (variant, interleave)
+
+
 @pytest.mark.parametrize("element_type", ["u8", "i8"])
-def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_range(element_type):
+@pytest.mark.parametrize("plane", [(4, 64), (3, 23)])
+def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_range(element_type, plane):
     # acc = q0 - q1 in -255 .. 255, y = 2 acc, and a 256-level Quantize over [0, 255]: the level is y
     # itself (an integer), clamped to 0 .. 255, and the code that level (u8) or the level - 128
-    # (i8). Whole vectors (a 4 x 64 plane, 1x1): the AVX-512 kernels leave the clamp to the
-    # saturation of their packs (r8_conv.rq_saturate, rq_level, rq_store_levels), levels running
-    # from -510 to 510 here
+    # (i8). A 1x1 layer: the AVX-512 kernels leave the clamp to the saturation of their packs
+    # (r8_conv.rq_saturate, rq_level, rq_store_levels) for whole tiles from their accumulators,
+    # and clamp x first elsewhere (a tile's vectors one by one: interleaved, or the last vector, of
+    # 5 positions, of the 3 x 23 plane), levels running from -510 to 510 here
     rng = np.random.default_rng(3)
-    q = rng.integers(0, 256, size=(1, 2, 4, 64)).astype(np.uint8)
+    q = rng.integers(0, 256, size=(1, 2, *plane)).astype(np.uint8)
     oc = 40
     weights = np.zeros((oc, 2, 1, 1), np.int8)
     weights[:, 0], weights[:, 1] = 1, -1
@@ -671,32 +685,38 @@ def test_saturating_stores_give_the_clamped_codes_of_levels_far_outside_the_rang
              Quantize(np.float32(0), np.float32(255), low, low + np.float32(255), 256, element_type=element_type))
     node = conv(q, weights, post_ops=chain)
     level = np.clip(2 * (q[:, 0].astype(np.int32) - q[:, 1].astype(np.int32)), 0, 255)
-    expected = np.broadcast_to((level + int(low))[:, None], (1, oc, 4, 64)).astype(
+    expected = np.broadcast_to((level + int(low))[:, None], (1, oc, *plane)).astype(
         np.uint8 if element_type == "u8" else np.int8)
     assert (level == 0).any() and (level == 255).any()
     check_all_variants(node, [q], expected)
     for variant in REQUANTIZING:
         plan = backend(variant).kernel(node).run.plan
         assert plan.params.rq_saturate == 1, variant
+    _check_interleaved_and_direct(node, q, expected)
 
 
-def test_saturating_stores_give_255_for_levels_past_two_to_the_15():
+@pytest.mark.parametrize("element_type", ["u8", "i8"])
+def test_saturating_stores_give_255_for_levels_past_two_to_the_15(element_type):
     # As above with Multiply(200): levels up to 200 * 255 = 51000. The packs from dwords to words
     # must saturate as signed (51000 -> 32767 -> 255): unsigned (51000 stays 51000, whose word
-    # is negative as an int16) stored 0 for 255 on the AVX-512 variants (found in session 20)
+    # is negative as an int16) stored 0 for 255 on the AVX-512 variants (found in session 20); i8
+    # codes too, interleaved or not
     rng = np.random.default_rng(3)
     q = rng.integers(0, 256, size=(1, 2, 4, 64)).astype(np.uint8)
     weights = np.zeros((40, 2, 1, 1), np.int8)
     weights[:, 0], weights[:, 1] = 1, -1
+    low = np.float32(0 if element_type == "u8" else -128)
     chain = (Multiply(np.float32(200)), Add(np.float32(0)),
-             Quantize(np.float32(0), np.float32(255), np.float32(0), np.float32(255), 256, element_type="u8"))
+             Quantize(np.float32(0), np.float32(255), low, low + np.float32(255), 256, element_type=element_type))
     node = conv(q, weights, post_ops=chain)
     acc = q[:, 0].astype(np.int32) - q[:, 1].astype(np.int32)
     assert (200 * acc > 32767).any()
-    expected = np.broadcast_to(np.clip(200 * acc, 0, 255)[:, None], (1, 40, 4, 64)).astype(np.uint8)
+    expected = np.broadcast_to((np.clip(200 * acc, 0, 255) + int(low))[:, None], (1, 40, 4, 64)).astype(
+        np.uint8 if element_type == "u8" else np.int8)
     check_all_variants(node, [q], expected)
     for variant in REQUANTIZING:
         assert backend(variant).kernel(node).run.plan.params.rq_saturate == 1, variant
+    _check_interleaved_and_direct(node, q, expected)
 
 
 def test_elementwise_saturating_stores_give_255_for_levels_past_two_to_the_15():
