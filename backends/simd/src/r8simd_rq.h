@@ -303,10 +303,11 @@ R8_INLINE void rq_end(rq_work *w, rq_state *s) {
  * stores replace the unchecked ones (these kernels write the output, never read it). The other
  * vectors' gaps show that their lanes are not near a midpoint: their codes stand. Each gap is
  * worked out again from the tile's raw sums, still in place (rq_vector's: x - rint(x) of the fused
- * chain's x, the same operations on the same values): the unchecked pass kept each one in memory
- * until session 33, a 64-byte store for every vector of every tile, for the few tiles with a
- * lane that near (about one lane in 4000). Called outside conv_tile (a call there makes it spill its accumulators), with
- * values: the address of rq_work must not escape (it would keep rq_work out of registers). */
+ * chain's x, the same operations on the same values); until session 33 the unchecked pass kept
+ * them in memory, a 64-byte store for every vector of every tile, for the few tiles with a lane
+ * that near (about one lane in 4000). Called outside conv_tile (a call there makes it spill its
+ * accumulators), with values: the address of rq_work must not escape (it would keep rq_work out
+ * of registers). */
 static __attribute__((noinline, cold, unused)) void SFX(rq_recheck)(const r8_conv *p, const rq_tile *t, int vectors,
                                                              float steps, int ol_mode) {
     rq_cursor c;
