@@ -778,29 +778,42 @@ def test_requantization_between_or_after_the_tiles_gives_the_same_codes(case):
             assert np.array_equal(got, reference), (variant, interleave)
 
 
+#: Multiply(0.1), Quantize over [0, 51] with 256 levels: the fused chain's A is
+#: float32(0.1 * 255 / 51) = 0.5 (B = 0), so an odd acc = 2m + 1 is x = m + 0.5 exactly, where rint
+#: takes the even neighbour; the reference computes ((acc * 0.1) / 51) * 255, a few float32 steps
+#: off m + 0.5, and rounds to the nearer side (at acc = 13, 19, 23, ... the odd one)
+MIDPOINT_CHAIN = (Multiply(np.float32(0.1)), Add(np.float32(0)),
+                  Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
+
+
+def _midpoint_layer(q, oc):
+    """A 1x1 layer of MIDPOINT_CHAIN whose output channel j weighs input channel 0 by
+    2*(j % 5) + 1 and the others by 0: (node, the reference's codes, the fused chain's codes
+    rint(min(255, acc / 2)) as [oc, positions])."""
+    weights = np.zeros((oc, q.shape[1], 1, 1), np.int8)
+    weights[:, 0, 0, 0] = 2 * (np.arange(oc) % 5) + 1
+    node = conv(q, weights, post_ops=MIDPOINT_CHAIN)
+    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
+    acc = weights[:, 0, 0, 0].astype(np.float32).reshape(oc, 1) * q[0, 0].reshape(1, -1).astype(np.float32)
+    return node, reference, np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+
+
 def test_interleaved_tiles_recheck_exactly_their_vectors_at_a_midpoint():
     # The interleaved requantization checks a tile once it is done (the largest gap of its
     # vectors); where a lane came near a midpoint, rq_recheck finds the vectors whose own gap is
     # near, worked out again from the tile's raw sums, and requantizes them by the reference's
-    # formula. The midpoint chain of the tail test (fused A = 0.5: an odd acc is x = m + 0.5
-    # exactly, where the fused code and the reference's differ at acc = 13, 39, 65, ...): input
+    # formula. MIDPOINT_CHAIN (fused A = 0.5: an odd acc is x = m + 0.5 exactly, where the fused
+    # code and the reference's differ at acc = 13, 39, 65, ...): input
     # channel 0 even (acc even: no lane near) but 13 at three positions in different vectors and
     # tiles, weights 1, 3, ..., 9 on it (0 on the 63 others: 16 input-channel steps a tile) for 12
     # output channels (two blocks); a plane of 10 vectors (tiles of 4, 3 and 3 vectors).
     oc = 12
-    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
-             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
     rng = np.random.default_rng(33)
     q = rng.integers(0, 256, (1, 64, 8, 20)).astype(np.uint8)
     q[0, 0] = 2 * rng.integers(0, 12, (8, 20))
     near = [37, 101, 150]   # vectors 2, 6 and 9: the first tile's, the second's, the third's
     q[0, 0].reshape(-1)[near] = 13
-    weights = np.zeros((oc, 64, 1, 1), np.int8)
-    weights[:, 0, 0, 0] = 2 * (np.arange(oc) % 5) + 1
-    node = conv(q, weights, post_ops=chain)
-    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-    acc = weights[:, 0, 0, 0].astype(np.float32).reshape(oc, 1) * q[0, 0].reshape(1, -1).astype(np.float32)
-    fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+    node, reference, fused = _midpoint_layer(q, oc)
     differs = reference.reshape(oc, -1) != fused
     assert differs[:, near].any() and not np.delete(differs, near, axis=1).any()   # (the premise)
     for variant in [v for v in INTERLEAVED if v not in AMX]:
@@ -919,15 +932,11 @@ def test_a_chain_whose_thresholds_are_the_references_runs_without_the_check(kind
 
 @pytest.mark.parametrize("kind", ["pointwise", "depthwise"])
 def test_a_chain_whose_fused_code_differs_at_a_midpoint_keeps_the_check(kind):
-    # Multiply(0.1), Quantize over [0, 51] with 256 levels: the fused chain's A is
-    # float32(0.1 * 255 / 51) = 0.5 (B = 0), so at an odd acc = 2m + 1 it is x = m + 0.5 exactly and
-    # rint takes the even neighbour; the reference computes ((acc * 0.1) / 51) * 255, a few float32
-    # steps off m + 0.5, and rounds to the nearer side (at acc = 13, 19, 23, ... the odd one). The
-    # thresholds disagree, the plan does not prove the chain, and the kernels' check gives the
-    # reference's codes
-    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
-             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
-    node, q, weights = _threshold_layer(kind, chain)
+    # MIDPOINT_CHAIN: at an odd acc the fused chain's x is a midpoint, where rint takes the even
+    # neighbour and the reference, a few float32 steps off, the nearer side (at acc = 13, 19, 23,
+    # ... the odd one). The thresholds disagree, the plan does not prove the chain, and the
+    # kernels' check gives the reference's codes
+    node, q, weights = _threshold_layer(kind, MIDPOINT_CHAIN)
     (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
     acc = np.arange(256, dtype=np.float32)
     fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
@@ -1087,23 +1096,16 @@ def test_tail_is_only_for_a_last_vector_of_few_valid_positions():
 def test_tail_positions_at_a_midpoint_get_the_references_codes(side, tail):
     # The tail's positions x a block's channels are requantized in one vector (r8simd_conv.h
     # tail_rq), whose check must recompute each lane near a midpoint by the reference's formula
-    # with its own channel's fields. The chain of the midpoint test above (fused A = 0.5: an odd
-    # acc = 2m + 1 is x = m + 0.5 exactly, where rint takes the even neighbour and the reference,
-    # a few float32 steps off, the nearer side: at 13, 19, 23, ... the odd one), odd weights of
-    # each channel (1, 3, ..., 9) and odd inputs: every accumulator odd, every lane at a midpoint.
-    # 14 channels: blocks of 6, 6 and 2 channels.
+    # with its own channel's fields. MIDPOINT_CHAIN (fused A = 0.5: an odd acc = 2m + 1 is
+    # x = m + 0.5 exactly, where rint takes the even neighbour and the reference, a few float32
+    # steps off, the nearer side: at 13, 19, 23, ... the odd one), odd weights of each channel
+    # (1, 3, ..., 9) and odd inputs: every accumulator odd, every lane at a midpoint. 14 channels:
+    # blocks of 6, 6 and 2 channels.
     oc = 14
-    chain = (Multiply(np.float32(0.1)), Add(np.float32(0)),
-             Quantize(np.float32(0), np.float32(51), np.float32(0), np.float32(255), 256, element_type="u8"))
     q = np.zeros((1, 2, side, side), np.uint8)
     q[0, 0] = 2 * np.random.default_rng(side).integers(0, 28, (side, side)) + 1    # odd, 1 .. 55
     q[0, 0, -1, -tail:] = (13, 19, 23, 13)[:tail]   # (with weight 1: codes the fused chain rounds apart)
-    weights = np.zeros((oc, 2, 1, 1), np.int8)
-    weights[:, 0, 0, 0] = 2 * (np.arange(oc) % 5) + 1
-    node = conv(q, weights, post_ops=chain)
-    (reference,) = INT8_OPS["Int8Convolution"].compute(node.attrs, q, weights)
-    acc = weights[:, 0, 0, 0].astype(np.float32).reshape(oc, 1) * q[0, 0].reshape(1, -1).astype(np.float32)
-    fused = np.rint(np.minimum(np.float32(255), acc * np.float32(0.5)))
+    node, reference, fused = _midpoint_layer(q, oc)
     in_tail = reference.reshape(oc, -1)[:, -tail:] != fused[:, -tail:]
     assert in_tail.any() and (in_tail.sum(axis=0) < oc).all()   # the premise: lanes of both kinds
     for variant in VARIANTS:
