@@ -390,9 +390,9 @@ class ConvPlan(Reused):
             # nor does a plane of at most one tile (a 7x7 plane: 3 vectors and a tail; MobileNetV2's
             # 7x7 1x1 layers 0.93-0.95x the time from the accumulators, and the direct items also
             # prefetch the next step's weights: its classifier then 0.6x)
+            least = RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL if self._tail_lanes() else RQ_INTERLEAVE_MIN_STEPS
             interleave = vl == 16 and bool(lib.r8_cpu_features() & _AMD) and (
-                depthwise or (p.nvec > CONV_MR and p.ntaps * p.ck >= (
-                    RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL if self._tail_lanes() else RQ_INTERLEAVE_MIN_STEPS)))
+                depthwise or (p.ntaps * p.ck >= least and p.nvec > CONV_MR))
             self._plan_interleaved_requantization(ffi, p, keep, geo, interleave, contracted=vl == 16)
         if not self.depthwise:
             # One weight layout: r8_conv runs the channel-lane kernel wherever w_oc is set, and
