@@ -304,8 +304,8 @@ R8_INLINE void tail_rq(const r8_conv *p, int n, int g, int ob, const int tn, voi
         const __mmask16 real = (__mmask16)(_mm512_cmplt_epi32_mask(channel, vi_set1(nocs)) &
                                            (lanes >= VL ? VM_FULL : (1u << lanes) - 1u));
         const vi sum = vi_add(v[k], _mm512_permutexvar_epi32(channel, comp));
-        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), _mm512_fmadd_ps(vf_cvt(sum), _mm512_permutexvar_ps(channel, a),
-                                                                          _mm512_permutexvar_ps(channel, b))));   /* rq_fused_x */
+        const vf fused = _mm512_fmadd_ps(vf_cvt(sum), _mm512_permutexvar_ps(channel, a), _mm512_permutexvar_ps(channel, b));
+        const vf x = vf_min(steps, vf_max(vf_set1(0.0f), fused));   /* rq_fused_x */
         vf c = vf_add(vf_round(x), vf_cvt(_mm512_permutexvar_epi32(channel, ol)));
         if (checked && __builtin_expect(rq_near(_mm512_maskz_reduce_ps(real, x, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC), limit), 0))
             for (int j = 0; j < nocs; j++)

@@ -13,8 +13,8 @@
  * scratch as a padded cell plane (dwc_pack): rows of Wp = pl + W + pr cells (as many as the
  * output rows reach), row r holding padded input row r (input row r - pt) and cell x its column
  * x, the 4 channels' u8 codes (i8 codes + 128), the channels' padding codes p->pad outside the
- * input; read from NCHW planes or from cells (r8_conv.in_cells). Two such planes a thread: the next item's is packed before this
- * one's is read (r8_dwc).
+ * input; read from NCHW planes or from cells (r8_conv.in_cells). Two such planes a thread: the
+ * next item's is packed before this one's is read (r8_dwc).
  *
  * The plane's vectors are listed once (_plan/convolution.py): vector v (every output row's
  * positions in runs of 4, row by row) reads its input from byte dwc_vec[3v] of the plane (its

@@ -52,7 +52,7 @@ _AMD = 128   # r8_cpu_features bit: an AMD CPU (r8_conv.rq_interleave)
 #: accumulators, its 3x3 stem 0.95x; ResNet-50's layers, 16 steps and more, 1.01-1.10x)
 RQ_INTERLEAVE_MIN_STEPS = 16
 #: the same on a plane whose last vector is a tail (conv_tail): MobileNetV2's 14x14 expansions
-#: (16 and 24 steps, 3 tiles and a tail a block) took 0.90-0.93x the time with each tile
+#: (16 and 24 steps, 3 tiles and a tail a block) took 0.90-0.94x the time with each tile
 #: requantized from its accumulators (in the model, 1 thread, Zen 4); its layers of 48 steps and
 #: more, and ResNet-50's 14x14 and 7x7 ones (64 and more), within 1 % either way. (Without a tail
 #: the few-step layers keep the interleaving: ResNet-50's 64x56x56 -> 256 ones, fused with their
@@ -547,9 +547,9 @@ class ConvPlan(Reused):
         ``interleave``: rq_interleave, the requantization between the next tile's input-channel
         steps (on an AMD CPU, for a depthwise layer or one of at least RQ_INTERLEAVE_MIN_STEPS
         input-channel steps a tile, RQ_INTERLEAVE_MIN_STEPS_WITH_TAIL where the plane ends in a
-        tail, on a plane of more than one tile); elsewhere from each tile's accumulators once it is done (on
-        this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time: vpdpbusd
-        issues on the ports of the float operations, where Zen 4 runs them beside it)."""
+        tail, on a plane of more than one tile); elsewhere from each tile's accumulators once it is
+        done (on this Sapphire-Rapids-class Xeon the interleaved loop took 1.1-1.2x the time:
+        vpdpbusd issues on the ports of the float operations, where Zen 4 runs them beside it)."""
         table = requantization_fields(ffi, p.post, p.npost, p.out_type, geo.n * geo.oc, (0, 1, 8),
                                       ((0, 0), (1, 0), (2, 0), (2, 2),            # s, b, il, ol
                                        (2, 1), (2, 4), (2, 5), (2, 6)))           # ih - il, oh, lo, hi
